@@ -1,0 +1,103 @@
+// Package models holds keydesk's domain: programs, admins, API keys, the
+// audit chain and the migrations that shape their tables. It knows nothing
+// of HTTP.
+package models
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// DefaultSQLitePath is where the embedded default database lives.
+const DefaultSQLitePath = "data/keydesk.db"
+
+// Sentinel errors callers branch on.
+var (
+	ErrNotFound = errors.New("not found")
+)
+
+// IsPostgresURL reports whether databaseURL selects PostgreSQL.
+func IsPostgresURL(databaseURL string) bool {
+	return strings.HasPrefix(databaseURL, "postgres://") || strings.HasPrefix(databaseURL, "postgresql://")
+}
+
+// OpenDatabase opens PostgreSQL for postgres:// URLs and the embedded SQLite
+// database otherwise (an empty URL means data/keydesk.db; "sqlite:PATH" names
+// another file).
+func OpenDatabase(databaseURL string) (*gorm.DB, error) {
+	cfg := &gorm.Config{
+		Logger:                 logger.Discard,
+		SkipDefaultTransaction: true,
+		NowFunc:                func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+	}
+	if IsPostgresURL(databaseURL) {
+		db, err := gorm.Open(postgres.Open(databaseURL), cfg)
+		if err != nil {
+			return nil, fmt.Errorf("store: unable to open PostgreSQL: %w", err)
+		}
+		sqlDB, err := db.DB()
+		if err != nil {
+			return nil, err
+		}
+		sqlDB.SetMaxOpenConns(20)
+		sqlDB.SetMaxIdleConns(20)
+		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+		return db, nil
+	}
+	path := strings.TrimPrefix(databaseURL, "sqlite:")
+	if path == "" {
+		path = DefaultSQLitePath
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("store: unable to create the data directory: %w", err)
+	}
+	// Immediate transactions take the write lock at BEGIN, so a transaction
+	// that counts and then inserts can never race another writer.
+	dsn := "file:" + path + "?_txlock=immediate&_pragma=busy_timeout(20000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+	db, err := gorm.Open(sqlite.Open(dsn), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to open SQLite at %s: %w", path, err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, err
+	}
+	sqlDB.SetMaxOpenConns(8)
+	return db, nil
+}
+
+// isPostgres reports whether db talks to PostgreSQL.
+func isPostgres(db *gorm.DB) bool {
+	return db.Dialector.Name() == "postgres"
+}
+
+// forUpdate is the row-locking suffix of a SELECT on PostgreSQL. SQLite needs
+// none: its immediate transactions already hold the database write lock.
+func forUpdate(db *gorm.DB) string {
+	if isPostgres(db) {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
+// isUniqueViolation reports whether err is a unique-constraint failure on
+// either database.
+func isUniqueViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "SQLSTATE 23505")
+}

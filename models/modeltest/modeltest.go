@@ -1,0 +1,141 @@
+// Package modeltest opens throwaway databases for tests: a temporary SQLite
+// file always, and a fresh PostgreSQL schema when TEST_DATABASE_URL is set.
+package modeltest
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"gorm.io/gorm"
+
+	"keydesk/models"
+)
+
+// Database names a database kind a test runs on.
+type Database struct {
+	Name string
+	// URL is a DATABASE_URL that opens this database (another connection to
+	// the same data, e.g. for a second server instance).
+	URL string
+}
+
+// MasterKey is a fixed master key for tests.
+var MasterKey = []byte("0123456789abcdef0123456789abcdef")
+
+// Keyring is a keyring over MasterKey.
+func Keyring(t testing.TB) *models.Keyring {
+	k, err := models.NewKeyring(MasterKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// Each runs fn once on SQLite and once on PostgreSQL. PostgreSQL is skipped,
+// saying why, when TEST_DATABASE_URL is unset, except under CI=true, where
+// its absence fails the test.
+func Each(t *testing.T, fn func(t *testing.T, db Database)) {
+	t.Run("sqlite", func(t *testing.T) { fn(t, SQLite(t)) })
+	t.Run("postgres", func(t *testing.T) { fn(t, Postgres(t)) })
+}
+
+// SQLite returns a fresh SQLite database file, removed after the test.
+func SQLite(t testing.TB) Database {
+	path := filepath.Join(t.TempDir(), "keydesk.db")
+	return Database{Name: "sqlite", URL: "sqlite:" + path}
+}
+
+// Postgres returns a fresh schema in the TEST_DATABASE_URL database, dropped
+// after the test.
+func Postgres(t testing.TB) Database {
+	base := os.Getenv("TEST_DATABASE_URL")
+	if base == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("TEST_DATABASE_URL is not set, but CI=true requires the PostgreSQL tests")
+		}
+		t.Skip("PostgreSQL tests skipped: TEST_DATABASE_URL is not set")
+	}
+	suffix := make([]byte, 6)
+	_, _ = rand.Read(suffix)
+	schema := "t_" + hex.EncodeToString(suffix)
+	admin, err := models.OpenDatabase(base)
+	if err != nil {
+		t.Fatalf("open TEST_DATABASE_URL: %v", err)
+	}
+	if err := admin.Exec("CREATE SCHEMA " + schema).Error; err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		admin.Exec("DROP SCHEMA " + schema + " CASCADE")
+		if sqlDB, err := admin.DB(); err == nil {
+			sqlDB.Close()
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("parse TEST_DATABASE_URL: %v", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return Database{Name: "postgres", URL: u.String()}
+}
+
+// Open opens and migrates db, closing it after the test.
+func Open(t testing.TB, db Database) *gorm.DB {
+	gdb, err := models.OpenDatabase(db.URL)
+	if err != nil {
+		t.Fatalf("open %s: %v", db.Name, err)
+	}
+	t.Cleanup(func() {
+		if sqlDB, err := gdb.DB(); err == nil {
+			sqlDB.Close()
+		}
+	})
+	if _, err := models.Migrate(gdb); err != nil {
+		t.Fatalf("migrate %s: %v", db.Name, err)
+	}
+	return gdb
+}
+
+// NewStore opens, migrates and wraps db in a Store.
+func NewStore(t testing.TB, db Database) *models.Store {
+	return models.NewStore(Open(t, db), Keyring(t))
+}
+
+// Fixture is a program with admins of every kind.
+type Fixture struct {
+	Program *models.Program
+	Full    *models.Admin
+	Limited *models.Admin
+	Support *models.Admin
+}
+
+// Password is every fixture admin's password.
+const Password = "correct horse battery staple"
+
+// Seed creates a program named name with a full admin, a limited admin
+// without modules and a support admin with the audit trail.
+func Seed(t testing.TB, store *models.Store, name string) Fixture {
+	p, err := store.CreateProgram(models.Actor{}, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(local, access string, modules ...string) *models.Admin {
+		a, err := store.CreateAdmin(models.Actor{}, p.ID, local+"@"+p.PartnerID+".test", Password, access, modules)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	return Fixture{
+		Program: p,
+		Full:    mk("full", models.AccessFull),
+		Limited: mk("limited", models.AccessLimited),
+		Support: mk("support", models.AccessLimited, models.ModuleAuditTrail),
+	}
+}

@@ -1,0 +1,52 @@
+# keydesk — everyday commands. `make run` and `make test` need only Go;
+# `make generate` (templ + Tailwind) needs Node for Tailwind.
+GO ?= go
+BIN := bin/keydesk
+FUZZTIME ?= 5s
+
+.PHONY: run build test test-short generate css templ htmx check fuzz bench clean
+
+run: build
+	./$(BIN) serve --demo
+
+build:
+	$(GO) build -o $(BIN) ./cmd/keydesk
+
+test:
+	$(GO) test -count=1 ./...
+
+# Regenerate the committed templ output, CSS and vendored htmx.
+generate: templ css htmx
+
+templ:
+	$(GO) tool templ generate
+
+node_modules: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch node_modules
+
+css: node_modules
+	npx tailwindcss -i ./static/css/input.css -o ./static/css/app.css --minify
+
+htmx: node_modules
+	cp node_modules/htmx.org/dist/htmx.min.js static/js/htmx.min.js
+
+# Static checks CI runs besides the tests.
+check:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet ./...
+
+# Short runs of every fuzz target (FUZZTIME each).
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "fuzz $$pkg $$target"; \
+			$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+bench:
+	@echo "no benchmarks yet"
+
+clean:
+	rm -rf bin data

@@ -1,0 +1,229 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"keydesk/models"
+	"keydesk/web"
+)
+
+func newLogger(json bool) *slog.Logger {
+	if json {
+		return slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, nil))
+}
+
+// openStore reads the configuration, opens and migrates the database.
+func openStore(logger *slog.Logger) (*models.Store, web.Config, error) {
+	cfg, err := web.ConfigFromEnv(logger)
+	if err != nil {
+		return nil, cfg, err
+	}
+	db, err := models.OpenDatabase(cfg.DatabaseURL)
+	if err != nil {
+		return nil, cfg, err
+	}
+	applied, err := models.Migrate(db)
+	if err != nil {
+		return nil, cfg, err
+	}
+	if applied > 0 {
+		logger.Info("database migrated", "applied", applied, "schema_version", models.SchemaVersion())
+	}
+	keyring, err := cfg.Keyring()
+	if err != nil {
+		return nil, cfg, err
+	}
+	return models.NewStore(db, keyring), cfg, nil
+}
+
+func serve(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	addr := fs.String("addr", "", "listen address (default $KEYDESK_ADDR or 127.0.0.1:8080)")
+	demo := fs.Bool("demo", false, "seed the Demo Store program and its admins on an empty database, and print their logins")
+	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	logger := newLogger(*logJSON)
+	store, cfg, err := openStore(logger)
+	if err != nil {
+		return err
+	}
+	if *addr != "" {
+		cfg.Addr = *addr
+	}
+	if *demo {
+		if err := seedDemo(store, os.Stdout); err != nil {
+			return err
+		}
+	}
+	server := web.New(cfg, store, logger)
+	if err := server.Start(); err != nil {
+		return err
+	}
+	defer server.Close()
+	httpServer := &http.Server{
+		Addr:              cfg.Addr,
+		Handler:           server.Echo,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      5 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+	}
+	errs := make(chan error, 1)
+	go func() { errs <- httpServer.ListenAndServe() }()
+	logger.Info("keydesk is serving", "url", "http://"+cfg.Addr, "database", databaseKind(cfg.DatabaseURL))
+	fmt.Fprintf(os.Stdout, "keydesk is serving on http://%s\n", cfg.Addr)
+
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	select {
+	case err := <-errs:
+		return err
+	case sig := <-stop:
+		logger.Info("shutting down", "signal", sig.String())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := httpServer.Shutdown(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+func databaseKind(url string) string {
+	if models.IsPostgresURL(url) {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+func migrate(args []string) error {
+	logger := newLogger(false)
+	store, _, err := openStore(logger)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("database at schema version %d\n", models.SchemaVersion())
+	_ = store
+	return nil
+}
+
+func createProgram(args []string) error {
+	fs := flag.NewFlagSet("programs create", flag.ContinueOnError)
+	name := fs.String("name", "", "program name")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *name == "" {
+		return errors.New("--name is required")
+	}
+	store, _, err := openStore(newLogger(false))
+	if err != nil {
+		return err
+	}
+	p, err := store.CreateProgram(cliActor(), *name)
+	if err != nil {
+		return err
+	}
+	fmt.Println(p.PartnerID)
+	return nil
+}
+
+func cliActor() models.Actor {
+	return models.Actor{Email: "cli", UserAgent: "keydesk-cli"}
+}
+
+func createUser(args []string, stdin io.Reader) error {
+	fs := flag.NewFlagSet("users create", flag.ContinueOnError)
+	partnerID := fs.String("program", "", "partner ID of the program")
+	email := fs.String("email", "", "email address")
+	access := fs.String("access", "", "full or limited")
+	modules := fs.String("modules", "", "comma-separated modules for limited access (audit_trail)")
+	passwordStdin := fs.Bool("password-stdin", false, "read the password from standard input")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *partnerID == "" || *email == "" || *access == "" {
+		return errors.New("--program, --email and --access are required")
+	}
+	if !*passwordStdin {
+		return errors.New("--password-stdin is required: pass the password on standard input, never as an argument")
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	password := strings.TrimRight(line, "\r\n")
+	store, _, err := openStore(newLogger(false))
+	if err != nil {
+		return err
+	}
+	program, err := store.ProgramByPartnerID(*partnerID)
+	if err != nil {
+		return fmt.Errorf("program %s: %w", *partnerID, err)
+	}
+	var mods []string
+	if *modules != "" {
+		mods = strings.Split(*modules, ",")
+	}
+	admin, err := store.CreateAdmin(cliActor(), program.ID, *email, password, *access, mods)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("admin %s added to %s (%s access)\n", admin.Email, program.Name, *access)
+	return nil
+}
+
+func verifyAudit(args []string) error {
+	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
+	partnerID := fs.String("program", "", "verify only this program's chain")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	store, _, err := openStore(newLogger(false))
+	if err != nil {
+		return err
+	}
+	var ids []int64
+	if *partnerID != "" {
+		p, err := store.ProgramByPartnerID(*partnerID)
+		if err != nil {
+			return fmt.Errorf("program %s: %w", *partnerID, err)
+		}
+		ids = []int64{p.ID}
+	} else if ids, err = store.AuditChainIDs(); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		n, brk, err := store.VerifyChain(id)
+		if err != nil {
+			return err
+		}
+		if brk != nil {
+			return brk
+		}
+		fmt.Printf("program %d: %d events verified\n", id, n)
+	}
+	fmt.Println("audit trail intact")
+	return nil
+}
+
+func rotateMaster(args []string) error {
+	return errors.New("keys rotate-master is not available yet")
+}

@@ -1,0 +1,278 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"keydesk/models"
+	"keydesk/views"
+)
+
+func (h *Handler) keysView(programID int64) (views.KeysView, error) {
+	keys, err := h.store.ListAPIKeys(programID)
+	if err != nil {
+		return views.KeysView{}, err
+	}
+	return views.KeysView{Keys: keys, Count: len(keys), Limit: models.MaxAPIKeysPerProgram, Now: time.Now()}, nil
+}
+
+// ListAPIKeys renders General » API Keys.
+func (h *Handler) ListAPIKeys(c echo.Context) error {
+	p := principalOf(c)
+	v, err := h.keysView(p.Program.ID)
+	if err != nil {
+		return err
+	}
+	if isFragmentRequest(c) {
+		return render(c, http.StatusOK, views.KeysPanel(v))
+	}
+	return render(c, http.StatusOK, views.APIKeysPage(h.shell(c, "API Keys", views.NavAPIKeys), v))
+}
+
+// renderPanel answers a successful action: the re-rendered panel replaces
+// the old one, the dialog closes and a toast says what happened.
+func (h *Handler) renderPanel(c echo.Context, level, message string) error {
+	v, err := h.keysView(principalOf(c).Program.ID)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("HX-Retarget", "#keys-panel")
+	c.Response().Header().Set("HX-Reswap", "outerHTML")
+	trigger(c, map[string]any{"toast": toast(level, message), "close-modal": true})
+	return render(c, http.StatusOK, views.KeysPanel(v))
+}
+
+// keyID parses the :id parameter; anything that is not a positive integer
+// is as unknown as another program's key.
+func keyID(c echo.Context) (int64, error) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, notFound()
+	}
+	return id, nil
+}
+
+// loadKey loads a key through the current program: a foreign id is a 404.
+func (h *Handler) loadKey(c echo.Context) (*models.APIKey, error) {
+	id, err := keyID(c)
+	if err != nil {
+		return nil, err
+	}
+	k, err := h.store.APIKeyByID(principalOf(c).Program.ID, id)
+	if errors.Is(err, models.ErrNotFound) {
+		return nil, notFound()
+	}
+	return k, err
+}
+
+// NewAPIKeyDialog renders the empty Generate dialog.
+func (h *Handler) NewAPIKeyDialog(c echo.Context) error {
+	return render(c, http.StatusOK, views.KeyFormDialog(views.KeyForm{}))
+}
+
+// GenerateAPIKey creates a key from the Generate dialog.
+func (h *Handler) GenerateAPIKey(c echo.Context) error {
+	p := principalOf(c)
+	in := models.KeyInput{Name: c.FormValue("name"), Description: c.FormValue("description")}
+	key, err := h.store.GenerateAPIKey(p.Program.ID, actor(c), in)
+	if err != nil {
+		return h.keyFormError(c, views.KeyForm{Name: in.Name, Description: in.Description}, err)
+	}
+	return h.renderPanel(c, toastSuccess, "API key “"+key.Name+"” generated.")
+}
+
+// keyFormError re-renders a dialog with what was wrong (as a 200, so htmx
+// swaps it), or passes on an unexpected error.
+func (h *Handler) keyFormError(c echo.Context, form views.KeyForm, err error) error {
+	var verr models.ValidationError
+	switch {
+	case errors.As(err, &verr):
+		form.Errors = verr
+	case errors.Is(err, models.ErrKeyLimitReached), errors.Is(err, models.ErrDefaultKey):
+		form.FormError = err.Error()
+	case errors.Is(err, models.ErrNotFound):
+		return notFound()
+	default:
+		return err
+	}
+	return render(c, http.StatusOK, views.KeyFormDialog(form))
+}
+
+// EditAPIKeyDialog renders the Edit dialog filled with the key's details.
+func (h *Handler) EditAPIKeyDialog(c echo.Context) error {
+	k, err := h.loadKey(c)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.KeyFormDialog(views.KeyForm{KeyID: k.ID, Name: k.Name, Description: k.Description}))
+}
+
+// UpdateAPIKey saves the Edit dialog.
+func (h *Handler) UpdateAPIKey(c echo.Context) error {
+	id, err := keyID(c)
+	if err != nil {
+		return err
+	}
+	in := models.KeyInput{Name: c.FormValue("name"), Description: c.FormValue("description")}
+	key, err := h.store.UpdateAPIKey(principalOf(c).Program.ID, actor(c), id, in)
+	if err != nil {
+		return h.keyFormError(c, views.KeyForm{KeyID: id, Name: in.Name, Description: in.Description}, err)
+	}
+	return h.renderPanel(c, toastSuccess, "API key “"+key.Name+"” saved.")
+}
+
+// ConfirmInactivateDialog asks before inactivating.
+func (h *Handler) ConfirmInactivateDialog(c echo.Context) error {
+	k, err := h.loadKey(c)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.ConfirmDialog(*k, "inactivate"))
+}
+
+// ConfirmDeleteDialog asks before deleting.
+func (h *Handler) ConfirmDeleteDialog(c echo.Context) error {
+	k, err := h.loadKey(c)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.ConfirmDialog(*k, "delete"))
+}
+
+func (h *Handler) setActive(c echo.Context, active bool) error {
+	id, err := keyID(c)
+	if err != nil {
+		return err
+	}
+	key, err := h.store.SetAPIKeyActive(principalOf(c).Program.ID, actor(c), id, active)
+	switch {
+	case errors.Is(err, models.ErrNotFound):
+		return notFound()
+	case errors.Is(err, models.ErrDefaultKey):
+		return echo.NewHTTPError(http.StatusConflict, err.Error())
+	case err != nil:
+		return err
+	}
+	if active {
+		return h.renderPanel(c, toastSuccess, "API key “"+key.Name+"” is active again.")
+	}
+	return h.renderPanel(c, toastInfo, "API key “"+key.Name+"” inactivated. Calls using it now fail.")
+}
+
+// InactivateAPIKey turns a key off.
+func (h *Handler) InactivateAPIKey(c echo.Context) error { return h.setActive(c, false) }
+
+// ActivateAPIKey turns a key back on.
+func (h *Handler) ActivateAPIKey(c echo.Context) error { return h.setActive(c, true) }
+
+// DeleteAPIKey hard-deletes an inactive key.
+func (h *Handler) DeleteAPIKey(c echo.Context) error {
+	id, err := keyID(c)
+	if err != nil {
+		return err
+	}
+	key, err := h.store.DeleteAPIKey(principalOf(c).Program.ID, actor(c), id)
+	switch {
+	case errors.Is(err, models.ErrNotFound):
+		return notFound()
+	case errors.Is(err, models.ErrKeyActive), errors.Is(err, models.ErrDefaultKey):
+		return echo.NewHTTPError(http.StatusConflict, err.Error())
+	case err != nil:
+		return err
+	}
+	return h.renderPanel(c, toastSuccess, "API key “"+key.Name+"” deleted.")
+}
+
+// RevealAPIKey returns the unmasked key cell, if the admin re-authenticated
+// within the window; otherwise it asks the page to open the password dialog.
+func (h *Handler) RevealAPIKey(c echo.Context) error {
+	return h.unseal(c, false)
+}
+
+// CopyAPIKey sends the full key to the page's clipboard handler.
+func (h *Handler) CopyAPIKey(c echo.Context) error {
+	return h.unseal(c, true)
+}
+
+func (h *Handler) unseal(c echo.Context, copied bool) error {
+	noStore(c)
+	p := principalOf(c)
+	id, err := keyID(c)
+	if err != nil {
+		return err
+	}
+	allowed, err := h.reauthenticatedRecently(c, p)
+	if err != nil {
+		return err
+	}
+	if !allowed {
+		// Make sure the key exists in this program before asking for a
+		// password, so a foreign id is a 404 here too.
+		if _, err := h.loadKey(c); err != nil {
+			return err
+		}
+		c.Response().Header().Set("HX-Reswap", "none")
+		trigger(c, map[string]any{"reauth-required": true})
+		return c.NoContent(http.StatusOK)
+	}
+	key, secret, err := h.store.RevealAPIKey(p.Program.ID, actor(c), id, copied)
+	if errors.Is(err, models.ErrNotFound) {
+		return notFound()
+	}
+	if err != nil {
+		return err
+	}
+	if copied {
+		c.Response().Header().Set("HX-Reswap", "none")
+		trigger(c, map[string]any{"copy-secret": map[string]string{"value": secret, "message": "API key “" + key.Name + "” copied to the clipboard."}})
+		return c.NoContent(http.StatusOK)
+	}
+	return render(c, http.StatusOK, views.KeySecret(*key, secret))
+}
+
+// Reauthenticate checks the password of the password dialog. Success opens
+// the re-authentication window and rotates the session id.
+func (h *Handler) Reauthenticate(c echo.Context) error {
+	noStore(c)
+	p := principalOf(c)
+	password := c.FormValue("password")
+	if len(password) > 256 {
+		password = password[:256]
+	}
+	err := h.store.Reauthenticate(p.Program.ID, actor(c), password)
+	var wrong *models.WrongPasswordError
+	var locked *models.ReauthLockedError
+	switch {
+	case errors.As(err, &wrong):
+		msg := "Incorrect password. " + strconv.Itoa(wrong.Remaining) + " attempts left before re-authentication is locked for 15 minutes."
+		if wrong.Remaining == 1 {
+			msg = "Incorrect password. 1 attempt left before re-authentication is locked for 15 minutes."
+		}
+		return render(c, http.StatusOK, views.ReauthForm(p.Admin.Email, msg))
+	case errors.As(err, &locked):
+		minutes := int(time.Until(locked.Until).Minutes()) + 1
+		return render(c, http.StatusOK, views.ReauthForm(p.Admin.Email, "Too many incorrect passwords. Re-authentication is locked for "+strconv.Itoa(minutes)+" more minutes."))
+	case err != nil:
+		return err
+	}
+	p.Session.Values[sessionReauth] = time.Now().Unix()
+	if err := h.rotateSession(c, p); err != nil {
+		return err
+	}
+	trigger(c, map[string]any{"reauthenticated": true})
+	return render(c, http.StatusOK, views.ReauthForm(p.Admin.Email, ""))
+}
+
+// Settings renders General » Settings: partner ID and the default key.
+func (h *Handler) Settings(c echo.Context) error {
+	p := principalOf(c)
+	key, err := h.store.DefaultAPIKey(p.Program.ID)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.SettingsPage(h.shell(c, "Settings", views.NavSettings), p.Program, *key))
+}

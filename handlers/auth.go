@@ -1,0 +1,200 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/gorilla/sessions"
+	"github.com/labstack/echo/v4"
+
+	"keydesk/models"
+)
+
+// Session lifetime rules.
+const (
+	SessionCookieName  = "keydesk_session"
+	SessionIdleTimeout = 30 * time.Minute
+	SessionMaxLifetime = 12 * time.Hour
+	// seenResolution bounds how often a busy session is written back.
+	seenResolution = time.Minute
+)
+
+const (
+	sessionAdminID   = "admin_id"
+	sessionProgramID = "program_id"
+	sessionCreated   = "created"
+	sessionSeen      = "seen"
+	sessionReauth    = "reauth"
+)
+
+// Principal is the signed-in admin acting on one program.
+type Principal struct {
+	Admin       *models.Admin
+	Program     models.Program
+	Membership  models.Membership
+	Memberships []models.MembershipWithProgram
+	Session     *sessions.Session
+	ReauthAt    time.Time
+}
+
+const principalKey = "keydesk.principal"
+
+func principalOf(c echo.Context) *Principal {
+	p, _ := c.Get(principalKey).(*Principal)
+	return p
+}
+
+func unixValue(s *sessions.Session, key string) time.Time {
+	v, ok := s.Values[key].(int64)
+	if !ok || v == 0 {
+		return time.Time{}
+	}
+	return time.Unix(v, 0)
+}
+
+// LoadSession reads the session cookie, enforces the idle and absolute
+// timeouts, and puts the principal into the context. It never refuses a
+// request itself: RequireAdmin does.
+func (h *Handler) LoadSession(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if _, err := c.Cookie(SessionCookieName); err != nil {
+			return next(c)
+		}
+		sess, err := h.sessions.Get(c.Request(), SessionCookieName)
+		if err != nil || sess.IsNew {
+			return next(c)
+		}
+		adminID, _ := sess.Values[sessionAdminID].(int64)
+		if adminID == 0 {
+			return next(c)
+		}
+		now := time.Now()
+		created, seen := unixValue(sess, sessionCreated), unixValue(sess, sessionSeen)
+		if now.Sub(created) > SessionMaxLifetime || now.Sub(seen) > SessionIdleTimeout {
+			h.destroySession(c, sess)
+			return next(c)
+		}
+		admin, err := h.store.AdminByID(adminID)
+		if errors.Is(err, models.ErrNotFound) {
+			h.destroySession(c, sess)
+			return next(c)
+		}
+		if err != nil {
+			return err
+		}
+		memberships, err := h.store.Memberships(admin.ID)
+		if err != nil {
+			return err
+		}
+		if len(memberships) == 0 {
+			h.destroySession(c, sess)
+			return next(c)
+		}
+		programID, _ := sess.Values[sessionProgramID].(int64)
+		current := memberships[0]
+		for _, m := range memberships {
+			if m.Program.ID == programID {
+				current = m
+			}
+		}
+		if now.Sub(seen) > seenResolution {
+			sess.Values[sessionSeen] = now.Unix()
+			if err := sess.Save(c.Request(), c.Response()); err != nil {
+				return err
+			}
+		}
+		c.Set(principalKey, &Principal{
+			Admin:       admin,
+			Program:     current.Program,
+			Membership:  current.Membership,
+			Memberships: memberships,
+			Session:     sess,
+			ReauthAt:    unixValue(sess, sessionReauth),
+		})
+		return next(c)
+	}
+}
+
+func (h *Handler) destroySession(c echo.Context, sess *sessions.Session) {
+	sess.Options.MaxAge = -1
+	if err := sess.Save(c.Request(), c.Response()); err != nil {
+		h.logger.Warn("unable to delete session", "error", err)
+	}
+}
+
+// RequireAdmin sends anonymous visitors to the sign-in page (htmx requests
+// get a redirect header, API-style callers a 401).
+func (h *Handler) RequireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if principalOf(c) != nil {
+			return next(c)
+		}
+		target := "/login"
+		if c.Request().Method == http.MethodGet && !isFragmentRequest(c) {
+			target += "?next=" + url.QueryEscape(c.Request().URL.RequestURI())
+		}
+		if c.Request().Header.Get("HX-Request") == "true" {
+			c.Response().Header().Set("HX-Redirect", target)
+			return c.NoContent(http.StatusUnauthorized)
+		}
+		if c.Request().Method != http.MethodGet {
+			return echo.NewHTTPError(http.StatusUnauthorized, "Sign in to continue.")
+		}
+		return c.Redirect(http.StatusSeeOther, target)
+	}
+}
+
+// RequireFullAccess refuses every admin without full access to the program,
+// pages, fragments and POSTs alike, and audits the refusal.
+func (h *Handler) RequireFullAccess(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		p := principalOf(c)
+		if p == nil || !p.Membership.IsFull() {
+			return h.refuse(c)
+		}
+		return next(c)
+	}
+}
+
+// RequireModule refuses admins whose membership lacks module.
+func (h *Handler) RequireModule(module string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			p := principalOf(c)
+			if p == nil || !p.Membership.HasModule(module) {
+				return h.refuse(c)
+			}
+			return next(c)
+		}
+	}
+}
+
+func (h *Handler) refuse(c echo.Context) error {
+	if p := principalOf(c); p != nil {
+		if err := h.store.AuditRefusal(p.Program.ID, actor(c), c.Request().Method+" "+c.Path()); err != nil {
+			return err
+		}
+	}
+	return echo.NewHTTPError(http.StatusForbidden, "You do not have access to this section. Ask a full-access admin of this program.")
+}
+
+// reauthenticatedRecently reports whether the admin confirmed their password
+// within the re-authentication window. A zero window always asks: the
+// confirmation then lets exactly one secret through, within a minute.
+func (h *Handler) reauthenticatedRecently(c echo.Context, p *Principal) (bool, error) {
+	if p.ReauthAt.IsZero() {
+		return false, nil
+	}
+	since := time.Since(p.ReauthAt)
+	if h.reauthWindow > 0 {
+		return since <= h.reauthWindow, nil
+	}
+	if since > time.Minute {
+		return false, nil
+	}
+	delete(p.Session.Values, sessionReauth)
+	p.ReauthAt = time.Time{}
+	return true, p.Session.Save(c.Request(), c.Response())
+}

@@ -1,0 +1,68 @@
+// Package handlers adapts HTTP to the domain: each handler parses a request,
+// checks who may do it, calls models and renders views. No business rules
+// live here.
+package handlers
+
+import (
+	"bytes"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v4"
+	"github.com/wader/gormstore/v2"
+
+	"keydesk/models"
+)
+
+// Handler holds what every handler needs.
+type Handler struct {
+	store        *models.Store
+	sessions     *gormstore.Store
+	logger       *slog.Logger
+	reauthWindow time.Duration
+}
+
+// New builds the handlers.
+func New(store *models.Store, sessions *gormstore.Store, logger *slog.Logger, reauthWindow time.Duration) *Handler {
+	return &Handler{store: store, sessions: sessions, logger: logger, reauthWindow: reauthWindow}
+}
+
+// isFragmentRequest is the one place that decides "fragment or full page":
+// an htmx request that is not boosted gets the fragment.
+func isFragmentRequest(c echo.Context) bool {
+	return c.Request().Header.Get("HX-Request") == "true" && c.Request().Header.Get("HX-Boosted") != "true"
+}
+
+// render writes a component after rendering it into a buffer, so a render
+// error becomes a clean 500 rather than half a page with status 200.
+func render(c echo.Context, status int, component templ.Component) error {
+	var buf bytes.Buffer
+	if err := component.Render(c.Request().Context(), &buf); err != nil {
+		return err
+	}
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// actor describes the signed-in admin and the request for audit events.
+func actor(c echo.Context) models.Actor {
+	a := models.Actor{
+		IP:        c.RealIP(),
+		UserAgent: c.Request().UserAgent(),
+		RequestID: c.Response().Header().Get(echo.HeaderXRequestID),
+	}
+	if p := principalOf(c); p != nil {
+		a.AdminID, a.Email = p.Admin.ID, p.Admin.Email
+	}
+	return a
+}
+
+// noStore marks a response that carries a secret.
+func noStore(c echo.Context) {
+	c.Response().Header().Set("Cache-Control", "no-store")
+	c.Response().Header().Set("Pragma", "no-cache")
+}
+
+// notFound is the answer for ids outside the current program.
+func notFound() error { return echo.NewHTTPError(http.StatusNotFound, "Not found.") }

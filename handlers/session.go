@@ -1,0 +1,194 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/sessions"
+	"github.com/labstack/echo/v4"
+
+	"keydesk/models"
+	"keydesk/views"
+)
+
+// ShowLogin renders the sign-in page.
+func (h *Handler) ShowLogin(c echo.Context) error {
+	if principalOf(c) != nil {
+		return c.Redirect(http.StatusSeeOther, h.homeFor(principalOf(c)))
+	}
+	return render(c, http.StatusOK, views.LoginPage(views.LoginForm{CSRF: csrfToken(c), Next: safeNext(c.QueryParam("next"))}))
+}
+
+// Login checks the credentials and starts a fresh session (a new id, so a
+// session planted before sign-in is worthless).
+func (h *Handler) Login(c echo.Context) error {
+	email := c.FormValue("email")
+	password := c.FormValue("password")
+	next := safeNext(c.FormValue("next"))
+	form := views.LoginForm{CSRF: csrfToken(c), Email: email, Next: next}
+	if len(email) > 254 || len(password) > 256 {
+		form.Error = "Email or password is incorrect."
+		return render(c, http.StatusUnauthorized, views.LoginPage(form))
+	}
+	admin, err := h.store.Authenticate(email, password, actor(c))
+	switch {
+	case errors.Is(err, models.ErrThrottled):
+		form.Error = "Too many failed sign-in attempts. Wait 15 minutes and try again."
+		return render(c, http.StatusTooManyRequests, views.LoginPage(form))
+	case errors.Is(err, models.ErrInvalidCredentials):
+		form.Error = "Email or password is incorrect."
+		return render(c, http.StatusUnauthorized, views.LoginPage(form))
+	case err != nil:
+		return err
+	}
+	memberships, err := h.store.Memberships(admin.ID)
+	if err != nil {
+		return err
+	}
+	if len(memberships) == 0 {
+		form.Error = "Your account is not a member of any program."
+		return render(c, http.StatusForbidden, views.LoginPage(form))
+	}
+	program := memberships[0].Program
+	now := time.Now()
+	sess, err := h.freshSession(c)
+	if err != nil {
+		return err
+	}
+	sess.Values[sessionAdminID] = admin.ID
+	sess.Values[sessionProgramID] = program.ID
+	sess.Values[sessionCreated] = now.Unix()
+	sess.Values[sessionSeen] = now.Unix()
+	if err := sess.Save(c.Request(), c.Response()); err != nil {
+		return err
+	}
+	a := actor(c)
+	a.AdminID, a.Email = admin.ID, admin.Email
+	if err := h.store.Audit(program.ID, a, models.AuditEntry{Action: models.ActionSignIn, TargetType: "admin", TargetID: strconv.FormatInt(admin.ID, 10), TargetName: admin.Email}); err != nil {
+		return err
+	}
+	if next == "" {
+		next = h.homeFor(&Principal{Membership: memberships[0].Membership})
+	}
+	return c.Redirect(http.StatusSeeOther, next)
+}
+
+// freshSession deletes whatever session the request carried and returns a
+// new one, which gets a new id when saved.
+func (h *Handler) freshSession(c echo.Context) (*sessions.Session, error) {
+	if old, err := h.sessions.Get(c.Request(), SessionCookieName); err == nil && old.ID != "" {
+		if err := h.store.DB().Exec(`DELETE FROM sessions WHERE id = ?`, old.ID).Error; err != nil {
+			return nil, err
+		}
+	}
+	sess := sessions.NewSession(h.sessions, SessionCookieName)
+	opts := *h.sessions.SessionOpts
+	sess.Options = &opts
+	sess.IsNew = true
+	return sess, nil
+}
+
+// rotateSession keeps the session's values under a new id.
+func (h *Handler) rotateSession(c echo.Context, p *Principal) error {
+	values := p.Session.Values
+	sess, err := h.freshSession(c)
+	if err != nil {
+		return err
+	}
+	sess.Values = values
+	p.Session = sess
+	return sess.Save(c.Request(), c.Response())
+}
+
+// Logout revokes the session in the database, not just in the browser.
+func (h *Handler) Logout(c echo.Context) error {
+	if p := principalOf(c); p != nil {
+		if err := h.store.Audit(p.Program.ID, actor(c), models.AuditEntry{Action: models.ActionSignOut, TargetType: "admin", TargetID: strconv.FormatInt(p.Admin.ID, 10), TargetName: p.Admin.Email}); err != nil {
+			return err
+		}
+		if err := h.store.DB().Exec(`DELETE FROM sessions WHERE id = ?`, p.Session.ID).Error; err != nil {
+			return err
+		}
+		h.destroySession(c, p.Session)
+	}
+	return c.Redirect(http.StatusSeeOther, "/login")
+}
+
+// SwitchProgram changes the program the admin acts on, if they belong to it.
+func (h *Handler) SwitchProgram(c echo.Context) error {
+	p := principalOf(c)
+	partnerID := c.FormValue("partner_id")
+	for _, m := range p.Memberships {
+		if m.Program.PartnerID == partnerID {
+			p.Session.Values[sessionProgramID] = m.Program.ID
+			if err := p.Session.Save(c.Request(), c.Response()); err != nil {
+				return err
+			}
+			return c.Redirect(http.StatusSeeOther, h.homeFor(&Principal{Membership: m.Membership}))
+		}
+	}
+	return notFound()
+}
+
+// Home sends an admin to the first section they may use.
+func (h *Handler) Home(c echo.Context) error {
+	return c.Redirect(http.StatusSeeOther, h.homeFor(principalOf(c)))
+}
+
+func (h *Handler) homeFor(p *Principal) string {
+	switch {
+	case p.Membership.IsFull():
+		return "/general/api-keys"
+	case p.Membership.HasModule(models.ModuleAuditTrail):
+		return "/general/audit-trail"
+	default:
+		return "/general/no-access"
+	}
+}
+
+// NoAccess is the page of a limited admin with no module.
+func (h *Handler) NoAccess(c echo.Context) error {
+	return render(c, http.StatusOK, views.NoAccessPage(h.shell(c, "No access", "")))
+}
+
+// safeNext accepts only a local path, so the sign-in page cannot become an
+// open redirect.
+func safeNext(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n\\") {
+		return ""
+	}
+	if strings.HasPrefix(next, "/login") || strings.HasPrefix(next, "/logout") {
+		return ""
+	}
+	return next
+}
+
+func csrfToken(c echo.Context) string {
+	t, _ := c.Get("csrf").(string)
+	return t
+}
+
+// shell builds the layout's data for the current admin.
+func (h *Handler) shell(c echo.Context, title, active string) views.Shell {
+	s := views.Shell{Title: title, Active: active, CSRF: csrfToken(c)}
+	if p := principalOf(c); p != nil {
+		s.AdminEmail = p.Admin.Email
+		s.ProgramName = p.Program.Name
+		s.PartnerID = p.Program.PartnerID
+		s.CanKeys = p.Membership.IsFull()
+		s.CanSettings = p.Membership.IsFull()
+		s.CanAudit = p.Membership.HasModule(models.ModuleAuditTrail)
+		for _, m := range p.Memberships {
+			s.Programs = append(s.Programs, views.ProgramChoice{Name: m.Program.Name, PartnerID: m.Program.PartnerID, Current: m.Program.ID == p.Program.ID})
+		}
+	}
+	return s
+}
+
+// ShellFor gives the error handler the layout data of the current request.
+func (h *Handler) ShellFor(c echo.Context, title string) views.Shell {
+	return h.shell(c, title, "")
+}

@@ -1,0 +1,10 @@
+// Package static embeds keydesk's front-end assets: the built Tailwind CSS,
+// the vendored htmx and app.js.
+package static
+
+import "embed"
+
+// FS holds the assets, served under /static/.
+//
+//go:embed css/app.css js/htmx.min.js js/app.js favicon.svg
+var FS embed.FS

@@ -1,0 +1,212 @@
+// keydesk's few lines of behaviour: dialogs, the password re-prompt, copy,
+// re-masking revealed keys, menus and toasts. No inline script anywhere;
+// the server drives these through HX-Trigger events.
+(function () {
+  "use strict";
+
+  var REMASK_DEFAULT_SECONDS = 300;
+  var lastOpener = null;
+  var pendingSecretButton = null;
+
+  // ---- toasts ---------------------------------------------------------
+  var toastStyles = {
+    success: "border-emerald-200 bg-emerald-50 text-emerald-900",
+    error: "border-red-200 bg-red-50 text-red-900",
+    info: "border-slate-200 bg-white text-slate-900"
+  };
+
+  function showToast(message, level) {
+    var region = document.getElementById("toasts");
+    if (!region || !message) return;
+    var toast = document.createElement("div");
+    toast.className = "toast " + (toastStyles[level] || toastStyles.info);
+    toast.setAttribute("data-toast", level || "info");
+    var text = document.createElement("p");
+    text.className = "flex-1";
+    text.textContent = message;
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "text-current opacity-60 hover:opacity-100";
+    close.setAttribute("aria-label", "Dismiss notification");
+    close.textContent = "×";
+    close.addEventListener("click", function () { toast.remove(); });
+    toast.appendChild(text);
+    toast.appendChild(close);
+    region.appendChild(toast);
+    setTimeout(function () {
+      toast.classList.add("opacity-0");
+      setTimeout(function () { toast.remove(); }, 400);
+    }, level === "error" ? 8000 : 5000);
+  }
+
+  // ---- dialogs --------------------------------------------------------
+  function openDialog(dialog) {
+    if (!dialog.open) {
+      if (!lastOpener) lastOpener = document.activeElement;
+      dialog.showModal();
+    }
+    var focusable = dialog.querySelector("[autofocus]") || dialog.querySelector("input, textarea, button");
+    if (focusable) focusable.focus();
+  }
+
+  function closeDialog(dialog) {
+    if (dialog && dialog.open) dialog.close();
+  }
+
+  document.addEventListener("close", function (event) {
+    var dialog = event.target;
+    if (!(dialog instanceof HTMLDialogElement)) return;
+    if (dialog.id === "modal") dialog.replaceChildren();
+    if (dialog.id === "reauth-dialog") {
+      var form = dialog.querySelector("form");
+      if (form) form.reset();
+    }
+    var opener = lastOpener;
+    lastOpener = null;
+    if (opener && opener.isConnected && typeof opener.focus === "function") {
+      opener.focus();
+    } else {
+      var main = document.getElementById("main");
+      var fallback = main && main.querySelector("h1");
+      if (fallback) { fallback.setAttribute("tabindex", "-1"); fallback.focus(); }
+    }
+  }, true);
+
+  document.addEventListener("click", function (event) {
+    var target = event.target instanceof Element ? event.target : null;
+    if (!target) return;
+
+    var closer = target.closest("[data-close-dialog]");
+    if (closer) {
+      closeDialog(closer.closest("dialog"));
+      return;
+    }
+
+    var hide = target.closest("[data-hide-secret]");
+    if (hide) {
+      remask(hide.closest("[data-revealed]"), true);
+      return;
+    }
+
+    var copyText = target.closest("[data-copy-text]");
+    if (copyText) {
+      writeClipboard(copyText.getAttribute("data-copy-text"), "Copied to the clipboard.");
+      return;
+    }
+
+    // Close open menus when clicking elsewhere or choosing an item.
+    document.querySelectorAll("details.menu[open], header details[open]").forEach(function (menu) {
+      if (!menu.contains(target) || target.closest(".menu-item")) {
+        if (target.closest(".menu-item")) lastOpener = menu.querySelector("summary");
+        menu.removeAttribute("open");
+      }
+    });
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    document.querySelectorAll("details[open]").forEach(function (menu) {
+      menu.removeAttribute("open");
+      var summary = menu.querySelector("summary");
+      if (summary) summary.focus();
+    });
+  });
+
+  // ---- secrets ---------------------------------------------------------
+  function writeClipboard(value, message) {
+    if (!navigator.clipboard || !navigator.clipboard.writeText) {
+      showToast("Copy failed: this browser does not allow clipboard access here.", "error");
+      return;
+    }
+    navigator.clipboard.writeText(value).then(function () {
+      showToast(message, "success");
+    }, function () {
+      showToast("Copy failed: the browser refused clipboard access. Nothing was copied.", "error");
+    });
+  }
+
+  function remask(cell, restoreFocus) {
+    if (!cell || !cell.isConnected) return;
+    var template = cell.querySelector("template");
+    if (!template) return;
+    var masked = template.content.firstElementChild.cloneNode(true);
+    cell.replaceWith(masked);
+    if (window.htmx) window.htmx.process(masked);
+    if (restoreFocus) {
+      var eye = masked.querySelector("[aria-label='Show API key']");
+      if (eye) eye.focus();
+    }
+  }
+
+  function armRemask(root) {
+    var cells = [];
+    if (root.matches && root.matches("[data-revealed]")) cells.push(root);
+    if (root.querySelectorAll) root.querySelectorAll("[data-revealed]").forEach(function (c) { cells.push(c); });
+    cells.forEach(function (cell) {
+      if (cell.hasAttribute("data-armed")) return;
+      cell.setAttribute("data-armed", "");
+      var seconds = parseInt(cell.getAttribute("data-remask-after"), 10) || REMASK_DEFAULT_SECONDS;
+      setTimeout(function () { remask(cell, false); }, seconds * 1000);
+      var hide = cell.querySelector("[data-hide-secret]");
+      if (hide) hide.focus();
+    });
+  }
+
+  // ---- htmx wiring -----------------------------------------------------
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail.elt;
+    var modal = document.getElementById("modal");
+    if (elt && modal && !modal.contains(elt) && !elt.closest("dialog")) {
+      lastOpener = elt.closest("details.menu") ? elt.closest("details.menu").querySelector("summary") : elt;
+    }
+  });
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var target = event.detail.target;
+    if (target && target.id === "modal" && target.children.length > 0) openDialog(target);
+    armRemask(event.detail.elt && event.detail.elt.isConnected ? event.detail.elt : document.body);
+    if (target && target.closest && target.closest("dialog[open]")) {
+      var invalid = target.querySelector("[aria-invalid='true']");
+      if (invalid) invalid.focus();
+    }
+  });
+
+  document.body.addEventListener("toast", function (event) {
+    showToast(event.detail.message, event.detail.level);
+  });
+
+  document.body.addEventListener("close-modal", function () {
+    closeDialog(document.getElementById("modal"));
+  });
+
+  document.body.addEventListener("reauth-required", function (event) {
+    pendingSecretButton = event.target;
+    lastOpener = event.target;
+    openDialog(document.getElementById("reauth-dialog"));
+  });
+
+  document.body.addEventListener("reauthenticated", function () {
+    var dialog = document.getElementById("reauth-dialog");
+    var button = pendingSecretButton;
+    pendingSecretButton = null;
+    lastOpener = button;
+    closeDialog(dialog);
+    if (button && button.isConnected) button.click();
+  });
+
+  document.body.addEventListener("copy-secret", function (event) {
+    writeClipboard(event.detail.value, event.detail.message || "API key copied to the clipboard.");
+  });
+
+  document.addEventListener("htmx:responseError", function (event) {
+    var xhr = event.detail.xhr;
+    if (xhr.status === 401 && xhr.getResponseHeader("HX-Redirect")) return;
+    var type = xhr.getResponseHeader("Content-Type") || "";
+    var message = type.indexOf("text/plain") === 0 && xhr.responseText ? xhr.responseText : "Something went wrong (" + xhr.status + "). Try again.";
+    showToast(message, "error");
+  });
+
+  document.addEventListener("htmx:sendError", function () {
+    showToast("Network error: keydesk could not be reached. Check your connection and try again.", "error");
+  });
+})();

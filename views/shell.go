@@ -1,0 +1,55 @@
+// Package views holds keydesk's templ components: the layout, pages and the
+// partials (rows, dialogs) that htmx swaps.
+package views
+
+import "encoding/json"
+
+// Shell is what the layout needs about the signed-in admin.
+type Shell struct {
+	Title       string
+	Active      string
+	CSRF        string
+	AdminEmail  string
+	ProgramName string
+	PartnerID   string
+	Programs    []ProgramChoice
+	CanKeys     bool
+	CanSettings bool
+	CanAudit    bool
+}
+
+// ProgramChoice is one entry of the program switcher.
+type ProgramChoice struct {
+	Name      string
+	PartnerID string
+	Current   bool
+}
+
+// Navigation entries.
+const (
+	NavSettings   = "settings"
+	NavAPIKeys    = "api-keys"
+	NavAuditTrail = "audit-trail"
+)
+
+// htmxHeaders sends the CSRF token with every htmx request.
+func htmxHeaders(csrf string) string {
+	b, _ := json.Marshal(map[string]string{"X-CSRF-Token": csrf})
+	return string(b)
+}
+
+const htmxConfig = `{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"historyRestoreAsHxRequest":false,"selfRequestsOnly":true,"defaultSwapStyle":"outerHTML"}`
+
+func navClass(active bool) string {
+	if active {
+		return "flex items-center gap-2 rounded-md bg-indigo-50 px-3 py-2 text-sm font-medium text-indigo-700"
+	}
+	return "flex items-center gap-2 rounded-md px-3 py-2 text-sm font-medium text-slate-600 hover:bg-slate-100 hover:text-slate-900"
+}
+
+func ariaCurrent(active bool) string {
+	if active {
+		return "page"
+	}
+	return "false"
+}

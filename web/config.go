@@ -1,0 +1,88 @@
+package web
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+
+	"keydesk/models"
+)
+
+// Config is keydesk's configuration, read once from the environment.
+type Config struct {
+	Addr          string
+	DatabaseURL   string
+	MasterKey     []byte
+	PreviousKey   []byte
+	ReauthWindow  time.Duration
+	SecureCookies bool
+	LogJSON       bool
+}
+
+// MasterKeyFile is where the embedded default keeps its generated master key.
+const MasterKeyFile = "data/master.key"
+
+// ConfigFromEnv parses the environment. The master key may be generated into
+// data/master.key only when running on the embedded default database.
+func ConfigFromEnv(logger *slog.Logger) (Config, error) {
+	cfg := Config{
+		Addr:         envOr("KEYDESK_ADDR", "127.0.0.1:8080"),
+		DatabaseURL:  os.Getenv("DATABASE_URL"),
+		ReauthWindow: 5 * time.Minute,
+	}
+	if v := os.Getenv("KEYDESK_REAUTH_WINDOW"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return cfg, fmt.Errorf("KEYDESK_REAUTH_WINDOW must be a duration such as 5m or 0, got %q", v)
+		}
+		cfg.ReauthWindow = d
+	}
+	if v := os.Getenv("KEYDESK_SECURE_COOKIES"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return cfg, fmt.Errorf("KEYDESK_SECURE_COOKIES must be true or false, got %q", v)
+		}
+		cfg.SecureCookies = b
+	}
+	switch v := os.Getenv("KEYDESK_MASTER_KEY"); {
+	case v != "":
+		key, err := models.DecodeMasterKey(v)
+		if err != nil {
+			return cfg, fmt.Errorf("KEYDESK_MASTER_KEY: %w", err)
+		}
+		cfg.MasterKey = key
+	case models.IsPostgresURL(cfg.DatabaseURL):
+		return cfg, fmt.Errorf("KEYDESK_MASTER_KEY is required with PostgreSQL (base64 of 32 bytes, e.g. from: openssl rand -base64 32)")
+	default:
+		key, err := models.LoadOrCreateMasterKeyFile(MasterKeyFile, logger)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.MasterKey = key
+	}
+	if v := os.Getenv("KEYDESK_MASTER_KEY_PREVIOUS"); v != "" {
+		key, err := models.DecodeMasterKey(v)
+		if err != nil {
+			return cfg, fmt.Errorf("KEYDESK_MASTER_KEY_PREVIOUS: %w", err)
+		}
+		cfg.PreviousKey = key
+	}
+	return cfg, nil
+}
+
+// Keyring builds the master keyring from the configuration.
+func (c Config) Keyring() (*models.Keyring, error) {
+	if c.PreviousKey != nil {
+		return models.NewKeyring(c.MasterKey, c.PreviousKey)
+	}
+	return models.NewKeyring(c.MasterKey)
+}
+
+func envOr(name, fallback string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return fallback
+}

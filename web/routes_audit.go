@@ -1,0 +1,10 @@
+package web
+
+import "github.com/labstack/echo/v4"
+
+// auditTrailRoutes registers General » Audit Trail on a group that already
+// requires a signed-in admin holding the audit_trail module.
+func (s *Server) auditTrailRoutes(g *echo.Group) {
+	h := s.Handlers
+	g.GET("", h.AuditTrail)
+}

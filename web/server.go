@@ -129,4 +129,3 @@ func staticHandler() echo.HandlerFunc {
 		return nil
 	}
 }
-

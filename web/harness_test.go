@@ -1,0 +1,216 @@
+package web_test
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+
+	"keydesk/models"
+	"keydesk/models/modeltest"
+	"keydesk/web"
+)
+
+// testServer is the real router behind httptest, on a fresh database, with
+// two seeded programs.
+type testServer struct {
+	*httptest.Server
+	Store *models.Store
+	App   *web.Server
+	Demo  modeltest.Fixture
+	Other modeltest.Fixture
+	Logs  *syncBuffer
+}
+
+// syncBuffer collects the server's log lines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type serverOption func(*web.Config)
+
+func withReauthWindow(d time.Duration) serverOption {
+	return func(c *web.Config) { c.ReauthWindow = d }
+}
+
+func newTestServer(t *testing.T, db modeltest.Database, opts ...serverOption) *testServer {
+	t.Helper()
+	store := modeltest.NewStore(t, db)
+	cfg := web.Config{MasterKey: modeltest.MasterKey, ReauthWindow: 5 * time.Minute, DatabaseURL: db.URL}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv := web.New(cfg, store, logger)
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Echo)
+	t.Cleanup(func() {
+		ts.Close()
+		srv.Close()
+	})
+	return &testServer{
+		Server: ts,
+		Store:  store,
+		App:    srv,
+		Demo:   modeltest.Seed(t, store, "Demo Store"),
+		Other:  modeltest.Seed(t, store, "Other Store"),
+		Logs:   logs,
+	}
+}
+
+// client is a browser-like HTTP client with its own cookie jar; it does not
+// follow redirects, so tests see them.
+type client struct {
+	t    *testing.T
+	ts   *testServer
+	http *http.Client
+}
+
+func (ts *testServer) newClient(t *testing.T) *client {
+	jar, _ := cookiejar.New(nil)
+	return &client{t: t, ts: ts, http: &http.Client{
+		Jar:           jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+// do sends a request with browser-like same-origin headers and returns the
+// response with its body read.
+func (c *client) do(method, path string, body url.Values, headers map[string]string) (*http.Response, string) {
+	c.t.Helper()
+	var r io.Reader
+	if body != nil {
+		r = strings.NewReader(body.Encode())
+	}
+	req, err := http.NewRequest(method, c.ts.URL+path, r)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func (c *client) get(path string) (*http.Response, string) {
+	return c.do(http.MethodGet, path, nil, nil)
+}
+
+// csrf returns the CSRF token the browser holds (the double-submit cookie
+// the pages embed), fetching the sign-in page first if there is none yet.
+func (c *client) csrf() string {
+	c.t.Helper()
+	u, _ := url.Parse(c.ts.URL)
+	for attempt := 0; attempt < 2; attempt++ {
+		for _, ck := range c.http.Jar.Cookies(u) {
+			if ck.Name == "keydesk_csrf" {
+				return ck.Value
+			}
+		}
+		c.get("/login")
+	}
+	c.t.Fatal("no CSRF cookie issued")
+	return ""
+}
+
+// post sends a form with the CSRF token, as the page's own form would.
+func (c *client) post(path string, form url.Values) (*http.Response, string) {
+	c.t.Helper()
+	if form == nil {
+		form = url.Values{}
+	}
+	form.Set("_csrf", c.csrf())
+	return c.do(http.MethodPost, path, form, nil)
+}
+
+// htmx sends an htmx request with the CSRF header, as the page's htmx would.
+func (c *client) htmx(method, path string, form url.Values) (*http.Response, string) {
+	c.t.Helper()
+	headers := map[string]string{"HX-Request": "true", "X-CSRF-Token": c.csrf()}
+	if method == http.MethodGet {
+		return c.do(method, path, nil, headers)
+	}
+	if form == nil {
+		form = url.Values{}
+	}
+	return c.do(method, path, form, headers)
+}
+
+// login signs in and fails the test if it does not succeed.
+func (c *client) login(email string) {
+	c.t.Helper()
+	resp, body := c.post("/login", url.Values{"email": {email}, "password": {modeltest.Password}})
+	if resp.StatusCode != http.StatusSeeOther {
+		c.t.Fatalf("sign-in as %s: status %d\n%s", email, resp.StatusCode, body)
+	}
+}
+
+// loggedIn returns a fresh client signed in as email.
+func (ts *testServer) loggedIn(t *testing.T, email string) *client {
+	c := ts.newClient(t)
+	c.login(email)
+	return c
+}
+
+// csrfFromPage reads the token a page embeds in its forms.
+func csrfFromPage(t *testing.T, body string) string {
+	t.Helper()
+	tok, _ := parseHTML(t, body).Find("input[name=_csrf]").First().Attr("value")
+	return tok
+}
+
+func parseHTML(t *testing.T, body string) *goquery.Document {
+	t.Helper()
+	doc, err := goquery.NewDocumentFromReader(strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+// auditActions lists a program's audit actions (action:outcome) in order.
+func (ts *testServer) auditActions(t *testing.T, programID int64) []string {
+	t.Helper()
+	var events []models.AuditEvent
+	if err := ts.Store.DB().Where("program_id = ?", programID).Order("seq").Find(&events).Error; err != nil {
+		t.Fatal(err)
+	}
+	out := make([]string, len(events))
+	for i, e := range events {
+		out[i] = e.Action + ":" + e.Outcome
+	}
+	return out
+}

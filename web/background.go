@@ -1,7 +1,127 @@
 package web
 
-// Start launches the server's background work.
-func (s *Server) Start() error { return nil }
+import (
+	"context"
+	"sync"
+	"time"
 
-// Close stops the background work.
-func (s *Server) Close() {}
+	"keydesk/models"
+)
+
+// apiRuntime is the API's state beside the routes: the verification cache,
+// the last-used recorder and the rate limiter, and the background work that
+// keeps them (the PostgreSQL revocation listener, the periodic flush).
+type apiRuntime struct {
+	cfg       APIConfig
+	cfgErr    error
+	listenURL string // PostgreSQL only
+	verifier  *models.Verifier
+	usage     *models.UsageRecorder
+	limiter   *models.RateLimiter
+
+	mu      sync.Mutex
+	started bool
+	closed  bool
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// listenerStartTimeout bounds how long Start waits for the first LISTEN.
+const listenerStartTimeout = 5 * time.Second
+
+func newAPIRuntime(store *models.Store) *apiRuntime {
+	cfg, err := APIConfigFromEnv()
+	rt := &apiRuntime{cfg: cfg, cfgErr: err}
+	url, isPostgres := models.PostgresURL(store.DB())
+	opts := models.DefaultVerifierOptions()
+	opts.TTL = cfg.KeyCacheTTL
+	// On PostgreSQL the cache is trusted only once the revocation listener
+	// is listening (Start); until then every call asks the database.
+	opts.Caching = !isPostgres
+	if isPostgres {
+		rt.listenURL = url
+	}
+	rt.usage = models.NewUsageRecorder(store)
+	rt.verifier = models.NewVerifier(store, rt.usage, opts)
+	rt.limiter = models.NewRateLimiter(models.RateLimits{ReadPerMinute: cfg.ReadPerMinute, WritePerMinute: cfg.WritePerMinute})
+	store.SetRevocationHook(rt.verifier.RevocationHook())
+	return rt
+}
+
+// Start launches the server's background work: on PostgreSQL the
+// revocation listener (waiting briefly for its first LISTEN), and the loop
+// that flushes "last used" times and sweeps the caches.
+func (s *Server) Start() error {
+	rt := s.api
+	if rt.cfgErr != nil {
+		return rt.cfgErr
+	}
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.started || rt.closed {
+		return nil
+	}
+	rt.started = true
+	ctx, cancel := context.WithCancel(context.Background())
+	rt.cancel = cancel
+	if rt.listenURL != "" {
+		ready := make(chan struct{})
+		rt.wg.Add(1)
+		go func() {
+			defer rt.wg.Done()
+			rt.verifier.ListenForRevocations(ctx, rt.listenURL, s.logger, ready)
+		}()
+		select {
+		case <-ready:
+		case <-time.After(listenerStartTimeout):
+			s.logger.Warn("revocation listener not connected yet; API keys are verified against the database until it is")
+		}
+	}
+	rt.wg.Add(1)
+	go func() {
+		defer rt.wg.Done()
+		s.apiMaintenance(ctx)
+	}()
+	return nil
+}
+
+// apiMaintenance flushes last-used times once per interval (so each key's
+// row is written at most once per interval) and evicts idle state.
+func (s *Server) apiMaintenance(ctx context.Context) {
+	rt := s.api
+	ticker := time.NewTicker(rt.cfg.LastUsedInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			if err := rt.usage.Flush(); err != nil {
+				s.logger.Warn("last-used flush failed; retrying at the next tick", "error", err.Error())
+			}
+			rt.limiter.EvictIdle()
+			rt.verifier.Sweep()
+		}
+	}
+}
+
+// Close stops the background work and writes the last-used times still in
+// memory. It is safe to call more than once.
+func (s *Server) Close() {
+	rt := s.api
+	rt.mu.Lock()
+	if rt.closed {
+		rt.mu.Unlock()
+		return
+	}
+	rt.closed = true
+	if rt.cancel != nil {
+		rt.cancel()
+	}
+	rt.mu.Unlock()
+	rt.wg.Wait()
+	rt.verifier.WaitPending()
+	if err := rt.usage.Flush(); err != nil {
+		s.logger.Error("last-used flush on close failed", "error", err.Error())
+	}
+}

@@ -25,6 +25,7 @@ type Server struct {
 	Store    *models.Store
 	Handlers *handlers.Handler
 	logger   *slog.Logger
+	api      *apiRuntime
 }
 
 // deriveKey derives a purpose-bound key from the master key, so instances

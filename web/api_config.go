@@ -1,0 +1,65 @@
+package web
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+)
+
+// APIConfig tunes the REST and UI API, read from the environment:
+//
+//	KEYDESK_API_READ_LIMIT          requests per minute per key for reads (GET); default 600, 0 = unlimited
+//	KEYDESK_API_WRITE_LIMIT         requests per minute per key for writes (POST); default 120, 0 = unlimited
+//	KEYDESK_API_LAST_USED_INTERVAL  how often "last used" is written to the database; default 1m
+//	KEYDESK_API_KEY_CACHE_TTL       how long a verified key is trusted without asking the database
+//	                                (the backstop behind LISTEN/NOTIFY revocation); default 30s, at most 5m
+type APIConfig struct {
+	ReadPerMinute    int
+	WritePerMinute   int
+	LastUsedInterval time.Duration
+	KeyCacheTTL      time.Duration
+}
+
+// DefaultAPIConfig is the configuration without any variable set.
+func DefaultAPIConfig() APIConfig {
+	return APIConfig{ReadPerMinute: 600, WritePerMinute: 120, LastUsedInterval: time.Minute, KeyCacheTTL: 30 * time.Second}
+}
+
+// APIConfigFromEnv parses the API's environment variables.
+func APIConfigFromEnv() (APIConfig, error) {
+	cfg := DefaultAPIConfig()
+	for _, v := range []struct {
+		name string
+		dst  *int
+	}{{"KEYDESK_API_READ_LIMIT", &cfg.ReadPerMinute}, {"KEYDESK_API_WRITE_LIMIT", &cfg.WritePerMinute}} {
+		s := os.Getenv(v.name)
+		if s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return cfg, fmt.Errorf("%s must be a number of requests per minute (0 for no limit), got %q", v.name, s)
+		}
+		*v.dst = n
+	}
+	for _, v := range []struct {
+		name     string
+		dst      *time.Duration
+		min, max time.Duration
+	}{
+		{"KEYDESK_API_LAST_USED_INTERVAL", &cfg.LastUsedInterval, time.Millisecond, time.Hour},
+		{"KEYDESK_API_KEY_CACHE_TTL", &cfg.KeyCacheTTL, time.Millisecond, 5 * time.Minute},
+	} {
+		s := os.Getenv(v.name)
+		if s == "" {
+			continue
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil || d < v.min || d > v.max {
+			return cfg, fmt.Errorf("%s must be a duration from %s to %s, got %q", v.name, v.min, v.max, s)
+		}
+		*v.dst = d
+	}
+	return cfg, nil
+}

@@ -51,7 +51,10 @@ func AuditCSVRecord(e *AuditEvent) []string {
 }
 
 // AuditCSVWriter writes audit events as RFC 4180 CSV (CRLF line ends,
-// quoting where needed) with formula injection neutralised.
+// quoting where needed) with formula injection neutralised. A line break
+// inside a cell is written as CRLF; a lone carriage return inside a cell is
+// dropped (audited text cannot hold one: names reject control characters
+// and HTTP header values cannot carry CR).
 type AuditCSVWriter struct {
 	w     *csv.Writer
 	flush func()

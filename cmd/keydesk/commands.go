@@ -223,7 +223,3 @@ func verifyAudit(args []string) error {
 	fmt.Println("audit trail intact")
 	return nil
 }
-
-func rotateMaster(args []string) error {
-	return errors.New("keys rotate-master is not available yet")
-}

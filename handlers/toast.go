@@ -2,6 +2,8 @@ package handlers
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 )
@@ -20,7 +22,25 @@ func trigger(c echo.Context, events map[string]any) {
 	if err != nil {
 		return
 	}
-	c.Response().Header().Set("HX-Trigger", string(b))
+	c.Response().Header().Set("HX-Trigger", asciiJSON(string(b)))
+}
+
+// asciiJSON escapes every non-ASCII character as \uXXXX: header values
+// travel as Latin-1, and htmx would show “curly quotes” as mojibake.
+func asciiJSON(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r < 0x80:
+			b.WriteRune(r)
+		case r > 0xFFFF:
+			r -= 0x10000
+			fmt.Fprintf(&b, "\\u%04x\\u%04x", 0xD800+(r>>10), 0xDC00+(r&0x3FF))
+		default:
+			fmt.Fprintf(&b, "\\u%04x", r)
+		}
+	}
+	return b.String()
 }
 
 func toast(level, message string) map[string]any {

@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -97,6 +98,18 @@ func TestAPIKeyActionsThroughTheRouter(t *testing.T) {
 		resp, body = generate(t, c, "Shopify sync")
 		if resp.StatusCode != http.StatusOK || resp.Header.Get("HX-Retarget") != "#keys-panel" || !strings.Contains(resp.Header.Get("HX-Trigger"), "generated") {
 			t.Fatalf("generate: %d %v", resp.StatusCode, resp.Header)
+		}
+		var events struct {
+			Toast struct{ Message string }
+		}
+		hdr := resp.Header.Get("HX-Trigger")
+		if err := json.Unmarshal([]byte(hdr), &events); err != nil || events.Toast.Message != "API key “Shopify sync” generated." {
+			t.Fatalf("toast event %q: %v", hdr, err)
+		}
+		for i := 0; i < len(hdr); i++ {
+			if hdr[i] >= 0x80 {
+				t.Fatalf("HX-Trigger carries raw non-ASCII bytes (shown as mojibake): %q", hdr)
+			}
 		}
 		if !strings.Contains(body, "Shopify sync") || !strings.Contains(body, "1 of 20") || !strings.Contains(body, "Active") {
 			t.Fatal("new row not in the re-rendered panel")

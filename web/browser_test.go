@@ -1,0 +1,302 @@
+package web_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/chromedp"
+
+	"keydesk/models"
+	"keydesk/models/modeltest"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// newBrowser starts headless Debian Chromium for one test. Without Chromium
+// the test is skipped, saying why, except under CI=true, where it fails.
+func newBrowser(t *testing.T, width, height int) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("Chromium is required under CI=true: %v", err)
+		}
+		t.Skipf("browser test skipped: %s not found (apt-get install chromium)", chromiumPath)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(width, height),
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(allocCtx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() {
+		cancelTimeout()
+		cancelCtx()
+		cancelAlloc()
+	})
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	return ctx
+}
+
+// screenshot saves a PNG when KEYDESK_SCREENSHOTS names a directory.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	dir := os.Getenv("KEYDESK_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func xpathButton(label string) chromedp.Search {
+	return chromedp.Search("//button[@aria-label='" + label + "' or normalize-space()='" + label + "']")
+}
+
+func browserLogin(t *testing.T, ctx context.Context, baseURL, email string) {
+	t.Helper()
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(baseURL+"/login"),
+		chromedp.WaitVisible(chromedp.Search("//label[text()='Email']")),
+		chromedp.SendKeys(chromedp.CSS("#email"), email),
+		chromedp.SendKeys(chromedp.CSS("#password"), modeltest.Password),
+		chromedp.Click(xpathButton("Sign in")),
+		chromedp.WaitVisible(chromedp.CSS("nav[aria-label=General]")),
+	)
+	if err != nil {
+		t.Fatalf("sign in as %s: %v", email, err)
+	}
+}
+
+// TestBrowserAPIKeyJourney drives the API Keys screen as an admin would:
+// generate, reveal through the password dialog, copy and read the clipboard
+// back, hide, edit, inactivate, delete — and finds each action audited.
+func TestBrowserAPIKeyJourney(t *testing.T) {
+	ts := newTestServer(t, modeltest.SQLite(t))
+	ctx := newBrowser(t, 1280, 900)
+	if _, err := chromedp.Run(ctx, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		for _, name := range []string{"clipboard-read", "clipboard-write"} {
+			if _, err := chromedp.CallBrowser(ctx, browser.SetPermission, browser.SetPermissionParams{
+				Permission: &browser.PermissionDescriptor{Name: name, AllowWithoutSanitization: true},
+				Setting:    browser.PermissionSettingGranted,
+				Origin:     ts.URL,
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})); err != nil {
+		t.Fatalf("grant clipboard: %v", err)
+	}
+	browserLogin(t, ctx, ts.URL, ts.Demo.Full.Email)
+	must := func(step string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+	}
+	must("empty state",
+		chromedp.Navigate(ts.URL+"/general/api-keys"),
+		chromedp.WaitVisible(chromedp.Search("//h3[text()='No API keys yet']")),
+	)
+	screenshot(t, ctx, "01-empty")
+
+	must("open Generate dialog",
+		chromedp.Click(xpathButton("Generate API Key")),
+		chromedp.WaitVisible(chromedp.CSS("dialog#modal[open] #key-name")),
+	)
+	screenshot(t, ctx, "02-generate-dialog")
+	must("generate",
+		chromedp.SendKeys(chromedp.CSS("#key-name"), "Shopify sync"),
+		chromedp.SendKeys(chromedp.CSS("#key-description"), "Order sync from the store"),
+		chromedp.Click(chromedp.Search("//dialog[@id='modal']//button[normalize-space()='Generate']")),
+		chromedp.WaitVisible(chromedp.Search("//td//p[text()='Shopify sync']")),
+		chromedp.WaitNotPresent(chromedp.CSS("dialog#modal[open]")),
+		chromedp.WaitVisible(chromedp.Search("//div[@data-toast='success']")),
+	)
+	screenshot(t, ctx, "03-generated")
+	key := keyByName(t, ts, ts.Demo.Program.ID, "Shopify sync")
+	secret := secretOf(t, ts, key)
+
+	must("reveal asks for the password",
+		chromedp.Click(xpathButton("Show API key")),
+		chromedp.WaitVisible(chromedp.CSS("dialog#reauth-dialog[open] #reauth-password")),
+	)
+	screenshot(t, ctx, "04-password-dialog")
+	must("confirm password",
+		chromedp.SendKeys(chromedp.CSS("#reauth-password"), modeltest.Password),
+		chromedp.Click(xpathButton("Confirm")),
+		chromedp.WaitVisible(chromedp.Search("//code[text()='"+secret+"']")),
+		chromedp.WaitVisible(xpathButton("Hide API key")),
+	)
+	screenshot(t, ctx, "05-revealed")
+
+	must("copy", chromedp.Click(xpathButton("Copy API key")), chromedp.WaitVisible(chromedp.Search("//p[contains(text(), 'copied to the clipboard')]")))
+	clip, err := chromedp.Run(ctx, chromedp.Evaluate[string](`navigator.clipboard.readText()`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("read clipboard: %v", err)
+	}
+	if clip != secret {
+		t.Fatalf("clipboard holds %q, want the full key", clip)
+	}
+
+	must("hide",
+		chromedp.Click(xpathButton("Hide API key")),
+		chromedp.WaitVisible(xpathButton("Show API key")),
+		chromedp.WaitNotPresent(chromedp.Search("//code[text()='"+secret+"']")),
+	)
+
+	must("edit",
+		chromedp.Click(chromedp.CSS("summary[aria-label='Actions for Shopify sync']")),
+		chromedp.Click(xpathButton("Edit")),
+		chromedp.WaitVisible(chromedp.CSS("dialog#modal[open] #key-name")),
+	)
+	screenshot(t, ctx, "06-edit-dialog")
+	must("save edit",
+		chromedp.Clear(chromedp.CSS("#key-name")),
+		chromedp.SendKeys(chromedp.CSS("#key-name"), "Shopify orders"),
+		chromedp.Click(xpathButton("Save")),
+		chromedp.WaitVisible(chromedp.Search("//td//p[text()='Shopify orders']")),
+	)
+	must("inactivate",
+		chromedp.Click(chromedp.CSS("summary[aria-label='Actions for Shopify orders']")),
+		chromedp.Click(xpathButton("Inactivate")),
+		chromedp.WaitVisible(chromedp.Search("//dialog[@id='modal']//h2[contains(text(), 'Inactivate')]")),
+	)
+	screenshot(t, ctx, "07-inactivate-dialog")
+	must("confirm inactivate",
+		chromedp.Click(chromedp.Search("//dialog[@id='modal']//button[normalize-space()='Inactivate']")),
+		chromedp.WaitVisible(chromedp.Search("//tr[.//p[text()='Shopify orders']]/td[4]//span[normalize-space()='Inactive']")),
+	)
+	must("delete",
+		chromedp.Click(chromedp.CSS("summary[aria-label='Actions for Shopify orders']")),
+		chromedp.Click(xpathButton("Delete")),
+		chromedp.WaitVisible(chromedp.Search("//dialog[@id='modal']//h2[contains(text(), 'Delete “Shopify orders”?')]")),
+	)
+	screenshot(t, ctx, "08-delete-dialog")
+	must("confirm delete",
+		chromedp.Click(chromedp.Search("//dialog[@id='modal']//button[normalize-space()='Delete']")),
+		chromedp.WaitVisible(chromedp.Search("//h3[text()='No API keys yet']")),
+	)
+
+	var got []string
+	for _, a := range ts.auditActions(t, ts.Demo.Program.ID) {
+		if strings.HasPrefix(a, "api_key.") || strings.HasPrefix(a, "reauth.") {
+			got = append(got, a)
+		}
+	}
+	want := []string{"api_key.generated:success", "reauth.succeeded:success", "api_key.revealed:success", "api_key.copied:success", "api_key.edited:success", "api_key.inactivated:success", "api_key.deleted:success"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("audit\n got %v\nwant %v", got, want)
+	}
+	if logs := ts.Logs.String(); strings.Contains(logs, secret) || strings.Contains(logs, modeltest.Password) {
+		t.Fatal("a secret reached the server log")
+	}
+}
+
+// TestBrowserKeyboardAndLimit checks the 20-key limit state, keyboard use of
+// the dialogs (Escape closes and focus returns), and the narrow layout.
+func TestBrowserKeyboardAndLimit(t *testing.T) {
+	ts := newTestServer(t, modeltest.SQLite(t))
+	for i, name := range []string{"Shopify sync", "Mobile app", "Legacy ERP"} {
+		k, err := ts.Store.GenerateAPIKey(ts.Demo.Program.ID, models.Actor{AdminID: ts.Demo.Full.ID, Email: ts.Demo.Full.Email}, models.KeyInput{Name: name, Description: "Integration number " + string(rune('1'+i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == "Legacy ERP" {
+			ts.Store.SetAPIKeyActive(ts.Demo.Program.ID, models.Actor{}, k.ID, false)
+		}
+	}
+	ctx := newBrowser(t, 1280, 900)
+	browserLogin(t, ctx, ts.URL, ts.Demo.Full.Email)
+	must := func(step string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+	}
+	must("list", chromedp.Navigate(ts.URL+"/general/api-keys"), chromedp.WaitVisible(chromedp.Search("//td//p[text()='Legacy ERP']")))
+	screenshot(t, ctx, "10-list")
+	must("menu open", chromedp.Click(chromedp.CSS("summary[aria-label='Actions for Legacy ERP']")), chromedp.WaitVisible(xpathButton("Delete")))
+	screenshot(t, ctx, "11-menu")
+	must("menu closes on Escape", chromedp.KeyEvent("\x1b"))
+	open, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('details[open]').length`))
+	if err != nil || open != 0 {
+		t.Fatalf("menus open after Escape: %d %v", open, err)
+	}
+
+	// Keyboard: focus the Generate button, press Enter, type, Escape closes
+	// the dialog and focus returns to the button.
+	must("keyboard open",
+		chromedp.Focus(xpathButton("Generate API Key")),
+		chromedp.KeyEvent("\r"),
+		chromedp.WaitVisible(chromedp.CSS("dialog#modal[open] #key-name")),
+	)
+	active, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement.id`))
+	if err != nil || active != "key-name" {
+		t.Fatalf("focus in dialog = %q, %v", active, err)
+	}
+	must("escape", chromedp.KeyEvent("\x1b"), chromedp.WaitNotPresent(chromedp.CSS("dialog#modal[open]")))
+	label, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement.textContent.trim()`))
+	if err != nil || label != "Generate API Key" {
+		t.Fatalf("focus after Escape = %q, %v", label, err)
+	}
+	// Validation error shown in the dialog.
+	must("validation",
+		chromedp.Click(xpathButton("Generate API Key")),
+		chromedp.WaitVisible(chromedp.CSS("dialog#modal[open] #key-name")),
+		chromedp.SendKeys(chromedp.CSS("#key-name"), "Shopify sync"),
+		chromedp.Click(chromedp.Search("//dialog[@id='modal']//button[normalize-space()='Generate']")),
+		chromedp.WaitVisible(chromedp.CSS("#key-name-error")),
+	)
+	screenshot(t, ctx, "12-validation")
+	must("close", chromedp.KeyEvent("\x1b"), chromedp.WaitNotPresent(chromedp.CSS("dialog#modal[open]")))
+
+	// Fill up to the limit: the button is disabled with the reason.
+	for i := 3; i < models.MaxAPIKeysPerProgram; i++ {
+		if _, err := ts.Store.GenerateAPIKey(ts.Demo.Program.ID, models.Actor{}, models.KeyInput{Name: "Integration " + string(rune('A'+i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must("limit", chromedp.Navigate(ts.URL+"/general/api-keys"), chromedp.WaitVisible(chromedp.CSS("#key-limit-reason")))
+	disabled, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`[...document.querySelectorAll('#keys-panel button')].find(b => b.textContent.trim() === 'Generate API Key').disabled`))
+	if err != nil || !disabled {
+		t.Fatalf("Generate button at the limit: disabled=%v err=%v", disabled, err)
+	}
+	screenshot(t, ctx, "13-limit")
+
+	must("settings", chromedp.Navigate(ts.URL+"/general/settings"), chromedp.WaitVisible(chromedp.Search("//h2[text()='Default API key']")))
+	screenshot(t, ctx, "14-settings")
+
+	// 375 px wide: no horizontal overflow of the page itself.
+	must("mobile", chromedp.EmulateViewport(375, 812), chromedp.Navigate(ts.URL+"/general/api-keys"), chromedp.WaitVisible(chromedp.CSS("#keys-panel")))
+	overflow, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth - window.innerWidth`))
+	if err != nil || overflow > 0 {
+		culprits, _ := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).slice(0, 8).map(e => e.tagName + '.' + e.className.toString().slice(0, 60) + ' ' + Math.round(e.getBoundingClientRect().right))`))
+		t.Logf("wider than the viewport: %v", culprits)
+		t.Fatalf("page overflows horizontally at 375 px by %d px: %v", overflow, err)
+	}
+	screenshot(t, ctx, "15-mobile")
+}

@@ -1,0 +1,234 @@
+package web_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/labstack/echo/v4"
+
+	"keydesk/models"
+	"keydesk/models/modeltest"
+)
+
+// Who may call a route.
+type policy string
+
+const (
+	policyPublic    policy = "policyPublic" // anyone, no credentials
+	policyAnyAdmin  policy = "any admin"    // any signed-in admin
+	policyFullAdmin policy = "full admin"   // full access to the program
+	policyAuditors  policy = "audit"        // full admins and holders of the audit_trail module
+	policyAPIKey    policy = "api key"      // partner-id + api-key headers
+	policyUIToken   policy = "jwt"          // partner-id + Bearer JWT signed with a key
+)
+
+// routePolicies is the explicit table every registered route must appear
+// in: a route missing here fails the test, so no future route can skip
+// authorisation.
+var routePolicies = map[string]policy{
+	"GET /healthz":         policyPublic,
+	"GET /readyz":          policyPublic,
+	"GET /static/*":        policyPublic,
+	"GET /login":           policyPublic,
+	"POST /login":          policyPublic,
+	"GET /v2/openapi.yaml": policyPublic,
+
+	"POST /logout":           policyAnyAdmin,
+	"GET /":                  policyAnyAdmin,
+	"POST /session/program":  policyAnyAdmin,
+	"GET /general/no-access": policyAnyAdmin,
+
+	"GET /general/settings":                 policyFullAdmin,
+	"POST /general/reauth":                  policyFullAdmin,
+	"GET /general/api-keys":                 policyFullAdmin,
+	"GET /general/api-keys/new":             policyFullAdmin,
+	"POST /general/api-keys":                policyFullAdmin,
+	"GET /general/api-keys/:id/edit":        policyFullAdmin,
+	"POST /general/api-keys/:id/edit":       policyFullAdmin,
+	"POST /general/api-keys/:id/reveal":     policyFullAdmin,
+	"POST /general/api-keys/:id/copy":       policyFullAdmin,
+	"GET /general/api-keys/:id/inactivate":  policyFullAdmin,
+	"POST /general/api-keys/:id/inactivate": policyFullAdmin,
+	"POST /general/api-keys/:id/activate":   policyFullAdmin,
+	"GET /general/api-keys/:id/delete":      policyFullAdmin,
+	"POST /general/api-keys/:id/delete":     policyFullAdmin,
+
+	"GET /general/audit-trail":          policyAuditors,
+	"GET /general/audit-trail/download": policyAuditors,
+	"POST /general/audit-trail/verify":  policyAuditors,
+
+	"GET /v2/loyalty/program":            policyAPIKey,
+	"GET /v2/loyalty/members":            policyAPIKey,
+	"POST /v2/loyalty/members":           policyAPIKey,
+	"GET /v2/loyalty/members/:member_id": policyAPIKey,
+	"GET /v2/loyalty/ui/member":          policyUIToken,
+}
+
+// caller is one kind of principal the matrix tries on every route.
+type caller struct {
+	name    string
+	client  *client
+	headers func() map[string]string
+	partner string // the caller's own program, for the program switcher
+}
+
+func TestAuthorizationMatrix(t *testing.T) {
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
+		ts := newTestServer(t, db)
+		demoKey, err := ts.Store.GenerateAPIKey(ts.Demo.Program.ID, models.Actor{}, models.KeyInput{Name: "matrix"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		secret := secretOf(t, ts, *demoKey)
+		token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+			"sub": demoKey.Identifier, "member_id": "m-1", "exp": time.Now().Add(time.Hour).Unix(),
+		}).SignedString([]byte(secret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		partner := ts.Demo.Program.PartnerID
+		if _, err := ts.Store.CreateMember(ts.Demo.Program.ID, models.MemberInput{MemberID: "m-1", Email: "m1@example.test"}); err != nil {
+			t.Fatal(err)
+		}
+		noHeaders := func() map[string]string { return nil }
+		callers := []caller{
+			{"anonymous", ts.newClient(t), noHeaders, partner},
+			{"full admin", ts.loggedIn(t, ts.Demo.Full.Email), noHeaders, partner},
+			{"limited admin", ts.loggedIn(t, ts.Demo.Limited.Email), noHeaders, partner},
+			{"support", ts.loggedIn(t, ts.Demo.Support.Email), noHeaders, partner},
+			{"other program's full admin", ts.loggedIn(t, ts.Other.Full.Email), noHeaders, ts.Other.Program.PartnerID},
+			{"api key", ts.newClient(t), func() map[string]string {
+				return map[string]string{"partner-id": partner, "api-key": secret}
+			}, partner},
+			{"jwt", ts.newClient(t), func() map[string]string {
+				return map[string]string{"partner-id": partner, "Authorization": "Bearer " + token}
+			}, partner},
+		}
+
+		var routes []*echo.Route
+		seen := map[string]bool{}
+		for _, r := range ts.App.Echo.Routes() {
+			if r.Method == echo.RouteNotFound {
+				continue
+			}
+			id := r.Method + " " + r.Path
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			if _, ok := routePolicies[id]; !ok {
+				t.Errorf("route %s has no entry in the authorisation table", id)
+				continue
+			}
+			routes = append(routes, r)
+		}
+		for id := range routePolicies {
+			if !seen[id] {
+				t.Errorf("the authorisation table names %s, which is not registered", id)
+			}
+		}
+		sort.Slice(routes, func(i, j int) bool { return routes[i].Method+routes[i].Path < routes[j].Method+routes[j].Path })
+
+		checked := 0
+		for _, r := range routes {
+			pol := routePolicies[r.Method+" "+r.Path]
+			for _, who := range callers {
+				// Each action on a key gets a fresh inactive key of the demo
+				// program, so earlier deletes do not change later answers.
+				path := r.Path
+				if strings.Contains(path, ":id") {
+					k, err := ts.Store.GenerateAPIKey(ts.Demo.Program.ID, models.Actor{}, models.KeyInput{Name: fmt.Sprintf("m%d", checked)})
+					if err != nil {
+						t.Fatal(err)
+					}
+					ts.Store.SetAPIKeyActive(ts.Demo.Program.ID, models.Actor{}, k.ID, false)
+					path = strings.Replace(path, ":id", fmt.Sprint(k.ID), 1)
+				}
+				path = strings.Replace(path, ":member_id", "m-1", 1)
+				path = strings.Replace(path, "*", "css/app.css", 1)
+				if path == "/logout" && who.name != "anonymous" {
+					continue // signing out would end the caller's session for the rest of the matrix
+				}
+				status, location := send(t, who, r.Method, path)
+				checked++
+				if status == http.StatusSeeOther && strings.HasPrefix(location, "/login") {
+					status = http.StatusUnauthorized // sent to sign in: refused
+				}
+				if msg := judge(pol, who.name, r.Path, status); msg != "" {
+					t.Errorf("%s %s as %s: status %d: %s", r.Method, path, who.name, status, msg)
+				}
+				// Keep the key count below the limit for the rest of the run.
+				if keys, _ := ts.Store.ListAPIKeys(ts.Demo.Program.ID); len(keys) > 15 {
+					for _, k := range keys[1:] {
+						ts.Store.SetAPIKeyActive(ts.Demo.Program.ID, models.Actor{}, k.ID, false)
+						ts.Store.DeleteAPIKey(ts.Demo.Program.ID, models.Actor{}, k.ID)
+					}
+				}
+			}
+		}
+		t.Logf("%d routes × %d callers: %d requests checked", len(routes), len(callers), checked)
+	})
+}
+
+// send makes one request as who would: console POSTs carry the CSRF token
+// and the htmx header; API callers send their headers.
+func send(t *testing.T, who caller, method, path string) (int, string) {
+	t.Helper()
+	headers := map[string]string{}
+	for k, v := range who.headers() {
+		headers[k] = v
+	}
+	var form url.Values
+	if method == http.MethodPost {
+		form = url.Values{"name": {"matrix-" + who.name}, "password": {"wrong password"}, "partner_id": {who.partner}}
+		if !strings.HasPrefix(path, "/v2/") {
+			headers["HX-Request"] = "true"
+			headers["X-CSRF-Token"] = who.client.csrf()
+		}
+	}
+	resp, _ := who.client.do(method, path, form, headers)
+	return resp.StatusCode, resp.Header.Get("Location")
+}
+
+// judge says what is wrong with status for who calling a route of pol, or "".
+func judge(pol policy, who, path string, status int) string {
+	refused := status == http.StatusUnauthorized || status == http.StatusForbidden || status == http.StatusNotFound
+	isAdmin := strings.Contains(who, "admin") || who == "support"
+	allowed := false
+	switch pol {
+	case policyPublic:
+		allowed = true
+	case policyAnyAdmin:
+		allowed = isAdmin
+	case policyFullAdmin:
+		allowed = who == "full admin" || who == "other program's full admin" && !strings.Contains(path, ":id")
+	case policyAuditors:
+		allowed = who == "full admin" || who == "support" || who == "other program's full admin"
+	case policyAPIKey:
+		allowed = who == "api key"
+	case policyUIToken:
+		allowed = who == "jwt"
+	}
+	if pol == policyPublic {
+		if status >= 500 {
+			return "policyPublic route failed"
+		}
+		return ""
+	}
+	if allowed && refused {
+		return "refused a caller the table allows"
+	}
+	if !allowed && !refused {
+		return "allowed a caller the table refuses"
+	}
+	if !allowed && who == "other program's full admin" && strings.Contains(path, ":id") && status != http.StatusNotFound {
+		return "another program's id must be a 404"
+	}
+	return ""
+}

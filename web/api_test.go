@@ -1,0 +1,623 @@
+package web_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"keydesk/models"
+	"keydesk/models/modeltest"
+	"keydesk/web"
+)
+
+// apiResponse is an API answer with its JSON body decoded.
+type apiResponse struct {
+	Status int
+	Header http.Header
+	Raw    string
+	Body   map[string]any
+}
+
+// apiCall sends a request to the API with the given headers and JSON body.
+func apiCall(t *testing.T, baseURL, method, path string, headers map[string]string, body string) apiResponse {
+	t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, baseURL+path, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	out := apiResponse{Status: resp.StatusCode, Header: resp.Header, Raw: string(raw)}
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal(raw, &out.Body); err != nil {
+			t.Fatalf("%s %s: invalid JSON %q: %v", method, path, raw, err)
+		}
+	}
+	return out
+}
+
+func restHeaders(partnerID, key string) map[string]string {
+	return map[string]string{"partner-id": partnerID, "api-key": key}
+}
+
+// apiKey generates a key in the program and returns it with its secret.
+func apiKey(t *testing.T, ts *testServer, programID int64, name string) (models.APIKey, string) {
+	t.Helper()
+	k, err := ts.Store.GenerateAPIKey(programID, models.Actor{}, models.KeyInput{Name: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *k, secretOf(t, ts, *k)
+}
+
+func defaultKey(t *testing.T, ts *testServer, programID int64) (models.APIKey, string) {
+	t.Helper()
+	k, err := ts.Store.DefaultAPIKey(programID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *k, secretOf(t, ts, *k)
+}
+
+const wantUnauthorized = `{"error_code":"ERROR_UNAUTHORIZED","reason":"Authentication failed: check the partner-id and the API key or token.","success":false}`
+
+// assertUnauthorized checks the one 401 answer: same body whatever was wrong.
+func assertUnauthorized(t *testing.T, name string, r apiResponse) {
+	t.Helper()
+	if r.Status != http.StatusUnauthorized {
+		t.Errorf("%s: status %d, want 401 (%s)", name, r.Status, r.Raw)
+		return
+	}
+	canonical, _ := json.Marshal(r.Body)
+	if string(canonical) != wantUnauthorized {
+		t.Errorf("%s: body %s, want %s", name, canonical, wantUnauthorized)
+	}
+	if r.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("%s: Cache-Control %q", name, r.Header.Get("Cache-Control"))
+	}
+}
+
+func TestAPIRefusesEveryBadCredentialAlike(t *testing.T) {
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
+		ts := newTestServer(t, db)
+		demo, other := ts.Demo.Program, ts.Other.Program
+		_, secret := apiKey(t, ts, demo.ID, "Shop")
+		inactive, inactiveSecret := apiKey(t, ts, demo.ID, "Old")
+		deleted, deletedSecret := apiKey(t, ts, demo.ID, "Gone")
+		_, otherSecret := apiKey(t, ts, other.ID, "Theirs")
+		for _, k := range []models.APIKey{inactive, deleted} {
+			if _, err := ts.Store.SetAPIKeyActive(demo.ID, models.Actor{}, k.ID, false); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := ts.Store.DeleteAPIKey(demo.ID, models.Actor{}, deleted.ID); err != nil {
+			t.Fatal(err)
+		}
+		typo := []byte(secret)
+		typo[7] ^= 1
+
+		cases := map[string]map[string]string{
+			"no headers":               {},
+			"no api-key":               {"partner-id": demo.PartnerID},
+			"no partner-id":            {"api-key": secret},
+			"malformed key":            restHeaders(demo.PartnerID, "kd_short"),
+			"checksum fails":           restHeaders(demo.PartnerID, string(typo)),
+			"unknown key":              restHeaders(demo.PartnerID, models.NewAPIKeyString()),
+			"inactive key":             restHeaders(demo.PartnerID, inactiveSecret),
+			"deleted key":              restHeaders(demo.PartnerID, deletedSecret),
+			"other program's key":      restHeaders(demo.PartnerID, otherSecret),
+			"key with other's partner": restHeaders(other.PartnerID, secret),
+			"unknown partner-id":       restHeaders("0123456789", secret),
+			"malformed partner-id":     restHeaders(strings.ToUpper(demo.PartnerID), secret),
+			"key in the wrong header":  {"partner-id": demo.PartnerID, "Authorization": "Bearer " + secret},
+		}
+		routes := [][2]string{{"GET", "/v2/loyalty/program"}, {"GET", "/v2/loyalty/members"}, {"GET", "/v2/loyalty/members/m1"}, {"POST", "/v2/loyalty/members"}}
+		for name, h := range cases {
+			for _, rt := range routes {
+				body := ""
+				if rt[0] == "POST" {
+					body = `{"member_id":"m1","email":"m1@example.com"}`
+				}
+				assertUnauthorized(t, name+" "+rt[0]+" "+rt[1], apiCall(t, ts.URL, rt[0], rt[1], h, body))
+			}
+		}
+		// Nothing was created by the refused writes.
+		if _, err := ts.Store.MemberByMemberID(demo.ID, "m1"); err == nil {
+			t.Fatal("a refused POST created a member")
+		}
+		if r := apiCall(t, ts.URL, "GET", "/v2/loyalty/program", restHeaders(demo.PartnerID, secret), ""); r.Status != http.StatusOK {
+			t.Fatalf("the valid key was refused: %d %s", r.Status, r.Raw)
+		}
+	})
+}
+
+func TestAPIProgramAndTheDefaultKey(t *testing.T) {
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
+		ts := newTestServer(t, db)
+		demo := ts.Demo.Program
+		k, secret := apiKey(t, ts, demo.ID, "Shopify sync")
+		r := apiCall(t, ts.URL, "GET", "/v2/loyalty/program", restHeaders(demo.PartnerID, secret), "")
+		data, _ := r.Body["data"].(map[string]any)
+		key, _ := data["api_key"].(map[string]any)
+		if r.Status != 200 || r.Body["success"] != true || data["program_name"] != "Demo Store" || data["partner_id"] != demo.PartnerID ||
+			key["identifier"] != k.Identifier || key["name"] != "Shopify sync" || key["is_default"] != false {
+			t.Fatalf("program: %d %s", r.Status, r.Raw)
+		}
+		if r.Header.Get("Cache-Control") != "no-store" {
+			t.Fatalf("Cache-Control = %q", r.Header.Get("Cache-Control"))
+		}
+		if strings.Contains(r.Raw, secret) {
+			t.Fatal("the response echoes the key")
+		}
+
+		dk, dsecret := defaultKey(t, ts, demo.ID)
+		r = apiCall(t, ts.URL, "GET", "/v2/loyalty/program", restHeaders(demo.PartnerID, dsecret), "")
+		data, _ = r.Body["data"].(map[string]any)
+		key, _ = data["api_key"].(map[string]any)
+		if r.Status != 200 || key["identifier"] != dk.Identifier || key["is_default"] != true {
+			t.Fatalf("legacy default key: %d %s", r.Status, r.Raw)
+		}
+		// The default key is a key of its own program only.
+		assertUnauthorized(t, "default key, other program", apiCall(t, ts.URL, "GET", "/v2/loyalty/program", restHeaders(ts.Other.Program.PartnerID, dsecret), ""))
+	})
+}
+
+func TestAPIMembers(t *testing.T) {
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
+		ts := newTestServer(t, db)
+		demo, other := ts.Demo.Program, ts.Other.Program
+		_, secret := apiKey(t, ts, demo.ID, "Shop")
+		_, otherSecret := apiKey(t, ts, other.ID, "Theirs")
+		h := restHeaders(demo.PartnerID, secret)
+
+		r := apiCall(t, ts.URL, "POST", "/v2/loyalty/members", h, `{"member_id":"ana-1","email":"ana@example.com","first_name":"Ana","last_name":"Silva","phone":"ignored"}`)
+		data, _ := r.Body["data"].(map[string]any)
+		if r.Status != http.StatusCreated || data["member_id"] != "ana-1" || data["email"] != "ana@example.com" || data["first_name"] != "Ana" || data["last_name"] != "Silva" {
+			t.Fatalf("create: %d %s", r.Status, r.Raw)
+		}
+		r = apiCall(t, ts.URL, "GET", "/v2/loyalty/members/ana-1", h, "")
+		if data, _ := r.Body["data"].(map[string]any); r.Status != 200 || data["email"] != "ana@example.com" {
+			t.Fatalf("get: %d %s", r.Status, r.Raw)
+		}
+
+		errorCases := []struct {
+			name, body, contentType string
+			status                  int
+			code                    string
+		}{
+			{"duplicate", `{"member_id":"ana-1","email":"x@example.com"}`, "", 409, "ERROR_CONFLICT"},
+			{"invalid fields", `{"member_id":"has space","email":"nope"}`, "", 422, "ERROR_UNPROCESSABLE_ENTITY"},
+			{"missing fields", `{}`, "", 422, "ERROR_UNPROCESSABLE_ENTITY"},
+			{"not JSON", `{"member_id":`, "", 400, "ERROR_BAD_REQUEST"},
+			{"wrong type", `{"member_id":42,"email":"a@example.com"}`, "", 400, "ERROR_BAD_REQUEST"},
+			{"array", `[1,2]`, "", 400, "ERROR_BAD_REQUEST"},
+			{"two objects", `{"member_id":"b","email":"b@example.com"}{}`, "", 400, "ERROR_BAD_REQUEST"},
+			{"form body", `member_id=b&email=b@example.com`, "application/x-www-form-urlencoded", 415, "ERROR_UNSUPPORTED_MEDIA_TYPE"},
+		}
+		for _, c := range errorCases {
+			hh := map[string]string{"partner-id": demo.PartnerID, "api-key": secret}
+			if c.contentType != "" {
+				hh["Content-Type"] = c.contentType
+			}
+			r := apiCall(t, ts.URL, "POST", "/v2/loyalty/members", hh, c.body)
+			if r.Status != c.status || r.Body["success"] != false || r.Body["error_code"] != c.code || r.Body["reason"] == "" {
+				t.Errorf("%s: %d %s, want %d %s", c.name, r.Status, r.Raw, c.status, c.code)
+			}
+		}
+		r = apiCall(t, ts.URL, "POST", "/v2/loyalty/members", h, `{"member_id":"has space","email":"nope"}`)
+		if fields, _ := r.Body["errors"].(map[string]any); fields["member_id"] == nil || fields["email"] == nil {
+			t.Fatalf("422 does not say which fields: %s", r.Raw)
+		}
+
+		// Tenant isolation: the other program neither sees nor lists it.
+		oh := restHeaders(other.PartnerID, otherSecret)
+		r = apiCall(t, ts.URL, "GET", "/v2/loyalty/members/ana-1", oh, "")
+		if r.Status != 404 || r.Body["error_code"] != "ERROR_NOT_FOUND" {
+			t.Fatalf("other program reads the member: %d %s", r.Status, r.Raw)
+		}
+		r = apiCall(t, ts.URL, "GET", "/v2/loyalty/members", oh, "")
+		if data, _ := r.Body["data"].(map[string]any); r.Status != 200 || len(data["members"].([]any)) != 0 {
+			t.Fatalf("other program lists members: %s", r.Raw)
+		}
+
+		// Pagination: 5 members, pages of 2.
+		for i := range 4 {
+			if r := apiCall(t, ts.URL, "POST", "/v2/loyalty/members", h, fmt.Sprintf(`{"member_id":"m%d","email":"m%d@example.com"}`, i, i)); r.Status != 201 {
+				t.Fatalf("create m%d: %s", i, r.Raw)
+			}
+		}
+		var ids []string
+		next := ""
+		for pages := 1; ; pages++ {
+			path := "/v2/loyalty/members?limit=2"
+			if next != "" {
+				path += "&cursor=" + url.QueryEscape(next)
+			}
+			r := apiCall(t, ts.URL, "GET", path, h, "")
+			data, _ := r.Body["data"].(map[string]any)
+			if r.Status != 200 || data["limit"] != float64(2) {
+				t.Fatalf("page %d: %d %s", pages, r.Status, r.Raw)
+			}
+			for _, m := range data["members"].([]any) {
+				ids = append(ids, m.(map[string]any)["member_id"].(string))
+			}
+			if data["next_cursor"] == nil {
+				if pages != 3 {
+					t.Fatalf("%d pages, want 3", pages)
+				}
+				break
+			}
+			next = data["next_cursor"].(string)
+		}
+		if got := strings.Join(ids, ","); got != "ana-1,m0,m1,m2,m3" {
+			t.Fatalf("listed %s", got)
+		}
+		for _, q := range []string{"limit=0", "limit=101", "limit=x", "cursor=bogus"} {
+			if r := apiCall(t, ts.URL, "GET", "/v2/loyalty/members?"+q, h, ""); r.Status != 400 || r.Body["error_code"] != "ERROR_BAD_REQUEST" {
+				t.Errorf("?%s: %d %s", q, r.Status, r.Raw)
+			}
+		}
+	})
+}
+
+func mintJWT(t *testing.T, method jwt.SigningMethod, secret string, claims jwt.MapClaims) string {
+	t.Helper()
+	s, err := jwt.NewWithClaims(method, claims).SignedString([]byte(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func uiCall(t *testing.T, ts *testServer, partnerID, token string) apiResponse {
+	t.Helper()
+	h := map[string]string{"partner-id": partnerID}
+	if token != "" {
+		h["Authorization"] = "Bearer " + token
+	}
+	return apiCall(t, ts.URL, "GET", "/v2/loyalty/ui/member", h, "")
+}
+
+func TestUIAPIWithJWT(t *testing.T) {
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
+		ts := newTestServer(t, db)
+		demo, other := ts.Demo.Program, ts.Other.Program
+		k, secret := apiKey(t, ts, demo.ID, "Widget")
+		_, dsecret := defaultKey(t, ts, demo.ID)
+		ok, otherSecret := apiKey(t, ts, other.ID, "Theirs")
+		if _, err := ts.Store.CreateMember(demo.ID, models.MemberInput{MemberID: "ana-1", Email: "ana@example.com", FirstName: "Ana"}); err != nil {
+			t.Fatal(err)
+		}
+		exp := time.Now().Add(10 * time.Minute).Unix()
+		valid := jwt.MapClaims{"sub": k.Identifier, "member_id": "ana-1", "exp": exp}
+
+		r := uiCall(t, ts, demo.PartnerID, mintJWT(t, jwt.SigningMethodHS256, secret, valid))
+		if data, _ := r.Body["data"].(map[string]any); r.Status != 200 || data["member_id"] != "ana-1" || data["first_name"] != "Ana" {
+			t.Fatalf("valid token: %d %s", r.Status, r.Raw)
+		}
+		if r.Header.Get("Cache-Control") != "no-store" {
+			t.Fatal("UI API response is cacheable")
+		}
+		r = uiCall(t, ts, demo.PartnerID, mintJWT(t, jwt.SigningMethodHS256, dsecret, jwt.MapClaims{"member_id": "ana-1", "exp": exp}))
+		if r.Status != 200 {
+			t.Fatalf("token without sub signed with the default key: %d %s", r.Status, r.Raw)
+		}
+		r = uiCall(t, ts, demo.PartnerID, mintJWT(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": k.Identifier, "member_id": "nobody", "exp": exp}))
+		if r.Status != 404 || r.Body["error_code"] != "ERROR_NOT_FOUND" {
+			t.Fatalf("unknown member: %d %s", r.Status, r.Raw)
+		}
+
+		with := func(changes jwt.MapClaims) jwt.MapClaims {
+			c := jwt.MapClaims{}
+			for k, v := range valid {
+				c[k] = v
+			}
+			for k, v := range changes {
+				if v == nil {
+					delete(c, k)
+				} else {
+					c[k] = v
+				}
+			}
+			return c
+		}
+		none, err := jwt.NewWithClaims(jwt.SigningMethodNone, valid).SignedString(jwt.UnsafeAllowNoneSignatureType)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rsLooking := jwt.NewWithClaims(jwt.SigningMethodHS256, valid)
+		rsLooking.Header["alg"] = "RS256"
+		rsToken, err := rsLooking.SignedString([]byte(secret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bad := map[string]string{
+			"no token":            "",
+			"expired":             mintJWT(t, jwt.SigningMethodHS256, secret, with(jwt.MapClaims{"exp": time.Now().Add(-time.Hour).Unix()})),
+			"no exp":              mintJWT(t, jwt.SigningMethodHS256, secret, with(jwt.MapClaims{"exp": nil})),
+			"no member_id":        mintJWT(t, jwt.SigningMethodHS256, secret, with(jwt.MapClaims{"member_id": nil})),
+			"wrong key":           mintJWT(t, jwt.SigningMethodHS256, models.NewAPIKeyString(), valid),
+			"HS512":               mintJWT(t, jwt.SigningMethodHS512, secret, valid),
+			"RS256 header":        rsToken,
+			"none":                none,
+			"no sub, not default": mintJWT(t, jwt.SigningMethodHS256, secret, with(jwt.MapClaims{"sub": nil})),
+			"unknown sub":         mintJWT(t, jwt.SigningMethodHS256, secret, with(jwt.MapClaims{"sub": models.NewIdentifier()})),
+			"other program's key": mintJWT(t, jwt.SigningMethodHS256, otherSecret, with(jwt.MapClaims{"sub": ok.Identifier})),
+		}
+		for name, tok := range bad {
+			r := uiCall(t, ts, demo.PartnerID, tok)
+			assertUnauthorized(t, name, r)
+			if !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
+				t.Errorf("%s: no WWW-Authenticate challenge", name)
+			}
+		}
+		assertUnauthorized(t, "no partner-id", uiCall(t, ts, "", mintJWT(t, jwt.SigningMethodHS256, secret, valid)))
+		assertUnauthorized(t, "other partner-id", uiCall(t, ts, other.PartnerID, mintJWT(t, jwt.SigningMethodHS256, secret, valid)))
+		assertUnauthorized(t, "API key instead of a token", apiCall(t, ts.URL, "GET", "/v2/loyalty/ui/member", restHeaders(demo.PartnerID, secret), ""))
+
+		// Inactive and deleted keys: their tokens stop working.
+		if _, err := ts.Store.SetAPIKeyActive(demo.ID, models.Actor{}, k.ID, false); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, time.Second, "token of an inactive key refused", func() bool {
+			return uiCall(t, ts, demo.PartnerID, mintJWT(t, jwt.SigningMethodHS256, secret, valid)).Status == 401
+		})
+		if _, err := ts.Store.DeleteAPIKey(demo.ID, models.Actor{}, k.ID); err != nil {
+			t.Fatal(err)
+		}
+		assertUnauthorized(t, "deleted key", uiCall(t, ts, demo.PartnerID, mintJWT(t, jwt.SigningMethodHS256, secret, valid)))
+	})
+}
+
+// waitFor polls cond until it holds or the timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > timeout {
+			t.Fatalf("%s: not within %s", what, timeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+func TestAPIRateLimitsPerKeyAndCategory(t *testing.T) {
+	t.Setenv("KEYDESK_API_READ_LIMIT", "3")
+	t.Setenv("KEYDESK_API_WRITE_LIMIT", "2")
+	ts := newTestServer(t, modeltest.SQLite(t))
+	demo := ts.Demo.Program
+	_, secret := apiKey(t, ts, demo.ID, "Busy")
+	_, calm := apiKey(t, ts, demo.ID, "Calm")
+	h := restHeaders(demo.PartnerID, secret)
+
+	for i := range 3 {
+		if r := apiCall(t, ts.URL, "GET", "/v2/loyalty/program", h, ""); r.Status != 200 {
+			t.Fatalf("read %d: %d", i+1, r.Status)
+		}
+	}
+	r := apiCall(t, ts.URL, "GET", "/v2/loyalty/members", h, "")
+	canonical, _ := json.Marshal(r.Body)
+	if r.Status != 429 || string(canonical) != `{"error_code":"RATE_LIMIT_EXCEEDED","reason":"Rate limit exceeded","success":false}` {
+		t.Fatalf("4th read: %d %s", r.Status, canonical)
+	}
+	if s, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || s < 1 || s > 20 {
+		t.Fatalf("Retry-After = %q, want 1..20 seconds", r.Header.Get("Retry-After"))
+	}
+	// Writes have their own budget.
+	for i := range 2 {
+		if r := apiCall(t, ts.URL, "POST", "/v2/loyalty/members", h, fmt.Sprintf(`{"member_id":"w%d","email":"w%d@example.com"}`, i, i)); r.Status != 201 {
+			t.Fatalf("write %d after reads were spent: %d %s", i+1, r.Status, r.Raw)
+		}
+	}
+	if r := apiCall(t, ts.URL, "POST", "/v2/loyalty/members", h, `{"member_id":"w9","email":"w9@example.com"}`); r.Status != 429 || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("3rd write: %d", r.Status)
+	}
+	if _, err := ts.Store.MemberByMemberID(demo.ID, "w9"); err == nil {
+		t.Fatal("a rate-limited write was performed")
+	}
+	// Another key of the same program is not affected; bad credentials get
+	// 401, not 429.
+	if r := apiCall(t, ts.URL, "GET", "/v2/loyalty/program", restHeaders(demo.PartnerID, calm), ""); r.Status != 200 {
+		t.Fatalf("another key limited: %d", r.Status)
+	}
+	assertUnauthorized(t, "bad key while limited", apiCall(t, ts.URL, "GET", "/v2/loyalty/program", restHeaders(demo.PartnerID, models.NewAPIKeyString()), ""))
+}
+
+func lastUsedAt(t *testing.T, ts *testServer, programID, keyID int64) *time.Time {
+	t.Helper()
+	k, err := ts.Store.APIKeyByID(programID, keyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.LastUsedAt
+}
+
+// "Last used" is written in batches: not on the request path, but by the
+// background flush (and on Close), and the API Keys screen shows it.
+func TestAPILastUsedIsFlushedInBatches(t *testing.T) {
+	t.Run("not on the request path; flushed on close", func(t *testing.T) {
+		t.Setenv("KEYDESK_API_LAST_USED_INTERVAL", "1h")
+		ts := newTestServer(t, modeltest.SQLite(t))
+		k, secret := apiKey(t, ts, ts.Demo.Program.ID, "Shop")
+		for range 20 {
+			if r := apiCall(t, ts.URL, "GET", "/v2/loyalty/program", restHeaders(ts.Demo.Program.PartnerID, secret), ""); r.Status != 200 {
+				t.Fatal(r.Raw)
+			}
+		}
+		if got := lastUsedAt(t, ts, ts.Demo.Program.ID, k.ID); got != nil {
+			t.Fatalf("last_used_at written per request: %v", got)
+		}
+		ts.App.Close()
+		if got := lastUsedAt(t, ts, ts.Demo.Program.ID, k.ID); got == nil {
+			t.Fatal("Close did not flush last_used_at")
+		}
+	})
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
+		t.Setenv("KEYDESK_API_LAST_USED_INTERVAL", "20ms")
+		ts := newTestServer(t, db)
+		demo := ts.Demo.Program
+		k, secret := apiKey(t, ts, demo.ID, "Shop")
+		_, idle := apiKey(t, ts, demo.ID, "Idle")
+		c := ts.loggedIn(t, ts.Demo.Full.Email)
+		_, page := c.get("/general/api-keys")
+		if strings.Count(page, "Never used") != 2 {
+			t.Fatal("fresh keys should show Never used")
+		}
+		_ = idle
+		before := time.Now().Add(-time.Second)
+		if r := apiCall(t, ts.URL, "GET", "/v2/loyalty/program", restHeaders(demo.PartnerID, secret), ""); r.Status != 200 {
+			t.Fatal(r.Raw)
+		}
+		waitFor(t, 2*time.Second, "last_used_at flushed", func() bool {
+			got := lastUsedAt(t, ts, demo.ID, k.ID)
+			return got != nil && got.After(before)
+		})
+		_, page = c.get("/general/api-keys")
+		if strings.Count(page, "Never used") != 1 || !strings.Contains(page, "Last used") {
+			t.Fatal("the API Keys screen does not show the new last-used time")
+		}
+	})
+}
+
+// Neither an API key nor a token ever reaches the server log; the key's
+// public identifier does.
+func TestAPINeverLogsSecrets(t *testing.T) {
+	ts := newTestServer(t, modeltest.SQLite(t))
+	demo := ts.Demo.Program
+	k, secret := apiKey(t, ts, demo.ID, "Shop")
+	typo := []byte(secret)
+	typo[5] ^= 1
+	token := mintJWT(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": k.Identifier, "member_id": "m1", "exp": time.Now().Add(time.Minute).Unix()})
+
+	apiCall(t, ts.URL, "GET", "/v2/loyalty/program", restHeaders(demo.PartnerID, secret), "")
+	apiCall(t, ts.URL, "GET", "/v2/loyalty/program", restHeaders(demo.PartnerID, string(typo)), "")
+	apiCall(t, ts.URL, "POST", "/v2/loyalty/members", restHeaders(demo.PartnerID, secret), `{"member_id":`+`"`+secret+`"}`)
+	apiCall(t, ts.URL, "GET", "/v2/loyalty/members/"+secret, restHeaders(demo.PartnerID, secret), "")
+	apiCall(t, ts.URL, "GET", "/v2/loyalty/ui/member", map[string]string{"partner-id": demo.PartnerID, "Authorization": "Bearer " + token}, "")
+	apiCall(t, ts.URL, "GET", "/v2/loyalty/ui/member", map[string]string{"partner-id": demo.PartnerID, "Authorization": "Bearer " + token + "x"}, "")
+	apiCall(t, ts.URL, "GET", "/v2/loyalty/nowhere?api-key="+secret, restHeaders(demo.PartnerID, secret), "")
+
+	logs := ts.Logs.String()
+	for name, s := range map[string]string{"key": secret, "mistyped key": string(typo), "token": token, "token signature": token[strings.LastIndexByte(token, '.')+1:]} {
+		if strings.Contains(logs, s) {
+			t.Errorf("the %s appears in the log", name)
+		}
+	}
+	if !strings.Contains(logs, "key_identifier="+k.Identifier) {
+		t.Error("the calling key's identifier is not logged")
+	}
+}
+
+// The OpenAPI document lists exactly the routes registered under /v2.
+func TestOpenAPIDocumentMatchesTheRoutes(t *testing.T) {
+	ts := newTestServer(t, modeltest.SQLite(t))
+	r := apiCall(t, ts.URL, "GET", "/v2/openapi.yaml", nil, "")
+	if r.Status != 200 || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/yaml") || !strings.HasPrefix(r.Raw, "openapi: 3.1") {
+		t.Fatalf("openapi.yaml: %d %q", r.Status, r.Header.Get("Content-Type"))
+	}
+	documented := openAPIOperations(t, r.Raw)
+
+	var registered []string
+	for _, rt := range ts.App.Echo.Routes() {
+		if !strings.HasPrefix(rt.Path, "/v2/") || rt.Method == "echo_route_not_found" {
+			continue
+		}
+		path := rt.Path
+		for _, seg := range strings.Split(path, "/") {
+			if strings.HasPrefix(seg, ":") {
+				path = strings.Replace(path, seg, "{"+seg[1:]+"}", 1)
+			}
+		}
+		registered = append(registered, strings.ToLower(rt.Method)+" "+path)
+	}
+	slices.Sort(registered)
+	registered = slices.Compact(registered)
+	if len(registered) < 6 {
+		t.Fatalf("only %d /v2 routes found: %v", len(registered), registered)
+	}
+	for _, op := range registered {
+		if !slices.Contains(documented, op) {
+			t.Errorf("route %s is not in openapi.yaml", op)
+		}
+	}
+	for _, op := range documented {
+		if !slices.Contains(registered, op) {
+			t.Errorf("openapi.yaml documents %s, which is not a route", op)
+		}
+	}
+}
+
+// openAPIOperations reads "method path" pairs from the document's paths
+// section (two-space indented paths, four-space indented methods).
+func openAPIOperations(t *testing.T, doc string) []string {
+	t.Helper()
+	var ops []string
+	inPaths := false
+	path := ""
+	methods := []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+	sc := bufio.NewScanner(strings.NewReader(doc))
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "paths:":
+			inPaths = true
+		case inPaths && line != "" && !strings.HasPrefix(line, " "):
+			inPaths = false
+		case inPaths && strings.HasPrefix(line, "  /") && strings.HasSuffix(line, ":"):
+			path = strings.TrimSuffix(strings.TrimSpace(line), ":")
+		case inPaths && strings.HasPrefix(line, "    ") && !strings.HasPrefix(line, "     "):
+			if m := strings.TrimSuffix(strings.TrimSpace(line), ":"); slices.Contains(methods, m) {
+				ops = append(ops, m+" "+path)
+			}
+		}
+	}
+	slices.Sort(ops)
+	if len(ops) == 0 {
+		t.Fatal("no operations found in openapi.yaml")
+	}
+	return ops
+}
+
+// An invalid API setting stops the server from starting.
+func TestAPIConfigFromEnv(t *testing.T) {
+	t.Setenv("KEYDESK_API_READ_LIMIT", "lots")
+	if _, err := web.APIConfigFromEnv(); err == nil || !strings.Contains(err.Error(), "KEYDESK_API_READ_LIMIT") {
+		t.Fatalf("bad read limit: %v", err)
+	}
+	t.Setenv("KEYDESK_API_READ_LIMIT", "0")
+	t.Setenv("KEYDESK_API_KEY_CACHE_TTL", "1h")
+	if _, err := web.APIConfigFromEnv(); err == nil {
+		t.Fatal("a cache TTL of an hour was accepted")
+	}
+	t.Setenv("KEYDESK_API_KEY_CACHE_TTL", "10s")
+	t.Setenv("KEYDESK_API_LAST_USED_INTERVAL", "30s")
+	cfg, err := web.APIConfigFromEnv()
+	if err != nil || cfg.ReadPerMinute != 0 || cfg.WritePerMinute != 120 || cfg.KeyCacheTTL != 10*time.Second || cfg.LastUsedInterval != 30*time.Second {
+		t.Fatalf("cfg = %+v, %v", cfg, err)
+	}
+}

@@ -271,6 +271,13 @@ func (v *Verifier) SetCaching(enabled bool) {
 	v.flushLocked()
 }
 
+// CachingEnabled reports whether the cache is in use.
+func (v *Verifier) CachingEnabled() bool {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.caching
+}
+
 // Sweep removes expired entries (the background loop calls it, so idle
 // entries do not linger until the map is full).
 func (v *Verifier) Sweep() {

@@ -476,3 +476,117 @@ func rs256Looking(t testing.TB, secret string, claims jwt.MapClaims) string {
 }
 
 func tokenSegment(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// When the listener's connection drops, the cache is disabled (a notice
+// could be missed meanwhile) and, once it reconnects, starts empty.
+func TestListenerReconnectFlushesTheCache(t *testing.T) {
+	db := modeltest.Postgres(t)
+	store := modeltest.NewStore(t, db)
+	f := newAPIKeyFixture(t, store, "Demo")
+	v := models.NewVerifier(store, nil, models.VerifierOptions{})
+	store.SetRevocationHook(v.RevocationHook())
+	appName := "keydesk_test_" + f.program.PartnerID
+	startListener(t, v, modeltest.Database{Name: db.Name, URL: db.URL + "&application_name=" + appName})
+	if !v.CachingEnabled() {
+		t.Fatal("caching off although the listener is listening")
+	}
+	setActive := func(active bool) { // behind the store's back: no notice
+		t.Helper()
+		if err := store.DB().Exec(`UPDATE api_keys SET active = ? WHERE id = ?`, active, f.key.ID).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := v.VerifyAPIKey(f.program.PartnerID, f.secret); err != nil {
+		t.Fatal(err)
+	}
+	setActive(false)
+	if _, err := v.VerifyAPIKey(f.program.PartnerID, f.secret); err != nil {
+		t.Fatal("not served from the cache; the test would prove nothing")
+	}
+
+	var killed int
+	if err := store.DB().Raw(`SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = ?`, appName).Scan(&killed).Error; err != nil || killed != 1 {
+		t.Fatalf("terminated %d listener connections: %v", killed, err)
+	}
+	// The cached entry is gone as soon as the listener notices.
+	waitRefused(t, func() error {
+		_, err := v.VerifyAPIKey(f.program.PartnerID, f.secret)
+		return err
+	})
+	deadline := time.Now().Add(3 * time.Second)
+	for !v.CachingEnabled() {
+		if time.Now().After(deadline) {
+			t.Fatal("the listener did not reconnect")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Listening again: revocations are announced once more.
+	setActive(true)
+	if _, err := v.VerifyAPIKey(f.program.PartnerID, f.secret); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.SetAPIKeyActive(f.program.ID, models.Actor{}, f.key.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	waitRefused(t, func() error {
+		_, err := v.VerifyAPIKey(f.program.PartnerID, f.secret)
+		return err
+	})
+}
+
+// BenchmarkVerifyAPIKeyCached measures the hot path: format check, SHA-256,
+// cache hit, usage record.
+func BenchmarkVerifyAPIKeyCached(b *testing.B) {
+	db := modeltest.SQLite(b)
+	store := models.NewStore(modeltest.Open(b, db), modeltest.Keyring(b))
+	p, err := store.CreateProgram(models.Actor{}, "Bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	k, err := store.GenerateAPIKey(p.ID, models.Actor{}, models.KeyInput{Name: "Bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	secret, err := store.Keyring().Open(k.ID, k.Sealed, k.KeyVersion)
+	if err != nil {
+		b.Fatal(err)
+	}
+	v := models.NewVerifier(store, models.NewUsageRecorder(store), models.DefaultVerifierOptions())
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := v.VerifyAPIKey(p.PartnerID, secret); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkVerifyUITokenCached measures a UI token's verification with the
+// key cached: JWT parse, HMAC, unsealing the key.
+func BenchmarkVerifyUITokenCached(b *testing.B) {
+	db := modeltest.SQLite(b)
+	store := models.NewStore(modeltest.Open(b, db), modeltest.Keyring(b))
+	p, err := store.CreateProgram(models.Actor{}, "Bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	k, err := store.GenerateAPIKey(p.ID, models.Actor{}, models.KeyInput{Name: "Bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	secret, err := store.Keyring().Open(k.ID, k.Sealed, k.KeyVersion)
+	if err != nil {
+		b.Fatal(err)
+	}
+	token := signHS(b, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": k.Identifier, "member_id": "m1", "exp": time.Now().Add(time.Hour).Unix()})
+	v := models.NewVerifier(store, models.NewUsageRecorder(store), models.DefaultVerifierOptions())
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, _, err := v.VerifyUIToken(p.PartnerID, token); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

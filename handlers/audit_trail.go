@@ -1,14 +1,204 @@
 package handlers
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
+	"time"
+	_ "time/tzdata" // the admin's time zone resolves even without system zoneinfo
 
 	"github.com/labstack/echo/v4"
 
+	"keydesk/models"
 	"keydesk/views"
 )
 
-// AuditTrail renders General » Audit Trail.
+// auditTrailPath is where General » Audit Trail lives.
+const auditTrailPath = "/general/audit-trail"
+
+// auditFilterInput reads the audit trail filter from the query string. The
+// tz parameter is the browser's IANA time zone (audit-time.js fills it in),
+// in which a custom range's days begin and end.
+func auditFilterInput(c echo.Context) (models.AuditFilterInput, string) {
+	in := models.AuditFilterInput{
+		Period: c.QueryParam("period"),
+		From:   c.QueryParam("from"),
+		To:     c.QueryParam("to"),
+		Action: c.QueryParam("action"),
+		Actor:  c.QueryParam("actor"),
+		APIKey: c.QueryParam("key"),
+		Search: c.QueryParam("q"),
+	}
+	tz := c.QueryParam("tz")
+	if tz != "" && len(tz) <= 64 && tz != "Local" {
+		if loc, err := time.LoadLocation(tz); err == nil {
+			in.Location = loc
+		} else {
+			tz = ""
+		}
+	} else {
+		tz = ""
+	}
+	return in, tz
+}
+
+// auditQuery is the query string that reproduces a filter.
+func auditQuery(f models.AuditFilter, tz string) url.Values {
+	q := url.Values{}
+	set := func(k, v string) {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if f.Period != models.AuditPeriodCustom {
+		set("period", f.Period)
+	}
+	set("from", f.From)
+	set("to", f.To)
+	set("action", f.Action)
+	set("actor", f.Actor)
+	set("key", f.APIKey)
+	set("q", f.Search)
+	if f.Period == models.AuditPeriodCustom {
+		set("tz", tz)
+	}
+	return q
+}
+
+func auditURL(path string, q url.Values, extra ...string) string {
+	q2 := url.Values{}
+	for k, v := range q {
+		q2[k] = v
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		q2.Set(extra[i], extra[i+1])
+	}
+	if len(q2) == 0 {
+		return path
+	}
+	return path + "?" + q2.Encode()
+}
+
+// auditPageRequest reads the before/after cursor of a page link.
+func auditPageRequest(c echo.Context) (models.AuditPageRequest, error) {
+	req := models.AuditPageRequest{Limit: models.AuditPageSize}
+	for name, dst := range map[string]**models.AuditCursor{"before": &req.Before, "after": &req.After} {
+		if s := c.QueryParam(name); s != "" {
+			cur, err := models.ParseAuditCursor(s)
+			if err != nil {
+				return req, echo.NewHTTPError(http.StatusBadRequest, "This page link is not valid. Go back to the first page.")
+			}
+			*dst = &cur
+		}
+	}
+	if req.Before != nil && req.After != nil {
+		return req, echo.NewHTTPError(http.StatusBadRequest, "This page link is not valid. Go back to the first page.")
+	}
+	return req, nil
+}
+
+// auditTrailView gathers the page: the filter, one page of events and the
+// links around it. Invalid filters are shown back with their errors.
+func (h *Handler) auditTrailView(c echo.Context) (views.AuditTrailView, error) {
+	programID := principalOf(c).Program.ID
+	in, tz := auditFilterInput(c)
+	f, err := in.Resolve(h.store.Now())
+	v := views.AuditTrailView{Filter: f, TimeZone: tz, ClearURL: auditTrailPath}
+	var verr models.ValidationError
+	switch {
+	case errors.As(err, &verr):
+		v.Errors = verr
+	case err != nil:
+		return v, err
+	}
+	if v.Actors, err = h.store.AuditActors(programID); err != nil {
+		return v, err
+	}
+	if v.Keys, err = h.store.ListAPIKeys(programID); err != nil {
+		return v, err
+	}
+	q := auditQuery(f, tz)
+	v.DownloadURL = auditURL(auditTrailPath+"/download", q)
+	if len(v.Errors) > 0 {
+		return v, nil
+	}
+	req, err := auditPageRequest(c)
+	if err != nil {
+		return v, err
+	}
+	page, err := h.store.ListAuditEvents(c.Request().Context(), programID, f, req)
+	if err != nil {
+		return v, err
+	}
+	v.Events = page.Events
+	v.Paged = page.Newer != nil
+	if page.Older != nil {
+		v.OlderURL = auditURL(auditTrailPath, q, "before", page.Older.String())
+	}
+	if page.Newer != nil {
+		v.NewerURL = auditURL(auditTrailPath, q, "after", page.Newer.String())
+	}
+	return v, nil
+}
+
+// AuditTrail renders General » Audit Trail: the filtered events of the
+// current program, newest first, a page at a time.
 func (h *Handler) AuditTrail(c echo.Context) error {
-	return render(c, http.StatusOK, views.AuditTrailPage(h.shell(c, "Audit Trail", views.NavAuditTrail)))
+	v, err := h.auditTrailView(c)
+	if err != nil {
+		return err
+	}
+	noStore(c)
+	return render(c, http.StatusOK, views.AuditTrailPage(h.shell(c, "Audit Trail", views.NavAuditTrail), v))
+}
+
+// DownloadAuditTrail streams the filtered events as CSV. The download is
+// audited before the first byte goes out.
+func (h *Handler) DownloadAuditTrail(c echo.Context) error {
+	p := principalOf(c)
+	in, _ := auditFilterInput(c)
+	f, err := in.Resolve(h.store.Now())
+	var verr models.ValidationError
+	if errors.As(err, &verr) {
+		return echo.NewHTTPError(http.StatusBadRequest, "The filters are not valid: "+verr.Error())
+	} else if err != nil {
+		return err
+	}
+	header := c.Response().Header()
+	noStore(c)
+	header.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
+	filename := fmt.Sprintf("audit-trail-%s-%s.csv", p.Program.PartnerID, h.store.Now().Format("2006-01-02"))
+	header.Set(echo.HeaderContentDisposition, `attachment; filename="`+filename+`"`)
+	rows, err := h.store.DownloadAuditCSV(c.Request().Context(), c.Response(), p.Program.ID, actor(c), f)
+	if err != nil {
+		if c.Response().Committed {
+			// Too late for an error page: the client sees a truncated file.
+			h.logger.Error("audit trail download interrupted", "error", err.Error(), "rows", rows,
+				"request_id", header.Get(echo.HeaderXRequestID))
+			return nil
+		}
+		header.Del(echo.HeaderContentDisposition)
+		header.Del(echo.HeaderContentType)
+		return err
+	}
+	return nil
+}
+
+// VerifyAuditTrail checks the current program's chain and shows the result:
+// the result box for htmx, the page around it otherwise.
+func (h *Handler) VerifyAuditTrail(c echo.Context) error {
+	result, err := h.store.VerifyAuditTrail(principalOf(c).Program.ID, actor(c))
+	if err != nil {
+		return err
+	}
+	if isFragmentRequest(c) {
+		return render(c, http.StatusOK, views.AuditVerifyResult(result))
+	}
+	v, err := h.auditTrailView(c)
+	if err != nil {
+		return err
+	}
+	v.Verification = &result
+	return render(c, http.StatusOK, views.AuditTrailPage(h.shell(c, "Audit Trail", views.NavAuditTrail), v))
 }

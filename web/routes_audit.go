@@ -7,4 +7,6 @@ import "github.com/labstack/echo/v4"
 func (s *Server) auditTrailRoutes(g *echo.Group) {
 	h := s.Handlers
 	g.GET("", h.AuditTrail)
+	g.GET("/download", h.DownloadAuditTrail)
+	g.POST("/verify", h.VerifyAuditTrail)
 }

@@ -259,7 +259,7 @@ func (h *Handler) Reauthenticate(c echo.Context) error {
 	case err != nil:
 		return err
 	}
-	p.Session.Values[sessionReauth] = time.Now().Unix()
+	p.Session.Values[sessionReauth] = h.now().Unix()
 	if err := h.rotateSession(c, p); err != nil {
 		return err
 	}

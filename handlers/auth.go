@@ -70,7 +70,7 @@ func (h *Handler) LoadSession(next echo.HandlerFunc) echo.HandlerFunc {
 		if adminID == 0 {
 			return next(c)
 		}
-		now := time.Now()
+		now := h.now()
 		created, seen := unixValue(sess, sessionCreated), unixValue(sess, sessionSeen)
 		if now.Sub(created) > SessionMaxLifetime || now.Sub(seen) > SessionIdleTimeout {
 			h.destroySession(c, sess)
@@ -187,7 +187,7 @@ func (h *Handler) reauthenticatedRecently(c echo.Context, p *Principal) (bool, e
 	if p.ReauthAt.IsZero() {
 		return false, nil
 	}
-	since := time.Since(p.ReauthAt)
+	since := h.now().Sub(p.ReauthAt)
 	if h.reauthWindow > 0 {
 		return since <= h.reauthWindow, nil
 	}

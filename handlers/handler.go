@@ -22,11 +22,16 @@ type Handler struct {
 	sessions     *gormstore.Store
 	logger       *slog.Logger
 	reauthWindow time.Duration
+	now          func() time.Time
 }
+
+// SetClock replaces the clock that session timeouts and the
+// re-authentication window read (tests).
+func (h *Handler) SetClock(now func() time.Time) { h.now = now }
 
 // New builds the handlers.
 func New(store *models.Store, sessions *gormstore.Store, logger *slog.Logger, reauthWindow time.Duration) *Handler {
-	return &Handler{store: store, sessions: sessions, logger: logger, reauthWindow: reauthWindow}
+	return &Handler{store: store, sessions: sessions, logger: logger, reauthWindow: reauthWindow, now: time.Now}
 }
 
 // isFragmentRequest is the one place that decides "fragment or full page":

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"keydesk/models"
 	"keydesk/models/modeltest"
@@ -224,5 +225,65 @@ func TestLoginNextIsNotAnOpenRedirect(t *testing.T) {
 		if got := resp.Header.Get("Location"); got != want {
 			t.Fatalf("next=%q redirected to %q, want %q", next, got, want)
 		}
+	}
+}
+
+func TestProgramSwitcher(t *testing.T) {
+	ts := newTestServer(t, modeltest.SQLite(t))
+	// The demo program's full admin also joins the other program, with
+	// limited access there.
+	if _, err := ts.Store.CreateAdmin(models.Actor{}, ts.Other.Program.ID, ts.Demo.Full.Email, "ignored for an existing account", models.AccessLimited, []string{models.ModuleAuditTrail}); err != nil {
+		t.Fatal(err)
+	}
+	c := ts.loggedIn(t, ts.Demo.Full.Email)
+	_, body := c.get("/general/api-keys")
+	doc := parseHTML(t, body)
+	if doc.Find("form[action='/session/program']").Length() != 2 {
+		t.Fatal("an admin of two programs gets no switcher")
+	}
+	resp, _ := c.post("/session/program", url.Values{"partner_id": {ts.Other.Program.PartnerID}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/general/audit-trail" {
+		t.Fatalf("switch: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	// Limited in the other program: API Keys are refused there.
+	if resp, _ := c.get("/general/api-keys"); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("API keys after switching to a limited membership: %d", resp.StatusCode)
+	}
+	// A program the admin does not belong to is a 404.
+	if resp, _ := c.post("/session/program", url.Values{"partner_id": {"ffffffffff"}}); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("switch to a foreign program: %d", resp.StatusCode)
+	}
+}
+
+func TestSessionTimeouts(t *testing.T) {
+	ts := newTestServer(t, modeltest.SQLite(t))
+	start := time.Now()
+	clock := start
+	ts.App.Handlers.SetClock(func() time.Time { return clock })
+	c := ts.loggedIn(t, ts.Demo.Full.Email)
+	// Active use every 20 minutes keeps the session alive…
+	for i := 1; i <= 3; i++ {
+		clock = start.Add(time.Duration(i) * 20 * time.Minute)
+		if resp, _ := c.get("/general/api-keys"); resp.StatusCode != http.StatusOK {
+			t.Fatalf("after %d×20 min of activity: %d", i, resp.StatusCode)
+		}
+	}
+	// …31 idle minutes end it.
+	clock = clock.Add(31 * time.Minute)
+	if resp, _ := c.get("/general/api-keys"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("after 31 idle minutes: %d", resp.StatusCode)
+	}
+	// Absolute lifetime: 12 hours even when active.
+	c = ts.loggedIn(t, ts.Demo.Full.Email)
+	start = clock
+	for elapsed := 25 * time.Minute; elapsed < 12*time.Hour; elapsed += 25 * time.Minute {
+		clock = start.Add(elapsed)
+		if resp, _ := c.get("/general/api-keys"); resp.StatusCode != http.StatusOK {
+			t.Fatalf("active session ended after %s: %d", elapsed, resp.StatusCode)
+		}
+	}
+	clock = start.Add(12*time.Hour + time.Minute)
+	if resp, _ := c.get("/general/api-keys"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("session outlived 12 hours: %d", resp.StatusCode)
 	}
 }

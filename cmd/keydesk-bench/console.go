@@ -1,0 +1,115 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// consoleClient is a signed-in admin's browser, reduced to its cookie jar.
+type consoleClient struct {
+	base string
+	http *http.Client
+}
+
+const csrfCookie = "keydesk_csrf"
+
+// signIn loads /login (for the CSRF cookie), posts the credentials and
+// checks that the console let the admin in.
+func signIn(base, email, password string) (*consoleClient, error) {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		return nil, err
+	}
+	c := &consoleClient{base: base, http: &http.Client{
+		Jar:     jar,
+		Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}}
+	resp, err := c.http.Get(base + "/login")
+	if err != nil {
+		return nil, err
+	}
+	drain(resp)
+	form := url.Values{"email": {email}, "password": {password}, "_csrf": {c.csrf()}}
+	resp, err = c.http.PostForm(base+"/login", form)
+	if err != nil {
+		return nil, err
+	}
+	drain(resp)
+	if resp.StatusCode != http.StatusSeeOther {
+		return nil, fmt.Errorf("sign-in to %s answered %s, want 303", base, resp.Status)
+	}
+	return c, nil
+}
+
+func drain(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+}
+
+func (c *consoleClient) csrf() string {
+	u, _ := url.Parse(c.base)
+	for _, ck := range c.http.Jar.Cookies(u) {
+		if ck.Name == csrfCookie {
+			return ck.Value
+		}
+	}
+	return ""
+}
+
+// cookieHeader is the Cookie header the browser would send (for vegeta).
+func (c *consoleClient) cookieHeader() string {
+	u, _ := url.Parse(c.base)
+	var parts []string
+	for _, ck := range c.http.Jar.Cookies(u) {
+		parts = append(parts, ck.Name+"="+ck.Value)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// get fetches a path and returns its body.
+func (c *consoleClient) get(path string) ([]byte, error) {
+	resp, err := c.http.Get(c.base + path)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	return body, nil
+}
+
+// setActive presses Inactivate or Activate on a key, as htmx does.
+func (c *consoleClient) setActive(keyID int64, active bool) error {
+	action := "inactivate"
+	if active {
+		action = "activate"
+	}
+	req, err := http.NewRequest(http.MethodPost, fmt.Sprintf("%s/general/api-keys/%d/%s", c.base, keyID, action), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("X-CSRF-Token", c.csrf())
+	req.Header.Set("HX-Request", "true")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	drain(resp)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s key %d: %s", action, keyID, resp.Status)
+	}
+	return nil
+}

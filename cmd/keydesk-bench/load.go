@@ -1,0 +1,138 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"keydesk/models"
+)
+
+// attack runs one vegeta attack at maximum rate with a fixed pool of conns
+// workers over conns keep-alive connections (so at most conns requests are
+// in flight) and returns its metrics.
+func attack(tr vegeta.Targeter, conns int, d time.Duration, name string) *vegeta.Metrics {
+	a := vegeta.NewAttacker(
+		vegeta.Connections(conns),
+		vegeta.MaxConnections(conns),
+		vegeta.Workers(uint64(conns)),
+		vegeta.MaxWorkers(uint64(conns)),
+		vegeta.KeepAlive(true),
+		vegeta.Timeout(10*time.Second),
+	)
+	var m vegeta.Metrics
+	// A zero Rate is vegeta's "as fast as the workers go".
+	for res := range a.Attack(tr, vegeta.Rate{}, d, name) {
+		m.Add(res)
+	}
+	m.Close()
+	return &m
+}
+
+// okRate is the number of 2xx responses per second over the attack.
+func okRate(m *vegeta.Metrics) float64 {
+	return m.Throughput
+}
+
+// statuses renders a status-code histogram ("200×12000 429×3").
+func statuses(m *vegeta.Metrics) string {
+	codes := make([]string, 0, len(m.StatusCodes))
+	for c := range m.StatusCodes {
+		codes = append(codes, c)
+	}
+	sort.Strings(codes)
+	parts := make([]string, 0, len(codes))
+	for _, c := range codes {
+		label := c
+		if c == "0" {
+			label = "transport-error"
+		}
+		parts = append(parts, fmt.Sprintf("%s×%d", label, m.StatusCodes[c]))
+	}
+	return strings.Join(parts, " ")
+}
+
+// onlyStatus reports whether every response of the attack had status code.
+func onlyStatus(m *vegeta.Metrics, code int) bool {
+	return m.Requests > 0 && uint64(m.StatusCodes[fmt.Sprint(code)]) == m.Requests
+}
+
+func staticGet(url string) vegeta.Targeter {
+	return vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodGet, URL: url})
+}
+
+// keyTargets round-robins over every seeded key: authenticated
+// GET /v2/loyalty/program calls spread across all programs, as real
+// integrations would be (and each key stays within its rate limit).
+func keyTargets(base string, keys []benchKey) vegeta.Targeter {
+	tgts := make([]vegeta.Target, len(keys))
+	for i, k := range keys {
+		tgts[i] = vegeta.Target{Method: http.MethodGet, URL: base + "/v2/loyalty/program", Header: http.Header{
+			"Partner-Id": {k.PartnerID},
+			"Api-Key":    {k.Secret},
+		}}
+	}
+	return vegeta.NewStaticTargeter(tgts...)
+}
+
+// badKind selects what a flood request carries.
+type badKind int
+
+const (
+	badMixed     badKind = iota // alternate well-formed unknown and malformed
+	badMalformed                // malformed only
+	badUnknown                  // well-formed (valid checksum) but unknown only
+)
+
+// malformedKeys are the ways a key can be wrong without a lookup: a typo
+// (checksum mismatch), wrong prefix, length, alphabet, or nothing at all.
+func malformedKey(i uint64, valid string) string {
+	switch i % 6 {
+	case 0: // one character changed: the checksum no longer matches
+		b := []byte(valid)
+		if b[10] == 'a' {
+			b[10] = 'b'
+		} else {
+			b[10] = 'a'
+		}
+		return string(b)
+	case 1:
+		return "sk_" + valid[3:]
+	case 2:
+		return valid[:len(valid)-1]
+	case 3:
+		return valid[:20] + "!@#$%^&*" + valid[28:]
+	case 4:
+		return ""
+	default:
+		return strings.Repeat("A", 200)
+	}
+}
+
+// floodTargets are hostile calls: random well-formed keys (a fresh one each
+// time, so the negative cache never helps) and malformed keys, sent with a
+// real partner ID (the attacker knows it: it is not secret).
+func floodTargets(base string, keys []benchKey, kind badKind) vegeta.Targeter {
+	var n atomic.Uint64
+	return func(t *vegeta.Target) error {
+		i := n.Add(1)
+		k := keys[i%uint64(len(keys))]
+		var key string
+		switch {
+		case kind == badUnknown, kind == badMixed && i%2 == 0:
+			key = models.NewAPIKeyString()
+		default:
+			key = malformedKey(i/2, k.Secret)
+		}
+		*t = vegeta.Target{Method: http.MethodGet, URL: base + "/v2/loyalty/program", Header: http.Header{
+			"Partner-Id": {k.PartnerID},
+			"Api-Key":    {key},
+		}}
+		return nil
+	}
+}

@@ -1,0 +1,233 @@
+// Command keydesk-bench measures keydesk against the published numbers of
+// API gateways: it builds the real server, seeds a database, runs each
+// scenario against `keydesk serve` processes on loopback with vegeta as
+// the load generator, and prints one table. Every number it prints is
+// measured in that run.
+//
+//	go run ./cmd/keydesk-bench            # the full run (make bench)
+//	go run ./cmd/keydesk-bench -smoke     # about 1 s per scenario, for CI
+//
+// The database is PostgreSQL when -database, BENCH_DATABASE_URL or
+// DATABASE_URL is a postgres:// URL (a fresh schema in it, dropped at the
+// end), otherwise a fresh embedded SQLite file.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"gorm.io/gorm"
+
+	"keydesk/models"
+)
+
+type config struct {
+	duration        time.Duration
+	warmup          time.Duration
+	proofDuration   time.Duration
+	consoleDuration time.Duration
+	conns           int
+	programs        int
+	keysPerProgram  int
+	trials          int
+	database        string
+	keep            bool
+	smoke           bool
+	audit           bool
+}
+
+type bench struct {
+	cfg       config
+	dir       string
+	bin       string
+	dbURL     string
+	masterKey string
+	pgStats   *gorm.DB // PostgreSQL only: reads pg_stat_database
+	seed      *seeded
+	a, b      *server
+	console   *consoleClient
+	rep       report
+}
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	var cfg config
+	flag.DurationVar(&cfg.duration, "duration", 10*time.Second, "length of each measured load (scenarios 1 and 2)")
+	flag.DurationVar(&cfg.warmup, "warmup", 2*time.Second, "unmeasured warm-up before scenario 1 (and half of it before 4)")
+	flag.DurationVar(&cfg.proofDuration, "proof-duration", 3*time.Second, "length of each PostgreSQL transaction-count phase of scenario 2")
+	flag.DurationVar(&cfg.consoleDuration, "console-duration", 5*time.Second, "length of the sequential console page loads (scenario 4)")
+	flag.IntVar(&cfg.conns, "conns", 32, "concurrent connections of each load")
+	flag.IntVar(&cfg.programs, "programs", 200, "programs to seed")
+	flag.IntVar(&cfg.keysPerProgram, "keys", models.MaxAPIKeysPerProgram, "API keys per program")
+	flag.IntVar(&cfg.trials, "trials", 50, "revocation trials (scenario 3, PostgreSQL only)")
+	flag.StringVar(&cfg.database, "database", "", "database URL (default $BENCH_DATABASE_URL, then $DATABASE_URL, then a fresh SQLite file)")
+	flag.BoolVar(&cfg.keep, "keep", false, "keep the work directory (binary, logs, SQLite file) and the PostgreSQL schema")
+	flag.BoolVar(&cfg.smoke, "smoke", false, "a quick run (about 1 s per scenario, fewer programs and trials) that only proves the bench works")
+	flag.BoolVar(&cfg.audit, "audit", true, "run the audit-trail benchmark (scenario 5)")
+	flag.Parse()
+	if cfg.smoke {
+		cfg.duration, cfg.warmup, cfg.proofDuration, cfg.consoleDuration = time.Second, 500*time.Millisecond, 500*time.Millisecond, time.Second
+		cfg.programs, cfg.trials = min(cfg.programs, 20), min(cfg.trials, 5)
+	}
+	if cfg.database == "" {
+		cfg.database = os.Getenv("BENCH_DATABASE_URL")
+	}
+	if cfg.database == "" {
+		cfg.database = os.Getenv("DATABASE_URL")
+	}
+	if cfg.keysPerProgram < 1 || cfg.keysPerProgram > models.MaxAPIKeysPerProgram || cfg.programs < 1 || cfg.conns < 1 || cfg.trials < 1 {
+		fmt.Fprintf(os.Stderr, "keydesk-bench: -programs, -conns, -trials must be positive and -keys 1..%d\n", models.MaxAPIKeysPerProgram)
+		return 2
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	b := &bench{cfg: cfg}
+	defer b.cleanup()
+	if err := b.run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "keydesk-bench:", err)
+		return 1
+	}
+	return 0
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "[%s] "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+var dropSchema func() error
+
+func (b *bench) run(ctx context.Context) error {
+	started := time.Now()
+	dir, err := os.MkdirTemp("", "keydesk-bench-")
+	if err != nil {
+		return err
+	}
+	b.dir = dir
+	logf("building ./cmd/keydesk into %s", dir)
+	if b.bin, err = buildServer(dir); err != nil {
+		return err
+	}
+
+	dbLabel := ""
+	if models.IsPostgresURL(b.cfg.database) {
+		u, err := url.Parse(b.cfg.database)
+		if err != nil {
+			return fmt.Errorf("database URL: %w", err)
+		}
+		if b.dbURL, dropSchema, err = freshPostgresSchema(b.cfg.database); err != nil {
+			return err
+		}
+		su, _ := url.Parse(b.dbURL)
+		dbLabel = fmt.Sprintf("PostgreSQL %s, fresh schema %s", u.Redacted(), su.Query().Get("search_path"))
+	} else {
+		if b.cfg.database != "" {
+			logf("ignoring non-PostgreSQL database %q: the bench seeds a fresh SQLite file", b.cfg.database)
+		}
+		b.dbURL = "sqlite:" + filepath.Join(dir, "bench.db")
+		dbLabel = "SQLite (embedded default, pure Go), fresh file " + filepath.Join(dir, "bench.db")
+	}
+	raw := make([]byte, 32)
+	_, _ = rand.Read(raw)
+	b.masterKey = base64.StdEncoding.EncodeToString(raw)
+
+	db, err := models.OpenDatabase(b.dbURL)
+	if err != nil {
+		return err
+	}
+	if _, err := models.Migrate(db); err != nil {
+		return err
+	}
+	keyring, err := models.NewKeyring(raw)
+	if err != nil {
+		return err
+	}
+	workers := 1
+	if models.IsPostgresURL(b.dbURL) {
+		workers = 4
+		b.pgStats = db
+	} else {
+		defer closeDB(db)
+	}
+	logf("seeding %d programs x %d keys on %s", b.cfg.programs, b.cfg.keysPerProgram, dbLabel)
+	if b.seed, err = seed(models.NewStore(db, keyring), b.cfg.programs, b.cfg.keysPerProgram, workers); err != nil {
+		return err
+	}
+	logf("seeded %d keys in %s", len(b.seed.keys), b.seed.took.Round(time.Millisecond))
+
+	if b.a, err = startServer("server-a", b.bin, dir, b.dbURL, b.masterKey); err != nil {
+		return err
+	}
+	failed := 0
+	step := func(name string, fn func() error) {
+		if ctx.Err() != nil {
+			return
+		}
+		logf("scenario %s", name)
+		if err := fn(); err != nil {
+			failed++
+			b.rep.add(row{scenario: name, claim: "error: " + err.Error(), verdict: "FAILED"})
+		}
+	}
+	authMetrics, err := b.scenarioAuth()
+	if err != nil {
+		return err
+	}
+	b.scenarioMemory()
+	step("2 bad-key flood", func() error { return b.scenarioFlood(authMetrics) })
+	step("4 console", b.scenarioConsole)
+	step("3 revocation", func() error { return b.scenarioRevocation(ctx) })
+	step("5 audit trail", func() error { return b.scenarioAudit(ctx) })
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+
+	fmt.Println()
+	fmt.Println("keydesk-bench results")
+	fmt.Println("machine:  " + machine())
+	fmt.Println("database: " + dbLabel)
+	fmt.Printf("seed:     %d programs x %d keys (+ a default key each) in %s; load spread over all %d keys\n",
+		b.cfg.programs, b.cfg.keysPerProgram, b.seed.took.Round(time.Millisecond), len(b.seed.keys))
+	if b.cfg.smoke {
+		fmt.Println("mode:     SMOKE (short runs: the numbers only prove the bench works)")
+	}
+	fmt.Println()
+	b.rep.print(os.Stdout)
+	fmt.Printf("\ntotal bench time %s\n", time.Since(started).Round(time.Second))
+	if failed > 0 {
+		return fmt.Errorf("%d scenario(s) failed", failed)
+	}
+	return nil
+}
+
+func (b *bench) cleanup() {
+	b.b.stop()
+	b.a.stop()
+	if b.pgStats != nil {
+		closeDB(b.pgStats)
+	}
+	if b.cfg.keep {
+		logf("kept %s", b.dir)
+		return
+	}
+	if dropSchema != nil {
+		if err := dropSchema(); err != nil {
+			logf("dropping the bench schema: %v", err)
+		}
+	}
+	if b.dir != "" {
+		_ = os.RemoveAll(b.dir)
+	}
+}

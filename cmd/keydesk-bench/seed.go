@@ -1,0 +1,134 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"gorm.io/gorm"
+
+	"keydesk/models"
+)
+
+// benchKey is a seeded API key with its plaintext (unsealed for the load).
+type benchKey struct {
+	ID        int64
+	PartnerID string
+	Secret    string
+}
+
+// seeded is what the load needs from the seeded database.
+type seeded struct {
+	// keys are every generated key of every program, program by program.
+	keys []benchKey
+	// console is the program whose admin signs in: its keys drive the
+	// console and revocation scenarios.
+	console     *models.Program
+	consoleKeys []benchKey
+	adminEmail  string
+	adminPass   string
+	took        time.Duration
+}
+
+const benchPassword = "bench correct horse battery staple"
+
+// freshPostgresSchema creates an empty schema in the database that base
+// names and returns a URL whose search_path selects it, so every run
+// starts from the same empty state; drop removes it.
+func freshPostgresSchema(base string) (schemaURL string, drop func() error, err error) {
+	db, err := models.OpenDatabase(base)
+	if err != nil {
+		return "", nil, err
+	}
+	suffix := make([]byte, 5)
+	_, _ = rand.Read(suffix)
+	schema := "bench_" + hex.EncodeToString(suffix)
+	if err := db.Exec("CREATE SCHEMA " + schema).Error; err != nil {
+		return "", nil, fmt.Errorf("create schema %s: %w", schema, err)
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", nil, err
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	drop = func() error {
+		defer closeDB(db)
+		return db.Exec("DROP SCHEMA " + schema + " CASCADE").Error
+	}
+	return u.String(), drop, nil
+}
+
+func closeDB(db *gorm.DB) {
+	if sqlDB, err := db.DB(); err == nil {
+		_ = sqlDB.Close()
+	}
+}
+
+// seed creates programs × keysPerProgram API keys through the store (the
+// same code path as the console, audit events included) and one
+// full-access admin of the first program.
+func seed(store *models.Store, programs, keysPerProgram, workers int) (*seeded, error) {
+	start := time.Now()
+	actor := models.Actor{Email: "keydesk-bench", UserAgent: "keydesk-bench"}
+	out := &seeded{keys: make([]benchKey, programs*keysPerProgram)}
+	progs := make([]*models.Program, programs)
+
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= programs {
+					return
+				}
+				p, err := store.CreateProgram(actor, fmt.Sprintf("Bench Store %03d", i))
+				if err != nil {
+					errs <- err
+					return
+				}
+				progs[i] = p
+				for j := range keysPerProgram {
+					k, err := store.GenerateAPIKey(p.ID, actor, models.KeyInput{
+						Name:        fmt.Sprintf("Integration %02d", j),
+						Description: "Seeded by keydesk-bench",
+					})
+					if err != nil {
+						errs <- fmt.Errorf("program %d key %d: %w", i, j, err)
+						return
+					}
+					secret, err := store.Keyring().Open(k.ID, k.Sealed, k.KeyVersion)
+					if err != nil {
+						errs <- err
+						return
+					}
+					out.keys[i*keysPerProgram+j] = benchKey{ID: k.ID, PartnerID: p.PartnerID, Secret: secret}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return nil, fmt.Errorf("seed: %w", err)
+	}
+
+	out.console = progs[0]
+	out.consoleKeys = out.keys[:keysPerProgram]
+	out.adminEmail = "bench-admin@keydesk.test"
+	out.adminPass = benchPassword
+	if _, err := store.CreateAdmin(actor, progs[0].ID, out.adminEmail, out.adminPass, models.AccessFull, nil); err != nil {
+		return nil, fmt.Errorf("seed admin: %w", err)
+	}
+	out.took = time.Since(start)
+	return out, nil
+}

@@ -70,6 +70,25 @@ func staticGet(url string) vegeta.Targeter {
 // GET /v2/loyalty/program calls spread across all programs, as real
 // integrations would be (and each key stays within its rate limit).
 func keyTargets(base string, keys []benchKey) vegeta.Targeter {
+	return vegeta.NewStaticTargeter(keyTargetList(base, keys)...)
+}
+
+// everyKeyOnce calls with each key once, then ends the attack: the warm-up
+// that puts every key into the verification cache, as in steady state.
+func everyKeyOnce(base string, keys []benchKey) vegeta.Targeter {
+	tgts := keyTargetList(base, keys)
+	var n atomic.Int64
+	return func(t *vegeta.Target) error {
+		i := n.Add(1) - 1
+		if i >= int64(len(tgts)) {
+			return vegeta.ErrNoTargets
+		}
+		*t = tgts[i]
+		return nil
+	}
+}
+
+func keyTargetList(base string, keys []benchKey) []vegeta.Target {
 	tgts := make([]vegeta.Target, len(keys))
 	for i, k := range keys {
 		tgts[i] = vegeta.Target{Method: http.MethodGet, URL: base + "/v2/loyalty/program", Header: http.Header{
@@ -77,7 +96,7 @@ func keyTargets(base string, keys []benchKey) vegeta.Targeter {
 			"Api-Key":    {k.Secret},
 		}}
 	}
-	return vegeta.NewStaticTargeter(tgts...)
+	return tgts
 }
 
 // badKind selects what a flood request carries.

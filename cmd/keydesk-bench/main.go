@@ -43,6 +43,7 @@ type config struct {
 	keep            bool
 	smoke           bool
 	audit           bool
+	profileDir      string
 }
 
 type bench struct {
@@ -76,6 +77,7 @@ func run() int {
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the work directory (binary, logs, SQLite file) and the PostgreSQL schema")
 	flag.BoolVar(&cfg.smoke, "smoke", false, "a quick run (about 1 s per scenario, fewer programs and trials) that only proves the bench works")
 	flag.BoolVar(&cfg.audit, "audit", true, "run the audit-trail benchmark (scenario 5)")
+	flag.StringVar(&cfg.profileDir, "profile", "", "instead of the scenarios, run scenario 1's loads against an in-process server and write CPU profiles (healthz.pprof, auth.pprof) into this directory")
 	flag.Parse()
 	if cfg.smoke {
 		cfg.duration, cfg.warmup, cfg.proofDuration, cfg.consoleDuration = time.Second, 500*time.Millisecond, 500*time.Millisecond, time.Second
@@ -111,6 +113,7 @@ var dropSchema func() error
 
 func (b *bench) run(ctx context.Context) error {
 	started := time.Now()
+	loadBefore := loadAverage()
 	dir, err := os.MkdirTemp("", "keydesk-bench-")
 	if err != nil {
 		return err
@@ -162,10 +165,14 @@ func (b *bench) run(ctx context.Context) error {
 		defer closeDB(db)
 	}
 	logf("seeding %d programs x %d keys on %s", b.cfg.programs, b.cfg.keysPerProgram, dbLabel)
-	if b.seed, err = seed(models.NewStore(db, keyring), b.cfg.programs, b.cfg.keysPerProgram, workers); err != nil {
+	store := models.NewStore(db, keyring)
+	if b.seed, err = seed(store, b.cfg.programs, b.cfg.keysPerProgram, workers); err != nil {
 		return err
 	}
 	logf("seeded %d keys in %s", len(b.seed.keys), b.seed.took.Round(time.Millisecond))
+	if b.cfg.profileDir != "" {
+		return b.profileScenario1(ctx, b.cfg.profileDir, store, raw)
+	}
 
 	if b.a, err = startServer("server-a", b.bin, dir, b.dbURL, b.masterKey); err != nil {
 		return err
@@ -200,6 +207,7 @@ func (b *bench) run(ctx context.Context) error {
 	fmt.Println("database: " + dbLabel)
 	fmt.Printf("seed:     %d programs x %d keys (+ a default key each) in %s; load spread over all %d keys\n",
 		b.cfg.programs, b.cfg.keysPerProgram, b.seed.took.Round(time.Millisecond), len(b.seed.keys))
+	fmt.Printf("load:     load average %s before the run, %s after\n", loadBefore, loadAverage())
 	if b.cfg.smoke {
 		fmt.Println("mode:     SMOKE (short runs: the numbers only prove the bench works)")
 	}

@@ -39,14 +39,14 @@ func (b *bench) scenarioAuth() (*vegeta.Metrics, error) {
 	auth := keyTargets(base, b.seed.keys)
 	// Warm-up (not measured): connections, the Go runtime, and every key
 	// once into the verification cache, as in steady state.
-	attack(healthz, b.cfg.conns, b.cfg.warmup, "warmup-healthz")
-	w := attack(auth, b.cfg.conns, b.cfg.warmup, "warmup-auth")
-	if w.Requests < uint64(len(b.seed.keys)) {
-		b.rep.note("warm-up sent %d authenticated calls for %d keys: some keys were first verified during the measured run", w.Requests, len(b.seed.keys))
+	if w := attack(everyKeyOnce(base, b.seed.keys), b.cfg.conns, time.Minute, "warmup-keys"); !onlyStatus(w, http.StatusOK) {
+		return nil, fmt.Errorf("warm-up with every key: %s %v", statuses(w), w.Errors)
 	}
+	attack(healthz, b.cfg.conns, b.cfg.warmup, "warmup-healthz")
+	attack(auth, b.cfg.conns, b.cfg.warmup, "warmup-auth")
 
-	baseline := attack(healthz, b.cfg.conns, b.cfg.duration, "baseline")
-	authed := attack(auth, b.cfg.conns, b.cfg.duration, "auth")
+	baseline, baseCPU := b.measure(healthz, b.cfg.duration, "baseline")
+	authed, authCPU := b.measure(auth, b.cfg.duration, "auth")
 	if !onlyStatus(baseline, http.StatusOK) {
 		return nil, fmt.Errorf("baseline: unexpected responses %s %v", statuses(baseline), baseline.Errors)
 	}
@@ -72,10 +72,21 @@ func (b *bench) scenarioAuth() (*vegeta.Metrics, error) {
 	})
 	b.rep.note("scenario 1: %d baseline requests (%s), %d authenticated requests (%s) in %s each; every authenticated call also passes the per-key rate limiter",
 		baseline.Requests, statuses(baseline), authed.Requests, statuses(authed), b.cfg.duration)
+	b.rep.note("scenario 1 CPU, baseline: %s", baseCPU)
+	b.rep.note("scenario 1 CPU, authenticated: %s", authCPU)
 	if !allOK {
 		b.rep.note("scenario 1: authenticated calls that did not answer 200: %s %v", statuses(authed), authed.Errors)
 	}
 	return authed, nil
+}
+
+// measure runs an attack on server A at the configured concurrency and
+// reports the CPU it cost the server, the load generator and the rest of
+// the machine.
+func (b *bench) measure(tr vegeta.Targeter, d time.Duration, name string) (*vegeta.Metrics, cpuUse) {
+	before := takeCPUSample(b.a.cmd.Process.Pid)
+	m := attack(tr, b.cfg.conns, d, name)
+	return m, cpuBetween(before, takeCPUSample(b.a.cmd.Process.Pid), m.Requests)
 }
 
 // scenarioMemory is scenario 6: the server's peak RSS, read after scenario 1.
@@ -100,6 +111,7 @@ func (b *bench) scenarioFlood(quiet *vegeta.Metrics) error {
 	var valid, flood *vegeta.Metrics
 	var wg sync.WaitGroup
 	wg.Add(2)
+	before := takeCPUSample(b.a.cmd.Process.Pid)
 	go func() {
 		defer wg.Done()
 		valid = attack(keyTargets(base, b.seed.keys), b.cfg.conns, b.cfg.duration, "valid")
@@ -109,6 +121,7 @@ func (b *bench) scenarioFlood(quiet *vegeta.Metrics) error {
 		flood = attack(floodTargets(base, b.seed.keys, badMixed), b.cfg.conns, b.cfg.duration, "flood")
 	}()
 	wg.Wait()
+	floodCPU := cpuBetween(before, takeCPUSample(b.a.cmd.Process.Pid), valid.Requests+flood.Requests)
 
 	validOK := onlyStatus(valid, http.StatusOK)
 	floodRefused := onlyStatus(flood, http.StatusUnauthorized)
@@ -130,6 +143,7 @@ func (b *bench) scenarioFlood(quiet *vegeta.Metrics) error {
 	})
 	b.rep.note("scenario 2: valid %s; flood %s (half random well-formed keys, a fresh one per call so no cache can help; half malformed in 6 ways); the verdict of the valid row uses the 5 ms p99 target of scenario 1",
 		statuses(valid), statuses(flood))
+	b.rep.note("scenario 2 CPU, valid + flood: %s", floodCPU)
 
 	// Proof: how many database transactions do malformed keys cause?
 	if b.pgStats == nil {
@@ -185,11 +199,15 @@ func (b *bench) countTransactions(tr vegeta.Targeter) (*vegeta.Metrics, int64, e
 	return m, after - before, nil
 }
 
-// xactCommit reads the database's committed-transaction counter once the
-// statistics of the last second have been flushed (backends report at most
-// once a second).
+// pgStatSettle is how long an idle PostgreSQL backend may keep its
+// statistics before reporting them (PGSTAT_IDLE_INTERVAL, 10 s), plus a
+// margin.
+const pgStatSettle = 11 * time.Second
+
+// xactCommit reads the database's committed-transaction counter once every
+// backend has reported what it did before.
 func (b *bench) xactCommit() (int64, error) {
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(pgStatSettle)
 	var n int64
 	err := b.pgStats.Transaction(func(tx *gorm.DB) error {
 		if err := tx.Exec("SELECT pg_stat_clear_snapshot()").Error; err != nil {

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
@@ -31,7 +33,8 @@ func (h *Handler) Login(c echo.Context) error {
 	password := c.FormValue("password")
 	next := safeNext(c.FormValue("next"))
 	form := views.LoginForm{CSRF: csrfToken(c), Email: email, Next: next}
-	if len(email) > 254 || len(password) > 256 {
+	if len(email) > 254 || len(password) > 256 || !printable(email) {
+		form.Email = "" // a refusal does not echo hostile input back
 		form.Error = "Email or password is incorrect."
 		return render(c, http.StatusUnauthorized, views.LoginPage(form))
 	}
@@ -185,13 +188,20 @@ func (h *Handler) NoAccess(c echo.Context) error {
 // safeNext accepts only a local path, so the sign-in page cannot become an
 // open redirect.
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n\\") {
+	if next == "" || !printable(next) || strings.IndexFunc(next, unicode.IsSpace) >= 0 || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n\\") {
 		return ""
 	}
 	if strings.HasPrefix(next, "/login") || strings.HasPrefix(next, "/logout") {
 		return ""
 	}
 	return next
+}
+
+// printable reports whether s is valid UTF-8 without control characters
+// (browsers drop tabs and newlines from URLs, so "/\t/evil.example" would
+// become "//evil.example").
+func printable(s string) bool {
+	return utf8.ValidString(s) && strings.IndexFunc(s, unicode.IsControl) < 0
 }
 
 func csrfToken(c echo.Context) string {

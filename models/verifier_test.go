@@ -263,6 +263,9 @@ func TestRevocationBeatsAConcurrentReload(t *testing.T) {
 			if err := hook(tx, digest); err != nil {
 				return err
 			}
+			// An invalidation that did not wait for the commit would fire
+			// during this pause, and be too early.
+			time.Sleep(50 * time.Millisecond)
 			// Another request, on another connection, before the commit.
 			var wg sync.WaitGroup
 			wg.Add(1)

@@ -1,5 +1,6 @@
 // audit-time.js — the Audit Trail's only behaviour: show event times in the
-// browser's time zone (the UTC time stays in each <time>'s title) and tell
+// browser's time zone, named once above the list (the UTC time stays in each
+// <time>'s title) and tell
 // the filter form that zone, so a custom range's days are the admin's days.
 (function () {
   "use strict";
@@ -14,8 +15,7 @@
   try {
     format = new Intl.DateTimeFormat(undefined, {
       year: "numeric", month: "short", day: "numeric",
-      hour: "2-digit", minute: "2-digit", second: "2-digit",
-      timeZoneName: "short"
+      hour: "2-digit", minute: "2-digit", second: "2-digit"
     });
   } catch (e) {
     return;

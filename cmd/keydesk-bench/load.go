@@ -17,6 +17,13 @@ import (
 // workers over conns keep-alive connections (so at most conns requests are
 // in flight) and returns its metrics.
 func attack(tr vegeta.Targeter, conns int, d time.Duration, name string) *vegeta.Metrics {
+	// A zero Rate is vegeta's "as fast as the workers go".
+	return attackAt(tr, conns, 0, d, name)
+}
+
+// attackAt is attack at a fixed rate (requests per second; 0 = maximum),
+// still over at most conns connections.
+func attackAt(tr vegeta.Targeter, conns, perSecond int, d time.Duration, name string) *vegeta.Metrics {
 	a := vegeta.NewAttacker(
 		vegeta.Connections(conns),
 		vegeta.MaxConnections(conns),
@@ -26,8 +33,7 @@ func attack(tr vegeta.Targeter, conns int, d time.Duration, name string) *vegeta
 		vegeta.Timeout(10*time.Second),
 	)
 	var m vegeta.Metrics
-	// A zero Rate is vegeta's "as fast as the workers go".
-	for res := range a.Attack(tr, vegeta.Rate{}, d, name) {
+	for res := range a.Attack(tr, vegeta.Rate{Freq: perSecond, Per: time.Second}, d, name) {
 		m.Add(res)
 	}
 	m.Close()

@@ -56,6 +56,7 @@ type bench struct {
 	seed      *seeded
 	a, b      *server
 	console   *consoleClient
+	pacedRate int // half of the baseline's maximum rate, from scenario 1
 	rep       report
 }
 

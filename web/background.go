@@ -77,10 +77,14 @@ func (s *Server) Start() error {
 			s.logger.Warn("revocation listener not connected yet; API keys are verified against the database until it is")
 		}
 	}
-	rt.wg.Add(1)
+	rt.wg.Add(2)
 	go func() {
 		defer rt.wg.Done()
 		s.apiMaintenance(ctx)
+	}()
+	go func() {
+		defer rt.wg.Done()
+		s.housekeeping(ctx)
 	}()
 	return nil
 }

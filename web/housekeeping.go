@@ -1,0 +1,27 @@
+package web
+
+import (
+	"context"
+	"time"
+)
+
+// housekeepingInterval is how often expired sessions and stale sign-in
+// failures are deleted.
+const housekeepingInterval = 10 * time.Minute
+
+func (s *Server) housekeeping(ctx context.Context) {
+	ticker := time.NewTicker(housekeepingInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			if sessions, failures, err := s.Store.PurgeExpired(); err != nil {
+				s.logger.Warn("housekeeping failed; retrying at the next tick", "error", err.Error())
+			} else if sessions+failures > 0 {
+				s.logger.Info("housekeeping", "expired_sessions", sessions, "old_auth_failures", failures)
+			}
+		}
+	}
+}

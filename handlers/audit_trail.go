@@ -170,7 +170,7 @@ func (h *Handler) DownloadAuditTrail(c echo.Context) error {
 	header.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
 	filename := fmt.Sprintf("audit-trail-%s-%s.csv", p.Program.PartnerID, h.store.Now().Format("2006-01-02"))
 	header.Set(echo.HeaderContentDisposition, `attachment; filename="`+filename+`"`)
-	rows, err := h.store.DownloadAuditCSV(c.Request().Context(), c.Response(), p.Program.ID, actor(c), f)
+	rows, err := h.store.DownloadAuditCSV(c.Request().Context(), auditFlushWriter{c.Response()}, p.Program.ID, actor(c), f)
 	if err != nil {
 		if c.Response().Committed {
 			// Too late for an error page: the client sees a truncated file.
@@ -184,6 +184,15 @@ func (h *Handler) DownloadAuditTrail(c echo.Context) error {
 	}
 	return nil
 }
+
+// auditFlushWriter writes through Echo's response (which records the status)
+// and pushes each batch to the client when the connection can flush; unlike
+// echo.Response.Flush it never panics behind a writer that cannot.
+type auditFlushWriter struct{ r *echo.Response }
+
+func (w auditFlushWriter) Write(p []byte) (int, error) { return w.r.Write(p) }
+
+func (w auditFlushWriter) Flush() { _ = http.NewResponseController(w.r.Writer).Flush() }
 
 // VerifyAuditTrail checks the current program's chain and shows the result:
 // the result box for htmx, the page around it otherwise.

@@ -236,6 +236,14 @@ END
 $$;
 `,
 	},
+	// Combined filters: an actor or a key together with an action ("what
+	// did this admin delete", "who revealed this key") are exact index
+	// ranges, even when nothing matches; with one index per filter the
+	// database would read every event of the actor or key in the period.
+	commonMigration("audit trail combined filter indexes", `
+CREATE INDEX audit_events_actor_action_time ON audit_events (program_id, actor_email, action, occurred_at DESC, id DESC);
+CREATE INDEX audit_events_target_action_time ON audit_events (program_id, target_id, action, occurred_at DESC, id DESC);
+`),
 }
 
 func mustSQLite(common string) string {

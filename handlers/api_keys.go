@@ -4,7 +4,9 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/labstack/echo/v4"
 
@@ -88,6 +90,9 @@ func (h *Handler) GenerateAPIKey(c echo.Context) error {
 // keyFormError re-renders a dialog with what was wrong (as a 200, so htmx
 // swaps it), or passes on an unexpected error.
 func (h *Handler) keyFormError(c echo.Context, form views.KeyForm, err error) error {
+	// Echo back what was typed, minus bytes that are not text at all.
+	form.Name = printableText(form.Name)
+	form.Description = printableText(form.Description)
 	var verr models.ValidationError
 	switch {
 	case errors.As(err, &verr):
@@ -275,4 +280,18 @@ func (h *Handler) Settings(c echo.Context) error {
 		return err
 	}
 	return render(c, http.StatusOK, views.SettingsPage(h.shell(c, "Settings", views.NavSettings), p.Program, *key))
+}
+
+// printableText drops invalid UTF-8 and control characters (keeping line
+// breaks) from a value echoed back into a form.
+func printableText(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\r' || r == '\t' {
+			return r
+		}
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(s, ""))
 }

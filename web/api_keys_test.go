@@ -90,6 +90,9 @@ func TestAPIKeyActionsThroughTheRouter(t *testing.T) {
 			if resp.StatusCode != http.StatusOK || !strings.Contains(body, "aria-invalid=\"true\"") {
 				t.Fatalf("invalid input %v: status %d body %s", bad, resp.StatusCode, body)
 			}
+			if strings.ContainsAny(body, "\x00\u202E") {
+				t.Fatalf("the dialog echoes control or bidi characters back: %q", body)
+			}
 		}
 		if n, _ := ts.Store.CountAPIKeys(ts.Demo.Program.ID); n != 0 {
 			t.Fatal("invalid input created a key")

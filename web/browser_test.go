@@ -290,6 +290,9 @@ func TestBrowserKeyboardAndLimit(t *testing.T) {
 	must("settings", chromedp.Navigate(ts.URL+"/general/settings"), chromedp.WaitVisible(chromedp.Search("//h2[text()='Default API key']")))
 	screenshot(t, ctx, "14-settings")
 
+	must("audit trail", chromedp.Navigate(ts.URL+"/general/audit-trail"), chromedp.WaitVisible(chromedp.CSS("main details summary")), chromedp.Click(chromedp.CSS("main details summary")))
+	screenshot(t, ctx, "16-audit-trail")
+
 	// 375 px wide: no horizontal overflow of the page itself.
 	must("mobile", chromedp.EmulateViewport(375, 812), chromedp.Navigate(ts.URL+"/general/api-keys"), chromedp.WaitVisible(chromedp.CSS("#keys-panel")))
 	overflow, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth - window.innerWidth`))

@@ -71,6 +71,27 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	}
 }
 
+// runStep runs one step of a journey with its own deadline; on failure it
+// reports what the page showed (toasts, open dialogs) to say why.
+func runStep(t *testing.T, ctx context.Context, step string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	stepCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(stepCtx, actions...); err != nil {
+		state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify({toasts: [...document.querySelectorAll('#toasts p')].map(p => p.textContent), dialogs: [...document.querySelectorAll('dialog[open]')].map(d => d.innerText.slice(0, 200)), panel: (document.getElementById('keys-panel') || {innerText: ''}).innerText.slice(0, 400)})`))
+		t.Fatalf("%s: %v\npage state: %s", step, err, state)
+	}
+}
+
+// settled waits until no CSS animation runs (the dialogs' entrance), so a
+// click lands where the button has come to rest.
+func settled() chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getAnimations().length === 0`, chromedp.WithPollingInterval(20*time.Millisecond)))
+		return err
+	})
+}
+
 func xpathButton(label string) chromedp.Search {
 	return chromedp.Search("//button[@aria-label='" + label + "' or normalize-space()='" + label + "']")
 }
@@ -113,9 +134,7 @@ func TestBrowserAPIKeyJourney(t *testing.T) {
 	browserLogin(t, ctx, ts.URL, ts.Demo.Full.Email)
 	must := func(step string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", step, err)
-		}
+		runStep(t, ctx, step, actions...)
 	}
 	must("empty state",
 		chromedp.Navigate(ts.URL+"/general/api-keys"),
@@ -131,6 +150,7 @@ func TestBrowserAPIKeyJourney(t *testing.T) {
 	must("generate",
 		chromedp.SendKeys(chromedp.CSS("#key-name"), "Shopify sync"),
 		chromedp.SendKeys(chromedp.CSS("#key-description"), "Order sync from the store"),
+		settled(),
 		chromedp.Click(chromedp.Search("//dialog[@id='modal']//button[normalize-space()='Generate']")),
 		chromedp.WaitVisible(chromedp.Search("//td//p[text()='Shopify sync']")),
 		chromedp.WaitNotPresent(chromedp.CSS("dialog#modal[open]")),
@@ -147,6 +167,7 @@ func TestBrowserAPIKeyJourney(t *testing.T) {
 	screenshot(t, ctx, "04-password-dialog")
 	must("confirm password",
 		chromedp.SendKeys(chromedp.CSS("#reauth-password"), modeltest.Password),
+		settled(),
 		chromedp.Click(xpathButton("Confirm")),
 		chromedp.WaitVisible(chromedp.Search("//code[text()='"+secret+"']")),
 		chromedp.WaitVisible(xpathButton("Hide API key")),
@@ -177,6 +198,7 @@ func TestBrowserAPIKeyJourney(t *testing.T) {
 	must("save edit",
 		chromedp.Clear(chromedp.CSS("#key-name")),
 		chromedp.SendKeys(chromedp.CSS("#key-name"), "Shopify orders"),
+		settled(),
 		chromedp.Click(xpathButton("Save")),
 		chromedp.WaitVisible(chromedp.Search("//td//p[text()='Shopify orders']")),
 	)
@@ -187,6 +209,7 @@ func TestBrowserAPIKeyJourney(t *testing.T) {
 	)
 	screenshot(t, ctx, "07-inactivate-dialog")
 	must("confirm inactivate",
+		settled(),
 		chromedp.Click(chromedp.Search("//dialog[@id='modal']//button[normalize-space()='Inactivate']")),
 		chromedp.WaitVisible(chromedp.Search("//tr[.//p[text()='Shopify orders']]/td[4]//span[normalize-space()='Inactive']")),
 	)
@@ -197,6 +220,7 @@ func TestBrowserAPIKeyJourney(t *testing.T) {
 	)
 	screenshot(t, ctx, "08-delete-dialog")
 	must("confirm delete",
+		settled(),
 		chromedp.Click(chromedp.Search("//dialog[@id='modal']//button[normalize-space()='Delete']")),
 		chromedp.WaitVisible(chromedp.Search("//h3[text()='No API keys yet']")),
 	)
@@ -233,9 +257,7 @@ func TestBrowserKeyboardAndLimit(t *testing.T) {
 	browserLogin(t, ctx, ts.URL, ts.Demo.Full.Email)
 	must := func(step string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", step, err)
-		}
+		runStep(t, ctx, step, actions...)
 	}
 	must("list", chromedp.Navigate(ts.URL+"/general/api-keys"), chromedp.WaitVisible(chromedp.Search("//td//p[text()='Legacy ERP']")))
 	screenshot(t, ctx, "10-list")

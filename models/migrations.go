@@ -102,71 +102,13 @@ CREATE UNIQUE INDEX api_keys_program_default ON api_keys (program_id) WHERE is_d
 `),
 	{
 		description: "the audit chain, append-only",
-		sqlite: mustSQLite(`
-CREATE TABLE audit_heads (
-	program_id BIGINT PRIMARY KEY,
-	seq BIGINT NOT NULL,
-	hash TEXT NOT NULL
-);
-CREATE TABLE audit_events (
-	id {{id}},
-	program_id BIGINT NOT NULL,
-	seq BIGINT NOT NULL,
-	prev_hash TEXT NOT NULL,
-	hash TEXT NOT NULL,
-	occurred_at {{time}} NOT NULL,
-	actor_id BIGINT NOT NULL DEFAULT 0,
-	actor_email TEXT NOT NULL DEFAULT '',
-	action TEXT NOT NULL,
-	target_type TEXT NOT NULL DEFAULT '',
-	target_id TEXT NOT NULL DEFAULT '',
-	target_name TEXT NOT NULL DEFAULT '',
-	outcome TEXT NOT NULL,
-	ip TEXT NOT NULL DEFAULT '',
-	user_agent TEXT NOT NULL DEFAULT '',
-	request_id TEXT NOT NULL DEFAULT '',
-	details TEXT NOT NULL DEFAULT '{}',
-	UNIQUE (program_id, seq)
-);
-CREATE INDEX audit_events_program_time ON audit_events (program_id, occurred_at DESC, id DESC);
-CREATE INDEX audit_events_program_action ON audit_events (program_id, action, id DESC);
-CREATE INDEX audit_events_program_actor ON audit_events (program_id, actor_email, id DESC);
-CREATE INDEX audit_events_program_target ON audit_events (program_id, target_id, id DESC);
+		sqlite: mustSQLite(auditTablesDDL + `
 CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
 BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END;
 CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
 BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END;
 `),
-		postgres: mustPostgres(`
-CREATE TABLE audit_heads (
-	program_id BIGINT PRIMARY KEY,
-	seq BIGINT NOT NULL,
-	hash TEXT NOT NULL
-);
-CREATE TABLE audit_events (
-	id {{id}},
-	program_id BIGINT NOT NULL,
-	seq BIGINT NOT NULL,
-	prev_hash TEXT NOT NULL,
-	hash TEXT NOT NULL,
-	occurred_at {{time}} NOT NULL,
-	actor_id BIGINT NOT NULL DEFAULT 0,
-	actor_email TEXT NOT NULL DEFAULT '',
-	action TEXT NOT NULL,
-	target_type TEXT NOT NULL DEFAULT '',
-	target_id TEXT NOT NULL DEFAULT '',
-	target_name TEXT NOT NULL DEFAULT '',
-	outcome TEXT NOT NULL,
-	ip TEXT NOT NULL DEFAULT '',
-	user_agent TEXT NOT NULL DEFAULT '',
-	request_id TEXT NOT NULL DEFAULT '',
-	details TEXT NOT NULL DEFAULT '{}',
-	UNIQUE (program_id, seq)
-);
-CREATE INDEX audit_events_program_time ON audit_events (program_id, occurred_at DESC, id DESC);
-CREATE INDEX audit_events_program_action ON audit_events (program_id, action, id DESC);
-CREATE INDEX audit_events_program_actor ON audit_events (program_id, actor_email, id DESC);
-CREATE INDEX audit_events_program_target ON audit_events (program_id, target_id, id DESC);
+		postgres: mustPostgres(auditTablesDDL + `
 CREATE FUNCTION audit_events_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
 	RAISE EXCEPTION 'audit_events is append-only';
@@ -245,6 +187,40 @@ CREATE INDEX audit_events_actor_action_time ON audit_events (program_id, actor_e
 CREATE INDEX audit_events_target_action_time ON audit_events (program_id, target_id, action, occurred_at DESC, id DESC);
 `),
 }
+
+// auditTablesDDL is the audit chain's tables, the same on both databases;
+// the triggers that make it append-only differ.
+const auditTablesDDL = `
+CREATE TABLE audit_heads (
+	program_id BIGINT PRIMARY KEY,
+	seq BIGINT NOT NULL,
+	hash TEXT NOT NULL
+);
+CREATE TABLE audit_events (
+	id {{id}},
+	program_id BIGINT NOT NULL,
+	seq BIGINT NOT NULL,
+	prev_hash TEXT NOT NULL,
+	hash TEXT NOT NULL,
+	occurred_at {{time}} NOT NULL,
+	actor_id BIGINT NOT NULL DEFAULT 0,
+	actor_email TEXT NOT NULL DEFAULT '',
+	action TEXT NOT NULL,
+	target_type TEXT NOT NULL DEFAULT '',
+	target_id TEXT NOT NULL DEFAULT '',
+	target_name TEXT NOT NULL DEFAULT '',
+	outcome TEXT NOT NULL,
+	ip TEXT NOT NULL DEFAULT '',
+	user_agent TEXT NOT NULL DEFAULT '',
+	request_id TEXT NOT NULL DEFAULT '',
+	details TEXT NOT NULL DEFAULT '{}',
+	UNIQUE (program_id, seq)
+);
+CREATE INDEX audit_events_program_time ON audit_events (program_id, occurred_at DESC, id DESC);
+CREATE INDEX audit_events_program_action ON audit_events (program_id, action, id DESC);
+CREATE INDEX audit_events_program_actor ON audit_events (program_id, actor_email, id DESC);
+CREATE INDEX audit_events_program_target ON audit_events (program_id, target_id, id DESC);
+`
 
 func mustSQLite(common string) string {
 	s, _ := ddl(common)

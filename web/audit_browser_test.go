@@ -19,59 +19,6 @@ import (
 	"keydesk/models/modeltest"
 )
 
-const auditChromium = "/usr/bin/chromium"
-
-// auditBrowser starts a headless Chromium with a fresh profile. Without
-// Chromium the test is skipped, saying why, except under CI=true.
-func auditBrowser(t *testing.T) context.Context {
-	t.Helper()
-	if _, err := os.Stat(auditChromium); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("Chromium is required under CI=true: %v", err)
-		}
-		t.Skipf("browser test skipped: %s not found (apt-get install chromium)", auditChromium)
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(auditChromium),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-	)
-	ctx, cancelCtx := chromedp.NewContext(allocCtx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
-	t.Cleanup(func() {
-		cancelTimeout()
-		cancelCtx()
-		cancelAlloc()
-	})
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start Chromium: %v", err)
-	}
-	return ctx
-}
-
-// auditScreenshot saves a PNG when KEYDESK_SCREENSHOTS names a directory.
-func auditScreenshot(t *testing.T, ctx context.Context, name string) {
-	t.Helper()
-	dir := os.Getenv("KEYDESK_SCREENSHOTS")
-	if dir == "" {
-		return
-	}
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatalf("screenshot %s: %v", name, err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestBrowserAuditTrail opens the audit trail as support staff in a real
 // browser: times move to the browser's zone, a filter by API key narrows the
 // list, a row expands to its details, the CSV downloads with the same
@@ -79,7 +26,7 @@ func auditScreenshot(t *testing.T, ctx context.Context, name string) {
 func TestBrowserAuditTrail(t *testing.T) {
 	ts := newTestServer(t, modeltest.SQLite(t))
 	auditSeedKeys(t, ts)
-	ctx := auditBrowser(t)
+	ctx := newBrowser(t, 1280, 900)
 	downloads := t.TempDir()
 	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
@@ -118,7 +65,7 @@ func TestBrowserAuditTrail(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#audit-events")),
 		chromedp.WaitVisible(chromedp.Search("//span[@data-audit-tz-name][text()='Asia/Tokyo']")),
 	)
-	auditScreenshot(t, ctx, "audit-01-page")
+	screenshot(t, ctx, "audit-01-page")
 	if got := eval(`document.querySelector('time[data-audit-time]').textContent`); strings.HasSuffix(got, " UTC") || got == "" {
 		t.Fatalf("time not shown in the browser's zone: %q", got)
 	}
@@ -142,7 +89,7 @@ func TestBrowserAuditTrail(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#audit-events > li:first-child summary")),
 		chromedp.WaitVisible(chromedp.CSS("#audit-events > li:first-child [data-audit-details]")),
 	)
-	auditScreenshot(t, ctx, "audit-02-expanded")
+	screenshot(t, ctx, "audit-02-expanded")
 	details := eval(`document.querySelector('#audit-events > li:first-child [data-audit-details]').innerText`)
 	for _, want := range []string{"203.0.113.9", "AuditTest/1.0", "req-audit-1"} {
 		if !strings.Contains(details, want) {
@@ -192,7 +139,7 @@ func TestBrowserAuditTrail(t *testing.T) {
 		chromedp.Click(chromedp.Search("//button[normalize-space()='Verify integrity']")),
 		chromedp.WaitVisible(chromedp.CSS("#audit-verify-result [data-audit-verify='intact']")),
 	)
-	auditScreenshot(t, ctx, "audit-03-verified")
+	screenshot(t, ctx, "audit-03-verified")
 	if got := eval(`document.querySelector('#audit-verify-result').innerText`); !strings.Contains(got, "Chain intact:") || !strings.Contains(got, "events verified") {
 		t.Fatalf("verify result: %q", got)
 	}

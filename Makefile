@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin/keydesk
 FUZZTIME ?= 5s
 
-.PHONY: run build test test-short generate css templ htmx check fuzz bench clean
+.PHONY: run build test generate css templ htmx check fuzz bench soak clean
 
 run: build
 	./$(BIN) serve --demo
@@ -51,6 +51,11 @@ fuzz:
 # else a fresh SQLite file. Never part of `make test`. BENCHFLAGS=-smoke: ~1 s per scenario.
 bench:
 	$(GO) run ./cmd/keydesk-bench $(BENCHFLAGS)
+
+# The full-size mixed load test: 30 admins working the console while API
+# traffic runs, for 60 s (set TEST_DATABASE_URL to run it on PostgreSQL too).
+soak:
+	KEYDESK_SOAK=1 $(GO) test -count=1 -run '^TestMixedLoad$$' -v -timeout 10m ./web/
 
 clean:
 	rm -rf bin data

@@ -325,3 +325,32 @@ func TestBrowserKeyboardAndLimit(t *testing.T) {
 	}
 	screenshot(t, ctx, "15-mobile")
 }
+
+// TestBrowserSignInAndRefusals: a wrong password shows the generic message;
+// a limited admin without modules lands on the no-access page, sees no
+// section in the navigation, and gets the access-denied page for API Keys.
+func TestBrowserSignInAndRefusals(t *testing.T) {
+	ts := newTestServer(t, modeltest.SQLite(t))
+	ctx := newBrowser(t, 1280, 800)
+	runStep(t, ctx, "wrong password",
+		chromedp.Navigate(ts.URL+"/login"),
+		chromedp.WaitVisible(chromedp.CSS("#email")),
+		chromedp.SendKeys(chromedp.CSS("#email"), ts.Demo.Limited.Email),
+		chromedp.SendKeys(chromedp.CSS("#password"), "not the password"),
+		chromedp.Click(xpathButton("Sign in")),
+		chromedp.WaitVisible(chromedp.Search("//p[@role='alert' and contains(text(), 'Email or password is incorrect.')]")),
+	)
+	screenshot(t, ctx, "20-login-error")
+	browserLogin(t, ctx, ts.URL, ts.Demo.Limited.Email)
+	runStep(t, ctx, "no access", chromedp.WaitVisible(chromedp.Search("//h1[text()='No sections available']")))
+	links, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('nav[aria-label=General] a').length`))
+	if err != nil || links != 0 {
+		t.Fatalf("a limited admin without modules sees %d navigation entries (%v)", links, err)
+	}
+	screenshot(t, ctx, "21-no-access")
+	runStep(t, ctx, "API Keys refused",
+		chromedp.Navigate(ts.URL+"/general/api-keys"),
+		chromedp.WaitVisible(chromedp.Search("//h1[text()='Access denied']")),
+	)
+	screenshot(t, ctx, "22-forbidden")
+}

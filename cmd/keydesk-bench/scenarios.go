@@ -78,8 +78,17 @@ func (b *bench) scenarioAuth() (*vegeta.Metrics, error) {
 	// requests always wait in line on this machine's cores, shared with the
 	// load generator, and p99 measures that line).
 	b.pacedRate = max(1, int(okRate(baseline)/2))
+	offBase := logOffset(b.a.logPath)
 	pacedBase := attackAt(healthz, b.cfg.conns, b.pacedRate, b.cfg.duration, "baseline-paced")
+	offAuth := logOffset(b.a.logPath)
 	pacedAuth := attackAt(auth, b.cfg.conns, b.pacedRate, b.cfg.duration, "auth-paced")
+	// The server's own time per request (its request log), to tell the
+	// handler chain's cost from queueing on the shared cores.
+	time.Sleep(200 * time.Millisecond) // let the last log lines reach the file
+	bp50, bp99, bn := serverTimes(b.a.logPath, offBase, "/healthz")
+	ap50, ap99, an := serverTimes(b.a.logPath, offAuth, "/v2/loyalty/program")
+	b.rep.note("scenario 1 server-side time at half of max (request log duration_ms): /healthz p50 %s p99 %s over %d requests; /v2/loyalty/program p50 %s p99 %s over %d requests",
+		ms(bp50), ms(bp99), bn, ms(ap50), ms(ap99), an)
 	b.rep.add(row{
 		scenario:   fmt.Sprintf("1 baseline GET /healthz at %d req/s (half of max)", b.pacedRate),
 		throughput: rps(okRate(pacedBase)),

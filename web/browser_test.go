@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"keydesk/models"
@@ -353,4 +354,50 @@ func TestBrowserSignInAndRefusals(t *testing.T) {
 		chromedp.WaitVisible(chromedp.Search("//h1[text()='Access denied']")),
 	)
 	screenshot(t, ctx, "22-forbidden")
+}
+
+// TestBrowserRevealedKeyMasksItself reveals a key, then lets five minutes of
+// the page's (virtual) time pass: the key is masked again without a click.
+func TestBrowserRevealedKeyMasksItself(t *testing.T) {
+	ts := newTestServer(t, modeltest.SQLite(t))
+	key, err := ts.Store.GenerateAPIKey(ts.Demo.Program.ID, models.Actor{}, models.KeyInput{Name: "Shopify sync"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := secretOf(t, ts, *key)
+	ctx := newBrowser(t, 1280, 800)
+	browserLogin(t, ctx, ts.URL, ts.Demo.Full.Email)
+	runStep(t, ctx, "reveal",
+		chromedp.Navigate(ts.URL+"/general/api-keys"),
+		chromedp.Click(xpathButton("Show API key")),
+		chromedp.WaitVisible(chromedp.CSS("dialog#reauth-dialog[open] #reauth-password")),
+		chromedp.SendKeys(chromedp.CSS("#reauth-password"), modeltest.Password),
+		settled(),
+		chromedp.Click(xpathButton("Confirm")),
+		chromedp.WaitVisible(chromedp.Search("//code[text()='"+secret+"']")),
+	)
+	// Virtual time runs the page's timers without waiting five real minutes.
+	advance := func(ms float64) {
+		t.Helper()
+		stepCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		setPolicy := chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+			_, err := chromedp.Call(ctx, emulation.SetVirtualTimePolicy, emulation.SetVirtualTimePolicyParams{Policy: emulation.VirtualTimePolicyAdvance, Budget: &ms})
+			return err
+		})
+		if _, err := chromedp.Run(stepCtx, chromedp.WaitEvent(emulation.VirtualTimeBudgetExpired, nil, setPolicy)); err != nil {
+			t.Fatalf("advance virtual time by %.0f ms: %v", ms, err)
+		}
+	}
+	advance(4 * 60 * 1000)
+	if shown, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.body.innerText.includes(`+"`"+secret+"`"+`)`)); !shown {
+		t.Fatal("the key was masked before five minutes")
+	}
+	advance(61 * 1000)
+	if shown, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.body.innerText.includes(`+"`"+secret+"`"+`)`)); shown {
+		t.Fatal("the revealed key is still shown after five minutes")
+	}
+	if n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("[aria-label='Show API key']").length`)); n != 1 {
+		t.Fatalf("masked cell lacks its Show button (%d)", n)
+	}
 }

@@ -325,6 +325,14 @@ func TestBrowserKeyboardAndLimit(t *testing.T) {
 		t.Fatalf("page overflows horizontally at 375 px by %d px: %v", overflow, err)
 	}
 	screenshot(t, ctx, "15-mobile")
+	for _, page := range []string{"/general/audit-trail", "/general/settings"} {
+		must("mobile "+page, chromedp.Navigate(ts.URL+page), chromedp.WaitVisible(chromedp.CSS("main h1")))
+		overflow, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth - window.innerWidth`))
+		if err != nil || overflow > 0 {
+			t.Fatalf("%s overflows horizontally at 375 px by %d px: %v", page, overflow, err)
+		}
+		screenshot(t, ctx, "17-mobile"+strings.ReplaceAll(page, "/", "-"))
+	}
 }
 
 // TestBrowserSignInAndRefusals: a wrong password shows the generic message;

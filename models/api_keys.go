@@ -277,6 +277,19 @@ func keyByID(tx *gorm.DB, programID, id int64) (*APIKey, error) {
 	return &k, nil
 }
 
+// editableKey loads a key through its program for a change; the legacy
+// default key cannot be edited, inactivated or deleted.
+func editableKey(tx *gorm.DB, programID, id int64) (*APIKey, error) {
+	k, err := keyByID(tx, programID, id)
+	if err != nil {
+		return nil, err
+	}
+	if k.IsDefault {
+		return nil, ErrDefaultKey
+	}
+	return k, nil
+}
+
 // RevealAPIKey unseals one key for an admin who re-authenticated, auditing
 // the reveal (or copy) in the same transaction. The secret is returned only
 // if the event committed.
@@ -315,12 +328,9 @@ func (s *Store) UpdateAPIKey(programID int64, actor Actor, id int64, in KeyInput
 	}
 	var key *APIKey
 	err := s.db.Transaction(func(tx *gorm.DB) error {
-		k, err := keyByID(tx, programID, id)
+		k, err := editableKey(tx, programID, id)
 		if err != nil {
 			return err
-		}
-		if k.IsDefault {
-			return ErrDefaultKey
 		}
 		var taken int64
 		if err := tx.Raw(`SELECT COUNT(*) FROM api_keys WHERE program_id = ? AND is_default = FALSE AND lower(name) = lower(?) AND id <> ?`, programID, in.Name, id).Scan(&taken).Error; err != nil {
@@ -362,12 +372,9 @@ func passThroughKeyErrors(err error, doing string) error {
 func (s *Store) SetAPIKeyActive(programID int64, actor Actor, id int64, active bool) (*APIKey, error) {
 	var key *APIKey
 	err := s.db.Transaction(func(tx *gorm.DB) error {
-		k, err := keyByID(tx, programID, id)
+		k, err := editableKey(tx, programID, id)
 		if err != nil {
 			return err
-		}
-		if k.IsDefault {
-			return ErrDefaultKey
 		}
 		k.Active, k.UpdatedAt = active, s.now()
 		if err := tx.Exec(`UPDATE api_keys SET active = ?, updated_at = ? WHERE id = ?`, active, k.UpdatedAt, k.ID).Error; err != nil {
@@ -395,12 +402,9 @@ func (s *Store) DeleteAPIKey(programID int64, actor Actor, id int64) (*APIKey, e
 	var key *APIKey
 	refused := false
 	err := s.db.Transaction(func(tx *gorm.DB) error {
-		k, err := keyByID(tx, programID, id)
+		k, err := editableKey(tx, programID, id)
 		if err != nil {
 			return err
-		}
-		if k.IsDefault {
-			return ErrDefaultKey
 		}
 		key = k
 		if k.Active {

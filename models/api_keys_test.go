@@ -193,3 +193,29 @@ func TestKeyLimitHoldsUnderConcurrency(t *testing.T) {
 		}
 	})
 }
+
+func TestDefaultKeyIsOutsideTheLimitAndCannotBeChanged(t *testing.T) {
+	store := modeltest.NewStore(t, modeltest.SQLite(t))
+	fx := modeltest.Seed(t, store, "Demo")
+	def, err := store.DefaultAPIKey(fx.Program.ID)
+	if err != nil || !def.IsDefault || !def.Active {
+		t.Fatalf("default key: %+v %v", def, err)
+	}
+	if n, _ := store.CountAPIKeys(fx.Program.ID); n != 0 {
+		t.Fatalf("the default key counts toward the limit: %d", n)
+	}
+	if _, err := store.UpdateAPIKey(fx.Program.ID, models.Actor{}, def.ID, models.KeyInput{Name: "renamed"}); !errors.Is(err, models.ErrDefaultKey) {
+		t.Fatalf("edit default key: %v", err)
+	}
+	if _, err := store.SetAPIKeyActive(fx.Program.ID, models.Actor{}, def.ID, false); !errors.Is(err, models.ErrDefaultKey) {
+		t.Fatalf("inactivate default key: %v", err)
+	}
+	if _, err := store.DeleteAPIKey(fx.Program.ID, models.Actor{}, def.ID); !errors.Is(err, models.ErrDefaultKey) {
+		t.Fatalf("delete default key: %v", err)
+	}
+	// It can be revealed like any key, and it is a well-formed key.
+	_, secret, err := store.RevealAPIKey(fx.Program.ID, models.Actor{}, def.ID, false)
+	if err != nil || models.CheckKeyFormat(secret) != nil {
+		t.Fatalf("reveal default key: %q %v", secret, err)
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"keydesk/models"
 	"keydesk/models/modeltest"
+	"keydesk/web"
 )
 
 func TestSignInAndOut(t *testing.T) {
@@ -285,5 +286,26 @@ func TestSessionTimeouts(t *testing.T) {
 	clock = start.Add(12*time.Hour + time.Minute)
 	if resp, _ := c.get("/general/api-keys"); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("session outlived 12 hours: %d", resp.StatusCode)
+	}
+}
+
+func TestSecureCookies(t *testing.T) {
+	ts := newTestServer(t, modeltest.SQLite(t), func(c *web.Config) { c.SecureCookies = true })
+	c := ts.newClient(t)
+	resp, _ := c.get("/login")
+	csrf := resp.Header.Get("Set-Cookie")
+	form := url.Values{"email": {ts.Demo.Full.Email}, "password": {modeltest.Password}, "_csrf": {c.csrf()}}
+	resp, _ = c.do(http.MethodPost, "/login", form, nil)
+	session := strings.Join(resp.Header.Values("Set-Cookie"), "\n")
+	for name, header := range map[string]string{"CSRF": csrf, "session": session} {
+		if !strings.Contains(header, "Secure") || !strings.Contains(header, "HttpOnly") {
+			t.Fatalf("%s cookie lacks Secure or HttpOnly: %q", name, header)
+		}
+	}
+	if !strings.Contains(session, "SameSite=Lax") {
+		t.Fatalf("session cookie is not SameSite=Lax: %q", session)
+	}
+	if resp.Header.Get("Strict-Transport-Security") == "" {
+		t.Fatal("no HSTS with secure cookies")
 	}
 }

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"keydesk/models/modeltest"
+)
+
+// TestServeShutsDownGracefullyOnSIGTERM: SIGTERM makes `keydesk serve` shut
+// its HTTP server down and exit 0, and --log-json writes JSON lines.
+func TestServeShutsDownGracefullyOnSIGTERM(t *testing.T) {
+	addr := freeAddr(t)
+	cmd := exec.Command(keydeskBinary(t), "serve", "--addr", addr, "--log-json")
+	cmd.Env = binEnv(modeltest.SQLite(t))
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("not ready: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, logs.String())
+		}
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("keydesk did not exit within 20 s of SIGTERM")
+	}
+	// --log-json: every log line is a JSON object; the shutdown is logged.
+	sawShutdown := false
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		if !strings.HasPrefix(line, "{") {
+			continue // the plain "keydesk is serving on …" line for people
+		}
+		var entry map[string]any
+		if err := json.Unmarshal([]byte(line), &entry); err != nil {
+			t.Fatalf("log line is not JSON: %q", line)
+		}
+		if entry["msg"] == "shutting down" && entry["signal"] == "terminated" {
+			sawShutdown = true
+		}
+	}
+	if !sawShutdown {
+		t.Fatalf("no JSON shutdown line in the log:\n%s", logs.String())
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"keydesk/models"
 	"keydesk/models/modeltest"
 )
 
@@ -68,4 +70,33 @@ func TestServeShutsDownGracefullyOnSIGTERM(t *testing.T) {
 	if !sawShutdown {
 		t.Fatalf("no JSON shutdown line in the log:\n%s", logs.String())
 	}
+}
+
+// TestMigrateCommand: `keydesk migrate` brings a fresh database to the
+// current schema version, and running it again changes nothing.
+func TestMigrateCommand(t *testing.T) {
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
+		env := binEnv(db)
+		for run := 1; run <= 2; run++ {
+			out, err := runBinary(t, env, "", "migrate")
+			want := fmt.Sprintf("database at schema version %d", models.SchemaVersion())
+			if err != nil || !strings.Contains(out, want) {
+				t.Fatalf("run %d: %v\n%s", run, err, out)
+			}
+		}
+		gdb, err := models.OpenDatabase(db.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if sqlDB, err := gdb.DB(); err == nil {
+				sqlDB.Close()
+			}
+		}()
+		var versions int64
+		gdb.Raw(`SELECT COUNT(*) FROM schema_migrations`).Scan(&versions)
+		if versions != int64(models.SchemaVersion()) {
+			t.Fatalf("%d migrations recorded, want %d", versions, models.SchemaVersion())
+		}
+	})
 }

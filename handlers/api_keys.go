@@ -232,9 +232,11 @@ func (h *Handler) unseal(c echo.Context, copied bool) error {
 		return err
 	}
 	if copied {
+		// The key travels in the body, like a reveal, never in a header;
+		// app.js puts it on the clipboard and says so.
 		c.Response().Header().Set("HX-Reswap", "none")
-		trigger(c, map[string]any{"copy-secret": map[string]string{"value": secret, "message": "API key “" + key.Name + "” copied to the clipboard."}})
-		return c.NoContent(http.StatusOK)
+		trigger(c, map[string]any{"copy-secret": map[string]string{"message": "API key “" + key.Name + "” copied to the clipboard."}})
+		return c.String(http.StatusOK, secret)
 	}
 	return render(c, http.StatusOK, views.KeySecret(*key, secret))
 }

@@ -156,9 +156,14 @@ func TestAPIKeyActionsThroughTheRouter(t *testing.T) {
 		if doc.Find("[aria-label='Hide API key']").Length() != 1 || doc.Find("[data-remask-after]").Length() != 1 {
 			t.Fatal("revealed cell lacks Hide and the re-mask timer")
 		}
-		resp, _ = c.htmx(http.MethodPost, "/general/api-keys/"+id+"/copy", nil)
-		if !strings.Contains(resp.Header.Get("HX-Trigger"), secret) || resp.Header.Get("Cache-Control") != "no-store" {
+		resp, body = c.htmx(http.MethodPost, "/general/api-keys/"+id+"/copy", nil)
+		if body != secret || !strings.Contains(resp.Header.Get("HX-Trigger"), "copy-secret") || resp.Header.Get("Cache-Control") != "no-store" {
 			t.Fatal("copy did not deliver the key")
+		}
+		for name, values := range resp.Header {
+			if strings.Contains(strings.Join(values, " "), secret) {
+				t.Fatalf("the key travels in the %s response header", name)
+			}
 		}
 		// A fresh page load is masked again.
 		_, body = c.get("/general/api-keys")

@@ -194,8 +194,22 @@
     if (button && button.isConnected) button.click();
   });
 
+  // A copy response carries the key in its body (never in a header) and a
+  // copy-secret event with the message; both arrive with the same request.
+  var pendingCopy = null;
   document.body.addEventListener("copy-secret", function (event) {
-    writeClipboard(event.detail.value, event.detail.message || "API key copied to the clipboard.");
+    pendingCopy = { elt: event.target, message: event.detail.message || "API key copied to the clipboard." };
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (!pendingCopy || pendingCopy.elt !== event.detail.elt) return;
+    var message = pendingCopy.message;
+    pendingCopy = null;
+    var xhr = event.detail.xhr;
+    if (!event.detail.successful || !xhr.responseText) {
+      showToast("Copy failed: the key could not be fetched. Nothing was copied.", "error");
+      return;
+    }
+    writeClipboard(xhr.responseText, message);
   });
 
   document.addEventListener("htmx:responseError", function (event) {

@@ -185,13 +185,6 @@ func (ts *testServer) loggedIn(t *testing.T, email string) *client {
 	return c
 }
 
-// csrfFromPage reads the token a page embeds in its forms.
-func csrfFromPage(t *testing.T, body string) string {
-	t.Helper()
-	tok, _ := parseHTML(t, body).Find("input[name=_csrf]").First().Attr("value")
-	return tok
-}
-
 func parseHTML(t *testing.T, body string) *goquery.Document {
 	t.Helper()
 	doc, err := goquery.NewDocumentFromReader(strings.NewReader(body))

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"net/http"
 	"time"
 
@@ -15,13 +14,7 @@ func (h *Handler) Healthz(c echo.Context) error {
 
 // Readyz says whether the database answers.
 func (h *Handler) Readyz(c echo.Context) error {
-	sqlDB, err := h.store.DB().DB()
-	if err == nil {
-		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
-		defer cancel()
-		err = sqlDB.PingContext(ctx)
-	}
-	if err != nil {
+	if err := h.store.Ping(c.Request().Context(), 2*time.Second); err != nil {
 		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "database unreachable"})
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})

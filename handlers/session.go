@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -109,13 +108,7 @@ func (h *Handler) SessionDatabaseGuard(next echo.HandlerFunc) echo.HandlerFunc {
 		if _, err := c.Cookie(SessionCookieName); err != nil {
 			return next(c)
 		}
-		sqlDB, err := h.store.DB().DB()
-		if err == nil {
-			ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
-			defer cancel()
-			err = sqlDB.PingContext(ctx)
-		}
-		if err != nil {
+		if err := h.store.Ping(c.Request().Context(), 2*time.Second); err != nil {
 			return fmt.Errorf("session: unable to load the session: %w", err)
 		}
 		return next(c)

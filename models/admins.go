@@ -175,19 +175,27 @@ type MembershipWithProgram struct {
 	Program    Program
 }
 
-// Memberships lists the programs an admin belongs to, oldest first.
+// Memberships lists the programs an admin belongs to, oldest first, in one
+// query (it runs on every console request).
 func (s *Store) Memberships(adminID int64) ([]MembershipWithProgram, error) {
-	var ms []Membership
-	if err := s.db.Where("admin_id = ?", adminID).Order("program_id").Find(&ms).Error; err != nil {
+	var rows []struct {
+		Membership
+		ProgramName      string
+		ProgramPartnerID string
+		ProgramCreatedAt time.Time
+	}
+	err := s.db.Raw(`SELECT m.*, p.name AS program_name, p.partner_id AS program_partner_id, p.created_at AS program_created_at
+		FROM memberships m JOIN programs p ON p.id = m.program_id
+		WHERE m.admin_id = ? ORDER BY m.program_id`, adminID).Scan(&rows).Error
+	if err != nil {
 		return nil, fmt.Errorf("store: unable to list memberships: %w", err)
 	}
-	out := make([]MembershipWithProgram, 0, len(ms))
-	for _, m := range ms {
-		p, err := s.ProgramByID(m.ProgramID)
-		if err != nil {
-			return nil, err
+	out := make([]MembershipWithProgram, len(rows))
+	for i, r := range rows {
+		out[i] = MembershipWithProgram{
+			Membership: r.Membership,
+			Program:    Program{ID: r.ProgramID, Name: r.ProgramName, PartnerID: r.ProgramPartnerID, CreatedAt: r.ProgramCreatedAt},
 		}
-		out = append(out, MembershipWithProgram{Membership: m, Program: *p})
 	}
 	return out, nil
 }

@@ -121,7 +121,7 @@ func machine() string {
 		f.Close()
 	}
 	mem := "unknown"
-	if total, err := meminfoKB("MemTotal:"); err == nil {
+	if total, err := procFieldKB("/proc/meminfo", "MemTotal:"); err == nil {
 		mem = fmt.Sprintf("%.1f GiB", float64(total)/(1<<20))
 	}
 	vegeta := "?"
@@ -134,22 +134,4 @@ func machine() string {
 	}
 	return fmt.Sprintf("%d CPUs (%s), %s memory, %s %s/%s, load generator vegeta %s in the same process as the bench",
 		runtime.NumCPU(), cpu, mem, runtime.Version(), runtime.GOOS, runtime.GOARCH, vegeta)
-}
-
-func meminfoKB(field string) (int64, error) {
-	f, err := os.Open("/proc/meminfo")
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, field) {
-			var n int64
-			_, err := fmt.Sscan(strings.TrimPrefix(line, field), &n)
-			return n, err
-		}
-	}
-	return 0, fmt.Errorf("no %s in /proc/meminfo", field)
 }

@@ -123,32 +123,27 @@ func (s *server) stop() {
 
 // peakRSS is the process's high-water resident set (VmHWM) in bytes.
 func (s *server) peakRSS() (int64, error) {
-	return procStatusKB(s.cmd.Process.Pid, "VmHWM:")
+	kb, err := procFieldKB(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid), "VmHWM:")
+	return kb * 1024, err
 }
 
-func procStatusKB(pid int, field string) (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+// procFieldKB reads a "Field:  N kB" line of a /proc file such as
+// /proc/meminfo or /proc/PID/status.
+func procFieldKB(path, field string) (int64, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, field) {
+		fields := strings.Fields(strings.TrimPrefix(sc.Text(), field))
+		if !strings.HasPrefix(sc.Text(), field) || len(fields) == 0 {
 			continue
 		}
-		fields := strings.Fields(strings.TrimPrefix(line, field))
-		if len(fields) == 0 {
-			break
-		}
-		kb, err := strconv.ParseInt(fields[0], 10, 64)
-		if err != nil {
-			return 0, err
-		}
-		return kb * 1024, nil
+		return strconv.ParseInt(fields[0], 10, 64)
 	}
-	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
+	return 0, fmt.Errorf("no %s in %s", field, path)
 }
 
 // tail returns the last n lines of a file (for error messages).

@@ -537,9 +537,9 @@ func TestListenerReconnectFlushesTheCache(t *testing.T) {
 	})
 }
 
-// BenchmarkVerifyAPIKeyCached measures the hot path: format check, SHA-256,
-// cache hit, usage record.
-func BenchmarkVerifyAPIKeyCached(b *testing.B) {
+// benchKey is a program with one key on a fresh SQLite store, and the key.
+func benchKey(b *testing.B) (*models.Store, *models.Program, *models.APIKey, string) {
+	b.Helper()
 	db := modeltest.SQLite(b)
 	store := models.NewStore(modeltest.Open(b, db), modeltest.Keyring(b))
 	p, err := store.CreateProgram(models.Actor{}, "Bench")
@@ -554,6 +554,13 @@ func BenchmarkVerifyAPIKeyCached(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return store, p, k, secret
+}
+
+// BenchmarkVerifyAPIKeyCached measures the hot path: format check, SHA-256,
+// cache hit, usage record.
+func BenchmarkVerifyAPIKeyCached(b *testing.B) {
+	store, p, _, secret := benchKey(b)
 	v := models.NewVerifier(store, models.NewUsageRecorder(store), models.DefaultVerifierOptions())
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
@@ -568,20 +575,7 @@ func BenchmarkVerifyAPIKeyCached(b *testing.B) {
 // BenchmarkVerifyUITokenCached measures a UI token's verification with the
 // key cached: JWT parse, HMAC, unsealing the key.
 func BenchmarkVerifyUITokenCached(b *testing.B) {
-	db := modeltest.SQLite(b)
-	store := models.NewStore(modeltest.Open(b, db), modeltest.Keyring(b))
-	p, err := store.CreateProgram(models.Actor{}, "Bench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	k, err := store.GenerateAPIKey(p.ID, models.Actor{}, models.KeyInput{Name: "Bench"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	secret, err := store.Keyring().Open(k.ID, k.Sealed, k.KeyVersion)
-	if err != nil {
-		b.Fatal(err)
-	}
+	store, p, k, secret := benchKey(b)
 	token := signHS(b, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": k.Identifier, "member_id": "m1", "exp": time.Now().Add(time.Hour).Unix()})
 	v := models.NewVerifier(store, models.NewUsageRecorder(store), models.DefaultVerifierOptions())
 	b.ReportAllocs()

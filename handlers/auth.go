@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"time"
@@ -64,6 +65,12 @@ func (h *Handler) LoadSession(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		sess, err := h.sessions.Get(c.Request(), SessionCookieName)
 		if err != nil || sess.IsNew {
+			// The store reports no error when the database is down: the
+			// admin would look signed out and be sent to sign in. Ask the
+			// database, so an outage becomes the error handler's 503.
+			if err := h.store.Ping(c.Request().Context(), 2*time.Second); err != nil {
+				return fmt.Errorf("session: unable to load the session: %w", err)
+			}
 			return next(c)
 		}
 		adminID, _ := sess.Values[sessionAdminID].(int64)

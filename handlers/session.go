@@ -2,11 +2,9 @@ package handlers
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -93,26 +91,6 @@ func (h *Handler) freshSession(c echo.Context) (*sessions.Session, error) {
 	sess.Options = &opts
 	sess.IsNew = true
 	return sess, nil
-}
-
-// SessionDatabaseGuard runs after LoadSession. The session store reads a
-// session without reporting errors, so while the database is down a
-// signed-in admin would look signed out and be sent to the sign-in page:
-// when a session cookie came but no session loaded, it asks the database,
-// and an unreachable one becomes an error (the error handler's 503).
-func (h *Handler) SessionDatabaseGuard(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		if principalOf(c) != nil {
-			return next(c)
-		}
-		if _, err := c.Cookie(SessionCookieName); err != nil {
-			return next(c)
-		}
-		if err := h.store.Ping(c.Request().Context(), 2*time.Second); err != nil {
-			return fmt.Errorf("session: unable to load the session: %w", err)
-		}
-		return next(c)
-	}
 }
 
 // rotateSession keeps the session's values under a new id.

@@ -80,7 +80,7 @@ func (s *Server) routes(cfg Config) {
 	e.GET("/static/*", staticHandler())
 
 	// The console: sessions and CSRF on every route, pages and fragments.
-	console := e.Group("", h.LoadSession, h.SessionDatabaseGuard, middleware.CSRFWithConfig(middleware.CSRFConfig{
+	console := e.Group("", h.LoadSession, middleware.CSRFWithConfig(middleware.CSRFConfig{
 		TokenLookup:    "header:X-CSRF-Token,form:_csrf",
 		CookieName:     "keydesk_csrf",
 		CookiePath:     "/",

@@ -67,6 +67,13 @@ func TestAPIKeyActionsThroughTheRouter(t *testing.T) {
 		if strings.TrimSpace(doc.Find("#keys-panel button.btn-primary").Text()) != "Generate API Key" {
 			t.Fatal("Generate API Key button missing")
 		}
+		// The password re-prompt lets password managers fill the right account.
+		if v, _ := doc.Find("#reauth-form input[name=username]").Attr("value"); v != ts.Demo.Full.Email {
+			t.Fatalf("re-prompt username field = %q, want the admin's email", v)
+		}
+		if v, _ := doc.Find("#reauth-password").Attr("autocomplete"); v != "current-password" {
+			t.Fatalf("re-prompt password autocomplete = %q", v)
+		}
 
 		// The Generate dialog has Name, Description and Generate.
 		_, body = c.htmx(http.MethodGet, "/general/api-keys/new", nil)

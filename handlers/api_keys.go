@@ -19,7 +19,7 @@ func (h *Handler) keysView(programID int64) (views.KeysView, error) {
 	if err != nil {
 		return views.KeysView{}, err
 	}
-	return views.KeysView{Keys: keys, Count: len(keys), Limit: models.MaxAPIKeysPerProgram, Now: time.Now()}, nil
+	return views.KeysView{Keys: keys, Limit: models.MaxAPIKeysPerProgram, Now: h.now()}, nil
 }
 
 // ListAPIKeys renders General » API Keys.

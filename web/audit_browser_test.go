@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -76,6 +77,17 @@ func TestBrowserAuditTrail(t *testing.T) {
 	step("filter by API key",
 		chromedp.SendKeys(chromedp.Search("//input[@id=//label[text()='API key']/@for]"), "Legacy ERP"),
 		chromedp.Click(chromedp.Search("//button[normalize-space()='Apply filters']")),
+		// Wait for the filtered page itself: the unfiltered page also lists
+		// the inactivation, and would satisfy the wait before navigating.
+		chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+			for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(25 * time.Millisecond) {
+				// Evaluating while the page navigates fails: try again.
+				if done, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`location.search.includes('key=Legacy') && document.readyState === 'complete'`)); err == nil && done {
+					return nil
+				}
+			}
+			return errors.New("the filtered page did not load")
+		}),
 		chromedp.WaitVisible(chromedp.CSS("#audit-events > li[data-action='api_key.inactivated']")),
 	)
 	if got := eval(`Array.from(document.querySelectorAll('#audit-events > li')).map(li => li.dataset.action).join(',')`); got != "api_key.inactivated,api_key.generated" {

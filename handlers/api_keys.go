@@ -1,7 +1,9 @@
 package handlers
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -10,22 +12,25 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"keydesk/models"
+	"keydesk/models/accounts"
+	"keydesk/models/database"
+	"keydesk/models/input"
+	"keydesk/models/keys"
 	"keydesk/views"
 )
 
-func (h *Handler) keysView(programID int64) (views.KeysView, error) {
-	keys, err := h.store.ListAPIKeys(programID)
+func (h *Handler) keysView(ctx context.Context, programID int64) (views.KeysView, error) {
+	list, err := h.stores.Keys.List(ctx, programID)
 	if err != nil {
 		return views.KeysView{}, err
 	}
-	return views.KeysView{Keys: keys, Limit: models.MaxAPIKeysPerProgram, Now: h.now()}, nil
+	return views.KeysView{Keys: list, Limit: keys.MaxAPIKeysPerProgram, Now: h.now()}, nil
 }
 
 // ListAPIKeys renders General » API Keys.
 func (h *Handler) ListAPIKeys(c echo.Context) error {
 	p := principalOf(c)
-	v, err := h.keysView(p.Program.ID)
+	v, err := h.keysView(c.Request().Context(), p.Program.ID)
 	if err != nil {
 		return err
 	}
@@ -38,7 +43,7 @@ func (h *Handler) ListAPIKeys(c echo.Context) error {
 // renderPanel answers a successful action: the re-rendered panel replaces
 // the old one, the dialog closes and a toast says what happened.
 func (h *Handler) renderPanel(c echo.Context, level, message string) error {
-	v, err := h.keysView(principalOf(c).Program.ID)
+	v, err := h.keysView(c.Request().Context(), principalOf(c).Program.ID)
 	if err != nil {
 		return err
 	}
@@ -59,13 +64,13 @@ func keyID(c echo.Context) (int64, error) {
 }
 
 // loadKey loads a key through the current program: a foreign id is a 404.
-func (h *Handler) loadKey(c echo.Context) (*models.APIKey, error) {
+func (h *Handler) loadKey(c echo.Context) (*keys.APIKey, error) {
 	id, err := keyID(c)
 	if err != nil {
 		return nil, err
 	}
-	k, err := h.store.APIKeyByID(principalOf(c).Program.ID, id)
-	if errors.Is(err, models.ErrNotFound) {
+	k, err := h.stores.Keys.ByID(c.Request().Context(), principalOf(c).Program.ID, id)
+	if errors.Is(err, database.ErrNotFound) {
 		return nil, notFound()
 	}
 	return k, err
@@ -79,8 +84,8 @@ func (h *Handler) NewAPIKeyDialog(c echo.Context) error {
 // GenerateAPIKey creates a key from the Generate dialog.
 func (h *Handler) GenerateAPIKey(c echo.Context) error {
 	p := principalOf(c)
-	in := models.KeyInput{Name: c.FormValue("name"), Description: c.FormValue("description")}
-	key, err := h.store.GenerateAPIKey(p.Program.ID, actor(c), in)
+	in := keys.KeyInput{Name: c.FormValue("name"), Description: c.FormValue("description")}
+	key, err := h.stores.Keys.Generate(c.Request().Context(), p.Program.ID, actor(c), in)
 	if err != nil {
 		return h.keyFormError(c, views.KeyForm{Name: in.Name, Description: in.Description}, err)
 	}
@@ -93,13 +98,13 @@ func (h *Handler) keyFormError(c echo.Context, form views.KeyForm, err error) er
 	// Echo back what was typed, minus bytes that are not text at all.
 	form.Name = printableText(form.Name)
 	form.Description = printableText(form.Description)
-	var verr models.ValidationError
+	var verr input.ValidationError
 	switch {
 	case errors.As(err, &verr):
 		form.Errors = verr
-	case errors.Is(err, models.ErrKeyLimitReached), errors.Is(err, models.ErrDefaultKey):
-		form.FormError = err.Error()
-	case errors.Is(err, models.ErrNotFound):
+	case errors.Is(err, keys.ErrKeyLimitReached), errors.Is(err, keys.ErrDefaultKey):
+		form.FormError = keyErrorMessage(err)
+	case errors.Is(err, database.ErrNotFound):
 		return notFound()
 	default:
 		return err
@@ -122,8 +127,8 @@ func (h *Handler) UpdateAPIKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	in := models.KeyInput{Name: c.FormValue("name"), Description: c.FormValue("description")}
-	key, err := h.store.UpdateAPIKey(principalOf(c).Program.ID, actor(c), id, in)
+	in := keys.KeyInput{Name: c.FormValue("name"), Description: c.FormValue("description")}
+	key, err := h.stores.Keys.Update(c.Request().Context(), principalOf(c).Program.ID, actor(c), id, in)
 	if err != nil {
 		return h.keyFormError(c, views.KeyForm{KeyID: id, Name: in.Name, Description: in.Description}, err)
 	}
@@ -153,12 +158,12 @@ func (h *Handler) setActive(c echo.Context, active bool) error {
 	if err != nil {
 		return err
 	}
-	key, err := h.store.SetAPIKeyActive(principalOf(c).Program.ID, actor(c), id, active)
+	key, err := h.stores.Keys.SetActive(c.Request().Context(), principalOf(c).Program.ID, actor(c), id, active)
 	switch {
-	case errors.Is(err, models.ErrNotFound):
+	case errors.Is(err, database.ErrNotFound):
 		return notFound()
-	case errors.Is(err, models.ErrDefaultKey):
-		return echo.NewHTTPError(http.StatusConflict, err.Error())
+	case errors.Is(err, keys.ErrDefaultKey):
+		return echo.NewHTTPError(http.StatusConflict, keyErrorMessage(err))
 	case err != nil:
 		return err
 	}
@@ -180,12 +185,12 @@ func (h *Handler) DeleteAPIKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	key, err := h.store.DeleteAPIKey(principalOf(c).Program.ID, actor(c), id)
+	key, err := h.stores.Keys.Delete(c.Request().Context(), principalOf(c).Program.ID, actor(c), id)
 	switch {
-	case errors.Is(err, models.ErrNotFound):
+	case errors.Is(err, database.ErrNotFound):
 		return notFound()
-	case errors.Is(err, models.ErrKeyActive), errors.Is(err, models.ErrDefaultKey):
-		return echo.NewHTTPError(http.StatusConflict, err.Error())
+	case errors.Is(err, keys.ErrKeyActive), errors.Is(err, keys.ErrDefaultKey):
+		return echo.NewHTTPError(http.StatusConflict, keyErrorMessage(err))
 	case err != nil:
 		return err
 	}
@@ -224,8 +229,8 @@ func (h *Handler) unseal(c echo.Context, copied bool) error {
 		trigger(c, map[string]any{"reauth-required": true})
 		return c.NoContent(http.StatusOK)
 	}
-	key, secret, err := h.store.RevealAPIKey(p.Program.ID, actor(c), id, copied)
-	if errors.Is(err, models.ErrNotFound) {
+	key, secret, err := h.stores.Keys.Reveal(c.Request().Context(), p.Program.ID, actor(c), id, copied)
+	if errors.Is(err, database.ErrNotFound) {
 		return notFound()
 	}
 	if err != nil {
@@ -250,9 +255,9 @@ func (h *Handler) Reauthenticate(c echo.Context) error {
 	if len(password) > 256 {
 		password = password[:256]
 	}
-	err := h.store.Reauthenticate(p.Program.ID, actor(c), password)
-	var wrong *models.WrongPasswordError
-	var locked *models.ReauthLockedError
+	err := h.stores.Accounts.Reauthenticate(c.Request().Context(), p.Program.ID, actor(c), password)
+	var wrong *accounts.WrongPasswordError
+	var locked *accounts.ReauthLockedError
 	switch {
 	case errors.As(err, &wrong):
 		msg := "Incorrect password. " + strconv.Itoa(wrong.Remaining) + " attempts left before re-authentication is locked for 15 minutes."
@@ -277,7 +282,7 @@ func (h *Handler) Reauthenticate(c echo.Context) error {
 // Settings renders General » Settings: partner ID and the default key.
 func (h *Handler) Settings(c echo.Context) error {
 	p := principalOf(c)
-	key, err := h.store.DefaultAPIKey(p.Program.ID)
+	key, err := h.stores.Keys.Default(c.Request().Context(), p.Program.ID)
 	if err != nil {
 		return err
 	}
@@ -296,4 +301,18 @@ func printableText(s string) string {
 		}
 		return r
 	}, strings.ToValidUTF8(s, ""))
+}
+
+// keyErrorMessage is what an admin reads for a refused key action: the
+// domain says what happened, the console says what to do about it.
+func keyErrorMessage(err error) string {
+	switch {
+	case errors.Is(err, keys.ErrKeyLimitReached):
+		return fmt.Sprintf("This program already has %d API keys, the most allowed. Delete an inactive key first.", keys.MaxAPIKeysPerProgram)
+	case errors.Is(err, keys.ErrKeyActive):
+		return "An active API key cannot be deleted. Inactivate it first."
+	case errors.Is(err, keys.ErrDefaultKey):
+		return "The legacy default key cannot be changed here."
+	}
+	return "This API key action could not be completed."
 }

@@ -10,7 +10,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"keydesk/models"
+	"keydesk/models/audit"
+	"keydesk/models/input"
 	"keydesk/views"
 )
 
@@ -20,8 +21,8 @@ const auditTrailPath = "/general/audit-trail"
 // auditFilterInput reads the audit trail filter from the query string. The
 // tz parameter is the browser's IANA time zone (audit-time.js fills it in),
 // in which a custom range's days begin and end.
-func auditFilterInput(c echo.Context) (models.AuditFilterInput, string) {
-	in := models.AuditFilterInput{
+func auditFilterInput(c echo.Context) (audit.FilterInput, string) {
+	in := audit.FilterInput{
 		Period: c.QueryParam("period"),
 		From:   c.QueryParam("from"),
 		To:     c.QueryParam("to"),
@@ -44,14 +45,14 @@ func auditFilterInput(c echo.Context) (models.AuditFilterInput, string) {
 }
 
 // auditQuery is the query string that reproduces a filter.
-func auditQuery(f models.AuditFilter, tz string) url.Values {
+func auditQuery(f audit.Filter, tz string) url.Values {
 	q := url.Values{}
 	set := func(k, v string) {
 		if v != "" {
 			q.Set(k, v)
 		}
 	}
-	if f.Period != models.AuditPeriodCustom {
+	if f.Period != audit.PeriodCustom {
 		set("period", f.Period)
 	}
 	set("from", f.From)
@@ -60,7 +61,7 @@ func auditQuery(f models.AuditFilter, tz string) url.Values {
 	set("actor", f.Actor)
 	set("key", f.APIKey)
 	set("q", f.Search)
-	if f.Period == models.AuditPeriodCustom {
+	if f.Period == audit.PeriodCustom {
 		set("tz", tz)
 	}
 	return q
@@ -81,11 +82,11 @@ func auditURL(path string, q url.Values, extra ...string) string {
 }
 
 // auditPageRequest reads the before/after cursor of a page link.
-func auditPageRequest(c echo.Context) (models.AuditPageRequest, error) {
-	req := models.AuditPageRequest{Limit: models.AuditPageSize}
-	for name, dst := range map[string]**models.AuditCursor{"before": &req.Before, "after": &req.After} {
+func auditPageRequest(c echo.Context) (audit.PageRequest, error) {
+	req := audit.PageRequest{Limit: audit.PageSize}
+	for name, dst := range map[string]**audit.Cursor{"before": &req.Before, "after": &req.After} {
 		if s := c.QueryParam(name); s != "" {
-			cur, err := models.ParseAuditCursor(s)
+			cur, err := audit.ParseCursor(s)
 			if err != nil {
 				return req, echo.NewHTTPError(http.StatusBadRequest, "This page link is not valid. Go back to the first page.")
 			}
@@ -103,19 +104,19 @@ func auditPageRequest(c echo.Context) (models.AuditPageRequest, error) {
 func (h *Handler) auditTrailView(c echo.Context) (views.AuditTrailView, error) {
 	programID := principalOf(c).Program.ID
 	in, tz := auditFilterInput(c)
-	f, err := in.Resolve(h.store.Now())
+	f, err := in.Resolve(h.now())
 	v := views.AuditTrailView{Filter: f, TimeZone: tz, ClearURL: auditTrailPath}
-	var verr models.ValidationError
+	var verr input.ValidationError
 	switch {
 	case errors.As(err, &verr):
 		v.Errors = verr
 	case err != nil:
 		return v, err
 	}
-	if v.Actors, err = h.store.AuditActors(programID); err != nil {
+	if v.Actors, err = h.stores.Audit.Actors(c.Request().Context(), programID); err != nil {
 		return v, err
 	}
-	if v.Keys, err = h.store.ListAPIKeys(programID); err != nil {
+	if v.Keys, err = h.stores.Keys.List(c.Request().Context(), programID); err != nil {
 		return v, err
 	}
 	q := auditQuery(f, tz)
@@ -127,7 +128,7 @@ func (h *Handler) auditTrailView(c echo.Context) (views.AuditTrailView, error) {
 	if err != nil {
 		return v, err
 	}
-	page, err := h.store.ListAuditEvents(c.Request().Context(), programID, f, req)
+	page, err := h.stores.Audit.List(c.Request().Context(), programID, f, req)
 	if err != nil {
 		return v, err
 	}
@@ -158,8 +159,8 @@ func (h *Handler) AuditTrail(c echo.Context) error {
 func (h *Handler) DownloadAuditTrail(c echo.Context) error {
 	p := principalOf(c)
 	in, _ := auditFilterInput(c)
-	f, err := in.Resolve(h.store.Now())
-	var verr models.ValidationError
+	f, err := in.Resolve(h.now())
+	var verr input.ValidationError
 	if errors.As(err, &verr) {
 		return echo.NewHTTPError(http.StatusBadRequest, "The filters are not valid: "+verr.Error())
 	} else if err != nil {
@@ -168,9 +169,9 @@ func (h *Handler) DownloadAuditTrail(c echo.Context) error {
 	header := c.Response().Header()
 	noStore(c)
 	header.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
-	filename := fmt.Sprintf("audit-trail-%s-%s.csv", p.Program.PartnerID, h.store.Now().Format("2006-01-02"))
+	filename := fmt.Sprintf("audit-trail-%s-%s.csv", p.Program.PartnerID, h.now().Format("2006-01-02"))
 	header.Set(echo.HeaderContentDisposition, `attachment; filename="`+filename+`"`)
-	rows, err := h.store.DownloadAuditCSV(c.Request().Context(), auditFlushWriter{c.Response()}, p.Program.ID, actor(c), f)
+	rows, err := h.stores.Audit.DownloadCSV(c.Request().Context(), auditFlushWriter{c.Response()}, p.Program.ID, actor(c), f)
 	if err != nil {
 		if c.Response().Committed {
 			// Too late for an error page: the client sees a truncated file.
@@ -197,7 +198,7 @@ func (w auditFlushWriter) Flush() { _ = http.NewResponseController(w.r.Writer).F
 // VerifyAuditTrail checks the current program's chain and shows the result:
 // the result box for htmx, the page around it otherwise.
 func (h *Handler) VerifyAuditTrail(c echo.Context) error {
-	result, err := h.store.VerifyAuditTrail(principalOf(c).Program.ID, actor(c))
+	result, err := h.stores.Audit.VerifyTrail(c.Request().Context(), principalOf(c).Program.ID, actor(c))
 	if err != nil {
 		return err
 	}

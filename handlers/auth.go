@@ -2,15 +2,14 @@ package handlers
 
 import (
 	"errors"
-	"fmt"
+	"keydesk/models/accounts"
+	"keydesk/models/database"
 	"net/http"
 	"net/url"
 	"time"
 
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
-
-	"keydesk/models"
 )
 
 // Session lifetime rules.
@@ -32,10 +31,10 @@ const (
 
 // Principal is the signed-in admin acting on one program.
 type Principal struct {
-	Admin       *models.Admin
-	Program     models.Program
-	Membership  models.Membership
-	Memberships []models.MembershipWithProgram
+	Admin       *accounts.Admin
+	Program     accounts.Program
+	Membership  accounts.Membership
+	Memberships []accounts.MembershipWithProgram
 	Session     *sessions.Session
 	ReauthAt    time.Time
 }
@@ -64,13 +63,12 @@ func (h *Handler) LoadSession(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		sess, err := h.sessions.Get(c.Request(), SessionCookieName)
-		if err != nil || sess.IsNew {
-			// The store reports no error when the database is down: the
-			// admin would look signed out and be sent to sign in. Ask the
-			// database, so an outage becomes the error handler's 503.
-			if err := h.store.Ping(c.Request().Context(), 2*time.Second); err != nil {
-				return fmt.Errorf("session: unable to load the session: %w", err)
-			}
+		if err != nil {
+			// A database outage: the error handler's 503, never a
+			// signed-out page.
+			return err
+		}
+		if sess.IsNew {
 			return next(c)
 		}
 		adminID, _ := sess.Values[sessionAdminID].(int64)
@@ -83,15 +81,15 @@ func (h *Handler) LoadSession(next echo.HandlerFunc) echo.HandlerFunc {
 			h.destroySession(c, sess)
 			return next(c)
 		}
-		admin, err := h.store.AdminByID(adminID)
-		if errors.Is(err, models.ErrNotFound) {
+		admin, err := h.stores.Accounts.AdminByID(c.Request().Context(), adminID)
+		if errors.Is(err, database.ErrNotFound) {
 			h.destroySession(c, sess)
 			return next(c)
 		}
 		if err != nil {
 			return err
 		}
-		memberships, err := h.store.Memberships(admin.ID)
+		memberships, err := h.stores.Accounts.Memberships(c.Request().Context(), admin.ID)
 		if err != nil {
 			return err
 		}
@@ -180,7 +178,7 @@ func (h *Handler) RequireModule(module string) echo.MiddlewareFunc {
 
 func (h *Handler) refuse(c echo.Context) error {
 	if p := principalOf(c); p != nil {
-		if err := h.store.AuditRefusal(p.Program.ID, actor(c), c.Request().Method+" "+c.Path()); err != nil {
+		if err := h.stores.Audit.RecordRefusal(c.Request().Context(), p.Program.ID, actor(c), c.Request().Method+" "+c.Path()); err != nil {
 			return err
 		}
 	}

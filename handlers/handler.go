@@ -11,27 +11,25 @@ import (
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
-	"github.com/wader/gormstore/v2"
 
 	"keydesk/models"
+	"keydesk/models/audit"
+	"keydesk/models/database"
+	"keydesk/models/sessions"
 )
 
 // Handler holds what every handler needs.
 type Handler struct {
-	store        *models.Store
-	sessions     *gormstore.Store
+	stores       *models.Stores
+	sessions     *sessions.Store
 	logger       *slog.Logger
 	reauthWindow time.Duration
-	now          func() time.Time
+	now          database.Clock
 }
 
-// SetClock replaces the clock that session timeouts and the
-// re-authentication window read (tests).
-func (h *Handler) SetClock(now func() time.Time) { h.now = now }
-
-// New builds the handlers.
-func New(store *models.Store, sessions *gormstore.Store, logger *slog.Logger, reauthWindow time.Duration) *Handler {
-	return &Handler{store: store, sessions: sessions, logger: logger, reauthWindow: reauthWindow, now: time.Now}
+// New builds the handlers; they read the stores' clock.
+func New(stores *models.Stores, sessionStore *sessions.Store, logger *slog.Logger, reauthWindow time.Duration) *Handler {
+	return &Handler{stores: stores, sessions: sessionStore, logger: logger, reauthWindow: reauthWindow, now: stores.Clock}
 }
 
 // isFragmentRequest is the one place that decides "fragment or full page":
@@ -51,8 +49,8 @@ func render(c echo.Context, status int, component templ.Component) error {
 }
 
 // actor describes the signed-in admin and the request for audit events.
-func actor(c echo.Context) models.Actor {
-	a := models.Actor{
+func actor(c echo.Context) audit.Actor {
+	a := audit.Actor{
 		IP:        c.RealIP(),
 		UserAgent: c.Request().UserAgent(),
 		RequestID: c.Response().Header().Get(echo.HeaderXRequestID),

@@ -14,7 +14,7 @@ func (h *Handler) Healthz(c echo.Context) error {
 
 // Readyz says whether the database answers.
 func (h *Handler) Readyz(c echo.Context) error {
-	if err := h.store.Ping(c.Request().Context(), 2*time.Second); err != nil {
+	if err := h.stores.Ping(c.Request().Context(), 2*time.Second); err != nil {
 		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "database unreachable"})
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})

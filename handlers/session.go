@@ -11,7 +11,8 @@ import (
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 
-	"keydesk/models"
+	"keydesk/models/accounts"
+	"keydesk/models/audit"
 	"keydesk/views"
 )
 
@@ -35,18 +36,18 @@ func (h *Handler) Login(c echo.Context) error {
 		form.Error = "Email or password is incorrect."
 		return render(c, http.StatusUnauthorized, views.LoginPage(form))
 	}
-	admin, err := h.store.Authenticate(email, password, actor(c))
+	admin, err := h.stores.Accounts.Authenticate(c.Request().Context(), email, password, actor(c))
 	switch {
-	case errors.Is(err, models.ErrThrottled):
+	case errors.Is(err, accounts.ErrThrottled):
 		form.Error = "Too many failed sign-in attempts. Wait 15 minutes and try again."
 		return render(c, http.StatusTooManyRequests, views.LoginPage(form))
-	case errors.Is(err, models.ErrInvalidCredentials):
+	case errors.Is(err, accounts.ErrInvalidCredentials):
 		form.Error = "Email or password is incorrect."
 		return render(c, http.StatusUnauthorized, views.LoginPage(form))
 	case err != nil:
 		return err
 	}
-	memberships, err := h.store.Memberships(admin.ID)
+	memberships, err := h.stores.Accounts.Memberships(c.Request().Context(), admin.ID)
 	if err != nil {
 		return err
 	}
@@ -69,7 +70,7 @@ func (h *Handler) Login(c echo.Context) error {
 	}
 	a := actor(c)
 	a.AdminID, a.Email = admin.ID, admin.Email
-	if err := h.store.Audit(program.ID, a, models.AuditEntry{Action: models.ActionSignIn, TargetType: "admin", TargetID: strconv.FormatInt(admin.ID, 10), TargetName: admin.Email}); err != nil {
+	if err := h.stores.Audit.Record(c.Request().Context(), program.ID, a, audit.Entry{Action: audit.ActionSignIn, TargetType: "admin", TargetID: strconv.FormatInt(admin.ID, 10), TargetName: admin.Email}); err != nil {
 		return err
 	}
 	if next == "" {
@@ -82,15 +83,11 @@ func (h *Handler) Login(c echo.Context) error {
 // new one, which gets a new id when saved.
 func (h *Handler) freshSession(c echo.Context) (*sessions.Session, error) {
 	if old, err := h.sessions.Get(c.Request(), SessionCookieName); err == nil && old.ID != "" {
-		if err := h.store.DB().Exec(`DELETE FROM sessions WHERE id = ?`, old.ID).Error; err != nil {
+		if err := h.sessions.Delete(c.Request().Context(), old.ID); err != nil {
 			return nil, err
 		}
 	}
-	sess := sessions.NewSession(h.sessions, SessionCookieName)
-	opts := *h.sessions.SessionOpts
-	sess.Options = &opts
-	sess.IsNew = true
-	return sess, nil
+	return h.sessions.Fresh(SessionCookieName), nil
 }
 
 // rotateSession keeps the session's values under a new id.
@@ -108,10 +105,10 @@ func (h *Handler) rotateSession(c echo.Context, p *Principal) error {
 // Logout revokes the session in the database, not just in the browser.
 func (h *Handler) Logout(c echo.Context) error {
 	if p := principalOf(c); p != nil {
-		if err := h.store.Audit(p.Program.ID, actor(c), models.AuditEntry{Action: models.ActionSignOut, TargetType: "admin", TargetID: strconv.FormatInt(p.Admin.ID, 10), TargetName: p.Admin.Email}); err != nil {
+		if err := h.stores.Audit.Record(c.Request().Context(), p.Program.ID, actor(c), audit.Entry{Action: audit.ActionSignOut, TargetType: "admin", TargetID: strconv.FormatInt(p.Admin.ID, 10), TargetName: p.Admin.Email}); err != nil {
 			return err
 		}
-		if err := h.store.DB().Exec(`DELETE FROM sessions WHERE id = ?`, p.Session.ID).Error; err != nil {
+		if err := h.sessions.Delete(c.Request().Context(), p.Session.ID); err != nil {
 			return err
 		}
 		h.destroySession(c, p.Session)
@@ -144,7 +141,7 @@ func (h *Handler) homeFor(p *Principal) string {
 	switch {
 	case p.Membership.IsFull():
 		return "/general/api-keys"
-	case p.Membership.HasModule(models.ModuleAuditTrail):
+	case p.Membership.HasModule(accounts.ModuleAuditTrail):
 		return "/general/audit-trail"
 	default:
 		return "/general/no-access"
@@ -189,7 +186,7 @@ func (h *Handler) shell(c echo.Context, title, active string) views.Shell {
 		s.PartnerID = p.Program.PartnerID
 		s.CanKeys = p.Membership.IsFull()
 		s.CanSettings = p.Membership.IsFull()
-		s.CanAudit = p.Membership.HasModule(models.ModuleAuditTrail)
+		s.CanAudit = p.Membership.HasModule(accounts.ModuleAuditTrail)
 		for _, m := range p.Memberships {
 			s.Programs = append(s.Programs, views.ProgramChoice{Name: m.Program.Name, PartnerID: m.Program.PartnerID, Current: m.Program.ID == p.Program.ID})
 		}

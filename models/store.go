@@ -1,56 +1,84 @@
+// Package models assembles keydesk's domain over one database. Its
+// sub-packages import one way, bottom up:
+//
+//	database   open SQLite/PostgreSQL, dialect helpers, the clock, ErrNotFound
+//	input      ValidationError, email normalisation, the text sanitiser
+//	migrations versioned schema changes
+//	audit      the tamper-evident trail: append, verify, query, CSV
+//	accounts   programs, admins, memberships, sign-in and re-authentication
+//	sessions   the console's sessions table behind gorilla/sessions
+//	keys       API keys: format, sealing, actions, program creation, rotation
+//	members    loyalty members the REST and UI API serve
+//	apiauth    the API's verifier: cache, revocation listener, UI tokens,
+//	           rate limits and batched "last used"
+//
+// Stores bundles the stores one server (or command) works with.
 package models
 
 import (
+	"context"
 	"time"
 
+	gsessions "github.com/gorilla/sessions"
 	"gorm.io/gorm"
+
+	"keydesk/models/accounts"
+	"keydesk/models/audit"
+	"keydesk/models/database"
+	"keydesk/models/keys"
+	"keydesk/models/members"
+	"keydesk/models/sessions"
 )
 
-// Store is keydesk's domain over one database.
-type Store struct {
-	db      *gorm.DB
-	keyring *Keyring
-	// onKeyRevoked runs inside the transaction that inactivates or deletes a
-	// key, so that caches everywhere learn of it when (and only if) it commits.
-	onKeyRevoked func(tx *gorm.DB, digest []byte) error
-	now          func() time.Time
+// Stores are the domain stores over one database, sharing one clock.
+type Stores struct {
+	Clock       database.Clock
+	Audit       *audit.Store
+	Accounts    *accounts.Store
+	Keys        *keys.Store
+	Members     *members.Store
+	Revocations *keys.Revocations
+
+	db *gorm.DB
 }
 
-// NewStore wraps an opened, migrated database.
-func NewStore(db *gorm.DB, keyring *Keyring) *Store {
-	return &Store{
-		db:           db,
-		keyring:      keyring,
-		onKeyRevoked: func(*gorm.DB, []byte) error { return nil },
-		now:          func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+// New builds the stores over an opened, migrated database.
+func New(db *gorm.DB, keyring *keys.Keyring, clock database.Clock) *Stores {
+	auditStore := audit.NewStore(db, clock)
+	revocations := &keys.Revocations{}
+	return &Stores{
+		Clock:       clock,
+		Audit:       auditStore,
+		Accounts:    accounts.NewStore(db, auditStore, clock),
+		Keys:        keys.NewStore(db, auditStore, keyring, revocations, clock),
+		Members:     members.NewStore(db, clock),
+		Revocations: revocations,
+		db:          db,
 	}
 }
 
-// DB exposes the database for health checks and tests.
-func (s *Store) DB() *gorm.DB { return s.db }
-
-// Keyring returns the master keys in use.
-func (s *Store) Keyring() *Keyring { return s.keyring }
-
-// SetRevocationHook installs fn to run in every transaction that revokes a key.
-func (s *Store) SetRevocationHook(fn func(tx *gorm.DB, digest []byte) error) {
-	s.onKeyRevoked = fn
+// NewSessionStore builds the console's session store over the database.
+func (s *Stores) NewSessionStore(options gsessions.Options, hashKey, blockKey []byte) *sessions.Store {
+	return sessions.NewStore(s.db, s.Clock, options, hashKey, blockKey)
 }
 
-// SetClock replaces the clock (tests).
-func (s *Store) SetClock(now func() time.Time) {
-	s.now = func() time.Time { return now().UTC().Truncate(time.Microsecond) }
+// Ping checks that the database answers within timeout.
+func (s *Stores) Ping(ctx context.Context, timeout time.Duration) error {
+	return database.Ping(ctx, s.db, timeout)
 }
 
-// Now is the store's clock, in UTC at microsecond precision (what both
-// databases keep).
-func (s *Store) Now() time.Time { return s.now() }
+// PostgresURL is the database's connection URL on PostgreSQL (for a
+// dedicated LISTEN connection); ok is false on SQLite.
+func (s *Stores) PostgresURL() (url string, ok bool) { return database.PostgresURL(s.db) }
 
-// Actor says who does something and from where; it goes into audit events.
-type Actor struct {
-	AdminID   int64
-	Email     string
-	IP        string
-	UserAgent string
-	RequestID string
+// IsPostgres reports whether the stores run on PostgreSQL.
+func (s *Stores) IsPostgres() bool { return database.IsPostgres(s.db) }
+
+// Close closes the database's connections.
+func (s *Stores) Close() error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
 }

@@ -10,7 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"keydesk/models"
+	"keydesk/models/audit"
+	"keydesk/models/keys"
 	"keydesk/models/modeltest"
 )
 
@@ -20,25 +21,25 @@ func generate(t *testing.T, c *client, name string) (*http.Response, string) {
 	return c.htmx(http.MethodPost, "/general/api-keys", url.Values{"name": {name}, "description": {"for " + name}})
 }
 
-func keyByName(t *testing.T, ts *testServer, programID int64, name string) models.APIKey {
+func keyByName(t *testing.T, ts *testServer, programID int64, name string) keys.APIKey {
 	t.Helper()
-	keys, err := ts.Store.ListAPIKeys(programID)
+	keyList, err := ts.Store.Keys.List(t.Context(), programID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range keys {
+	for _, k := range keyList {
 		if k.Name == name {
 			return k
 		}
 	}
 	t.Fatalf("no key named %q", name)
-	return models.APIKey{}
+	return keys.APIKey{}
 }
 
 // secretOf unseals a key directly, without an audited reveal.
-func secretOf(t *testing.T, ts *testServer, k models.APIKey) string {
+func secretOf(t *testing.T, ts *testServer, k keys.APIKey) string {
 	t.Helper()
-	secret, err := ts.Store.Keyring().Open(k.ID, k.Sealed, k.KeyVersion)
+	secret, err := ts.Store.Keys.Keyring().Open(k.ID, k.Sealed, k.KeyVersion)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +102,7 @@ func TestAPIKeyActionsThroughTheRouter(t *testing.T) {
 				t.Fatalf("the dialog echoes control or bidi characters back: %q", body)
 			}
 		}
-		if n, _ := ts.Store.CountAPIKeys(ts.Demo.Program.ID); n != 0 {
+		if n, _ := ts.Store.Keys.Count(t.Context(), ts.Demo.Program.ID); n != 0 {
 			t.Fatal("invalid input created a key")
 		}
 
@@ -230,7 +231,7 @@ func TestAPIKeyActionsThroughTheRouter(t *testing.T) {
 			t.Fatalf("audit\n got %v\nwant %v", got, want)
 		}
 		var details []string
-		ts.Store.DB().Raw("SELECT details FROM audit_events").Scan(&details)
+		ts.Store.DB.Raw("SELECT details FROM audit_events").Scan(&details)
 		for _, d := range details {
 			if strings.Contains(d, secret) || strings.Contains(d, modeltest.Password) {
 				t.Fatal("a secret reached the audit trail")
@@ -248,7 +249,7 @@ func TestAPIKeyRefusals(t *testing.T) {
 		c := ts.loggedIn(t, ts.Demo.Full.Email)
 		generate(t, c, "mine")
 		mine := keyByName(t, ts, ts.Demo.Program.ID, "mine")
-		foreign, err := ts.Store.GenerateAPIKey(ts.Other.Program.ID, models.Actor{}, models.KeyInput{Name: "theirs"})
+		foreign, err := ts.Store.Keys.Generate(t.Context(), ts.Other.Program.ID, audit.Actor{}, keys.KeyInput{Name: "theirs"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -275,7 +276,7 @@ func TestAPIKeyRefusals(t *testing.T) {
 				t.Fatal("foreign key leaked")
 			}
 		}
-		if k, _ := ts.Store.APIKeyByID(ts.Other.Program.ID, foreign.ID); k == nil || !k.Active || k.Name != "theirs" {
+		if k, _ := ts.Store.Keys.ByID(t.Context(), ts.Other.Program.ID, foreign.ID); k == nil || !k.Active || k.Name != "theirs" {
 			t.Fatal("foreign key changed")
 		}
 		// Missing CSRF on a fragment POST.
@@ -283,7 +284,7 @@ func TestAPIKeyRefusals(t *testing.T) {
 		if resp.StatusCode != http.StatusForbidden {
 			t.Fatalf("no CSRF: %d", resp.StatusCode)
 		}
-		if k, _ := ts.Store.APIKeyByID(ts.Demo.Program.ID, mine.ID); !k.Active {
+		if k, _ := ts.Store.Keys.ByID(t.Context(), ts.Demo.Program.ID, mine.ID); !k.Active {
 			t.Fatal("CSRF-less request inactivated the key")
 		}
 	})
@@ -338,8 +339,8 @@ func TestKeyLimitThroughTheRouter(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
 		ts := newTestServer(t, db)
 		c := ts.loggedIn(t, ts.Demo.Full.Email)
-		for i := range models.MaxAPIKeysPerProgram {
-			if _, err := ts.Store.GenerateAPIKey(ts.Demo.Program.ID, models.Actor{}, models.KeyInput{Name: fmt.Sprintf("key %02d", i)}); err != nil {
+		for i := range keys.MaxAPIKeysPerProgram {
+			if _, err := ts.Store.Keys.Generate(t.Context(), ts.Demo.Program.ID, audit.Actor{}, keys.KeyInput{Name: fmt.Sprintf("key %02d", i)}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -354,7 +355,7 @@ func TestKeyLimitThroughTheRouter(t *testing.T) {
 		if !strings.Contains(body, "already has 20 API keys") {
 			t.Fatalf("over the limit: %s", body)
 		}
-		if n, _ := ts.Store.CountAPIKeys(ts.Demo.Program.ID); n != 20 {
+		if n, _ := ts.Store.Keys.Count(t.Context(), ts.Demo.Program.ID); n != 20 {
 			t.Fatalf("%d keys", n)
 		}
 		if !slices.Contains(ts.auditActions(t, ts.Demo.Program.ID), "api_key.generated:refused") {
@@ -390,11 +391,11 @@ func TestConcurrentGenerateRequests(t *testing.T) {
 				t.Errorf("status %d", code)
 			}
 		}
-		var keys, events int64
-		ts.Store.DB().Raw("SELECT COUNT(*) FROM api_keys WHERE program_id = ? AND is_default = FALSE", ts.Demo.Program.ID).Scan(&keys)
-		ts.Store.DB().Raw("SELECT COUNT(*) FROM audit_events WHERE program_id = ? AND action = ? AND outcome = ?", ts.Demo.Program.ID, models.ActionKeyGenerated, models.OutcomeSuccess).Scan(&events)
-		if keys != 20 || events != 20 {
-			t.Fatalf("keys %d, creation events %d", keys, events)
+		var keyList, events int64
+		ts.Store.DB.Raw("SELECT COUNT(*) FROM api_keys WHERE program_id = ? AND is_default = FALSE", ts.Demo.Program.ID).Scan(&keyList)
+		ts.Store.DB.Raw("SELECT COUNT(*) FROM audit_events WHERE program_id = ? AND action = ? AND outcome = ?", ts.Demo.Program.ID, audit.ActionKeyGenerated, audit.OutcomeSuccess).Scan(&events)
+		if keyList != 20 || events != 20 {
+			t.Fatalf("keys %d, creation events %d", keyList, events)
 		}
 	})
 }

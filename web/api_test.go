@@ -15,7 +15,9 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"keydesk/models"
+	"keydesk/models/audit"
+	"keydesk/models/keys"
+	"keydesk/models/members"
 	"keydesk/models/modeltest"
 	"keydesk/web"
 )
@@ -65,18 +67,18 @@ func restHeaders(partnerID, key string) map[string]string {
 }
 
 // apiKey generates a key in the program and returns it with its secret.
-func apiKey(t *testing.T, ts *testServer, programID int64, name string) (models.APIKey, string) {
+func apiKey(t *testing.T, ts *testServer, programID int64, name string) (keys.APIKey, string) {
 	t.Helper()
-	k, err := ts.Store.GenerateAPIKey(programID, models.Actor{}, models.KeyInput{Name: name})
+	k, err := ts.Store.Keys.Generate(t.Context(), programID, audit.Actor{}, keys.KeyInput{Name: name})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return *k, secretOf(t, ts, *k)
 }
 
-func defaultKey(t *testing.T, ts *testServer, programID int64) (models.APIKey, string) {
+func defaultKey(t *testing.T, ts *testServer, programID int64) (keys.APIKey, string) {
 	t.Helper()
-	k, err := ts.Store.DefaultAPIKey(programID)
+	k, err := ts.Store.Keys.Default(t.Context(), programID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,12 +111,12 @@ func TestAPIRefusesEveryBadCredentialAlike(t *testing.T) {
 		inactive, inactiveSecret := apiKey(t, ts, demo.ID, "Old")
 		deleted, deletedSecret := apiKey(t, ts, demo.ID, "Gone")
 		_, otherSecret := apiKey(t, ts, other.ID, "Theirs")
-		for _, k := range []models.APIKey{inactive, deleted} {
-			if _, err := ts.Store.SetAPIKeyActive(demo.ID, models.Actor{}, k.ID, false); err != nil {
+		for _, k := range []keys.APIKey{inactive, deleted} {
+			if _, err := ts.Store.Keys.SetActive(t.Context(), demo.ID, audit.Actor{}, k.ID, false); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if _, err := ts.Store.DeleteAPIKey(demo.ID, models.Actor{}, deleted.ID); err != nil {
+		if _, err := ts.Store.Keys.Delete(t.Context(), demo.ID, audit.Actor{}, deleted.ID); err != nil {
 			t.Fatal(err)
 		}
 		typo := []byte(secret)
@@ -126,7 +128,7 @@ func TestAPIRefusesEveryBadCredentialAlike(t *testing.T) {
 			"no partner-id":            {"api-key": secret},
 			"malformed key":            restHeaders(demo.PartnerID, "kd_short"),
 			"checksum fails":           restHeaders(demo.PartnerID, string(typo)),
-			"unknown key":              restHeaders(demo.PartnerID, models.NewAPIKeyString()),
+			"unknown key":              restHeaders(demo.PartnerID, keys.NewAPIKeyString()),
 			"inactive key":             restHeaders(demo.PartnerID, inactiveSecret),
 			"deleted key":              restHeaders(demo.PartnerID, deletedSecret),
 			"other program's key":      restHeaders(demo.PartnerID, otherSecret),
@@ -146,7 +148,7 @@ func TestAPIRefusesEveryBadCredentialAlike(t *testing.T) {
 			}
 		}
 		// Nothing was created by the refused writes.
-		if _, err := ts.Store.MemberByMemberID(demo.ID, "m1"); err == nil {
+		if _, err := ts.Store.Members.ByMemberID(t.Context(), demo.ID, "m1"); err == nil {
 			t.Fatal("a refused POST created a member")
 		}
 		if r := apiCall(t, ts.URL, "GET", "/v2/loyalty/program", restHeaders(demo.PartnerID, secret), ""); r.Status != http.StatusOK {
@@ -309,7 +311,7 @@ func TestUIAPIWithJWT(t *testing.T) {
 		k, secret := apiKey(t, ts, demo.ID, "Widget")
 		_, dsecret := defaultKey(t, ts, demo.ID)
 		ok, otherSecret := apiKey(t, ts, other.ID, "Theirs")
-		if _, err := ts.Store.CreateMember(demo.ID, models.MemberInput{MemberID: "ana-1", Email: "ana@example.com", FirstName: "Ana"}); err != nil {
+		if _, err := ts.Store.Members.Create(t.Context(), demo.ID, members.MemberInput{MemberID: "ana-1", Email: "ana@example.com", FirstName: "Ana"}); err != nil {
 			t.Fatal(err)
 		}
 		exp := time.Now().Add(10 * time.Minute).Unix()
@@ -360,12 +362,12 @@ func TestUIAPIWithJWT(t *testing.T) {
 			"expired":             mintJWT(t, jwt.SigningMethodHS256, secret, with(jwt.MapClaims{"exp": time.Now().Add(-time.Hour).Unix()})),
 			"no exp":              mintJWT(t, jwt.SigningMethodHS256, secret, with(jwt.MapClaims{"exp": nil})),
 			"no member_id":        mintJWT(t, jwt.SigningMethodHS256, secret, with(jwt.MapClaims{"member_id": nil})),
-			"wrong key":           mintJWT(t, jwt.SigningMethodHS256, models.NewAPIKeyString(), valid),
+			"wrong key":           mintJWT(t, jwt.SigningMethodHS256, keys.NewAPIKeyString(), valid),
 			"HS512":               mintJWT(t, jwt.SigningMethodHS512, secret, valid),
 			"RS256 header":        rsToken,
 			"none":                none,
 			"no sub, not default": mintJWT(t, jwt.SigningMethodHS256, secret, with(jwt.MapClaims{"sub": nil})),
-			"unknown sub":         mintJWT(t, jwt.SigningMethodHS256, secret, with(jwt.MapClaims{"sub": models.NewIdentifier()})),
+			"unknown sub":         mintJWT(t, jwt.SigningMethodHS256, secret, with(jwt.MapClaims{"sub": keys.NewIdentifier()})),
 			"other program's key": mintJWT(t, jwt.SigningMethodHS256, otherSecret, with(jwt.MapClaims{"sub": ok.Identifier})),
 		}
 		for name, tok := range bad {
@@ -380,13 +382,13 @@ func TestUIAPIWithJWT(t *testing.T) {
 		assertUnauthorized(t, "API key instead of a token", apiCall(t, ts.URL, "GET", "/v2/loyalty/ui/member", restHeaders(demo.PartnerID, secret), ""))
 
 		// Inactive and deleted keys: their tokens stop working.
-		if _, err := ts.Store.SetAPIKeyActive(demo.ID, models.Actor{}, k.ID, false); err != nil {
+		if _, err := ts.Store.Keys.SetActive(t.Context(), demo.ID, audit.Actor{}, k.ID, false); err != nil {
 			t.Fatal(err)
 		}
 		waitFor(t, time.Second, "token of an inactive key refused", func() bool {
 			return uiCall(t, ts, demo.PartnerID, mintJWT(t, jwt.SigningMethodHS256, secret, valid)).Status == 401
 		})
-		if _, err := ts.Store.DeleteAPIKey(demo.ID, models.Actor{}, k.ID); err != nil {
+		if _, err := ts.Store.Keys.Delete(t.Context(), demo.ID, audit.Actor{}, k.ID); err != nil {
 			t.Fatal(err)
 		}
 		assertUnauthorized(t, "deleted key", uiCall(t, ts, demo.PartnerID, mintJWT(t, jwt.SigningMethodHS256, secret, valid)))
@@ -407,9 +409,8 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 }
 
 func TestAPIRateLimitsPerKeyAndCategory(t *testing.T) {
-	t.Setenv("KEYDESK_API_READ_LIMIT", "3")
-	t.Setenv("KEYDESK_API_WRITE_LIMIT", "2")
-	ts := newTestServer(t, modeltest.SQLite(t))
+	t.Parallel()
+	ts := newTestServer(t, modeltest.SQLite(t), withAPIConfig(func(c *web.APIConfig) { c.ReadPerMinute, c.WritePerMinute = 3, 2 }))
 	demo := ts.Demo.Program
 	_, secret := apiKey(t, ts, demo.ID, "Busy")
 	_, calm := apiKey(t, ts, demo.ID, "Calm")
@@ -437,7 +438,7 @@ func TestAPIRateLimitsPerKeyAndCategory(t *testing.T) {
 	if r := apiCall(t, ts.URL, "POST", "/v2/loyalty/members", h, `{"member_id":"w9","email":"w9@example.com"}`); r.Status != 429 || r.Header.Get("Retry-After") == "" {
 		t.Fatalf("3rd write: %d", r.Status)
 	}
-	if _, err := ts.Store.MemberByMemberID(demo.ID, "w9"); err == nil {
+	if _, err := ts.Store.Members.ByMemberID(t.Context(), demo.ID, "w9"); err == nil {
 		t.Fatal("a rate-limited write was performed")
 	}
 	// Another key of the same program is not affected; bad credentials get
@@ -445,12 +446,12 @@ func TestAPIRateLimitsPerKeyAndCategory(t *testing.T) {
 	if r := apiCall(t, ts.URL, "GET", "/v2/loyalty/program", restHeaders(demo.PartnerID, calm), ""); r.Status != 200 {
 		t.Fatalf("another key limited: %d", r.Status)
 	}
-	assertUnauthorized(t, "bad key while limited", apiCall(t, ts.URL, "GET", "/v2/loyalty/program", restHeaders(demo.PartnerID, models.NewAPIKeyString()), ""))
+	assertUnauthorized(t, "bad key while limited", apiCall(t, ts.URL, "GET", "/v2/loyalty/program", restHeaders(demo.PartnerID, keys.NewAPIKeyString()), ""))
 }
 
 func lastUsedAt(t *testing.T, ts *testServer, programID, keyID int64) *time.Time {
 	t.Helper()
-	k, err := ts.Store.APIKeyByID(programID, keyID)
+	k, err := ts.Store.Keys.ByID(t.Context(), programID, keyID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -461,8 +462,7 @@ func lastUsedAt(t *testing.T, ts *testServer, programID, keyID int64) *time.Time
 // background flush (and on Close), and the API Keys screen shows it.
 func TestAPILastUsedIsFlushedInBatches(t *testing.T) {
 	t.Run("not on the request path; flushed on close", func(t *testing.T) {
-		t.Setenv("KEYDESK_API_LAST_USED_INTERVAL", "1h")
-		ts := newTestServer(t, modeltest.SQLite(t))
+		ts := newTestServer(t, modeltest.SQLite(t), withAPIConfig(func(c *web.APIConfig) { c.LastUsedInterval = time.Hour }))
 		k, secret := apiKey(t, ts, ts.Demo.Program.ID, "Shop")
 		for range 20 {
 			if r := apiCall(t, ts.URL, "GET", "/v2/loyalty/program", restHeaders(ts.Demo.Program.PartnerID, secret), ""); r.Status != 200 {
@@ -478,8 +478,7 @@ func TestAPILastUsedIsFlushedInBatches(t *testing.T) {
 		}
 	})
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
-		t.Setenv("KEYDESK_API_LAST_USED_INTERVAL", "20ms")
-		ts := newTestServer(t, db)
+		ts := newTestServer(t, db, withAPIConfig(func(c *web.APIConfig) { c.LastUsedInterval = 20 * time.Millisecond }))
 		demo := ts.Demo.Program
 		k, secret := apiKey(t, ts, demo.ID, "Shop")
 		_, idle := apiKey(t, ts, demo.ID, "Idle")

@@ -16,7 +16,7 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
-	"keydesk/models"
+	"keydesk/models/audit"
 	"keydesk/models/modeltest"
 )
 
@@ -132,12 +132,12 @@ func TestBrowserAuditTrail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	actionCol := slices.Index(models.AuditCSVHeader, "action")
+	actionCol := slices.Index(audit.CSVHeader, "action")
 	var actions []string
 	for _, r := range records[1:] {
 		actions = append(actions, r[actionCol])
 	}
-	if !slices.Equal(records[0], models.AuditCSVHeader) || !slices.Equal(actions, []string{"api_key.inactivated", "api_key.generated"}) {
+	if !slices.Equal(records[0], audit.CSVHeader) || !slices.Equal(actions, []string{"api_key.inactivated", "api_key.generated"}) {
 		t.Fatalf("downloaded CSV: %q", records)
 	}
 	audited := ts.auditActions(t, ts.Demo.Program.ID)

@@ -13,7 +13,8 @@ import (
 	"github.com/PuerkitoBio/goquery"
 	"gorm.io/gorm"
 
-	"keydesk/models"
+	"keydesk/models/audit"
+	"keydesk/models/keys"
 	"keydesk/models/modeltest"
 )
 
@@ -47,27 +48,27 @@ func auditGet(t *testing.T, c *client, query url.Values) (*goquery.Document, []s
 
 // auditSeedKeys gives the Demo program two keys with a history, and the
 // Other program a key of the same name.
-func auditSeedKeys(t *testing.T, ts *testServer) (shop, erp *models.APIKey) {
+func auditSeedKeys(t *testing.T, ts *testServer) (shop, erp *keys.APIKey) {
 	t.Helper()
-	full := models.Actor{AdminID: ts.Demo.Full.ID, Email: ts.Demo.Full.Email, IP: "203.0.113.9", UserAgent: "AuditTest/1.0", RequestID: "req-audit-1"}
+	full := audit.Actor{AdminID: ts.Demo.Full.ID, Email: ts.Demo.Full.Email, IP: "203.0.113.9", UserAgent: "AuditTest/1.0", RequestID: "req-audit-1"}
 	var err error
-	if shop, err = ts.Store.GenerateAPIKey(ts.Demo.Program.ID, full, models.KeyInput{Name: "Shopify sync"}); err != nil {
+	if shop, err = ts.Store.Keys.Generate(t.Context(), ts.Demo.Program.ID, full, keys.KeyInput{Name: "Shopify sync"}); err != nil {
 		t.Fatal(err)
 	}
-	if erp, err = ts.Store.GenerateAPIKey(ts.Demo.Program.ID, full, models.KeyInput{Name: "Legacy ERP"}); err != nil {
+	if erp, err = ts.Store.Keys.Generate(t.Context(), ts.Demo.Program.ID, full, keys.KeyInput{Name: "Legacy ERP"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err = ts.Store.UpdateAPIKey(ts.Demo.Program.ID, full, shop.ID, models.KeyInput{Name: "Shopify sync", Description: "Orders, <b>refunds</b> & =SUM(1)"}); err != nil {
+	if _, err = ts.Store.Keys.Update(t.Context(), ts.Demo.Program.ID, full, shop.ID, keys.KeyInput{Name: "Shopify sync", Description: "Orders, <b>refunds</b> & =SUM(1)"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err = ts.Store.SetAPIKeyActive(ts.Demo.Program.ID, full, erp.ID, false); err != nil {
+	if _, err = ts.Store.Keys.SetActive(t.Context(), ts.Demo.Program.ID, full, erp.ID, false); err != nil {
 		t.Fatal(err)
 	}
-	other := models.Actor{AdminID: ts.Other.Full.ID, Email: ts.Other.Full.Email}
-	if _, err = ts.Store.GenerateAPIKey(ts.Other.Program.ID, other, models.KeyInput{Name: "Shopify sync"}); err != nil {
+	other := audit.Actor{AdminID: ts.Other.Full.ID, Email: ts.Other.Full.Email}
+	if _, err = ts.Store.Keys.Generate(t.Context(), ts.Other.Program.ID, other, keys.KeyInput{Name: "Shopify sync"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err = ts.Store.GenerateAPIKey(ts.Other.Program.ID, other, models.KeyInput{Name: "Foreign secret integration"}); err != nil {
+	if _, err = ts.Store.Keys.Generate(t.Context(), ts.Other.Program.ID, other, keys.KeyInput{Name: "Foreign secret integration"}); err != nil {
 		t.Fatal(err)
 	}
 	return shop, erp
@@ -144,7 +145,7 @@ func TestAuditTrailPageFiltersAndIsolation(t *testing.T) {
 		c := ts.loggedIn(t, ts.Demo.Support.Email)
 
 		doc, actions, targets := auditGet(t, c, nil)
-		if len(actions) == 0 || actions[0] != models.ActionSignIn {
+		if len(actions) == 0 || actions[0] != audit.ActionSignIn {
 			t.Fatalf("newest event is not the support admin's sign-in: %v", actions)
 		}
 		page := doc.Text()
@@ -153,7 +154,7 @@ func TestAuditTrailPageFiltersAndIsolation(t *testing.T) {
 				t.Fatalf("the Demo page shows another program's %q", foreign)
 			}
 		}
-		if doc.Find(`select[name=period] option[selected]`).AttrOr("value", "") != models.DefaultAuditPeriod {
+		if doc.Find(`select[name=period] option[selected]`).AttrOr("value", "") != audit.DefaultPeriod {
 			t.Fatal("default period not selected")
 		}
 		if !slices.Contains(targets, "Shopify sync") {
@@ -185,11 +186,11 @@ func TestAuditTrailPageFiltersAndIsolation(t *testing.T) {
 			query url.Values
 			want  []string
 		}{
-			{"action", url.Values{"action": {models.ActionKeyGenerated}}, []string{"api_key.generated", "api_key.generated"}},
+			{"action", url.Values{"action": {audit.ActionKeyGenerated}}, []string{"api_key.generated", "api_key.generated"}},
 			{"API key by name", url.Values{"key": {"shopify sync"}}, []string{"api_key.edited", "api_key.generated"}},
 			{"API key by identifier", url.Values{"key": {erp.Identifier}}, []string{"api_key.inactivated", "api_key.generated"}},
 			{"another program's key is not found", url.Values{"key": {"Foreign secret integration"}}, nil},
-			{"actor", url.Values{"actor": {strings.ToUpper(ts.Demo.Full.Email)}, "action": {models.ActionKeyInactivated}}, []string{"api_key.inactivated"}},
+			{"actor", url.Values{"actor": {strings.ToUpper(ts.Demo.Full.Email)}, "action": {audit.ActionKeyInactivated}}, []string{"api_key.inactivated"}},
 			{"search", url.Values{"q": {"erp"}}, []string{"api_key.inactivated", "api_key.generated"}},
 			{"24 hours", url.Values{"period": {"24h"}, "q": {"legacy"}}, []string{"api_key.inactivated", "api_key.generated"}},
 			{"custom range in the past", url.Values{"from": {"2020-01-01"}, "to": {"2020-01-31"}}, nil},
@@ -242,9 +243,9 @@ func TestAuditTrailPageFiltersAndIsolation(t *testing.T) {
 func TestAuditTrailKeysetPagingThroughTheRouter(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
 		ts := newTestServer(t, db)
-		err := ts.Store.DB().Transaction(func(tx *gorm.DB) error {
+		err := ts.Store.DB.Transaction(func(tx *gorm.DB) error {
 			for i := range 70 {
-				if err := ts.Store.AppendAudit(tx, ts.Demo.Program.ID, models.Actor{Email: ts.Demo.Full.Email}, models.AuditEntry{Action: models.ActionKeyCopied, TargetName: fmt.Sprintf("event %02d", i)}); err != nil {
+				if err := ts.Store.Audit.Append(tx, ts.Demo.Program.ID, audit.Actor{Email: ts.Demo.Full.Email}, audit.Entry{Action: audit.ActionKeyCopied, TargetName: fmt.Sprintf("event %02d", i)}); err != nil {
 					return err
 				}
 			}
@@ -254,9 +255,9 @@ func TestAuditTrailKeysetPagingThroughTheRouter(t *testing.T) {
 			t.Fatal(err)
 		}
 		c := ts.loggedIn(t, ts.Demo.Support.Email)
-		q := url.Values{"action": {models.ActionKeyCopied}}
+		q := url.Values{"action": {audit.ActionKeyCopied}}
 		doc, _, first := auditGet(t, c, q)
-		if len(first) != models.AuditPageSize || first[0] != "event 69" || first[49] != "event 20" {
+		if len(first) != audit.PageSize || first[0] != "event 69" || first[49] != "event 20" {
 			t.Fatalf("first page: %d rows %v…", len(first), first[:1])
 		}
 		if doc.Find(`a[rel=prev]`).Length() != 0 {
@@ -267,7 +268,7 @@ func TestAuditTrailKeysetPagingThroughTheRouter(t *testing.T) {
 			t.Fatalf("Older link %q", older)
 		}
 		// New events arriving meanwhile do not shift the older page.
-		ts.Store.Audit(ts.Demo.Program.ID, models.Actor{}, models.AuditEntry{Action: models.ActionKeyCopied, TargetName: "late"})
+		ts.Store.Audit.Record(t.Context(), ts.Demo.Program.ID, audit.Actor{}, audit.Entry{Action: audit.ActionKeyCopied, TargetName: "late"})
 		resp, body := c.get(older)
 		if resp.StatusCode != http.StatusOK {
 			t.Fatal(resp.StatusCode)
@@ -296,7 +297,7 @@ func TestAuditTrailKeysetPagingThroughTheRouter(t *testing.T) {
 		}
 		_, body = c.get(newest)
 		doc, _, top := auditRows(t, body)
-		if len(top) != models.AuditPageSize || top[0] != "late" || top[1] != "event 69" || doc.Find(`a[rel=prev]`).Length() != 0 {
+		if len(top) != audit.PageSize || top[0] != "late" || top[1] != "event 69" || doc.Find(`a[rel=prev]`).Length() != 0 {
 			t.Fatalf("newest page: %v…", top[:2])
 		}
 	})
@@ -324,11 +325,11 @@ func TestAuditTrailCSVDownload(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(records[0], models.AuditCSVHeader) || len(records) != 3 {
+		if !slices.Equal(records[0], audit.CSVHeader) || len(records) != 3 {
 			t.Fatalf("CSV: %q", records)
 		}
-		col := func(name string) int { return slices.Index(models.AuditCSVHeader, name) }
-		if records[1][col("action")] != models.ActionKeyEdited || records[2][col("action")] != models.ActionKeyGenerated || records[1][col("target_id")] != shop.Identifier {
+		col := func(name string) int { return slices.Index(audit.CSVHeader, name) }
+		if records[1][col("action")] != audit.ActionKeyEdited || records[2][col("action")] != audit.ActionKeyGenerated || records[1][col("target_id")] != shop.Identifier {
 			t.Fatalf("rows: %q", records[1:])
 		}
 		if !strings.Contains(records[1][col("details")], "=SUM(1)") || records[1][col("ip")] != "203.0.113.9" {
@@ -339,8 +340,8 @@ func TestAuditTrailCSVDownload(t *testing.T) {
 		if actions[len(actions)-1] != "audit.downloaded:success" {
 			t.Fatalf("download not audited: %v", actions)
 		}
-		var ev models.AuditEvent
-		ts.Store.DB().Where("program_id = ? AND action = ?", ts.Demo.Program.ID, models.ActionAuditDownloaded).Take(&ev)
+		var ev audit.Event
+		ts.Store.DB.Where("program_id = ? AND action = ?", ts.Demo.Program.ID, audit.ActionAuditDownloaded).Take(&ev)
 		if ev.ActorEmail != ts.Demo.Support.Email || !strings.Contains(ev.Details, `"api_key":"Shopify sync"`) || !strings.Contains(ev.Details, `"period":"7d"`) {
 			t.Fatalf("download event: %+v", ev)
 		}
@@ -351,7 +352,7 @@ func TestAuditTrailCSVDownload(t *testing.T) {
 		}
 		records, _ = csv.NewReader(strings.NewReader(body)).ReadAll()
 		var demoEvents int64
-		ts.Store.DB().Model(&models.AuditEvent{}).Where("program_id = ?", ts.Demo.Program.ID).Count(&demoEvents)
+		ts.Store.DB.Model(&audit.Event{}).Where("program_id = ?", ts.Demo.Program.ID).Count(&demoEvents)
 		if int64(len(records)-1) != demoEvents {
 			t.Fatalf("all-time CSV has %d rows, the program has %d events", len(records)-1, demoEvents)
 		}
@@ -369,7 +370,7 @@ func TestAuditTrailVerifyButton(t *testing.T) {
 			t.Fatal("no Verify integrity button")
 		}
 		var n int64
-		ts.Store.DB().Model(&models.AuditEvent{}).Where("program_id = ?", ts.Demo.Program.ID).Count(&n)
+		ts.Store.DB.Model(&audit.Event{}).Where("program_id = ?", ts.Demo.Program.ID).Count(&n)
 		resp, body := c.htmx(http.MethodPost, auditTrailURL+"/verify", nil)
 		if resp.StatusCode != http.StatusOK || !strings.Contains(body, fmt.Sprintf("Chain intact: %d events verified.", n)) {
 			t.Fatalf("verify intact: %d %s", resp.StatusCode, body)
@@ -384,7 +385,7 @@ func TestAuditTrailVerifyButton(t *testing.T) {
 		}
 
 		// Tamper with one event behind keydesk's back.
-		gdb := ts.Store.DB()
+		gdb := ts.Store.DB
 		stmts := []string{`DROP TRIGGER audit_events_no_update`}
 		if gdb.Dialector.Name() == "postgres" {
 			stmts = []string{`ALTER TABLE audit_events DISABLE TRIGGER USER`}
@@ -394,7 +395,7 @@ func TestAuditTrailVerifyButton(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		var victim models.AuditEvent
+		var victim audit.Event
 		gdb.Where("program_id = ? AND seq = 2", ts.Demo.Program.ID).Take(&victim)
 		if err := gdb.Exec(`UPDATE audit_events SET actor_email = 'nobody@example.test' WHERE id = ?`, victim.ID).Error; err != nil {
 			t.Fatal(err)

@@ -12,7 +12,9 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/labstack/echo/v4"
 
-	"keydesk/models"
+	"keydesk/models/audit"
+	"keydesk/models/keys"
+	"keydesk/models/members"
 	"keydesk/models/modeltest"
 )
 
@@ -81,7 +83,7 @@ type caller struct {
 func TestAuthorizationMatrix(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
 		ts := newTestServer(t, db)
-		demoKey, err := ts.Store.GenerateAPIKey(ts.Demo.Program.ID, models.Actor{}, models.KeyInput{Name: "matrix"})
+		demoKey, err := ts.Store.Keys.Generate(t.Context(), ts.Demo.Program.ID, audit.Actor{}, keys.KeyInput{Name: "matrix"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -93,7 +95,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			t.Fatal(err)
 		}
 		partner := ts.Demo.Program.PartnerID
-		if _, err := ts.Store.CreateMember(ts.Demo.Program.ID, models.MemberInput{MemberID: "m-1", Email: "m1@example.test"}); err != nil {
+		if _, err := ts.Store.Members.Create(t.Context(), ts.Demo.Program.ID, members.MemberInput{MemberID: "m-1", Email: "m1@example.test"}); err != nil {
 			t.Fatal(err)
 		}
 		noHeaders := func() map[string]string { return nil }
@@ -143,11 +145,11 @@ func TestAuthorizationMatrix(t *testing.T) {
 				// program, so earlier deletes do not change later answers.
 				path := r.Path
 				if strings.Contains(path, ":id") {
-					k, err := ts.Store.GenerateAPIKey(ts.Demo.Program.ID, models.Actor{}, models.KeyInput{Name: fmt.Sprintf("m%d", checked)})
+					k, err := ts.Store.Keys.Generate(t.Context(), ts.Demo.Program.ID, audit.Actor{}, keys.KeyInput{Name: fmt.Sprintf("m%d", checked)})
 					if err != nil {
 						t.Fatal(err)
 					}
-					ts.Store.SetAPIKeyActive(ts.Demo.Program.ID, models.Actor{}, k.ID, false)
+					ts.Store.Keys.SetActive(t.Context(), ts.Demo.Program.ID, audit.Actor{}, k.ID, false)
 					path = strings.Replace(path, ":id", fmt.Sprint(k.ID), 1)
 				}
 				path = strings.Replace(path, ":member_id", "m-1", 1)
@@ -164,10 +166,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 					t.Errorf("%s %s as %s: status %d: %s", r.Method, path, who.name, status, msg)
 				}
 				// Keep the key count below the limit for the rest of the run.
-				if keys, _ := ts.Store.ListAPIKeys(ts.Demo.Program.ID); len(keys) > 15 {
+				if keys, _ := ts.Store.Keys.List(t.Context(), ts.Demo.Program.ID); len(keys) > 15 {
 					for _, k := range keys[1:] {
-						ts.Store.SetAPIKeyActive(ts.Demo.Program.ID, models.Actor{}, k.ID, false)
-						ts.Store.DeleteAPIKey(ts.Demo.Program.ID, models.Actor{}, k.ID)
+						ts.Store.Keys.SetActive(t.Context(), ts.Demo.Program.ID, audit.Actor{}, k.ID, false)
+						ts.Store.Keys.Delete(t.Context(), ts.Demo.Program.ID, audit.Actor{}, k.ID)
 					}
 				}
 			}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"keydesk/models"
+	"keydesk/models/apiauth"
 )
 
 // apiRuntime is the API's state beside the routes: the verification cache,
@@ -13,11 +14,10 @@ import (
 // keeps them (the PostgreSQL revocation listener, the periodic flush).
 type apiRuntime struct {
 	cfg       APIConfig
-	cfgErr    error
 	listenURL string // PostgreSQL only
-	verifier  *models.Verifier
-	usage     *models.UsageRecorder
-	limiter   *models.RateLimiter
+	verifier  *apiauth.Verifier
+	usage     *apiauth.UsageRecorder
+	limiter   *apiauth.RateLimiter
 
 	mu      sync.Mutex
 	started bool
@@ -29,11 +29,10 @@ type apiRuntime struct {
 // listenerStartTimeout bounds how long Start waits for the first LISTEN.
 const listenerStartTimeout = 5 * time.Second
 
-func newAPIRuntime(store *models.Store) *apiRuntime {
-	cfg, err := APIConfigFromEnv()
-	rt := &apiRuntime{cfg: cfg, cfgErr: err}
-	url, isPostgres := models.PostgresURL(store.DB())
-	opts := models.DefaultVerifierOptions()
+func newAPIRuntime(cfg APIConfig, stores *models.Stores) *apiRuntime {
+	rt := &apiRuntime{cfg: cfg}
+	url, isPostgres := stores.PostgresURL()
+	opts := apiauth.DefaultVerifierOptions()
 	opts.TTL = cfg.KeyCacheTTL
 	// On PostgreSQL the cache is trusted only once the revocation listener
 	// is listening (Start); until then every call asks the database.
@@ -41,10 +40,10 @@ func newAPIRuntime(store *models.Store) *apiRuntime {
 	if isPostgres {
 		rt.listenURL = url
 	}
-	rt.usage = models.NewUsageRecorder(store)
-	rt.verifier = models.NewVerifier(store, rt.usage, opts)
-	rt.limiter = models.NewRateLimiter(models.RateLimits{ReadPerMinute: cfg.ReadPerMinute, WritePerMinute: cfg.WritePerMinute})
-	store.SetRevocationHook(rt.verifier.RevocationHook())
+	rt.usage = apiauth.NewUsageRecorder(stores.Keys, stores.Clock)
+	rt.verifier = apiauth.NewVerifier(stores.Keys, rt.usage, opts, stores.Clock)
+	rt.limiter = apiauth.NewRateLimiter(apiauth.RateLimits{ReadPerMinute: cfg.ReadPerMinute, WritePerMinute: cfg.WritePerMinute}, stores.Clock)
+	stores.Revocations.Subscribe(rt.verifier.RevocationHook())
 	return rt
 }
 
@@ -53,9 +52,6 @@ func newAPIRuntime(store *models.Store) *apiRuntime {
 // that flushes "last used" times and sweeps the caches.
 func (s *Server) Start() error {
 	rt := s.api
-	if rt.cfgErr != nil {
-		return rt.cfgErr
-	}
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if rt.started || rt.closed {
@@ -100,7 +96,7 @@ func (s *Server) apiMaintenance(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
-			if err := rt.usage.Flush(); err != nil {
+			if err := rt.usage.Flush(ctx); err != nil {
 				s.logger.Warn("last-used flush failed; retrying at the next tick", "error", err.Error())
 			}
 			rt.limiter.EvictIdle()
@@ -125,7 +121,7 @@ func (s *Server) Close() {
 	rt.mu.Unlock()
 	rt.wg.Wait()
 	rt.verifier.WaitPending()
-	if err := rt.usage.Flush(); err != nil {
+	if err := rt.usage.Flush(context.Background()); err != nil {
 		s.logger.Error("last-used flush on close failed", "error", err.Error())
 	}
 }

@@ -13,7 +13,8 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
-	"keydesk/models"
+	"keydesk/models/audit"
+	"keydesk/models/keys"
 	"keydesk/models/modeltest"
 )
 
@@ -246,12 +247,12 @@ func TestBrowserAPIKeyJourney(t *testing.T) {
 func TestBrowserKeyboardAndLimit(t *testing.T) {
 	ts := newTestServer(t, modeltest.SQLite(t))
 	for i, name := range []string{"Shopify sync", "Mobile app", "Legacy ERP"} {
-		k, err := ts.Store.GenerateAPIKey(ts.Demo.Program.ID, models.Actor{AdminID: ts.Demo.Full.ID, Email: ts.Demo.Full.Email}, models.KeyInput{Name: name, Description: "Integration number " + string(rune('1'+i))})
+		k, err := ts.Store.Keys.Generate(t.Context(), ts.Demo.Program.ID, audit.Actor{AdminID: ts.Demo.Full.ID, Email: ts.Demo.Full.Email}, keys.KeyInput{Name: name, Description: "Integration number " + string(rune('1'+i))})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if name == "Legacy ERP" {
-			ts.Store.SetAPIKeyActive(ts.Demo.Program.ID, models.Actor{}, k.ID, false)
+			ts.Store.Keys.SetActive(t.Context(), ts.Demo.Program.ID, audit.Actor{}, k.ID, false)
 		}
 	}
 	ctx := newBrowser(t, 1280, 900)
@@ -298,8 +299,8 @@ func TestBrowserKeyboardAndLimit(t *testing.T) {
 	must("close", chromedp.KeyEvent("\x1b"), chromedp.WaitNotPresent(chromedp.CSS("dialog#modal[open]")))
 
 	// Fill up to the limit: the button is disabled with the reason.
-	for i := 3; i < models.MaxAPIKeysPerProgram; i++ {
-		if _, err := ts.Store.GenerateAPIKey(ts.Demo.Program.ID, models.Actor{}, models.KeyInput{Name: "Integration " + string(rune('A'+i))}); err != nil {
+	for i := 3; i < keys.MaxAPIKeysPerProgram; i++ {
+		if _, err := ts.Store.Keys.Generate(t.Context(), ts.Demo.Program.ID, audit.Actor{}, keys.KeyInput{Name: "Integration " + string(rune('A'+i))}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -368,7 +369,7 @@ func TestBrowserSignInAndRefusals(t *testing.T) {
 // the page's (virtual) time pass: the key is masked again without a click.
 func TestBrowserRevealedKeyMasksItself(t *testing.T) {
 	ts := newTestServer(t, modeltest.SQLite(t))
-	key, err := ts.Store.GenerateAPIKey(ts.Demo.Program.ID, models.Actor{}, models.KeyInput{Name: "Shopify sync"})
+	key, err := ts.Store.Keys.Generate(t.Context(), ts.Demo.Program.ID, audit.Actor{}, keys.KeyInput{Name: "Shopify sync"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,15 +2,17 @@ package web
 
 import (
 	"fmt"
+	"keydesk/models/database"
+	"keydesk/models/keys"
 	"log/slog"
 	"os"
 	"strconv"
 	"time"
-
-	"keydesk/models"
 )
 
-// Config is keydesk's configuration, read once from the environment.
+// Config is keydesk's configuration, read once from the environment by
+// main (ConfigFromEnv) and passed to New: building a server reads no
+// environment variable.
 type Config struct {
 	Addr          string
 	DatabaseURL   string
@@ -19,6 +21,13 @@ type Config struct {
 	ReauthWindow  time.Duration
 	SecureCookies bool
 	LogJSON       bool
+	API           APIConfig
+}
+
+// DefaultConfig is the configuration without any variable set, for a
+// master key (tests build servers from it).
+func DefaultConfig(masterKey []byte) Config {
+	return Config{Addr: "127.0.0.1:8080", MasterKey: masterKey, ReauthWindow: 5 * time.Minute, API: DefaultAPIConfig()}
 }
 
 // MasterKeyFile is where the embedded default keeps its generated master key.
@@ -27,11 +36,14 @@ const MasterKeyFile = "data/master.key"
 // ConfigFromEnv parses the environment. The master key may be generated into
 // data/master.key only when running on the embedded default database.
 func ConfigFromEnv(logger *slog.Logger) (Config, error) {
-	cfg := Config{
-		Addr:         envOr("KEYDESK_ADDR", "127.0.0.1:8080"),
-		DatabaseURL:  os.Getenv("DATABASE_URL"),
-		ReauthWindow: 5 * time.Minute,
+	cfg := DefaultConfig(nil)
+	cfg.Addr = envOr("KEYDESK_ADDR", cfg.Addr)
+	cfg.DatabaseURL = os.Getenv("DATABASE_URL")
+	api, err := APIConfigFromEnv()
+	if err != nil {
+		return cfg, err
 	}
+	cfg.API = api
 	if v := os.Getenv("KEYDESK_REAUTH_WINDOW"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 {
@@ -48,22 +60,22 @@ func ConfigFromEnv(logger *slog.Logger) (Config, error) {
 	}
 	switch v := os.Getenv("KEYDESK_MASTER_KEY"); {
 	case v != "":
-		key, err := models.DecodeMasterKey(v)
+		key, err := keys.DecodeMasterKey(v)
 		if err != nil {
 			return cfg, fmt.Errorf("KEYDESK_MASTER_KEY: %w", err)
 		}
 		cfg.MasterKey = key
-	case models.IsPostgresURL(cfg.DatabaseURL):
+	case database.IsPostgresURL(cfg.DatabaseURL):
 		return cfg, fmt.Errorf("KEYDESK_MASTER_KEY is required with PostgreSQL (base64 of 32 bytes, e.g. from: openssl rand -base64 32)")
 	default:
-		key, err := models.LoadOrCreateMasterKeyFile(MasterKeyFile, logger)
+		key, err := keys.LoadOrCreateMasterKeyFile(MasterKeyFile, logger)
 		if err != nil {
 			return cfg, err
 		}
 		cfg.MasterKey = key
 	}
 	if v := os.Getenv("KEYDESK_MASTER_KEY_PREVIOUS"); v != "" {
-		key, err := models.DecodeMasterKey(v)
+		key, err := keys.DecodeMasterKey(v)
 		if err != nil {
 			return cfg, fmt.Errorf("KEYDESK_MASTER_KEY_PREVIOUS: %w", err)
 		}
@@ -73,11 +85,11 @@ func ConfigFromEnv(logger *slog.Logger) (Config, error) {
 }
 
 // Keyring builds the master keyring from the configuration.
-func (c Config) Keyring() (*models.Keyring, error) {
+func (c Config) Keyring() (*keys.Keyring, error) {
 	if c.PreviousKey != nil {
-		return models.NewKeyring(c.MasterKey, c.PreviousKey)
+		return keys.NewKeyring(c.MasterKey, c.PreviousKey)
 	}
-	return models.NewKeyring(c.MasterKey)
+	return keys.NewKeyring(c.MasterKey)
 }
 
 func envOr(name, fallback string) string {

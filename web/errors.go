@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"keydesk/handlers/api"
 	"keydesk/views"
 )
 
@@ -69,8 +70,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	path := c.Request().URL.Path
 	switch {
 	case strings.HasPrefix(path, "/v2/"):
-		code := "ERROR_" + strings.ToUpper(strings.ReplaceAll(http.StatusText(status), " ", "_"))
-		_ = c.JSON(status, map[string]any{"success": false, "error_code": code, "reason": message})
+		_ = api.WriteError(c, status, message)
 	case c.Request().Header.Get("HX-Request") == "true":
 		_ = c.String(status, message)
 	case c.Request().Method == http.MethodHead:

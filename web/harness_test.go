@@ -14,7 +14,7 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
-	"keydesk/models"
+	"keydesk/models/audit"
 	"keydesk/models/modeltest"
 	"keydesk/web"
 )
@@ -23,7 +23,7 @@ import (
 // two seeded programs.
 type testServer struct {
 	*httptest.Server
-	Store *models.Store
+	Store *modeltest.Stores
 	App   *web.Server
 	Demo  modeltest.Fixture
 	Other modeltest.Fixture
@@ -54,16 +54,21 @@ func withReauthWindow(d time.Duration) serverOption {
 	return func(c *web.Config) { c.ReauthWindow = d }
 }
 
+func withAPIConfig(set func(*web.APIConfig)) serverOption {
+	return func(c *web.Config) { set(&c.API) }
+}
+
 func newTestServer(t *testing.T, db modeltest.Database, opts ...serverOption) *testServer {
 	t.Helper()
-	store := modeltest.NewStore(t, db)
-	cfg := web.Config{MasterKey: modeltest.MasterKey, ReauthWindow: 5 * time.Minute, DatabaseURL: db.URL}
+	store := modeltest.NewStores(t, db)
+	cfg := web.DefaultConfig(modeltest.MasterKey)
+	cfg.DatabaseURL = db.URL
 	for _, o := range opts {
 		o(&cfg)
 	}
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv := web.New(cfg, store, logger)
+	srv := web.New(cfg, store.Stores, logger)
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -197,8 +202,8 @@ func parseHTML(t *testing.T, body string) *goquery.Document {
 // auditActions lists a program's audit actions (action:outcome) in order.
 func (ts *testServer) auditActions(t *testing.T, programID int64) []string {
 	t.Helper()
-	var events []models.AuditEvent
-	if err := ts.Store.DB().Where("program_id = ?", programID).Order("seq").Find(&events).Error; err != nil {
+	var events []audit.Event
+	if err := ts.Store.DB.Where("program_id = ?", programID).Order("seq").Find(&events).Error; err != nil {
 		t.Fatal(err)
 	}
 	out := make([]string, len(events))

@@ -23,7 +23,7 @@ type snapshot struct{ keys, events, sessions int64 }
 func takeSnapshot(t *testing.T, ts *testServer) snapshot {
 	t.Helper()
 	var s snapshot
-	db := ts.Store.DB()
+	db := ts.Store.DB
 	for table, dst := range map[string]*int64{"api_keys": &s.keys, "audit_events": &s.events, "sessions": &s.sessions} {
 		if err := db.Raw("SELECT COUNT(*) FROM " + table).Scan(dst).Error; err != nil {
 			t.Fatal(err)
@@ -177,7 +177,7 @@ func TestOversizedBodiesAre413(t *testing.T) {
 	}
 	// Streamed without a Content-Length, with a valid key: the limit holds
 	// once the body is read.
-	def, err := ts.Store.DefaultAPIKey(ts.Demo.Program.ID)
+	def, err := ts.Store.Keys.Default(t.Context(), ts.Demo.Program.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

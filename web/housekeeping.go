@@ -17,9 +17,17 @@ func (s *Server) housekeeping(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
-			if sessions, failures, err := s.Store.PurgeExpired(); err != nil {
+			sessions, err := s.sessions.Purge(ctx)
+			if err != nil {
 				s.logger.Warn("housekeeping failed; retrying at the next tick", "error", err.Error())
-			} else if sessions+failures > 0 {
+				continue
+			}
+			failures, err := s.Stores.Accounts.PurgeAuthFailures(ctx)
+			if err != nil {
+				s.logger.Warn("housekeeping failed; retrying at the next tick", "error", err.Error())
+				continue
+			}
+			if sessions+failures > 0 {
 				s.logger.Info("housekeeping", "expired_sessions", sessions, "old_auth_failures", failures)
 			}
 		}

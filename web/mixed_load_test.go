@@ -12,8 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"keydesk/models"
+	"keydesk/models/accounts"
+	"keydesk/models/audit"
+	"keydesk/models/keys"
 	"keydesk/models/modeltest"
+	"keydesk/web"
 )
 
 // TestMixedLoad has simulated admins working the console while integrations
@@ -28,9 +31,8 @@ func TestMixedLoad(t *testing.T) {
 		admins, duration = 30, 60*time.Second
 	}
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
-		t.Setenv("KEYDESK_API_READ_LIMIT", "0")
-		ts := newTestServer(t, db)
-		defaultKey, err := ts.Store.DefaultAPIKey(ts.Demo.Program.ID)
+		ts := newTestServer(t, db, withAPIConfig(func(c *web.APIConfig) { c.ReadPerMinute = 0 }))
+		defaultKey, err := ts.Store.Keys.Default(t.Context(), ts.Demo.Program.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -38,7 +40,7 @@ func TestMixedLoad(t *testing.T) {
 		clients := make([]*client, admins)
 		for i := range clients {
 			email := fmt.Sprintf("admin%02d@load.test", i)
-			if _, err := ts.Store.CreateAdmin(models.Actor{}, ts.Demo.Program.ID, email, modeltest.Password, models.AccessFull, nil); err != nil {
+			if _, err := ts.Store.Accounts.CreateAdmin(t.Context(), audit.Actor{}, ts.Demo.Program.ID, email, modeltest.Password, accounts.AccessFull, nil); err != nil {
 				t.Fatal(err)
 			}
 			clients[i] = ts.loggedIn(t, email)
@@ -64,7 +66,7 @@ func TestMixedLoad(t *testing.T) {
 				defer wg.Done()
 				r := rand.New(rand.NewPCG(uint64(i), 7))
 				for n := 0; time.Now().Before(deadline); n++ {
-					keys, _ := ts.Store.ListAPIKeys(ts.Demo.Program.ID)
+					keys, _ := ts.Store.Keys.List(t.Context(), ts.Demo.Program.ID)
 					var target string
 					if len(keys) > 0 {
 						target = strconv.FormatInt(keys[r.IntN(len(keys))].ID, 10)
@@ -123,17 +125,17 @@ func TestMixedLoad(t *testing.T) {
 		if unexpected.Load() != 0 {
 			t.Fatalf("%d unexpected responses, first: %v", unexpected.Load(), firstErrors)
 		}
-		n, _ := ts.Store.CountAPIKeys(ts.Demo.Program.ID)
-		if n > models.MaxAPIKeysPerProgram {
+		n, _ := ts.Store.Keys.Count(t.Context(), ts.Demo.Program.ID)
+		if n > keys.MaxAPIKeysPerProgram {
 			t.Fatalf("%d keys: the limit did not hold", n)
 		}
 		var created, deleted int64
-		ts.Store.DB().Raw("SELECT COUNT(*) FROM audit_events WHERE program_id = ? AND action = ? AND outcome = ?", ts.Demo.Program.ID, models.ActionKeyGenerated, models.OutcomeSuccess).Scan(&created)
-		ts.Store.DB().Raw("SELECT COUNT(*) FROM audit_events WHERE program_id = ? AND action = ? AND outcome = ?", ts.Demo.Program.ID, models.ActionKeyDeleted, models.OutcomeSuccess).Scan(&deleted)
+		ts.Store.DB.Raw("SELECT COUNT(*) FROM audit_events WHERE program_id = ? AND action = ? AND outcome = ?", ts.Demo.Program.ID, audit.ActionKeyGenerated, audit.OutcomeSuccess).Scan(&created)
+		ts.Store.DB.Raw("SELECT COUNT(*) FROM audit_events WHERE program_id = ? AND action = ? AND outcome = ?", ts.Demo.Program.ID, audit.ActionKeyDeleted, audit.OutcomeSuccess).Scan(&deleted)
 		if created-deleted != n {
 			t.Fatalf("keys %d, but %d generated and %d deleted events", n, created, deleted)
 		}
-		if _, brk, err := ts.Store.VerifyChain(ts.Demo.Program.ID); err != nil || brk != nil {
+		if _, brk, err := ts.Store.Audit.VerifyChain(t.Context(), ts.Demo.Program.ID); err != nil || brk != nil {
 			t.Fatalf("audit chain after the load: %v %v", brk, err)
 		}
 	})

@@ -17,7 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"keydesk/models"
+	"keydesk/models/audit"
+	"keydesk/models/keys"
 	"keydesk/models/modeltest"
 )
 
@@ -133,22 +134,22 @@ func apiGet(t *testing.T, ts *testServer, path, partnerID, key string) (*http.Re
 // generated event names a key that exists or was deleted (with its deleted
 // event), a deleted key is gone, and every chain verifies. It returns the
 // number of keys.
-func checkKeysMatchEvents(t *testing.T, store *models.Store, programID int64) (keys int) {
+func checkKeysMatchEvents(t *testing.T, store *modeltest.Stores, programID int64) (keyList int) {
 	t.Helper()
-	var rows []models.APIKey
-	if err := store.DB().Where("program_id = ? AND is_default = ?", programID, false).Find(&rows).Error; err != nil {
+	var rows []keys.APIKey
+	if err := store.DB.Where("program_id = ? AND is_default = ?", programID, false).Find(&rows).Error; err != nil {
 		t.Fatal(err)
 	}
-	var events []models.AuditEvent
-	if err := store.DB().Where("program_id = ? AND outcome = ?", programID, models.OutcomeSuccess).Find(&events).Error; err != nil {
+	var events []audit.Event
+	if err := store.DB.Where("program_id = ? AND outcome = ?", programID, audit.OutcomeSuccess).Find(&events).Error; err != nil {
 		t.Fatal(err)
 	}
 	generated, deleted := map[string]int{}, map[string]int{}
 	for _, e := range events {
 		switch e.Action {
-		case models.ActionKeyGenerated:
+		case audit.ActionKeyGenerated:
 			generated[e.TargetID]++
-		case models.ActionKeyDeleted:
+		case audit.ActionKeyDeleted:
 			deleted[e.TargetID]++
 		}
 	}
@@ -169,12 +170,12 @@ func checkKeysMatchEvents(t *testing.T, store *models.Store, programID int64) (k
 			t.Fatalf("deleted event for key %s that was never generated", id)
 		}
 	}
-	ids, err := store.AuditChainIDs()
+	ids, err := store.Audit.ChainIDs(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range ids {
-		if _, brk, err := store.VerifyChain(id); err != nil || brk != nil {
+		if _, brk, err := store.Audit.VerifyChain(t.Context(), id); err != nil || brk != nil {
 			t.Fatalf("chain %d: %v %v", id, brk, err)
 		}
 	}
@@ -193,7 +194,7 @@ func TestDatabaseOutageAndRecovery(t *testing.T) {
 	if resp, _ := apiGet(t, ts, "/v2/loyalty/program", ts.Demo.Program.PartnerID, secret); resp.StatusCode != http.StatusOK {
 		t.Fatalf("API before the outage: %d", resp.StatusCode)
 	}
-	defaultKey, err := ts.Store.DefaultAPIKey(ts.Demo.Program.ID)
+	defaultKey, err := ts.Store.Keys.Default(t.Context(), ts.Demo.Program.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,12 +217,12 @@ func TestDatabaseOutageAndRecovery(t *testing.T) {
 				default:
 				}
 				name := fmt.Sprintf("burst %d-%d", w, i)
-				var k models.APIKey
+				var k keys.APIKey
 				for step := 0; step < 3; step++ {
 					path := "/general/api-keys"
 					form := url.Values{"name": {name}}
 					if step > 0 {
-						if k.ID == 0 && ts.Store.DB().Where("program_id = ? AND name = ?", ts.Demo.Program.ID, name).Take(&k).Error != nil {
+						if k.ID == 0 && ts.Store.DB.Where("program_id = ? AND name = ?", ts.Demo.Program.ID, name).Take(&k).Error != nil {
 							break
 						}
 						path, form = fmt.Sprintf("/general/api-keys/%d/%s", k.ID, []string{"", "inactivate", "delete"}[step]), nil
@@ -326,7 +327,7 @@ func TestDatabaseOutageAndRecovery(t *testing.T) {
 	if resp, _ := anonymous.post("/login", url.Values{"email": {ts.Demo.Full.Email}, "password": {modeltest.Password}}); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("sign-in after the outage: %d", resp.StatusCode)
 	}
-	if _, err := ts.Store.APIKeyByID(ts.Demo.Program.ID, before.ID); err != nil {
+	if _, err := ts.Store.Keys.ByID(t.Context(), ts.Demo.Program.ID, before.ID); err != nil {
 		t.Fatal(err)
 	}
 	if k := keyByName(t, ts, ts.Demo.Program.ID, "Before the outage"); !k.Active {

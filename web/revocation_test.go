@@ -11,7 +11,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"keydesk/models"
+	"keydesk/models/audit"
 	"keydesk/models/modeltest"
 	"keydesk/web"
 )
@@ -20,9 +20,10 @@ import (
 // second production instance would run.
 func newInstance(t *testing.T, db modeltest.Database) *httptest.Server {
 	t.Helper()
-	store := modeltest.NewStore(t, db)
-	cfg := web.Config{MasterKey: modeltest.MasterKey, ReauthWindow: 5 * time.Minute, DatabaseURL: db.URL}
-	srv := web.New(cfg, store, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	store := modeltest.NewStores(t, db)
+	cfg := web.DefaultConfig(modeltest.MasterKey)
+	cfg.DatabaseURL = db.URL
+	srv := web.New(cfg, store.Stores, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -84,13 +85,13 @@ func TestRevocationReachesEveryInstance(t *testing.T) {
 	}
 	// B really answers from its cache: a change made behind the store's
 	// back (no notice) is not seen.
-	if err := a.Store.DB().Exec(`UPDATE api_keys SET active = FALSE WHERE id = ?`, k.ID).Error; err != nil {
+	if err := a.Store.DB.Exec(`UPDATE api_keys SET active = FALSE WHERE id = ?`, k.ID).Error; err != nil {
 		t.Fatal(err)
 	}
 	if onB() != 200 {
 		t.Fatal("instance B does not cache verified keys; this test would prove nothing")
 	}
-	if err := a.Store.DB().Exec(`UPDATE api_keys SET active = TRUE WHERE id = ?`, k.ID).Error; err != nil {
+	if err := a.Store.DB.Exec(`UPDATE api_keys SET active = TRUE WHERE id = ?`, k.ID).Error; err != nil {
 		t.Fatal(err)
 	}
 
@@ -106,16 +107,16 @@ func TestRevocationReachesEveryInstance(t *testing.T) {
 	}
 
 	// Activation reaches B as well (its negative entry is dropped).
-	if _, err := a.Store.SetAPIKeyActive(demo.ID, models.Actor{}, k.ID, true); err != nil {
+	if _, err := a.Store.Keys.SetActive(t.Context(), demo.ID, audit.Actor{}, k.ID, true); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, time.Second, "instance B accepts the re-activated key", func() bool { return onB() == 200 })
 
 	// Inactivate and delete through the store; B refuses within a second.
-	if _, err := a.Store.SetAPIKeyActive(demo.ID, models.Actor{}, k.ID, false); err != nil {
+	if _, err := a.Store.Keys.SetActive(t.Context(), demo.ID, audit.Actor{}, k.ID, false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Store.DeleteAPIKey(demo.ID, models.Actor{}, k.ID); err != nil {
+	if _, err := a.Store.Keys.Delete(t.Context(), demo.ID, audit.Actor{}, k.ID); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, time.Second, "instance B refuses the deleted key", func() bool { return onB() == 401 })

@@ -6,8 +6,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"keydesk/handlers"
-	"keydesk/models"
+	"keydesk/handlers/api"
+	"keydesk/models/apiauth"
 )
 
 // openAPIDocument describes every route under /v2 (a test keeps it true).
@@ -18,10 +18,10 @@ var openAPIDocument []byte
 // apiRoutes registers the REST and UI (JWT) API under /v2 and builds what
 // it runs on: the key verifier and its cache, the last-used recorder, the
 // rate limiter. Start and Close (background.go) run their background work.
-func (s *Server) apiRoutes(g *echo.Group) {
-	rt := newAPIRuntime(s.Store)
+func (s *Server) apiRoutes(g *echo.Group, cfg APIConfig) {
+	rt := newAPIRuntime(cfg, s.Stores)
 	s.api = rt
-	api := handlers.NewAPI(s.Store, rt.verifier, rt.limiter, LogKeyIdentifier)
+	handler := api.New(s.Stores.Members, rt.verifier, rt.limiter, LogKeyIdentifier)
 
 	g.GET("/openapi.yaml", func(c echo.Context) error {
 		return c.Blob(http.StatusOK, "application/yaml; charset=utf-8", openAPIDocument)
@@ -29,14 +29,14 @@ func (s *Server) apiRoutes(g *echo.Group) {
 
 	// Middleware per route rather than per group: a group's middleware
 	// would also register catch-all routes under its prefix.
-	read := []echo.MiddlewareFunc{api.NoStore, api.RequireAPIKey, api.RateLimit(models.RateRead)}
-	write := []echo.MiddlewareFunc{api.NoStore, api.RequireAPIKey, api.RateLimit(models.RateWrite)}
-	ui := []echo.MiddlewareFunc{api.NoStore, api.RequireUIToken, api.RateLimit(models.RateRead)}
+	read := []echo.MiddlewareFunc{handler.NoStore, handler.RequireAPIKey, handler.RateLimit(apiauth.RateRead)}
+	write := []echo.MiddlewareFunc{handler.NoStore, handler.RequireAPIKey, handler.RateLimit(apiauth.RateWrite)}
+	ui := []echo.MiddlewareFunc{handler.NoStore, handler.RequireUIToken, handler.RateLimit(apiauth.RateRead)}
 
 	loyalty := g.Group("/loyalty")
-	loyalty.GET("/program", api.Program, read...)
-	loyalty.GET("/members", api.ListMembers, read...)
-	loyalty.POST("/members", api.CreateMember, write...)
-	loyalty.GET("/members/:member_id", api.GetMember, read...)
-	loyalty.GET("/ui/member", api.UIMember, ui...)
+	loyalty.GET("/program", handler.Program, read...)
+	loyalty.GET("/members", handler.ListMembers, read...)
+	loyalty.POST("/members", handler.CreateMember, write...)
+	loyalty.GET("/members/:member_id", handler.GetMember, read...)
+	loyalty.GET("/ui/member", handler.UIMember, ui...)
 }

@@ -13,7 +13,6 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"keydesk/models"
 	"keydesk/models/modeltest"
 )
 
@@ -157,14 +156,14 @@ func TestSecretsStaySecret(t *testing.T) {
 			secrets = append(secrets, secretOf(t, ts, k))
 			carries(resp, body)
 		}
-		def, err := ts.Store.DefaultAPIKey(ts.Demo.Program.ID)
+		def, err := ts.Store.Keys.Default(t.Context(), ts.Demo.Program.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
 		secrets = append(secrets, secretOf(t, ts, *def))
 		reauth(t, admin, "a wrong password for once")
 		reauth(t, admin, modeltest.Password)
-		keys, _ := ts.Store.ListAPIKeys(ts.Demo.Program.ID)
+		keys, _ := ts.Store.Keys.List(t.Context(), ts.Demo.Program.ID)
 		for _, k := range append(keys, *def) {
 			for _, action := range []string{"reveal", "copy"} {
 				resp, body := admin.htmx(http.MethodPost, fmt.Sprintf("/general/api-keys/%d/%s", k.ID, action), nil)
@@ -187,7 +186,7 @@ func TestSecretsStaySecret(t *testing.T) {
 		admin.htmx(http.MethodPost, fmt.Sprintf("/general/api-keys/%d/edit", doomed.ID), url.Values{"name": {"Doomed soon"}})
 		admin.htmx(http.MethodPost, fmt.Sprintf("/general/api-keys/%d/inactivate", doomed.ID), nil)
 		admin.htmx(http.MethodPost, fmt.Sprintf("/general/api-keys/%d/delete", doomed.ID), nil)
-		if _, err := ts.Store.APIKeyByID(ts.Demo.Program.ID, doomed.ID); err == nil {
+		if _, err := ts.Store.Keys.ByID(t.Context(), ts.Demo.Program.ID, doomed.ID); err == nil {
 			t.Fatal("doomed key not deleted")
 		}
 
@@ -251,17 +250,17 @@ func TestSecretsStaySecret(t *testing.T) {
 
 // scanDatabase calls fn with every non-null cell of every table, as text
 // (blobs as their raw bytes), and returns the number of cells.
-func scanDatabase(t *testing.T, store *models.Store, fn func(table, column, value string)) int {
+func scanDatabase(t *testing.T, store *modeltest.Stores, fn func(table, column, value string)) int {
 	t.Helper()
 	var tables []string
 	q := `SELECT name FROM sqlite_master WHERE type = 'table'`
-	if store.DB().Dialector.Name() == "postgres" {
+	if store.DB.Dialector.Name() == "postgres" {
 		q = `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'`
 	}
-	if err := store.DB().Raw(q).Scan(&tables).Error; err != nil || len(tables) < 5 {
+	if err := store.DB.Raw(q).Scan(&tables).Error; err != nil || len(tables) < 5 {
 		t.Fatalf("list tables: %v (%d)", err, len(tables))
 	}
-	sqlDB, err := store.DB().DB()
+	sqlDB, err := store.DB.DB()
 	if err != nil {
 		t.Fatal(err)
 	}

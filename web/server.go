@@ -9,23 +9,25 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/gorilla/sessions"
+	gsessions "github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
-	"github.com/wader/gormstore/v2"
 
 	"keydesk/handlers"
 	"keydesk/models"
+	"keydesk/models/accounts"
+	"keydesk/models/sessions"
 	"keydesk/static"
 )
 
 // Server is a configured keydesk HTTP server.
 type Server struct {
 	Echo     *echo.Echo
-	Store    *models.Store
+	Stores   *models.Stores
 	Handlers *handlers.Handler
 	logger   *slog.Logger
 	api      *apiRuntime
+	sessions *sessions.Store
 }
 
 // deriveKey derives a purpose-bound key from the master key, so instances
@@ -40,22 +42,20 @@ func deriveKey(master []byte, purpose string) []byte {
 const MaxBodyBytes = 64 << 10
 
 // New builds the server around a migrated store.
-func New(cfg Config, store *models.Store, logger *slog.Logger) *Server {
-	sessionStore := gormstore.NewOptions(store.DB(), gormstore.Options{TableName: "sessions", SkipCreateTable: true},
-		deriveKey(cfg.MasterKey, "session cookie hash"), deriveKey(cfg.MasterKey, "session cookie block"))
-	sessionStore.SessionOpts = &sessions.Options{
+func New(cfg Config, stores *models.Stores, logger *slog.Logger) *Server {
+	sessionStore := stores.NewSessionStore(gsessions.Options{
 		Path:     "/",
 		MaxAge:   int(handlers.SessionMaxLifetime.Seconds()),
 		HttpOnly: true,
 		Secure:   cfg.SecureCookies,
 		SameSite: http.SameSiteLaxMode,
-	}
-	h := handlers.New(store, sessionStore, logger, cfg.ReauthWindow)
+	}, deriveKey(cfg.MasterKey, "session cookie hash"), deriveKey(cfg.MasterKey, "session cookie block"))
+	h := handlers.New(stores, sessionStore, logger, cfg.ReauthWindow)
 
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
-	s := &Server{Echo: e, Store: store, Handlers: h, logger: logger}
+	s := &Server{Echo: e, Stores: stores, Handlers: h, logger: logger, sessions: sessionStore}
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = echo.ExtractIPDirect()
 
@@ -116,8 +116,8 @@ func (s *Server) routes(cfg Config) {
 	full.GET("/api-keys/:id/delete", h.ConfirmDeleteDialog)
 	full.POST("/api-keys/:id/delete", h.DeleteAPIKey)
 
-	s.auditTrailRoutes(signedIn.Group("/general/audit-trail", h.RequireModule(models.ModuleAuditTrail)))
-	s.apiRoutes(e.Group("/v2"))
+	s.auditTrailRoutes(signedIn.Group("/general/audit-trail", h.RequireModule(accounts.ModuleAuditTrail)))
+	s.apiRoutes(e.Group("/v2"), cfg.API)
 }
 
 func staticHandler() echo.HandlerFunc {

@@ -11,7 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"keydesk/models"
+	"keydesk/models/accounts"
+	"keydesk/models/audit"
 	"keydesk/models/modeltest"
 	"keydesk/web"
 )
@@ -65,7 +66,7 @@ func TestSignInAndOut(t *testing.T) {
 			t.Fatalf("replayed session after sign-out: status %d", resp.StatusCode)
 		}
 		var count int64
-		ts.Store.DB().Raw("SELECT COUNT(*) FROM sessions").Scan(&count)
+		ts.Store.DB.Raw("SELECT COUNT(*) FROM sessions").Scan(&count)
 		if count != 0 {
 			t.Fatalf("%d sessions left in the database after sign-out", count)
 		}
@@ -75,9 +76,9 @@ func TestSignInAndOut(t *testing.T) {
 				t.Fatalf("audit trail lacks %s: %v", want, actions)
 			}
 		}
-		var system []models.AuditEvent
-		ts.Store.DB().Where("program_id = 0").Find(&system)
-		if len(system) != 1 || system[0].Action != models.ActionSignInFailed {
+		var system []audit.Event
+		ts.Store.DB.Where("program_id = 0").Find(&system)
+		if len(system) != 1 || system[0].Action != audit.ActionSignInFailed {
 			t.Fatalf("unknown-email failure not in the system chain: %+v", system)
 		}
 	})
@@ -157,7 +158,7 @@ func TestRoleBasedNavigationAndRefusals(t *testing.T) {
 		if resp, _ := limited.get("/general/audit-trail"); resp.StatusCode != http.StatusForbidden {
 			t.Fatalf("limited audit trail: %d", resp.StatusCode)
 		}
-		if n, _ := ts.Store.CountAPIKeys(ts.Demo.Program.ID); n != 0 {
+		if n, _ := ts.Store.Keys.Count(t.Context(), ts.Demo.Program.ID); n != 0 {
 			t.Fatal("a refused request created a key")
 		}
 		if !slices.Contains(ts.auditActions(t, ts.Demo.Program.ID), "access.refused:refused") {
@@ -184,7 +185,7 @@ func TestCSRFAndSecurityHeaders(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("tokenless logout: %d", resp.StatusCode)
 	}
-	if n, _ := ts.Store.CountAPIKeys(ts.Demo.Program.ID); n != 0 {
+	if n, _ := ts.Store.Keys.Count(t.Context(), ts.Demo.Program.ID); n != 0 {
 		t.Fatal("forged request created a key")
 	}
 	resp, body := c.get("/general/api-keys")
@@ -233,7 +234,7 @@ func TestProgramSwitcher(t *testing.T) {
 	ts := newTestServer(t, modeltest.SQLite(t))
 	// The demo program's full admin also joins the other program, with
 	// limited access there.
-	if _, err := ts.Store.CreateAdmin(models.Actor{}, ts.Other.Program.ID, ts.Demo.Full.Email, "ignored for an existing account", models.AccessLimited, []string{models.ModuleAuditTrail}); err != nil {
+	if _, err := ts.Store.Accounts.CreateAdmin(t.Context(), audit.Actor{}, ts.Other.Program.ID, ts.Demo.Full.Email, "ignored for an existing account", accounts.AccessLimited, []string{accounts.ModuleAuditTrail}); err != nil {
 		t.Fatal(err)
 	}
 	c := ts.loggedIn(t, ts.Demo.Full.Email)
@@ -260,7 +261,7 @@ func TestSessionTimeouts(t *testing.T) {
 	ts := newTestServer(t, modeltest.SQLite(t))
 	start := time.Now()
 	clock := start
-	ts.App.Handlers.SetClock(func() time.Time { return clock })
+	ts.Store.SetClock(func() time.Time { return clock })
 	c := ts.loggedIn(t, ts.Demo.Full.Email)
 	// Active use every 20 minutes keeps the session alive…
 	for i := 1; i <= 3; i++ {

@@ -20,6 +20,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"keydesk/models/database"
 	"math"
 	"net/url"
 	"os"
@@ -30,6 +31,9 @@ import (
 	"time"
 
 	"keydesk/models"
+	"keydesk/models/audit"
+	"keydesk/models/keys"
+	"keydesk/models/migrations"
 )
 
 func main() {
@@ -41,10 +45,11 @@ func main() {
 
 type benchCase struct {
 	name string
-	in   models.AuditFilterInput
+	in   audit.FilterInput
 }
 
 func run() error {
+	ctx := context.Background()
 	defaultURL := os.Getenv("TEST_DATABASE_URL")
 	if defaultURL == "" {
 		defaultURL = os.Getenv("DATABASE_URL")
@@ -55,14 +60,14 @@ func run() error {
 	keep := flag.Bool("keep", false, "keep the benchmark schema (and print its name)")
 	doCSV := flag.Bool("csv", true, "also stream the whole trail as CSV and report time and heap")
 	flag.Parse()
-	if !models.IsPostgresURL(*dbURL) {
+	if !database.IsPostgresURL(*dbURL) {
 		return errors.New("a postgres:// URL is required (-database-url or TEST_DATABASE_URL)")
 	}
 
 	suffix := make([]byte, 4)
 	_, _ = rand.Read(suffix)
 	schema := "auditbench_" + hex.EncodeToString(suffix)
-	admin, err := models.OpenDatabase(*dbURL)
+	admin, err := database.Open(*dbURL)
 	if err != nil {
 		return err
 	}
@@ -81,32 +86,32 @@ func run() error {
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
-	db, err := models.OpenDatabase(u.String())
+	db, err := database.Open(u.String())
 	if err != nil {
 		return err
 	}
-	if _, err := models.Migrate(db); err != nil {
+	if _, err := migrations.Migrate(context.Background(), db); err != nil {
 		return err
 	}
-	keyring, err := models.NewKeyring([]byte("auditbench-master-key-32-bytes!!"))
+	keyring, err := keys.NewKeyring([]byte("auditbench-master-key-32-bytes!!"))
 	if err != nil {
 		return err
 	}
-	store := models.NewStore(db, keyring)
+	store := models.New(db, keyring, database.SystemClock)
 	var trgm int64
 	db.Raw(`SELECT COUNT(*) FROM pg_indexes WHERE schemaname = ? AND indexname = 'audit_events_target_name_trgm'`, schema).Scan(&trgm)
 
-	big, err := store.CreateProgram(models.Actor{}, "Bench Store")
+	big, err := store.Keys.CreateProgram(ctx, audit.Actor{}, "Bench Store")
 	if err != nil {
 		return err
 	}
-	other, err := store.CreateProgram(models.Actor{}, "Neighbour Store")
+	other, err := store.Keys.CreateProgram(ctx, audit.Actor{}, "Neighbour Store")
 	if err != nil {
 		return err
 	}
 	var ids, names []string
 	for i := range 20 {
-		k, err := store.GenerateAPIKey(big.ID, models.Actor{Email: "admin0@bench.test"}, models.KeyInput{Name: fmt.Sprintf("Integration %02d", i)})
+		k, err := store.Keys.Generate(ctx, big.ID, audit.Actor{Email: "admin0@bench.test"}, keys.KeyInput{Name: fmt.Sprintf("Integration %02d", i)})
 		if err != nil {
 			return err
 		}
@@ -131,7 +136,7 @@ SELECT ?, ? + g, md5((g - 1)::text), md5(g::text),
 	'{"before":{"name":"a"},"after":{"name":"b"}}'
 FROM generate_series(1, ?) AS g`,
 			programID, seqBase, n, step,
-			pgArray([]string{models.ActionKeyRevealed, models.ActionKeyCopied, models.ActionSignIn, models.ActionKeyEdited, models.ActionReauthSucceeded, models.ActionKeyGenerated}),
+			pgArray([]string{audit.ActionKeyRevealed, audit.ActionKeyCopied, audit.ActionSignIn, audit.ActionKeyEdited, audit.ActionReauthSucceeded, audit.ActionKeyGenerated}),
 			pgArray(ids), pgArray(names), n).Error
 	}
 	// Bulk load: drop the secondary indexes, insert, then build them again
@@ -170,26 +175,25 @@ FROM generate_series(1, ?) AS g`,
 	now := time.Now().UTC()
 	customDay := now.AddDate(0, 0, -20).Format("2006-01-02")
 	cases := []benchCase{
-		{"default (30 days)", models.AuditFilterInput{}},
-		{"last 24 hours", models.AuditFilterInput{Period: "24h"}},
-		{"all time", models.AuditFilterInput{Period: "all"}},
-		{"custom day (20 days ago)", models.AuditFilterInput{From: customDay, To: customDay}},
-		{"action (common)", models.AuditFilterInput{Action: models.ActionKeyRevealed}},
-		{"action (rare, 0.1%)", models.AuditFilterInput{Action: models.ActionKeyDeleted}},
-		{"actor", models.AuditFilterInput{Actor: "admin3@bench.test"}},
-		{"API key by name", models.AuditFilterInput{APIKey: "integration 07"}},
-		{"API key by identifier", models.AuditFilterInput{APIKey: ids[11]}},
-		{"search (common)", models.AuditFilterInput{Search: "ration 1"}},
-		{"search (rare, 0.01%)", models.AuditFilterInput{Search: "zzrare"}},
-		{"7 days + action + actor", models.AuditFilterInput{Period: "7d", Action: models.ActionKeyRevealed, Actor: "admin2@bench.test"}},
+		{"default (30 days)", audit.FilterInput{}},
+		{"last 24 hours", audit.FilterInput{Period: "24h"}},
+		{"all time", audit.FilterInput{Period: "all"}},
+		{"custom day (20 days ago)", audit.FilterInput{From: customDay, To: customDay}},
+		{"action (common)", audit.FilterInput{Action: audit.ActionKeyRevealed}},
+		{"action (rare, 0.1%)", audit.FilterInput{Action: audit.ActionKeyDeleted}},
+		{"actor", audit.FilterInput{Actor: "admin3@bench.test"}},
+		{"API key by name", audit.FilterInput{APIKey: "integration 07"}},
+		{"API key by identifier", audit.FilterInput{APIKey: ids[11]}},
+		{"search (common)", audit.FilterInput{Search: "ration 1"}},
+		{"search (rare, 0.01%)", audit.FilterInput{Search: "zzrare"}},
+		{"7 days + action + actor", audit.FilterInput{Period: "7d", Action: audit.ActionKeyRevealed, Actor: "admin2@bench.test"}},
 		// The seeded data never pairs these two: the worst case of combined
 		// filters, where no index alone finds the (absent) rows.
-		{"action + actor, no match", models.AuditFilterInput{Period: "7d", Action: models.ActionKeyCopied, Actor: "admin2@bench.test"}},
-		{"API key + action", models.AuditFilterInput{APIKey: "Integration 04", Action: models.ActionKeyRevealed}},
-		{"API key + action, no match", models.AuditFilterInput{APIKey: "Integration 04", Action: models.ActionKeyCopied}},
-		{"search + action, no match", models.AuditFilterInput{Search: "ration 04", Action: models.ActionKeyCopied}},
+		{"action + actor, no match", audit.FilterInput{Period: "7d", Action: audit.ActionKeyCopied, Actor: "admin2@bench.test"}},
+		{"API key + action", audit.FilterInput{APIKey: "Integration 04", Action: audit.ActionKeyRevealed}},
+		{"API key + action, no match", audit.FilterInput{APIKey: "Integration 04", Action: audit.ActionKeyCopied}},
+		{"search + action, no match", audit.FilterInput{Search: "ration 04", Action: audit.ActionKeyCopied}},
 	}
-	ctx := context.Background()
 	fmt.Printf("\n%-28s %8s %10s %10s %8s %10s %10s\n", "filter", "rows", "first p50", "first max", "rows", "deep p50", "deep max")
 	worst := time.Duration(0)
 	for _, c := range cases {
@@ -207,12 +211,12 @@ FROM generate_series(1, ?) AS g`,
 		if until.IsZero() || until.After(now) {
 			until = now
 		}
-		deep := &models.AuditCursor{At: from.Add(until.Sub(from) / 2), ID: math.MaxInt64}
-		firstRows, firstP50, firstMax, err := timeQuery(ctx, store, big.ID, f, models.AuditPageRequest{}, *runs)
+		deep := &audit.Cursor{At: from.Add(until.Sub(from) / 2), ID: math.MaxInt64}
+		firstRows, firstP50, firstMax, err := timeQuery(ctx, store, big.ID, f, audit.PageRequest{}, *runs)
 		if err != nil {
 			return fmt.Errorf("%s: %w", c.name, err)
 		}
-		deepRows, deepP50, deepMax, err := timeQuery(ctx, store, big.ID, f, models.AuditPageRequest{Before: deep}, *runs)
+		deepRows, deepP50, deepMax, err := timeQuery(ctx, store, big.ID, f, audit.PageRequest{Before: deep}, *runs)
 		if err != nil {
 			return fmt.Errorf("%s: %w", c.name, err)
 		}
@@ -226,7 +230,7 @@ FROM generate_series(1, ?) AS g`,
 	fmt.Printf("\nworst p50: %s (%s the 50 ms target)\n", ms(worst), verdict)
 
 	if *doCSV {
-		f, _ := models.AuditFilterInput{Period: "all"}.Resolve(now)
+		f, _ := audit.FilterInput{Period: "all"}.Resolve(now)
 		var peak atomic.Uint64
 		done := make(chan struct{})
 		go func() {
@@ -245,7 +249,7 @@ FROM generate_series(1, ?) AS g`,
 		}()
 		cw := &countingWriter{}
 		t0 := time.Now()
-		rows, err := store.WriteAuditCSV(ctx, cw, big.ID, f)
+		rows, err := store.Audit.WriteCSV(ctx, cw, big.ID, f)
 		close(done)
 		if err != nil {
 			return err
@@ -268,11 +272,11 @@ var _ io.Writer = (*countingWriter)(nil)
 
 // timeQuery runs one page query 2 + runs times and returns the rows of the
 // page and the median and maximum of the timed runs.
-func timeQuery(ctx context.Context, store *models.Store, programID int64, f models.AuditFilter, req models.AuditPageRequest, runs int) (rows int, p50, worst time.Duration, err error) {
+func timeQuery(ctx context.Context, store *models.Stores, programID int64, f audit.Filter, req audit.PageRequest, runs int) (rows int, p50, worst time.Duration, err error) {
 	var times []time.Duration
 	for i := range runs + 2 {
 		t0 := time.Now()
-		page, err := store.ListAuditEvents(ctx, programID, f, req)
+		page, err := store.Audit.List(ctx, programID, f, req)
 		d := time.Since(t0)
 		if err != nil {
 			return 0, 0, 0, err

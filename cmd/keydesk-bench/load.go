@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"keydesk/models/keys"
 	"net/http"
 	"sort"
 	"strings"
@@ -9,8 +10,6 @@ import (
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
-
-	"keydesk/models"
 )
 
 // attack runs one vegeta attack at maximum rate with a fixed pool of conns
@@ -75,14 +74,14 @@ func staticGet(url string) vegeta.Targeter {
 // keyTargets round-robins over every seeded key: authenticated
 // GET /v2/loyalty/program calls spread across all programs, as real
 // integrations would be (and each key stays within its rate limit).
-func keyTargets(base string, keys []benchKey) vegeta.Targeter {
-	return vegeta.NewStaticTargeter(keyTargetList(base, keys)...)
+func keyTargets(base string, benchKeys []benchKey) vegeta.Targeter {
+	return vegeta.NewStaticTargeter(keyTargetList(base, benchKeys)...)
 }
 
 // everyKeyOnce calls with each key once, then ends the attack: the warm-up
 // that puts every key into the verification cache, as in steady state.
-func everyKeyOnce(base string, keys []benchKey) vegeta.Targeter {
-	tgts := keyTargetList(base, keys)
+func everyKeyOnce(base string, benchKeys []benchKey) vegeta.Targeter {
+	tgts := keyTargetList(base, benchKeys)
 	var n atomic.Int64
 	return func(t *vegeta.Target) error {
 		i := n.Add(1) - 1
@@ -94,9 +93,9 @@ func everyKeyOnce(base string, keys []benchKey) vegeta.Targeter {
 	}
 }
 
-func keyTargetList(base string, keys []benchKey) []vegeta.Target {
-	tgts := make([]vegeta.Target, len(keys))
-	for i, k := range keys {
+func keyTargetList(base string, benchKeys []benchKey) []vegeta.Target {
+	tgts := make([]vegeta.Target, len(benchKeys))
+	for i, k := range benchKeys {
 		tgts[i] = vegeta.Target{Method: http.MethodGet, URL: base + "/v2/loyalty/program", Header: http.Header{
 			"Partner-Id": {k.PartnerID},
 			"Api-Key":    {k.Secret},
@@ -142,15 +141,15 @@ func malformedKey(i uint64, valid string) string {
 // floodTargets are hostile calls: random well-formed keys (a fresh one each
 // time, so the negative cache never helps) and malformed keys, sent with a
 // real partner ID (the attacker knows it: it is not secret).
-func floodTargets(base string, keys []benchKey, kind badKind) vegeta.Targeter {
+func floodTargets(base string, benchKeys []benchKey, kind badKind) vegeta.Targeter {
 	var n atomic.Uint64
 	return func(t *vegeta.Target) error {
 		i := n.Add(1)
-		k := keys[i%uint64(len(keys))]
+		k := benchKeys[i%uint64(len(benchKeys))]
 		var key string
 		switch {
 		case kind == badUnknown, kind == badMixed && i%2 == 0:
-			key = models.NewAPIKeyString()
+			key = keys.NewAPIKeyString()
 		default:
 			key = malformedKey(i/2, k.Secret)
 		}

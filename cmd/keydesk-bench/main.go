@@ -18,6 +18,7 @@ import (
 	"encoding/base64"
 	"flag"
 	"fmt"
+	"keydesk/models/database"
 	"net/url"
 	"os"
 	"os/signal"
@@ -28,6 +29,8 @@ import (
 	"gorm.io/gorm"
 
 	"keydesk/models"
+	"keydesk/models/keys"
+	"keydesk/models/migrations"
 )
 
 type config struct {
@@ -72,7 +75,7 @@ func run() int {
 	flag.DurationVar(&cfg.consoleDuration, "console-duration", 5*time.Second, "length of the sequential console page loads (scenario 4)")
 	flag.IntVar(&cfg.conns, "conns", 32, "concurrent connections of each load")
 	flag.IntVar(&cfg.programs, "programs", 200, "programs to seed")
-	flag.IntVar(&cfg.keysPerProgram, "keys", models.MaxAPIKeysPerProgram, "API keys per program")
+	flag.IntVar(&cfg.keysPerProgram, "keys", keys.MaxAPIKeysPerProgram, "API keys per program")
 	flag.IntVar(&cfg.trials, "trials", 50, "revocation trials (scenario 3, PostgreSQL only)")
 	flag.StringVar(&cfg.database, "database", "", "database URL (default $BENCH_DATABASE_URL, then $DATABASE_URL, then a fresh SQLite file)")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the work directory (binary, logs, SQLite file) and the PostgreSQL schema")
@@ -90,8 +93,8 @@ func run() int {
 	if cfg.database == "" {
 		cfg.database = os.Getenv("DATABASE_URL")
 	}
-	if cfg.keysPerProgram < 1 || cfg.keysPerProgram > models.MaxAPIKeysPerProgram || cfg.programs < 1 || cfg.conns < 1 || cfg.trials < 1 {
-		fmt.Fprintf(os.Stderr, "keydesk-bench: -programs, -conns, -trials must be positive and -keys 1..%d\n", models.MaxAPIKeysPerProgram)
+	if cfg.keysPerProgram < 1 || cfg.keysPerProgram > keys.MaxAPIKeysPerProgram || cfg.programs < 1 || cfg.conns < 1 || cfg.trials < 1 {
+		fmt.Fprintf(os.Stderr, "keydesk-bench: -programs, -conns, -trials must be positive and -keys 1..%d\n", keys.MaxAPIKeysPerProgram)
 		return 2
 	}
 
@@ -126,7 +129,7 @@ func (b *bench) run(ctx context.Context) error {
 	}
 
 	dbLabel := ""
-	if models.IsPostgresURL(b.cfg.database) {
+	if database.IsPostgresURL(b.cfg.database) {
 		u, err := url.Parse(b.cfg.database)
 		if err != nil {
 			return fmt.Errorf("database URL: %w", err)
@@ -147,26 +150,26 @@ func (b *bench) run(ctx context.Context) error {
 	_, _ = rand.Read(raw)
 	b.masterKey = base64.StdEncoding.EncodeToString(raw)
 
-	db, err := models.OpenDatabase(b.dbURL)
+	db, err := database.Open(b.dbURL)
 	if err != nil {
 		return err
 	}
-	if _, err := models.Migrate(db); err != nil {
+	if _, err := migrations.Migrate(context.Background(), db); err != nil {
 		return err
 	}
-	keyring, err := models.NewKeyring(raw)
+	keyring, err := keys.NewKeyring(raw)
 	if err != nil {
 		return err
 	}
 	workers := 1
-	if models.IsPostgresURL(b.dbURL) {
+	if database.IsPostgresURL(b.dbURL) {
 		workers = 4
 		b.pgStats = db
 	} else {
 		defer closeDB(db)
 	}
 	logf("seeding %d programs x %d keys on %s", b.cfg.programs, b.cfg.keysPerProgram, dbLabel)
-	store := models.NewStore(db, keyring)
+	store := models.New(db, keyring, database.SystemClock)
 	if b.seed, err = seed(store, b.cfg.programs, b.cfg.keysPerProgram, workers); err != nil {
 		return err
 	}

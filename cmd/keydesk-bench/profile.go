@@ -24,13 +24,14 @@ import (
 // generator shares the profile; read it focused on the server, e.g.
 //
 //	go tool pprof -top -focus 'net/http.\(\*conn\).serve' DIR/auth.pprof
-func (b *bench) profileScenario1(ctx context.Context, dir string, store *models.Store, masterKey []byte) error {
+func (b *bench) profileScenario1(ctx context.Context, dir string, store *models.Stores, masterKey []byte) error {
 	logFile, err := os.Create(filepath.Join(b.dir, "inproc.log"))
 	if err != nil {
 		return err
 	}
 	defer logFile.Close()
-	cfg := web.Config{Addr: "127.0.0.1:0", DatabaseURL: b.dbURL, MasterKey: masterKey, ReauthWindow: 5 * time.Minute}
+	cfg := web.DefaultConfig(masterKey)
+	cfg.Addr, cfg.DatabaseURL = "127.0.0.1:0", b.dbURL
 	srv := web.New(cfg, store, slog.New(slog.NewTextHandler(logFile, nil)))
 	if err := srv.Start(); err != nil {
 		return err

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"keydesk/models/database"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -12,6 +14,9 @@ import (
 	"gorm.io/gorm"
 
 	"keydesk/models"
+	"keydesk/models/accounts"
+	"keydesk/models/audit"
+	"keydesk/models/keys"
 )
 
 // benchKey is a seeded API key with its plaintext (unsealed for the load).
@@ -27,7 +32,7 @@ type seeded struct {
 	keys []benchKey
 	// console is the program whose admin signs in: its keys drive the
 	// console and revocation scenarios.
-	console     *models.Program
+	console     *accounts.Program
 	consoleKeys []benchKey
 	adminEmail  string
 	adminPass   string
@@ -40,7 +45,7 @@ const benchPassword = "bench correct horse battery staple"
 // names and returns a URL whose search_path selects it, so every run
 // starts from the same empty state; drop removes it.
 func freshPostgresSchema(base string) (schemaURL string, drop func() error, err error) {
-	db, err := models.OpenDatabase(base)
+	db, err := database.Open(base)
 	if err != nil {
 		return "", nil, err
 	}
@@ -73,11 +78,12 @@ func closeDB(db *gorm.DB) {
 // seed creates programs × keysPerProgram API keys through the store (the
 // same code path as the console, audit events included) and one
 // full-access admin of the first program.
-func seed(store *models.Store, programs, keysPerProgram, workers int) (*seeded, error) {
+func seed(store *models.Stores, programs, keysPerProgram, workers int) (*seeded, error) {
+	ctx := context.Background()
 	start := time.Now()
-	actor := models.Actor{Email: "keydesk-bench", UserAgent: "keydesk-bench"}
+	actor := audit.Actor{Email: "keydesk-bench", UserAgent: "keydesk-bench"}
 	out := &seeded{keys: make([]benchKey, programs*keysPerProgram)}
-	progs := make([]*models.Program, programs)
+	progs := make([]*accounts.Program, programs)
 
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -91,14 +97,14 @@ func seed(store *models.Store, programs, keysPerProgram, workers int) (*seeded, 
 				if i >= programs {
 					return
 				}
-				p, err := store.CreateProgram(actor, fmt.Sprintf("Bench Store %03d", i))
+				p, err := store.Keys.CreateProgram(ctx, actor, fmt.Sprintf("Bench Store %03d", i))
 				if err != nil {
 					errs <- err
 					return
 				}
 				progs[i] = p
 				for j := range keysPerProgram {
-					k, err := store.GenerateAPIKey(p.ID, actor, models.KeyInput{
+					k, err := store.Keys.Generate(ctx, p.ID, actor, keys.KeyInput{
 						Name:        fmt.Sprintf("Integration %02d", j),
 						Description: "Seeded by keydesk-bench",
 					})
@@ -106,7 +112,7 @@ func seed(store *models.Store, programs, keysPerProgram, workers int) (*seeded, 
 						errs <- fmt.Errorf("program %d key %d: %w", i, j, err)
 						return
 					}
-					secret, err := store.Keyring().Open(k.ID, k.Sealed, k.KeyVersion)
+					secret, err := store.Keys.Keyring().Open(k.ID, k.Sealed, k.KeyVersion)
 					if err != nil {
 						errs <- err
 						return
@@ -126,7 +132,7 @@ func seed(store *models.Store, programs, keysPerProgram, workers int) (*seeded, 
 	out.consoleKeys = out.keys[:keysPerProgram]
 	out.adminEmail = "bench-admin@keydesk.test"
 	out.adminPass = benchPassword
-	if _, err := store.CreateAdmin(actor, progs[0].ID, out.adminEmail, out.adminPass, models.AccessFull, nil); err != nil {
+	if _, err := store.Accounts.CreateAdmin(ctx, actor, progs[0].ID, out.adminEmail, out.adminPass, accounts.AccessFull, nil); err != nil {
 		return nil, fmt.Errorf("seed admin: %w", err)
 	}
 	out.took = time.Since(start)

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"keydesk/models"
+	"keydesk/models/audit"
 	"keydesk/models/modeltest"
 )
 
@@ -44,16 +44,16 @@ func TestAuditVerifyCommand(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
 		t.Setenv("DATABASE_URL", db.URL)
 		t.Setenv("KEYDESK_MASTER_KEY", base64.StdEncoding.EncodeToString(modeltest.MasterKey))
-		store := modeltest.NewStore(t, db)
+		store := modeltest.NewStores(t, db)
 		alpha := modeltest.Seed(t, store, "Alpha")
 		beta := modeltest.Seed(t, store, "Beta")
 		for i := range 5 {
-			if err := store.Audit(alpha.Program.ID, models.Actor{Email: alpha.Full.Email}, models.AuditEntry{Action: models.ActionKeyCopied, TargetName: fmt.Sprint(i)}); err != nil {
+			if err := store.Audit.Record(t.Context(), alpha.Program.ID, audit.Actor{Email: alpha.Full.Email}, audit.Entry{Action: audit.ActionKeyCopied, TargetName: fmt.Sprint(i)}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		// A failed sign-in for an unknown email lands in the system chain.
-		if _, err := store.Authenticate("nobody@example.test", "wrong password!", models.Actor{IP: "192.0.2.1"}); err == nil {
+		if _, err := store.Accounts.Authenticate(t.Context(), "nobody@example.test", "wrong password!", audit.Actor{IP: "192.0.2.1"}); err == nil {
 			t.Fatal("unknown email signed in")
 		}
 
@@ -61,7 +61,7 @@ func TestAuditVerifyCommand(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "audit trail intact") {
 			t.Fatalf("intact: exit %d\n%s%s", code, out, errOut)
 		}
-		for _, p := range []int64{models.SystemProgramID, alpha.Program.ID, beta.Program.ID} {
+		for _, p := range []int64{audit.SystemProgramID, alpha.Program.ID, beta.Program.ID} {
 			if !strings.Contains(out, fmt.Sprintf("program %d: ", p)) {
 				t.Fatalf("program %d not verified:\n%s", p, out)
 			}
@@ -74,7 +74,7 @@ func TestAuditVerifyCommand(t *testing.T) {
 		}
 
 		// Tamper with the sixth event of Alpha's chain, then the fourth.
-		gdb := store.DB()
+		gdb := store.DB
 		protect := []string{`DROP TRIGGER audit_events_no_update`, `DROP TRIGGER audit_events_no_delete`}
 		if gdb.Dialector.Name() == "postgres" {
 			protect = []string{`ALTER TABLE audit_events DISABLE TRIGGER USER`}
@@ -84,7 +84,7 @@ func TestAuditVerifyCommand(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		var sixth, fourth, fifth models.AuditEvent
+		var sixth, fourth, fifth audit.Event
 		gdb.Where("program_id = ? AND seq = 6", alpha.Program.ID).Take(&sixth)
 		gdb.Where("program_id = ? AND seq = 4", alpha.Program.ID).Take(&fourth)
 		gdb.Where("program_id = ? AND seq = 5", alpha.Program.ID).Take(&fifth)

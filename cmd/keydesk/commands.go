@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"keydesk/models/database"
 	"log/slog"
 	"net/http"
 	"os"
@@ -16,6 +17,8 @@ import (
 	"time"
 
 	"keydesk/models"
+	"keydesk/models/audit"
+	"keydesk/models/migrations"
 	"keydesk/web"
 )
 
@@ -27,27 +30,27 @@ func newLogger(json bool) *slog.Logger {
 }
 
 // openStore reads the configuration, opens and migrates the database.
-func openStore(logger *slog.Logger) (*models.Store, web.Config, error) {
+func openStore(logger *slog.Logger) (*models.Stores, web.Config, error) {
 	cfg, err := web.ConfigFromEnv(logger)
 	if err != nil {
 		return nil, cfg, err
 	}
-	db, err := models.OpenDatabase(cfg.DatabaseURL)
+	db, err := database.Open(cfg.DatabaseURL)
 	if err != nil {
 		return nil, cfg, err
 	}
-	applied, err := models.Migrate(db)
+	applied, err := migrations.Migrate(context.Background(), db)
 	if err != nil {
 		return nil, cfg, err
 	}
 	if applied > 0 {
-		logger.Info("database migrated", "applied", applied, "schema_version", models.SchemaVersion())
+		logger.Info("database migrated", "applied", applied, "schema_version", migrations.SchemaVersion())
 	}
 	keyring, err := cfg.Keyring()
 	if err != nil {
 		return nil, cfg, err
 	}
-	return models.NewStore(db, keyring), cfg, nil
+	return models.New(db, keyring, database.SystemClock), cfg, nil
 }
 
 func serve(args []string) error {
@@ -107,7 +110,7 @@ func serve(args []string) error {
 }
 
 func databaseKind(url string) string {
-	if models.IsPostgresURL(url) {
+	if database.IsPostgresURL(url) {
 		return "postgres"
 	}
 	return "sqlite"
@@ -122,11 +125,12 @@ func migrate(args []string) error {
 	if _, _, err := openStore(newLogger(false)); err != nil {
 		return err
 	}
-	fmt.Printf("database at schema version %d\n", models.SchemaVersion())
+	fmt.Printf("database at schema version %d\n", migrations.SchemaVersion())
 	return nil
 }
 
 func createProgram(args []string) error {
+	ctx := context.Background()
 	fs := flag.NewFlagSet("programs create", flag.ContinueOnError)
 	name := fs.String("name", "", "program name")
 	if err := fs.Parse(args); err != nil {
@@ -139,7 +143,7 @@ func createProgram(args []string) error {
 	if err != nil {
 		return err
 	}
-	p, err := store.CreateProgram(cliActor(), *name)
+	p, err := store.Keys.CreateProgram(ctx, cliActor(), *name)
 	if err != nil {
 		return err
 	}
@@ -147,11 +151,12 @@ func createProgram(args []string) error {
 	return nil
 }
 
-func cliActor() models.Actor {
-	return models.Actor{Email: "cli", UserAgent: "keydesk-cli"}
+func cliActor() audit.Actor {
+	return audit.Actor{Email: "cli", UserAgent: "keydesk-cli"}
 }
 
 func createUser(args []string, stdin io.Reader) error {
+	ctx := context.Background()
 	fs := flag.NewFlagSet("users create", flag.ContinueOnError)
 	partnerID := fs.String("program", "", "partner ID of the program")
 	email := fs.String("email", "", "email address")
@@ -176,7 +181,7 @@ func createUser(args []string, stdin io.Reader) error {
 	if err != nil {
 		return err
 	}
-	program, err := store.ProgramByPartnerID(*partnerID)
+	program, err := store.Accounts.ProgramByPartnerID(ctx, *partnerID)
 	if err != nil {
 		return fmt.Errorf("program %s: %w", *partnerID, err)
 	}
@@ -184,7 +189,7 @@ func createUser(args []string, stdin io.Reader) error {
 	if *modules != "" {
 		mods = strings.Split(*modules, ",")
 	}
-	admin, err := store.CreateAdmin(cliActor(), program.ID, *email, password, *access, mods)
+	admin, err := store.Accounts.CreateAdmin(ctx, cliActor(), program.ID, *email, password, *access, mods)
 	if err != nil {
 		return err
 	}
@@ -193,6 +198,7 @@ func createUser(args []string, stdin io.Reader) error {
 }
 
 func verifyAudit(args []string) error {
+	ctx := context.Background()
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
 	partnerID := fs.String("program", "", "verify only this program's chain")
 	if err := fs.Parse(args); err != nil {
@@ -204,16 +210,16 @@ func verifyAudit(args []string) error {
 	}
 	var ids []int64
 	if *partnerID != "" {
-		p, err := store.ProgramByPartnerID(*partnerID)
+		p, err := store.Accounts.ProgramByPartnerID(ctx, *partnerID)
 		if err != nil {
 			return fmt.Errorf("program %s: %w", *partnerID, err)
 		}
 		ids = []int64{p.ID}
-	} else if ids, err = store.AuditChainIDs(); err != nil {
+	} else if ids, err = store.Audit.ChainIDs(ctx); err != nil {
 		return err
 	}
 	for _, id := range ids {
-		n, brk, err := store.VerifyChain(id)
+		n, brk, err := store.Audit.VerifyChain(ctx, id)
 		if err != nil {
 			return err
 		}

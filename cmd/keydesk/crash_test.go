@@ -18,7 +18,9 @@ import (
 	"testing"
 	"time"
 
-	"keydesk/models"
+	"keydesk/models/accounts"
+	"keydesk/models/audit"
+	"keydesk/models/keys"
 	"keydesk/models/modeltest"
 )
 
@@ -162,30 +164,30 @@ type replayedKey struct {
 // result with the api_keys table one to one: every key has its generated
 // event, every edit and inactivation it shows has its event, and every
 // event's effect is in the table (or the key's deleted event is).
-func checkReplay(t *testing.T, store *models.Store, programID int64) (keys, events int) {
+func checkReplay(t *testing.T, store *modeltest.Stores, programID int64) (keyList, events int) {
 	t.Helper()
-	var evs []models.AuditEvent
-	if err := store.DB().Where("program_id = ? AND outcome = ? AND target_type = ?", programID, models.OutcomeSuccess, "api_key").Order("seq").Find(&evs).Error; err != nil {
+	var evs []audit.Event
+	if err := store.DB.Where("program_id = ? AND outcome = ? AND target_type = ?", programID, audit.OutcomeSuccess, "api_key").Order("seq").Find(&evs).Error; err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]*replayedKey{}
 	for _, e := range evs {
 		k := want[e.TargetID]
 		switch e.Action {
-		case models.ActionKeyGenerated:
+		case audit.ActionKeyGenerated:
 			if k != nil {
 				t.Fatalf("key %s generated twice", e.TargetID)
 			}
 			want[e.TargetID] = &replayedKey{name: e.TargetName, active: true}
 			continue
-		case models.ActionKeyRevealed, models.ActionKeyCopied:
+		case audit.ActionKeyRevealed, audit.ActionKeyCopied:
 			continue
 		}
 		if k == nil {
 			t.Fatalf("%s event (seq %d) for key %s that was never generated", e.Action, e.Seq, e.TargetID)
 		}
 		switch e.Action {
-		case models.ActionKeyEdited:
+		case audit.ActionKeyEdited:
 			var d struct {
 				After struct{ Name string } `json:"after"`
 			}
@@ -193,16 +195,16 @@ func checkReplay(t *testing.T, store *models.Store, programID int64) (keys, even
 				t.Fatal(err)
 			}
 			k.name = d.After.Name
-		case models.ActionKeyInactivated:
+		case audit.ActionKeyInactivated:
 			k.active = false
-		case models.ActionKeyActivated:
+		case audit.ActionKeyActivated:
 			k.active = true
-		case models.ActionKeyDeleted:
+		case audit.ActionKeyDeleted:
 			delete(want, e.TargetID)
 		}
 	}
-	var rows []models.APIKey
-	if err := store.DB().Where("program_id = ? AND is_default = ?", programID, false).Find(&rows).Error; err != nil {
+	var rows []keys.APIKey
+	if err := store.DB.Where("program_id = ? AND is_default = ?", programID, false).Find(&rows).Error; err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range rows {
@@ -259,7 +261,7 @@ func TestKillDashNineDuringABurst(t *testing.T) {
 						return
 					}
 					done.Add(1)
-					var k models.APIKey
+					var k keys.APIKey
 					if lookup.Where("name = ?", name).Take(&k).Error != nil {
 						continue // the limit, or the server died mid-way
 					}
@@ -312,16 +314,16 @@ func TestKillDashNineDuringABurst(t *testing.T) {
 		if err != nil || !strings.Contains(out, "audit trail intact") {
 			t.Fatalf("audit verify after kill -9: %v\n%s", err, out)
 		}
-		store := models.NewStore(modeltest.Open(t, db), modeltest.Keyring(t))
-		p, err := store.ProgramByPartnerID(partnerID)
+		store := modeltest.Wrap(modeltest.Open(t, db), modeltest.Keyring(t))
+		p, err := store.Accounts.ProgramByPartnerID(t.Context(), partnerID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		keys, events := checkReplay(t, store, p.ID)
+		keyList, events := checkReplay(t, store, p.ID)
 		if int64(events) < acked {
 			t.Fatalf("%d actions were acknowledged but only %d key events were kept", acked, events)
 		}
-		t.Logf("killed after %d acknowledged actions: %d key events, %d keys, chain intact", acked, events, keys)
+		t.Logf("killed after %d acknowledged actions: %d key events, %d keys, chain intact", acked, events, keyList)
 	})
 }
 
@@ -336,26 +338,26 @@ func TestRotateMasterCommand(t *testing.T) {
 				t.Fatalf("programs create: %v\n%s", err, out)
 			}
 		}
-		store := models.NewStore(modeltest.Open(t, db), modeltest.Keyring(t))
-		var programs []models.Program
-		if err := store.DB().Find(&programs).Error; err != nil {
+		store := modeltest.Wrap(modeltest.Open(t, db), modeltest.Keyring(t))
+		var programs []accounts.Program
+		if err := store.DB.Find(&programs).Error; err != nil {
 			t.Fatal(err)
 		}
 		for _, p := range programs {
 			for i := range 3 {
-				if _, err := store.GenerateAPIKey(p.ID, models.Actor{Email: "cli"}, models.KeyInput{Name: fmt.Sprint("key ", i)}); err != nil {
+				if _, err := store.Keys.Generate(t.Context(), p.ID, audit.Actor{Email: "cli"}, keys.KeyInput{Name: fmt.Sprint("key ", i)}); err != nil {
 					t.Fatal(err)
 				}
 			}
 		}
-		secrets := func(ring *models.Keyring) map[int64]string {
+		secrets := func(ring *keys.Keyring) map[int64]string {
 			t.Helper()
-			var keys []models.APIKey
-			if err := store.DB().Find(&keys).Error; err != nil {
+			var keyList []keys.APIKey
+			if err := store.DB.Find(&keyList).Error; err != nil {
 				t.Fatal(err)
 			}
 			out := map[int64]string{}
-			for _, k := range keys {
+			for _, k := range keyList {
 				s, err := ring.Open(k.ID, k.Sealed, k.KeyVersion)
 				if err != nil {
 					t.Fatalf("key row %d does not open: %v", k.ID, err)
@@ -383,7 +385,7 @@ func TestRotateMasterCommand(t *testing.T) {
 			t.Fatalf("interrupted rotation: %v\n%s", err, out)
 		}
 		// Meanwhile a server with both keys still opens every key.
-		both, err := models.NewKeyring(newKey, modeltest.MasterKey)
+		both, err := keys.NewKeyring(newKey, modeltest.MasterKey)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -394,7 +396,7 @@ func TestRotateMasterCommand(t *testing.T) {
 		if err != nil || !strings.Contains(out, "re-sealed 5 API keys") || !strings.Contains(out, "rotation complete") {
 			t.Fatalf("resumed rotation: %v\n%s", err, out)
 		}
-		alone, err := models.NewKeyring(newKey)
+		alone, err := keys.NewKeyring(newKey)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -406,7 +408,7 @@ func TestRotateMasterCommand(t *testing.T) {
 			t.Fatalf("audit verify after rotation: %v\n%s", err, out)
 		}
 		var rotated int64
-		store.DB().Model(&models.AuditEvent{}).Where("action = ?", models.ActionMasterKeyRotated).Count(&rotated)
+		store.DB.Model(&audit.Event{}).Where("action = ?", audit.ActionMasterKeyRotated).Count(&rotated)
 		if rotated < 4 { // batches of 2 never span programs: 3+5 keys in at least 4 transactions
 			t.Fatalf("%d rotation events, want at least 4", rotated)
 		}

@@ -1,13 +1,13 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"keydesk/models/keys"
 	"os"
-
-	"keydesk/models"
 )
 
 // rotateMaster re-seals every API key under KEYDESK_MASTER_KEY, opening the
@@ -18,8 +18,9 @@ func rotateMaster(args []string) error {
 }
 
 func runRotateMaster(args []string, out io.Writer) error {
+	ctx := context.Background()
 	fs := flag.NewFlagSet("keys rotate-master", flag.ContinueOnError)
-	batch := fs.Int("batch-size", models.DefaultRotationBatch, "keys re-sealed per transaction")
+	batch := fs.Int("batch-size", keys.DefaultRotationBatch, "keys re-sealed per transaction")
 	maxKeys := fs.Int("max-keys", 0, "stop after re-sealing this many keys (0: all); run again to continue")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -37,10 +38,10 @@ func runRotateMaster(args []string, out io.Writer) error {
 	if cfg.PreviousKey == nil {
 		fmt.Fprintln(os.Stderr, "keydesk: KEYDESK_MASTER_KEY_PREVIOUS is not set: only keys already under the current master key can be accounted for")
 	}
-	report, err := store.RotateMasterKey(cliActor(), models.RotationOptions{BatchSize: *batch, MaxKeys: *maxKeys})
+	report, err := store.Keys.RotateMasterKey(ctx, cliActor(), keys.RotationOptions{BatchSize: *batch, MaxKeys: *maxKeys})
 	fmt.Fprintf(out, "re-sealed %d API keys of %d programs in %d transactions; %d keys under the current master key, %d still under an older one\n",
 		report.Resealed, report.Programs, report.Batches, report.Current, report.Pending)
-	if errors.Is(err, models.ErrRotationStopped) && *maxKeys > 0 {
+	if errors.Is(err, keys.ErrRotationStopped) && *maxKeys > 0 {
 		fmt.Fprintf(out, "stopped after %d keys as --max-keys asked: run keys rotate-master again to continue\n", report.Resealed)
 		return nil
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"keydesk/models/database"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -11,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"keydesk/models"
+	"keydesk/models/migrations"
 	"keydesk/models/modeltest"
 )
 
@@ -79,12 +80,12 @@ func TestMigrateCommand(t *testing.T) {
 		env := binEnv(db)
 		for run := 1; run <= 2; run++ {
 			out, err := runBinary(t, env, "", "migrate")
-			want := fmt.Sprintf("database at schema version %d", models.SchemaVersion())
+			want := fmt.Sprintf("database at schema version %d", migrations.SchemaVersion())
 			if err != nil || !strings.Contains(out, want) {
 				t.Fatalf("run %d: %v\n%s", run, err, out)
 			}
 		}
-		gdb, err := models.OpenDatabase(db.URL)
+		gdb, err := database.Open(db.URL)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -95,8 +96,8 @@ func TestMigrateCommand(t *testing.T) {
 		}()
 		var versions int64
 		gdb.Raw(`SELECT COUNT(*) FROM schema_migrations`).Scan(&versions)
-		if versions != int64(models.SchemaVersion()) {
-			t.Fatalf("%d migrations recorded, want %d", versions, models.SchemaVersion())
+		if versions != int64(migrations.SchemaVersion()) {
+			t.Fatalf("%d migrations recorded, want %d", versions, migrations.SchemaVersion())
 		}
 	})
 }

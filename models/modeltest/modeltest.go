@@ -3,16 +3,24 @@
 package modeltest
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"keydesk/models/database"
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"gorm.io/gorm"
 
 	"keydesk/models"
+	"keydesk/models/accounts"
+	"keydesk/models/audit"
+	"keydesk/models/keys"
+	"keydesk/models/migrations"
 )
 
 // Database names a database kind a test runs on.
@@ -27,8 +35,8 @@ type Database struct {
 var MasterKey = []byte("0123456789abcdef0123456789abcdef")
 
 // Keyring is a keyring over MasterKey.
-func Keyring(t testing.TB) *models.Keyring {
-	k, err := models.NewKeyring(MasterKey)
+func Keyring(t testing.TB) *keys.Keyring {
+	k, err := keys.NewKeyring(MasterKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +70,7 @@ func Postgres(t testing.TB) Database {
 	suffix := make([]byte, 6)
 	_, _ = rand.Read(suffix)
 	schema := "t_" + hex.EncodeToString(suffix)
-	admin, err := models.OpenDatabase(base)
+	admin, err := database.Open(base)
 	if err != nil {
 		t.Fatalf("open TEST_DATABASE_URL: %v", err)
 	}
@@ -87,7 +95,7 @@ func Postgres(t testing.TB) Database {
 
 // Open opens and migrates db, closing it after the test.
 func Open(t testing.TB, db Database) *gorm.DB {
-	gdb, err := models.OpenDatabase(db.URL)
+	gdb, err := database.Open(db.URL)
 	if err != nil {
 		t.Fatalf("open %s: %v", db.Name, err)
 	}
@@ -96,23 +104,47 @@ func Open(t testing.TB, db Database) *gorm.DB {
 			sqlDB.Close()
 		}
 	})
-	if _, err := models.Migrate(gdb); err != nil {
+	if _, err := migrations.Migrate(context.Background(), gdb); err != nil {
 		t.Fatalf("migrate %s: %v", db.Name, err)
 	}
 	return gdb
 }
 
-// NewStore opens, migrates and wraps db in a Store.
-func NewStore(t testing.TB, db Database) *models.Store {
-	return models.NewStore(Open(t, db), Keyring(t))
+// Stores are the domain stores over a test database, with the database
+// handle for assertions and a clock the test can move.
+type Stores struct {
+	*models.Stores
+	DB    *gorm.DB
+	clock atomic.Pointer[func() time.Time]
+}
+
+// SetClock makes every store read now (normalised like the system clock).
+func (s *Stores) SetClock(now func() time.Time) { s.clock.Store(&now) }
+
+// Now is the stores' clock.
+func (s *Stores) Now() time.Time { return s.Clock() }
+
+// NewStores opens and migrates db and builds the stores over it, on a clock
+// that reads the wall clock until SetClock moves it.
+func NewStores(t testing.TB, db Database) *Stores {
+	return Wrap(Open(t, db), Keyring(t))
+}
+
+// Wrap builds test stores over an opened, migrated database.
+func Wrap(gdb *gorm.DB, keyring *keys.Keyring) *Stores {
+	s := &Stores{DB: gdb}
+	wall := time.Now
+	s.clock.Store(&wall)
+	s.Stores = models.New(gdb, keyring, database.Fixed(func() time.Time { return (*s.clock.Load())() }))
+	return s
 }
 
 // Fixture is a program with admins of every kind.
 type Fixture struct {
-	Program *models.Program
-	Full    *models.Admin
-	Limited *models.Admin
-	Support *models.Admin
+	Program *accounts.Program
+	Full    *accounts.Admin
+	Limited *accounts.Admin
+	Support *accounts.Admin
 }
 
 // Password is every fixture admin's password.
@@ -120,13 +152,13 @@ const Password = "correct horse battery staple"
 
 // Seed creates a program named name with a full admin, a limited admin
 // without modules and a support admin with the audit trail.
-func Seed(t testing.TB, store *models.Store, name string) Fixture {
-	p, err := store.CreateProgram(models.Actor{}, name)
+func Seed(t testing.TB, store *Stores, name string) Fixture {
+	p, err := store.Keys.CreateProgram(context.Background(), audit.Actor{}, name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mk := func(local, access string, modules ...string) *models.Admin {
-		a, err := store.CreateAdmin(models.Actor{}, p.ID, local+"@"+p.PartnerID+".test", Password, access, modules)
+	mk := func(local, access string, modules ...string) *accounts.Admin {
+		a, err := store.Accounts.CreateAdmin(context.Background(), audit.Actor{}, p.ID, local+"@"+p.PartnerID+".test", Password, access, modules)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -134,8 +166,8 @@ func Seed(t testing.TB, store *models.Store, name string) Fixture {
 	}
 	return Fixture{
 		Program: p,
-		Full:    mk("full", models.AccessFull),
-		Limited: mk("limited", models.AccessLimited),
-		Support: mk("support", models.AccessLimited, models.ModuleAuditTrail),
+		Full:    mk("full", accounts.AccessFull),
+		Limited: mk("limited", accounts.AccessLimited),
+		Support: mk("support", accounts.AccessLimited, accounts.ModuleAuditTrail),
 	}
 }

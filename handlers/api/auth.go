@@ -1,0 +1,167 @@
+// Package api serves keydesk's JSON API: the Zinrelo-compatible REST API
+// (partner-id and api-key headers) and the UI API (a Bearer JWT signed with
+// a key). It has its own error body, which the server's central error
+// handler writes through WriteError for every path under /v2.
+package api
+
+import (
+	"errors"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"keydesk/models/apiauth"
+	"keydesk/models/members"
+)
+
+// API serves the Zinrelo-compatible REST API (partner-id and api-key
+// headers) and the UI API (a Bearer JWT signed with a key).
+type API struct {
+	members  *members.Store
+	verifier *apiauth.Verifier
+	limiter  *apiauth.RateLimiter
+	// logKey is the context key under which the request logger finds the
+	// calling key's identifier.
+	logKey string
+}
+
+// New builds the API handlers.
+func New(memberStore *members.Store, verifier *apiauth.Verifier, limiter *apiauth.RateLimiter, logKey string) *API {
+	return &API{members: memberStore, verifier: verifier, limiter: limiter, logKey: logKey}
+}
+
+// Header names of the REST API.
+const (
+	HeaderPartnerID = "partner-id"
+	HeaderAPIKey    = "api-key"
+)
+
+// Error codes of the API, beside "ERROR_" + the status text.
+const (
+	codeUnauthorized = "ERROR_UNAUTHORIZED"
+	codeRateLimited  = "RATE_LIMIT_EXCEEDED"
+)
+
+// unauthorizedReason is the one reason every authentication failure gives:
+// it never says which part was wrong.
+const unauthorizedReason = "Authentication failed: check the partner-id and the API key or token."
+
+const ctxVerifiedKey = "keydesk.api.key"
+
+// WriteError writes the API's error body with the status's own code
+// ("ERROR_" + the status text); the central error handler calls it.
+func WriteError(c echo.Context, status int, reason string) error {
+	return apiError(c, status, statusCode(status), reason, nil)
+}
+
+// apiError writes the API's error body.
+func apiError(c echo.Context, status int, code, reason string, extra map[string]any) error {
+	body := map[string]any{"success": false, "error_code": code, "reason": reason}
+	for k, v := range extra {
+		body[k] = v
+	}
+	return c.JSON(status, body)
+}
+
+// statusCode is the "ERROR_<STATUS TEXT>" code of a status, as the error
+// handler writes it for API paths.
+func statusCode(status int) string {
+	return "ERROR_" + strings.ToUpper(strings.ReplaceAll(http.StatusText(status), " ", "_"))
+}
+
+func unauthorized(c echo.Context) error {
+	return apiError(c, http.StatusUnauthorized, codeUnauthorized, unauthorizedReason, nil)
+}
+
+// NoStore marks every API response uncacheable.
+func (a *API) NoStore(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set("Cache-Control", "no-store")
+		c.Response().Header().Set("Pragma", "no-cache")
+		return next(c)
+	}
+}
+
+// RequireAPIKey authenticates a REST call by its partner-id and api-key
+// headers; anything wrong is the same 401.
+func (a *API) RequireAPIKey(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Request().Header
+		key, err := a.verifier.VerifyAPIKey(c.Request().Context(), h.Get(HeaderPartnerID), h.Get(HeaderAPIKey))
+		if errors.Is(err, apiauth.ErrUnauthorized) {
+			return unauthorized(c)
+		}
+		if err != nil {
+			return err
+		}
+		a.authenticated(c, key)
+		return next(c)
+	}
+}
+
+// RequireUIToken authenticates a UI API call by its Bearer token and
+// partner-id header.
+func (a *API) RequireUIToken(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		token, ok := bearerToken(c.Request().Header.Get(echo.HeaderAuthorization))
+		if !ok {
+			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="keydesk"`)
+			return unauthorized(c)
+		}
+		key, claims, err := a.verifier.VerifyUIToken(c.Request().Context(), c.Request().Header.Get(HeaderPartnerID), token)
+		if errors.Is(err, apiauth.ErrUnauthorized) {
+			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="keydesk", error="invalid_token"`)
+			return unauthorized(c)
+		}
+		if err != nil {
+			return err
+		}
+		a.authenticated(c, key)
+		c.Set(ctxUIClaims, claims)
+		return next(c)
+	}
+}
+
+const ctxUIClaims = "keydesk.api.claims"
+
+func (a *API) authenticated(c echo.Context, key *apiauth.VerifiedKey) {
+	c.Set(ctxVerifiedKey, key)
+	c.Set(a.logKey, key.Identifier)
+}
+
+func bearerToken(header string) (string, bool) {
+	const prefix = "bearer "
+	if len(header) <= len(prefix) || !strings.EqualFold(header[:len(prefix)], prefix) {
+		return "", false
+	}
+	token := strings.TrimSpace(header[len(prefix):])
+	return token, token != ""
+}
+
+// verifiedKey is the key that authenticated the request.
+func verifiedKey(c echo.Context) *apiauth.VerifiedKey {
+	k, _ := c.Get(ctxVerifiedKey).(*apiauth.VerifiedKey)
+	return k
+}
+
+// RateLimit spends one request of the calling key's budget in the category;
+// it runs after authentication.
+func (a *API) RateLimit(category apiauth.RateCategory) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			key := verifiedKey(c)
+			if key == nil {
+				return unauthorized(c)
+			}
+			if ok, wait := a.limiter.Allow(key.KeyID, category); !ok {
+				c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(max(wait, time.Second).Seconds()))))
+				return apiError(c, http.StatusTooManyRequests, codeRateLimited, "Rate limit exceeded", nil)
+			}
+			return next(c)
+		}
+	}
+}

@@ -1,0 +1,58 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"keydesk/models/database"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Program is one loyalty program (a tenant).
+type Program struct {
+	ID        int64
+	Name      string
+	PartnerID string
+	CreatedAt time.Time
+}
+
+// MaxProgramNameLength bounds a program's name.
+const MaxProgramNameLength = 100
+
+// ErrInvalidProgramName is returned for an empty or overlong program name.
+var ErrInvalidProgramName = fmt.Errorf("program name must be 1 to %d characters", MaxProgramNameLength)
+
+// ProgramByPartnerID finds a program by its partner ID.
+func (s *Store) ProgramByPartnerID(ctx context.Context, partnerID string) (*Program, error) {
+	var p Program
+	err := s.db.WithContext(ctx).Where("partner_id = ?", partnerID).Take(&p).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, database.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("accounts: unable to find program: %w", err)
+	}
+	return &p, nil
+}
+
+// ProgramByID finds a program by id.
+func (s *Store) ProgramByID(ctx context.Context, id int64) (*Program, error) {
+	var p Program
+	err := s.db.WithContext(ctx).Where("id = ?", id).Take(&p).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, database.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("accounts: unable to find program: %w", err)
+	}
+	return &p, nil
+}
+
+// AllPrograms lists every program.
+func (s *Store) AllPrograms(ctx context.Context) ([]Program, error) {
+	var ps []Program
+	err := s.db.WithContext(ctx).Order("id").Find(&ps).Error
+	return ps, err
+}

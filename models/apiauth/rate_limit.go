@@ -1,0 +1,111 @@
+package apiauth
+
+import (
+	"keydesk/models/database"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// RateCategory separates an API key's budgets: reads and writes are
+// limited independently.
+type RateCategory int
+
+// The rate categories.
+const (
+	RateRead RateCategory = iota
+	RateWrite
+)
+
+// RateLimits are requests per minute per key and category; 0 means
+// unlimited. A key may spend its whole minute's budget in a burst.
+type RateLimits struct {
+	ReadPerMinute  int
+	WritePerMinute int
+}
+
+func (l RateLimits) perMinute(c RateCategory) int {
+	if c == RateWrite {
+		return l.WritePerMinute
+	}
+	return l.ReadPerMinute
+}
+
+type bucketKey struct {
+	keyID    int64
+	category RateCategory
+}
+
+type bucket struct {
+	limiter  *rate.Limiter
+	lastSeen atomic.Int64 // unix nanoseconds
+}
+
+// RateLimiter is a token bucket per key and category, kept in memory (so
+// per instance). Buckets idle long enough to have refilled are evicted.
+type RateLimiter struct {
+	limits RateLimits
+	now    database.Clock
+
+	mu      sync.RWMutex
+	buckets map[bucketKey]*bucket
+}
+
+// NewRateLimiter builds a limiter with the given limits.
+func NewRateLimiter(limits RateLimits, now database.Clock) *RateLimiter {
+	return &RateLimiter{limits: limits, now: now, buckets: map[bucketKey]*bucket{}}
+}
+
+// Allow takes one request from the key's bucket of the category. When the
+// bucket is empty it returns false and how long until a request would pass.
+func (r *RateLimiter) Allow(keyID int64, c RateCategory) (ok bool, retryAfter time.Duration) {
+	perMinute := r.limits.perMinute(c)
+	if perMinute <= 0 {
+		return true, 0
+	}
+	k := bucketKey{keyID, c}
+	now := r.now()
+	r.mu.RLock()
+	b := r.buckets[k]
+	r.mu.RUnlock()
+	if b == nil {
+		r.mu.Lock()
+		if b = r.buckets[k]; b == nil {
+			b = &bucket{limiter: rate.NewLimiter(rate.Limit(float64(perMinute)/60), perMinute)}
+			r.buckets[k] = b
+		}
+		r.mu.Unlock()
+	}
+	b.lastSeen.Store(now.UnixNano())
+	res := b.limiter.ReserveN(now, 1)
+	if !res.OK() {
+		return false, time.Minute
+	}
+	if d := res.DelayFrom(now); d > 0 {
+		res.CancelAt(now)
+		return false, d
+	}
+	return true, 0
+}
+
+// EvictIdle drops buckets unused for a minute or more: by then they have
+// refilled, so a fresh bucket is the same state.
+func (r *RateLimiter) EvictIdle() {
+	cutoff := r.now().Add(-time.Minute).UnixNano()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k, b := range r.buckets {
+		if b.lastSeen.Load() <= cutoff {
+			delete(r.buckets, k)
+		}
+	}
+}
+
+// Buckets is the number of buckets held (tests, metrics).
+func (r *RateLimiter) Buckets() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.buckets)
+}

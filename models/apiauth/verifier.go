@@ -1,0 +1,227 @@
+package apiauth
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"keydesk/models/database"
+	"keydesk/models/keys"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// ErrUnauthorized is the one answer to a credential that does not
+// authenticate: missing, malformed, unknown, inactive, deleted, another
+// program's, badly signed or expired. Callers never learn which.
+var ErrUnauthorized = errors.New("unauthorized")
+
+// RevocationChannel is the PostgreSQL NOTIFY channel on which a revoked
+// key's hex digest is announced to every instance.
+const RevocationChannel = "keydesk_key_revoked"
+
+// VerifiedKey is what the API knows of an authenticated caller's key.
+type VerifiedKey struct {
+	KeyID       int64
+	ProgramID   int64
+	PartnerID   string
+	ProgramName string
+	Identifier  string
+	Name        string
+	IsDefault   bool
+
+	credential *keys.Credential
+}
+
+// VerifierOptions tune the verification cache.
+type VerifierOptions struct {
+	// TTL bounds how long a verified key is trusted without asking the
+	// database: the backstop should a revocation notice be lost.
+	TTL time.Duration
+	// NegativeTTL bounds how long an unknown or inactive key is remembered.
+	NegativeTTL time.Duration
+	// MaxEntries bounds each of the cache's maps.
+	MaxEntries int
+	// Caching starts the cache enabled. With PostgreSQL it starts disabled
+	// and the revocation listener enables it once it is listening.
+	Caching bool
+}
+
+// DefaultVerifierOptions are the production settings.
+func DefaultVerifierOptions() VerifierOptions {
+	return VerifierOptions{TTL: 30 * time.Second, NegativeTTL: 5 * time.Second, MaxEntries: 10000, Caching: true}
+}
+
+type positiveEntry struct {
+	key     *VerifiedKey
+	expires time.Time
+}
+
+type subjectKey struct {
+	partnerID, identifier string
+}
+
+type subjectEntry struct {
+	digest  [32]byte
+	found   bool
+	expires time.Time
+}
+
+// Verifier authenticates API calls: an API key by its SHA-256 digest, a UI
+// token by the key its sub names. Verified keys are cached in memory
+// (positive and short negative entries, bounded, with a TTL); the database
+// is asked only on a miss and never written on the request path: use is
+// recorded in memory and flushed in batches by the UsageRecorder.
+//
+// Revocation: the store calls the hook from RevocationHook inside the
+// transaction that inactivates or deletes a key. Every invalidation bumps a
+// generation counter, and a load that started before an invalidation is
+// never cached, so a read of the pre-commit state cannot be cached after
+// the invalidation that follows the commit. On PostgreSQL that post-commit
+// invalidation is the NOTIFY (see Listen); on SQLite a goroutine waits for
+// the revoking transaction to release the write lock, then invalidates.
+type Verifier struct {
+	store *keys.Store
+	opts  VerifierOptions
+	usage *UsageRecorder
+	now   database.Clock
+	loads singleflight.Group
+
+	mu       sync.RWMutex
+	gen      uint64
+	caching  bool
+	positive map[[32]byte]positiveEntry
+	negative map[[32]byte]time.Time
+	subjects map[subjectKey]subjectEntry
+
+	pending sync.WaitGroup
+}
+
+// NewVerifier builds a verifier over store; usage may be nil.
+func NewVerifier(store *keys.Store, usage *UsageRecorder, opts VerifierOptions, now database.Clock) *Verifier {
+	d := DefaultVerifierOptions()
+	if opts.TTL <= 0 {
+		opts.TTL = d.TTL
+	}
+	if opts.NegativeTTL <= 0 {
+		opts.NegativeTTL = min(d.NegativeTTL, opts.TTL)
+	}
+	if opts.MaxEntries <= 0 {
+		opts.MaxEntries = d.MaxEntries
+	}
+	return &Verifier{
+		store:    store,
+		opts:     opts,
+		usage:    usage,
+		now:      now,
+		caching:  opts.Caching,
+		positive: map[[32]byte]positiveEntry{},
+		negative: map[[32]byte]time.Time{},
+		subjects: map[subjectKey]subjectEntry{},
+	}
+}
+
+// VerifyAPIKey authenticates a REST call by its partner-id and api-key
+// headers. A malformed key or partner ID is refused before any lookup.
+func (v *Verifier) VerifyAPIKey(ctx context.Context, partnerID, key string) (*VerifiedKey, error) {
+	if !keys.IsPartnerID(partnerID) || keys.CheckKeyFormat(key) != nil {
+		return nil, ErrUnauthorized
+	}
+	k, err := v.byDigest(ctx, sha256.Sum256([]byte(key)))
+	if err != nil {
+		return nil, err
+	}
+	if k == nil || k.PartnerID != partnerID {
+		return nil, ErrUnauthorized
+	}
+	v.recordUse(k)
+	return k, nil
+}
+
+func (v *Verifier) recordUse(k *VerifiedKey) {
+	if v.usage != nil {
+		v.usage.Record(k.KeyID)
+	}
+}
+
+// byDigest returns the active key with this digest, or nil.
+func (v *Verifier) byDigest(ctx context.Context, d [32]byte) (*VerifiedKey, error) {
+	now := v.now()
+	v.mu.RLock()
+	if v.caching {
+		if e, ok := v.positive[d]; ok && now.Before(e.expires) {
+			v.mu.RUnlock()
+			return e.key, nil
+		}
+		if exp, ok := v.negative[d]; ok && now.Before(exp) {
+			v.mu.RUnlock()
+			return nil, nil
+		}
+	}
+	gen := v.gen
+	v.mu.RUnlock()
+
+	// Concurrent misses of one key share a load, but only within one
+	// generation: a request that arrives after an invalidation never
+	// receives a result read before it. The shared load outlives a caller
+	// that gives up, so one cancelled request fails no other.
+	loadCtx := context.WithoutCancel(ctx)
+	res, err, _ := v.loads.Do(strconv.FormatUint(gen, 10)+":"+string(d[:]), func() (any, error) {
+		c, err := v.store.CredentialByDigest(loadCtx, d[:])
+		if err != nil {
+			return nil, err
+		}
+		k := verifiedKey(c)
+		v.remember(gen, d, k)
+		return k, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("verifier: unable to load API key: %w", err)
+	}
+	return res.(*VerifiedKey), nil
+}
+
+// remember caches k (nil: a negative entry) under d, unless an invalidation
+// happened since gen was read.
+func (v *Verifier) remember(gen uint64, d [32]byte, k *VerifiedKey) {
+	now := v.now()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if !v.caching || v.gen != gen {
+		return
+	}
+	if k == nil {
+		if len(v.negative) >= v.opts.MaxEntries {
+			evict(v.negative, now, func(exp time.Time) time.Time { return exp })
+		}
+		v.negative[d] = now.Add(v.opts.NegativeTTL)
+		return
+	}
+	if len(v.positive) >= v.opts.MaxEntries {
+		evict(v.positive, now, func(e positiveEntry) time.Time { return e.expires })
+	}
+	v.positive[d] = positiveEntry{key: k, expires: now.Add(v.opts.TTL)}
+}
+
+// evict makes room in a full map: expired entries first, then arbitrary
+// ones (Go's map order) until an eighth of the map is free.
+func evict[K comparable, V any](m map[K]V, now time.Time, expires func(V) time.Time) {
+	for k, e := range m {
+		if !now.Before(expires(e)) {
+			delete(m, k)
+		}
+	}
+	target := len(m) - len(m)/8
+	if target == len(m) && len(m) > 0 {
+		target--
+	}
+	for k := range m {
+		if len(m) <= target {
+			break
+		}
+		delete(m, k)
+	}
+}

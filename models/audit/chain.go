@@ -1,0 +1,297 @@
+// Package audit keeps each program's append-only, tamper-evident trail:
+// appending events in the caller's transaction, verifying the chain,
+// querying it page by page and streaming it as CSV.
+package audit
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"gorm.io/gorm"
+
+	"keydesk/models/database"
+)
+
+// Store appends to and reads the audit chains.
+type Store struct {
+	db  *gorm.DB
+	now database.Clock
+}
+
+// NewStore builds the audit store over db.
+func NewStore(db *gorm.DB, now database.Clock) *Store {
+	return &Store{db: db, now: now}
+}
+
+// Actor says who does something and from where; it goes into audit events.
+type Actor struct {
+	AdminID   int64
+	Email     string
+	IP        string
+	UserAgent string
+	RequestID string
+}
+
+// Target types of audit events.
+const (
+	TargetAPIKey     = "api_key"
+	TargetAdmin      = "admin"
+	TargetProgram    = "program"
+	TargetAuditTrail = "audit_trail"
+)
+
+// SystemProgramID is the chain of events that belong to no program, such as a
+// failed sign-in for an unknown email.
+const SystemProgramID int64 = 0
+
+// Audit outcomes.
+const (
+	OutcomeSuccess = "success"
+	OutcomeFailure = "failure"
+	OutcomeRefused = "refused"
+)
+
+// Audit actions.
+const (
+	ActionSignIn          = "signin.succeeded"
+	ActionSignInFailed    = "signin.failed"
+	ActionSignOut         = "signout"
+	ActionReauthSucceeded = "reauth.succeeded"
+	ActionReauthFailed    = "reauth.failed"
+	ActionReauthLocked    = "reauth.locked"
+	ActionKeyGenerated    = "api_key.generated"
+	ActionKeyRevealed     = "api_key.revealed"
+	ActionKeyCopied       = "api_key.copied"
+	ActionKeyEdited       = "api_key.edited"
+	ActionKeyInactivated  = "api_key.inactivated"
+	ActionKeyActivated    = "api_key.activated"
+	ActionKeyDeleted      = "api_key.deleted"
+	ActionAccessRefused   = "access.refused"
+	ActionAuditDownloaded = "audit.downloaded"
+	ActionAuditVerified   = "audit.verified"
+	ActionProgramCreated  = "program.created"
+	ActionAdminCreated    = "admin.created"
+)
+
+// Actions lists every action, for filters.
+var Actions = []string{
+	ActionSignIn, ActionSignInFailed, ActionSignOut,
+	ActionReauthSucceeded, ActionReauthFailed, ActionReauthLocked,
+	ActionKeyGenerated, ActionKeyRevealed, ActionKeyCopied, ActionKeyEdited,
+	ActionKeyInactivated, ActionKeyActivated, ActionKeyDeleted,
+	ActionAccessRefused, ActionAuditDownloaded, ActionAuditVerified,
+	ActionProgramCreated, ActionAdminCreated,
+}
+
+// Event is one link of a program's tamper-evident chain.
+type Event struct {
+	ID         int64
+	ProgramID  int64
+	Seq        int64
+	PrevHash   string
+	Hash       string
+	OccurredAt time.Time
+	ActorID    int64
+	ActorEmail string
+	Action     string
+	TargetType string
+	TargetID   string
+	TargetName string
+	Outcome    string
+	IP         string
+	UserAgent  string
+	RequestID  string
+	Details    string
+}
+
+// TableName pins the table.
+func (Event) TableName() string { return "audit_events" }
+
+// Entry is what a caller records; the chain fields are filled in.
+type Entry struct {
+	Action     string
+	TargetType string
+	TargetID   string
+	TargetName string
+	Outcome    string
+	Details    map[string]any
+}
+
+const auditEncodingVersion = "keydesk-audit-v1"
+
+// canonicalEncoding is the byte string an event's hash covers: a JSON array
+// of every field in a fixed order, behind a version tag.
+func (e *Event) canonicalEncoding() []byte {
+	fields := []any{
+		auditEncodingVersion,
+		strconv.FormatInt(e.ProgramID, 10),
+		strconv.FormatInt(e.Seq, 10),
+		e.PrevHash,
+		e.OccurredAt.UTC().Format(time.RFC3339Nano),
+		strconv.FormatInt(e.ActorID, 10),
+		e.ActorEmail,
+		e.Action,
+		e.TargetType,
+		e.TargetID,
+		e.TargetName,
+		e.Outcome,
+		e.IP,
+		e.UserAgent,
+		e.RequestID,
+		e.Details,
+	}
+	b, err := json.Marshal(fields)
+	if err != nil {
+		panic("audit: canonical encoding failed: " + err.Error())
+	}
+	return b
+}
+
+// ComputeHash returns the hex SHA-256 of the canonical encoding.
+func (e *Event) ComputeHash() string {
+	sum := sha256.Sum256(e.canonicalEncoding())
+	return hex.EncodeToString(sum[:])
+}
+
+// Append appends an event to the program's chain inside the caller's
+// transaction, so the action and its event commit together or not at all.
+// The chain head row is locked, so appends to one program are serialised
+// and the chain never forks.
+func (s *Store) Append(tx *gorm.DB, programID int64, actor Actor, entry Entry) error {
+	if err := tx.Exec(`INSERT INTO audit_heads (program_id, seq, hash) VALUES (?, 0, '') ON CONFLICT (program_id) DO NOTHING`, programID).Error; err != nil {
+		return fmt.Errorf("audit: unable to create chain head: %w", err)
+	}
+	var head struct {
+		Seq  int64
+		Hash string
+	}
+	if err := tx.Raw(`SELECT seq, hash FROM audit_heads WHERE program_id = ?`+database.ForUpdate(tx), programID).Scan(&head).Error; err != nil {
+		return fmt.Errorf("audit: unable to lock chain head: %w", err)
+	}
+	details := "{}"
+	if len(entry.Details) > 0 {
+		b, err := json.Marshal(entry.Details)
+		if err != nil {
+			return fmt.Errorf("audit: unable to encode details: %w", err)
+		}
+		details = string(b)
+	}
+	outcome := entry.Outcome
+	if outcome == "" {
+		outcome = OutcomeSuccess
+	}
+	event := Event{
+		ProgramID:  programID,
+		Seq:        head.Seq + 1,
+		PrevHash:   head.Hash,
+		OccurredAt: s.now(),
+		ActorID:    actor.AdminID,
+		ActorEmail: actor.Email,
+		Action:     entry.Action,
+		TargetType: entry.TargetType,
+		TargetID:   entry.TargetID,
+		TargetName: entry.TargetName,
+		Outcome:    outcome,
+		IP:         actor.IP,
+		UserAgent:  truncate(actor.UserAgent, 512),
+		RequestID:  actor.RequestID,
+		Details:    details,
+	}
+	event.Hash = event.ComputeHash()
+	if err := tx.Create(&event).Error; err != nil {
+		return fmt.Errorf("audit: unable to append event: %w", err)
+	}
+	if err := tx.Exec(`UPDATE audit_heads SET seq = ?, hash = ? WHERE program_id = ?`, event.Seq, event.Hash, programID).Error; err != nil {
+		return fmt.Errorf("audit: unable to advance chain head: %w", err)
+	}
+	return nil
+}
+
+// Record appends one event in its own transaction.
+func (s *Store) Record(ctx context.Context, programID int64, actor Actor, entry Entry) error {
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		return s.Append(tx, programID, actor, entry)
+	})
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// ChainBreak describes the first event at which a chain fails to verify.
+type ChainBreak struct {
+	ProgramID int64
+	Seq       int64
+	EventID   int64
+	Reason    string
+}
+
+func (b *ChainBreak) Error() string {
+	return fmt.Sprintf("audit chain of program %d broken at event #%d (seq %d): %s", b.ProgramID, b.EventID, b.Seq, b.Reason)
+}
+
+// VerifyChain walks one program's chain in sequence order and returns the
+// first break, or nil when every event verifies. It reads in batches, so a
+// chain of millions of events needs constant memory.
+func (s *Store) VerifyChain(ctx context.Context, programID int64) (verified int64, brk *ChainBreak, err error) {
+	const batch = 2000
+	db := s.db.WithContext(ctx)
+	prevHash := ""
+	expectSeq := int64(1)
+	lastSeq := int64(0)
+	for {
+		var events []Event
+		if err := db.Where("program_id = ? AND seq > ?", programID, lastSeq).Order("seq ASC").Limit(batch).Find(&events).Error; err != nil {
+			return verified, nil, fmt.Errorf("audit: unable to read chain: %w", err)
+		}
+		for i := range events {
+			e := &events[i]
+			switch {
+			case e.Seq != expectSeq:
+				return verified, &ChainBreak{programID, expectSeq, e.ID, fmt.Sprintf("sequence gap: expected %d, found %d (an event was removed or reordered)", expectSeq, e.Seq)}, nil
+			case e.PrevHash != prevHash:
+				return verified, &ChainBreak{programID, e.Seq, e.ID, "previous-hash link does not match the preceding event"}, nil
+			case e.ComputeHash() != e.Hash:
+				return verified, &ChainBreak{programID, e.Seq, e.ID, "hash does not match the event's fields (the event was altered)"}, nil
+			}
+			prevHash = e.Hash
+			expectSeq++
+			lastSeq = e.Seq
+			verified++
+		}
+		if len(events) < batch {
+			break
+		}
+	}
+	var head struct {
+		Seq  int64
+		Hash string
+	}
+	if err := db.Raw(`SELECT seq, hash FROM audit_heads WHERE program_id = ?`, programID).Scan(&head).Error; err != nil {
+		return verified, nil, fmt.Errorf("audit: unable to read chain head: %w", err)
+	}
+	if head.Seq != lastSeq || head.Hash != prevHash {
+		return verified, &ChainBreak{programID, lastSeq + 1, 0, fmt.Sprintf("chain ends at seq %d but its head records seq %d (events were removed from the end)", lastSeq, head.Seq)}, nil
+	}
+	return verified, nil, nil
+}
+
+// ChainIDs lists every program id that has a chain.
+func (s *Store) ChainIDs(ctx context.Context) ([]int64, error) {
+	var ids []int64
+	err := s.db.WithContext(ctx).Raw(`SELECT program_id FROM audit_heads UNION SELECT DISTINCT program_id FROM audit_events ORDER BY 1`).Scan(&ids).Error
+	return ids, err
+}
+
+// RecordRefusal records an attempt refused for lack of a role.
+func (s *Store) RecordRefusal(ctx context.Context, programID int64, actor Actor, what string) error {
+	return s.Record(ctx, programID, actor, Entry{Action: ActionAccessRefused, Outcome: OutcomeRefused, TargetType: "route", TargetName: what})
+}

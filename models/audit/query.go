@@ -1,0 +1,400 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"gorm.io/gorm"
+
+	"keydesk/models/input"
+)
+
+// Time periods of the audit trail filter.
+const (
+	Period24h    = "24h"
+	Period7d     = "7d"
+	Period30d    = "30d"
+	PeriodAll    = "all"
+	PeriodCustom = "custom"
+)
+
+// Periods lists the periods in the order the filter offers them.
+var Periods = []string{Period24h, Period7d, Period30d, PeriodAll, PeriodCustom}
+
+// DefaultPeriod is the period of an unfiltered audit trail.
+const DefaultPeriod = Period30d
+
+// PageSize is how many events one page of the audit trail shows.
+const PageSize = 50
+
+// auditDateLayout is the layout of the custom range's dates (an HTML date input).
+const auditDateLayout = "2006-01-02"
+
+// maxAuditFilterLength bounds every free-text filter.
+const maxAuditFilterLength = 200
+
+var auditPeriodLength = map[string]time.Duration{
+	Period24h: 24 * time.Hour,
+	Period7d:  7 * 24 * time.Hour,
+	Period30d: 30 * 24 * time.Hour,
+}
+
+// FilterInput is an audit trail filter as the admin typed it.
+type FilterInput struct {
+	Period string
+	From   string // YYYY-MM-DD, first day of a custom range
+	To     string // YYYY-MM-DD, last day of a custom range (inclusive)
+	Action string
+	Actor  string // the actor's email
+	APIKey string // a key's name or identifier
+	Search string // free text within the target's name
+	// Location is the admin's time zone, in which the custom range's days
+	// begin and end; nil means UTC.
+	Location *time.Location
+}
+
+// Filter is a validated audit trail filter. Since and Until bound the
+// occurrence time as [Since, Until); a zero bound is open.
+type Filter struct {
+	Period string
+	From   string
+	To     string
+	Action string
+	Actor  string
+	APIKey string
+	Search string
+	Since  time.Time
+	Until  time.Time
+}
+
+// Resolve validates the input against now. Fields that are wrong are named
+// in the ValidationError; the returned filter is only usable when it is nil.
+func (in FilterInput) Resolve(now time.Time) (Filter, error) {
+	errs := input.ValidationError{}
+	loc := in.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	f := Filter{
+		Period: strings.TrimSpace(in.Period),
+		From:   strings.TrimSpace(in.From),
+		To:     strings.TrimSpace(in.To),
+		Action: strings.TrimSpace(in.Action),
+		Actor:  input.NormalizeEmail(in.Actor),
+		APIKey: strings.TrimSpace(in.APIKey),
+		Search: strings.TrimSpace(in.Search),
+	}
+	if f.From != "" || f.To != "" {
+		// Dates typed in the custom range win over the period menu.
+		f.Period = PeriodCustom
+	}
+	if f.Period == "" {
+		f.Period = DefaultPeriod
+	}
+	switch {
+	case !slices.Contains(Periods, f.Period):
+		errs["period"] = "Choose a time period from the list."
+	case f.Period == PeriodCustom:
+		if f.From != "" {
+			d, err := time.ParseInLocation(auditDateLayout, f.From, loc)
+			if err != nil {
+				errs["from"] = "Enter the first day as YYYY-MM-DD."
+			} else {
+				f.Since = d.UTC()
+			}
+		}
+		if f.To != "" {
+			d, err := time.ParseInLocation(auditDateLayout, f.To, loc)
+			if err != nil {
+				errs["to"] = "Enter the last day as YYYY-MM-DD."
+			} else {
+				f.Until = d.AddDate(0, 0, 1).UTC()
+			}
+		}
+		if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
+			errs["to"] = "The last day must be on or after the first day."
+		}
+	case f.Period != PeriodAll:
+		f.Since = now.Add(-auditPeriodLength[f.Period]).UTC()
+	}
+	if f.Action != "" && !slices.Contains(Actions, f.Action) {
+		errs["action"] = "Choose an action from the list."
+	}
+	for field, v := range map[string]string{"actor": f.Actor, "api_key": f.APIKey, "search": f.Search} {
+		if !utf8.ValidString(v) || utf8.RuneCountInString(v) > maxAuditFilterLength {
+			errs[field] = fmt.Sprintf("Enter at most %d characters.", maxAuditFilterLength)
+		}
+	}
+	if len(errs) > 0 {
+		return f, errs
+	}
+	return f, nil
+}
+
+// IsDefault reports whether the filter narrows nothing beyond the default period.
+func (f Filter) IsDefault() bool {
+	return f.Period == DefaultPeriod && f.Action == "" && f.Actor == "" && f.APIKey == "" && f.Search == ""
+}
+
+// Describe lists the filter's non-empty criteria, for the audit event of a download.
+func (f Filter) Describe() map[string]any {
+	d := map[string]any{"period": f.Period}
+	for k, v := range map[string]string{"from": f.From, "to": f.To, "action": f.Action, "actor": f.Actor, "api_key": f.APIKey, "search": f.Search} {
+		if v != "" {
+			d[k] = v
+		}
+	}
+	if !f.Since.IsZero() {
+		d["since"] = f.Since.UTC().Format(time.RFC3339)
+	}
+	if !f.Until.IsZero() {
+		d["until"] = f.Until.UTC().Format(time.RFC3339)
+	}
+	return d
+}
+
+// Cursor is a position in the newest-first order of (occurred_at, id).
+type Cursor struct {
+	At time.Time
+	ID int64
+}
+
+// ErrInvalidCursor is returned for a page cursor that keydesk did not write.
+var ErrInvalidCursor = errors.New("invalid page cursor")
+
+// String encodes the cursor for a URL: microseconds since the epoch and the id.
+func (c Cursor) String() string {
+	return strconv.FormatInt(c.At.UnixMicro(), 10) + "_" + strconv.FormatInt(c.ID, 10)
+}
+
+// ParseCursor decodes Cursor.String.
+func ParseCursor(s string) (Cursor, error) {
+	at, id, ok := strings.Cut(s, "_")
+	if !ok {
+		return Cursor{}, ErrInvalidCursor
+	}
+	micros, err1 := strconv.ParseInt(at, 10, 64)
+	n, err2 := strconv.ParseInt(id, 10, 64)
+	if err1 != nil || err2 != nil || n <= 0 || micros < 0 {
+		return Cursor{}, ErrInvalidCursor
+	}
+	return Cursor{At: time.UnixMicro(micros).UTC(), ID: n}, nil
+}
+
+func cursorOf(e *Event) Cursor { return Cursor{At: e.OccurredAt.UTC(), ID: e.ID} }
+
+// PageRequest asks for the page of events just older than Before, just
+// newer than After, or the newest page when neither is set.
+type PageRequest struct {
+	Before *Cursor
+	After  *Cursor
+	Limit  int
+}
+
+// Page is one page of events, newest first, with the cursors of the
+// neighbouring pages (nil when there is none).
+type Page struct {
+	Events []Event
+	Older  *Cursor
+	Newer  *Cursor
+}
+
+// scope narrows a query on audit_events to one program and a filter.
+// The program condition comes first and always: no filter can reach another
+// program's events.
+func (s *Store) scope(ctx context.Context, programID int64, f Filter) (*gorm.DB, error) {
+	q := s.db.WithContext(ctx).Model(&Event{}).Where("program_id = ?", programID)
+	if !f.Since.IsZero() {
+		q = q.Where("occurred_at >= ?", f.Since.UTC())
+	}
+	if !f.Until.IsZero() {
+		q = q.Where("occurred_at < ?", f.Until.UTC())
+	}
+	if f.Action != "" {
+		q = q.Where("action = ?", f.Action)
+	}
+	if f.Actor != "" {
+		q = q.Where("actor_email = ?", f.Actor)
+	}
+	if f.APIKey != "" {
+		ids, err := s.apiKeyIdentifiersNamed(ctx, programID, f.APIKey)
+		if err != nil {
+			return nil, err
+		}
+		switch len(ids) {
+		case 0:
+			q = q.Where("1 = 0")
+		case 1:
+			q = q.Where("target_type = ? AND target_id = ?", TargetAPIKey, ids[0])
+		default:
+			q = q.Where("target_type = ? AND target_id IN ?", TargetAPIKey, ids)
+		}
+	}
+	if f.Search != "" {
+		q = q.Where(`lower(target_name) LIKE ? ESCAPE '\'`, "%"+escapeLike(strings.ToLower(f.Search))+"%")
+	}
+	return q, nil
+}
+
+// apiKeyIdentifiersNamed resolves an API key filter to key identifiers: the
+// identifier itself, the program's current keys of that name, and, when no
+// current key has the name, the keys that bore it in the program's events
+// (a deleted or renamed key). Names compare case-insensitively.
+func (s *Store) apiKeyIdentifiersNamed(ctx context.Context, programID int64, nameOrID string) ([]string, error) {
+	var ids []string
+	err := s.db.WithContext(ctx).Table("api_keys").
+		Where("program_id = ? AND (identifier = ? OR lower(name) = ?)", programID, nameOrID, strings.ToLower(nameOrID)).
+		Order("identifier").Pluck("identifier", &ids).Error
+	if err != nil {
+		return nil, fmt.Errorf("audit: unable to look up API keys for the audit filter: %w", err)
+	}
+	if len(ids) == 0 {
+		err = s.db.WithContext(ctx).Model(&Event{}).
+			Where("program_id = ? AND target_type = ? AND lower(target_name) = ? AND target_id <> ''", programID, TargetAPIKey, strings.ToLower(nameOrID)).
+			Distinct("target_id").Order("target_id").Limit(100).Pluck("target_id", &ids).Error
+		if err != nil {
+			return nil, fmt.Errorf("audit: unable to look up past API key names for the audit filter: %w", err)
+		}
+	}
+	if !slices.Contains(ids, nameOrID) && strings.HasPrefix(nameOrID, apiKeyIdentifierPrefix) {
+		// A deleted key is still found by its identifier.
+		ids = append(ids, nameOrID)
+	}
+	return ids, nil
+}
+
+// apiKeyIdentifierPrefix starts every API key identifier (keys.IdentifierPrefix;
+// keys sits above audit, so it is not imported here).
+const apiKeyIdentifierPrefix = "kdi_"
+
+// escapeLike escapes LIKE's wildcards with a backslash.
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// List returns one page of a program's events matching f, newest
+// first, by keyset pagination on (occurred_at, id): the cost of a page does
+// not grow with its depth.
+func (s *Store) List(ctx context.Context, programID int64, f Filter, req PageRequest) (*Page, error) {
+	limit := req.Limit
+	if limit <= 0 || limit > 500 {
+		limit = PageSize
+	}
+	q, err := s.scope(ctx, programID, f)
+	if err != nil {
+		return nil, err
+	}
+	page := &Page{}
+	switch {
+	case req.After != nil:
+		var events []Event
+		err := q.Where("(occurred_at, id) > (?, ?)", req.After.At.UTC(), req.After.ID).
+			Order("occurred_at ASC, id ASC").Limit(limit + 1).Find(&events).Error
+		if err != nil {
+			return nil, fmt.Errorf("audit: unable to list newer audit events: %w", err)
+		}
+		if len(events) <= limit {
+			// Nothing newer than this page: it is the newest page.
+			return s.List(ctx, programID, f, PageRequest{Limit: limit})
+		}
+		events = events[:limit]
+		slices.Reverse(events)
+		page.Events = events
+		newer := cursorOf(&events[0])
+		page.Newer = &newer
+		older := cursorOf(&events[len(events)-1])
+		page.Older = &older
+		return page, nil
+	case req.Before != nil:
+		q = q.Where("(occurred_at, id) < (?, ?)", req.Before.At.UTC(), req.Before.ID)
+	}
+	var events []Event
+	if err := q.Order("occurred_at DESC, id DESC").Limit(limit + 1).Find(&events).Error; err != nil {
+		return nil, fmt.Errorf("audit: unable to list audit events: %w", err)
+	}
+	if len(events) > limit {
+		events = events[:limit]
+		older := cursorOf(&events[len(events)-1])
+		page.Older = &older
+	}
+	page.Events = events
+	if req.Before != nil && len(events) > 0 {
+		newer := cursorOf(&events[0])
+		page.Newer = &newer
+	}
+	return page, nil
+}
+
+// eachBatch walks every event matching f, newest first, in batches of
+// size, so any number of events needs constant memory. fn sees each batch.
+func (s *Store) eachBatch(ctx context.Context, programID int64, f Filter, size int, fn func([]Event) error) error {
+	var cursor *Cursor
+	events := make([]Event, 0, size)
+	for {
+		q, err := s.scope(ctx, programID, f)
+		if err != nil {
+			return err
+		}
+		if cursor != nil {
+			q = q.Where("(occurred_at, id) < (?, ?)", cursor.At, cursor.ID)
+		}
+		events = events[:0]
+		if err := q.Order("occurred_at DESC, id DESC").Limit(size).Find(&events).Error; err != nil {
+			return fmt.Errorf("audit: unable to read audit events: %w", err)
+		}
+		if len(events) == 0 {
+			return nil
+		}
+		if err := fn(events); err != nil {
+			return err
+		}
+		if len(events) < size {
+			return nil
+		}
+		c := cursorOf(&events[len(events)-1])
+		cursor = &c
+	}
+}
+
+// Actors lists the emails of a program's admins, for the actor filter.
+func (s *Store) Actors(ctx context.Context, programID int64) ([]string, error) {
+	var emails []string
+	err := s.db.WithContext(ctx).Table("admins").Joins("JOIN memberships ON memberships.admin_id = admins.id").
+		Where("memberships.program_id = ?", programID).Order("admins.email").Pluck("admins.email", &emails).Error
+	if err != nil {
+		return nil, fmt.Errorf("audit: unable to list the program's admins: %w", err)
+	}
+	return emails, nil
+}
+
+// Verification is the outcome of checking one program's chain.
+type Verification struct {
+	Verified int64
+	Break    *ChainBreak
+}
+
+// VerifyTrail checks a program's chain on an admin's request and records
+// that the check was made, with its outcome.
+func (s *Store) VerifyTrail(ctx context.Context, programID int64, actor Actor) (Verification, error) {
+	n, brk, err := s.VerifyChain(ctx, programID)
+	if err != nil {
+		return Verification{}, fmt.Errorf("audit: unable to verify the audit trail: %w", err)
+	}
+	entry := Entry{Action: ActionAuditVerified, TargetType: TargetAuditTrail, Details: map[string]any{"verified": n}}
+	if brk != nil {
+		entry.Outcome = OutcomeFailure
+		entry.Details["broken_at_seq"] = brk.Seq
+		entry.Details["broken_event_id"] = brk.EventID
+		entry.Details["reason"] = brk.Reason
+	}
+	if err := s.Record(ctx, programID, actor, entry); err != nil {
+		return Verification{}, err
+	}
+	return Verification{Verified: n, Break: brk}, nil
+}

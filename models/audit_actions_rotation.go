@@ -1,9 +1,0 @@
-package models
-
-// ActionMasterKeyRotated records that a batch of a program's API keys was
-// re-sealed under the current master key (counts only, never a secret).
-const ActionMasterKeyRotated = "master_key.rotated"
-
-func init() {
-	AuditActions = append(AuditActions, ActionMasterKeyRotated)
-}

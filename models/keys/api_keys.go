@@ -1,0 +1,405 @@
+package keys
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"keydesk/models/audit"
+	"keydesk/models/database"
+	"keydesk/models/input"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"gorm.io/gorm"
+)
+
+// MaxAPIKeysPerProgram caps a program's keys (active and inactive; the legacy
+// default key does not count).
+const MaxAPIKeysPerProgram = 20
+
+// Field limits of an API key.
+const (
+	MaxKeyNameLength        = 100
+	MaxKeyDescriptionLength = 500
+)
+
+// Errors of API key actions.
+var (
+	ErrKeyLimitReached = errors.New("keys: the program has reached its API key limit")
+	ErrKeyActive       = errors.New("keys: the API key is active")
+	ErrDefaultKey      = errors.New("keys: the legacy default key cannot be changed")
+)
+
+// APIKey is one program's API key. The plaintext never lives in a column:
+// Digest finds it, Sealed holds it encrypted, Last4 masks it.
+type APIKey struct {
+	ID             int64
+	ProgramID      int64
+	Identifier     string
+	Name           string
+	Description    string
+	Digest         []byte
+	Sealed         []byte
+	KeyVersion     int64
+	Last4          string
+	IsDefault      bool
+	Active         bool
+	CreatedByID    int64
+	CreatedByEmail string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	LastUsedAt     *time.Time
+}
+
+// TableName pins the table.
+func (APIKey) TableName() string { return "api_keys" }
+
+// Masked is the key as the list shows it.
+func (k APIKey) Masked() string { return MaskKey(k.Last4) }
+
+// KeyInput is what an admin types for a key.
+type KeyInput struct {
+	Name        string
+	Description string
+}
+
+// Validate trims the input and reports what is wrong with it.
+func (in *KeyInput) Validate() error {
+	errs := input.ValidationError{}
+	name, ok := input.CleanText(in.Name)
+	switch {
+	case !ok:
+		errs["name"] = "Name contains characters that are not allowed."
+	case strings.ContainsAny(name, "\n\r\t"):
+		errs["name"] = "Name must be a single line."
+	case name == "":
+		errs["name"] = "Enter a name."
+	case utf8.RuneCountInString(name) > MaxKeyNameLength:
+		errs["name"] = fmt.Sprintf("Name must be at most %d characters.", MaxKeyNameLength)
+	}
+	desc, ok := input.CleanText(in.Description)
+	switch {
+	case !ok:
+		errs["description"] = "Description contains characters that are not allowed."
+	case utf8.RuneCountInString(desc) > MaxKeyDescriptionLength:
+		errs["description"] = fmt.Sprintf("Description must be at most %d characters.", MaxKeyDescriptionLength)
+	}
+	in.Name, in.Description = name, desc
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+func nameTaken() input.ValidationError {
+	return input.ValidationError{"name": "Another API key of this program already has this name."}
+}
+
+// insertKey creates a key row, then seals the key bound to the new row id.
+func (s *Store) insertKey(tx *gorm.DB, programID int64, actor audit.Actor, name, description string, isDefault bool) (*APIKey, error) {
+	secret := NewAPIKeyString()
+	now := s.now()
+	key := &APIKey{
+		ProgramID:      programID,
+		Identifier:     NewIdentifier(),
+		Name:           name,
+		Description:    description,
+		Digest:         KeyDigest(secret),
+		Last4:          secret[len(secret)-4:],
+		IsDefault:      isDefault,
+		Active:         true,
+		CreatedByID:    actor.AdminID,
+		CreatedByEmail: actor.Email,
+		CreatedAt:      now,
+		UpdatedAt:      now,
+	}
+	if err := tx.Create(key).Error; err != nil {
+		if database.IsUniqueViolation(err) {
+			return nil, nameTaken()
+		}
+		return nil, fmt.Errorf("keys: unable to create API key: %w", err)
+	}
+	key.Sealed, key.KeyVersion = s.keyring.Seal(key.ID, secret)
+	if err := tx.Exec(`UPDATE api_keys SET sealed = ?, key_version = ? WHERE id = ?`, key.Sealed, key.KeyVersion, key.ID).Error; err != nil {
+		return nil, fmt.Errorf("keys: unable to seal API key: %w", err)
+	}
+	return key, nil
+}
+
+func keyAudit(action string, key *APIKey) audit.Entry {
+	return audit.Entry{Action: action, TargetType: audit.TargetAPIKey, TargetID: key.Identifier, TargetName: key.Name}
+}
+
+// lockProgram serialises key-limit checks of one program: a row lock on
+// PostgreSQL; on SQLite the immediate transaction already holds the lock.
+func lockProgram(tx *gorm.DB, programID int64) error {
+	var id int64
+	if err := tx.Raw(`SELECT id FROM programs WHERE id = ?`+database.ForUpdate(tx), programID).Scan(&id).Error; err != nil {
+		return fmt.Errorf("keys: unable to lock program: %w", err)
+	}
+	if id == 0 {
+		return database.ErrNotFound
+	}
+	return nil
+}
+
+// Count counts a program's keys toward the limit.
+func (s *Store) Count(ctx context.Context, programID int64) (int64, error) {
+	return countKeys(s.db.WithContext(ctx), programID)
+}
+
+func countKeys(tx *gorm.DB, programID int64) (int64, error) {
+	var n int64
+	err := tx.Raw(`SELECT COUNT(*) FROM api_keys WHERE program_id = ? AND is_default = FALSE`, programID).Scan(&n).Error
+	return n, err
+}
+
+// Generate creates a key for the program. The count and the insert
+// happen under the program lock, so concurrent requests never pass the
+// limit; a refused attempt is audited.
+func (s *Store) Generate(ctx context.Context, programID int64, actor audit.Actor, in KeyInput) (*APIKey, error) {
+	if err := in.Validate(); err != nil {
+		return nil, err
+	}
+	var created *APIKey
+	limitReached := false
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := lockProgram(tx, programID); err != nil {
+			return err
+		}
+		n, err := countKeys(tx, programID)
+		if err != nil {
+			return err
+		}
+		if n >= MaxAPIKeysPerProgram {
+			limitReached = true
+			return s.audit.Append(tx, programID, actor, audit.Entry{
+				Action: audit.ActionKeyGenerated, Outcome: audit.OutcomeRefused, TargetType: audit.TargetAPIKey, TargetName: in.Name,
+				Details: map[string]any{"reason": "limit", "limit": MaxAPIKeysPerProgram},
+			})
+		}
+		var taken int64
+		if err := tx.Raw(`SELECT COUNT(*) FROM api_keys WHERE program_id = ? AND is_default = FALSE AND lower(name) = lower(?)`, programID, in.Name).Scan(&taken).Error; err != nil {
+			return err
+		}
+		if taken > 0 {
+			return nameTaken()
+		}
+		key, err := s.insertKey(tx, programID, actor, in.Name, in.Description, false)
+		if err != nil {
+			return err
+		}
+		created = key
+		entry := keyAudit(audit.ActionKeyGenerated, key)
+		entry.Details = map[string]any{"description": key.Description}
+		return s.audit.Append(tx, programID, actor, entry)
+	})
+	if err != nil {
+		var verr input.ValidationError
+		if errors.As(err, &verr) || errors.Is(err, database.ErrNotFound) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("keys: unable to generate API key: %w", err)
+	}
+	if limitReached {
+		return nil, ErrKeyLimitReached
+	}
+	return created, nil
+}
+
+// List lists a program's keys (not the default key), oldest first.
+func (s *Store) List(ctx context.Context, programID int64) ([]APIKey, error) {
+	var keys []APIKey
+	err := s.db.WithContext(ctx).Where("program_id = ? AND is_default = ?", programID, false).Order("created_at, id").Find(&keys).Error
+	if err != nil {
+		return nil, fmt.Errorf("keys: unable to list API keys: %w", err)
+	}
+	return keys, nil
+}
+
+// Default returns the program's legacy default key.
+func (s *Store) Default(ctx context.Context, programID int64) (*APIKey, error) {
+	var k APIKey
+	err := s.db.WithContext(ctx).Where("program_id = ? AND is_default = ?", programID, true).Take(&k).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, database.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("keys: unable to load default key: %w", err)
+	}
+	return &k, nil
+}
+
+// ByID loads a key through its program: another program's id is
+// database.ErrNotFound, never its key.
+func (s *Store) ByID(ctx context.Context, programID, id int64) (*APIKey, error) {
+	return keyByID(s.db.WithContext(ctx), programID, id)
+}
+
+func keyByID(tx *gorm.DB, programID, id int64) (*APIKey, error) {
+	var k APIKey
+	err := tx.Where("program_id = ? AND id = ?", programID, id).Take(&k).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, database.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("keys: unable to load API key: %w", err)
+	}
+	return &k, nil
+}
+
+// editableKey loads a key through its program for a change; the legacy
+// default key cannot be edited, inactivated or deleted.
+func editableKey(tx *gorm.DB, programID, id int64) (*APIKey, error) {
+	k, err := keyByID(tx, programID, id)
+	if err != nil {
+		return nil, err
+	}
+	if k.IsDefault {
+		return nil, ErrDefaultKey
+	}
+	return k, nil
+}
+
+// Reveal unseals one key for an admin who re-authenticated, auditing
+// the reveal (or copy) in the same transaction. The secret is returned only
+// if the event committed.
+func (s *Store) Reveal(ctx context.Context, programID int64, actor audit.Actor, id int64, copied bool) (*APIKey, string, error) {
+	var key *APIKey
+	var secret string
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		k, err := keyByID(tx, programID, id)
+		if err != nil {
+			return err
+		}
+		secret, err = s.keyring.Open(k.ID, k.Sealed, k.KeyVersion)
+		if err != nil {
+			return err
+		}
+		key = k
+		action := audit.ActionKeyRevealed
+		if copied {
+			action = audit.ActionKeyCopied
+		}
+		return s.audit.Append(tx, programID, actor, keyAudit(action, k))
+	})
+	if err != nil {
+		if errors.Is(err, database.ErrNotFound) {
+			return nil, "", err
+		}
+		return nil, "", fmt.Errorf("keys: unable to reveal API key: %w", err)
+	}
+	return key, secret, nil
+}
+
+// Update changes a key's name and description, auditing before/after.
+func (s *Store) Update(ctx context.Context, programID int64, actor audit.Actor, id int64, in KeyInput) (*APIKey, error) {
+	if err := in.Validate(); err != nil {
+		return nil, err
+	}
+	var key *APIKey
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		k, err := editableKey(tx, programID, id)
+		if err != nil {
+			return err
+		}
+		var taken int64
+		if err := tx.Raw(`SELECT COUNT(*) FROM api_keys WHERE program_id = ? AND is_default = FALSE AND lower(name) = lower(?) AND id <> ?`, programID, in.Name, id).Scan(&taken).Error; err != nil {
+			return err
+		}
+		if taken > 0 {
+			return nameTaken()
+		}
+		before := map[string]any{"name": k.Name, "description": k.Description}
+		k.Name, k.Description, k.UpdatedAt = in.Name, in.Description, s.now()
+		if err := tx.Exec(`UPDATE api_keys SET name = ?, description = ?, updated_at = ? WHERE id = ?`, k.Name, k.Description, k.UpdatedAt, k.ID).Error; err != nil {
+			if database.IsUniqueViolation(err) {
+				return nameTaken()
+			}
+			return err
+		}
+		key = k
+		entry := keyAudit(audit.ActionKeyEdited, k)
+		entry.Details = map[string]any{"before": before, "after": map[string]any{"name": k.Name, "description": k.Description}}
+		return s.audit.Append(tx, programID, actor, entry)
+	})
+	if err != nil {
+		return nil, passThroughKeyErrors(err, "update")
+	}
+	return key, nil
+}
+
+func passThroughKeyErrors(err error, doing string) error {
+	var verr input.ValidationError
+	if errors.As(err, &verr) || errors.Is(err, database.ErrNotFound) || errors.Is(err, ErrKeyActive) || errors.Is(err, ErrDefaultKey) {
+		return err
+	}
+	return fmt.Errorf("keys: unable to %s API key: %w", doing, err)
+}
+
+// SetActive activates or inactivates a key. Inactivating runs the
+// revocation hook in the same transaction, so every cache drops the key
+// when the change commits.
+func (s *Store) SetActive(ctx context.Context, programID int64, actor audit.Actor, id int64, active bool) (*APIKey, error) {
+	var key *APIKey
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		k, err := editableKey(tx, programID, id)
+		if err != nil {
+			return err
+		}
+		k.Active, k.UpdatedAt = active, s.now()
+		if err := tx.Exec(`UPDATE api_keys SET active = ?, updated_at = ? WHERE id = ?`, active, k.UpdatedAt, k.ID).Error; err != nil {
+			return err
+		}
+		action := audit.ActionKeyActivated
+		if !active {
+			action = audit.ActionKeyInactivated
+		}
+		if err := s.revocations.announce(tx, k.Digest); err != nil {
+			return err
+		}
+		key = k
+		return s.audit.Append(tx, programID, actor, keyAudit(action, k))
+	})
+	if err != nil {
+		return nil, passThroughKeyErrors(err, "change")
+	}
+	return key, nil
+}
+
+// Delete hard-deletes an inactive key. An active key is refused (and
+// the refusal audited) whatever the UI showed.
+func (s *Store) Delete(ctx context.Context, programID int64, actor audit.Actor, id int64) (*APIKey, error) {
+	var key *APIKey
+	refused := false
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		k, err := editableKey(tx, programID, id)
+		if err != nil {
+			return err
+		}
+		key = k
+		if k.Active {
+			refused = true
+			entry := keyAudit(audit.ActionKeyDeleted, k)
+			entry.Outcome, entry.Details = audit.OutcomeRefused, map[string]any{"reason": "key is active"}
+			return s.audit.Append(tx, programID, actor, entry)
+		}
+		if err := tx.Exec(`DELETE FROM api_keys WHERE id = ?`, k.ID).Error; err != nil {
+			return err
+		}
+		if err := s.revocations.announce(tx, k.Digest); err != nil {
+			return err
+		}
+		entry := keyAudit(audit.ActionKeyDeleted, k)
+		entry.Details = map[string]any{"description": k.Description}
+		return s.audit.Append(tx, programID, actor, entry)
+	})
+	if err != nil {
+		return nil, passThroughKeyErrors(err, "delete")
+	}
+	if refused {
+		return nil, ErrKeyActive
+	}
+	return key, nil
+}

@@ -1,0 +1,85 @@
+package keys
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Credential is an API key joined with its program, as the API verifier
+// loads it to authenticate a call.
+type Credential struct {
+	ID          int64
+	ProgramID   int64
+	Identifier  string
+	Name        string
+	Digest      []byte
+	Sealed      []byte
+	KeyVersion  int64
+	IsDefault   bool
+	Active      bool
+	PartnerID   string
+	ProgramName string
+}
+
+// CredentialByDigest finds the key whose digest is digest; nil when none.
+func (s *Store) CredentialByDigest(ctx context.Context, digest []byte) (*Credential, error) {
+	return s.credential(ctx, "k.digest = ?", digest)
+}
+
+// CredentialBySubject finds the key of the program named by partnerID that
+// a UI token's sub names: the key with that identifier, or the program's
+// default key when sub is empty; nil when none.
+func (s *Store) CredentialBySubject(ctx context.Context, partnerID, sub string) (*Credential, error) {
+	if sub == "" {
+		return s.credential(ctx, "p.partner_id = ? AND k.is_default = ?", partnerID, true)
+	}
+	return s.credential(ctx, "p.partner_id = ? AND k.identifier = ?", partnerID, sub)
+}
+
+func (s *Store) credential(ctx context.Context, where string, args ...any) (*Credential, error) {
+	var rows []Credential
+	err := s.db.WithContext(ctx).Raw(`SELECT k.id, k.program_id, k.identifier, k.name, k.digest, k.sealed, k.key_version, k.is_default, k.active,
+	p.partner_id, p.name AS program_name
+FROM api_keys k JOIN programs p ON p.id = k.program_id
+WHERE `+where+` LIMIT 1`, args...).Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("keys: unable to load API key: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	return &rows[0], nil
+}
+
+// Unseal opens a credential's sealed key, to check a UI token's signature.
+func (s *Store) Unseal(c *Credential) (string, error) {
+	return s.keyring.Open(c.ID, c.Sealed, c.KeyVersion)
+}
+
+// RecordLastUsed moves each key's "last used" time forward to the time given
+// (never back), in one transaction, in id order so that two instances
+// flushing at once cannot deadlock.
+func (s *Store) RecordLastUsed(ctx context.Context, lastUsed map[int64]time.Time) error {
+	ids := make([]int64, 0, len(lastUsed))
+	for id := range lastUsed {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		for _, id := range ids {
+			t := lastUsed[id]
+			if err := tx.Exec(`UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`, t, id, t).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("keys: unable to record API key use: %w", err)
+	}
+	return nil
+}

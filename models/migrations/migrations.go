@@ -1,0 +1,293 @@
+// Package migrations shapes keydesk's tables: an ordered list of versioned
+// schema changes for SQLite and PostgreSQL, each applied once in its own
+// transaction, at start and by `keydesk migrate`.
+package migrations
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"gorm.io/gorm"
+
+	"keydesk/models/database"
+)
+
+// migration is one versioned schema change. The schema version is the
+// number of migrations applied; each runs in its own transaction.
+type migration struct {
+	description string
+	sqlite      string
+	postgres    string
+}
+
+// columnTypes fill the placeholders shared by both dialects' DDL.
+var columnTypes = map[string][2]string{
+	"{{id}}":    {"INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY"},
+	"{{time}}":  {"DATETIME", "TIMESTAMPTZ"},
+	"{{bytes}}": {"BLOB", "BYTEA"},
+}
+
+func ddl(common string) (sqliteSQL, postgresSQL string) {
+	sqliteSQL, postgresSQL = common, common
+	for placeholder, types := range columnTypes {
+		sqliteSQL = strings.ReplaceAll(sqliteSQL, placeholder, types[0])
+		postgresSQL = strings.ReplaceAll(postgresSQL, placeholder, types[1])
+	}
+	return sqliteSQL, postgresSQL
+}
+
+func commonMigration(description, common string) migration {
+	s, p := ddl(common)
+	return migration{description: description, sqlite: s, postgres: p}
+}
+
+var migrations = []migration{
+	commonMigration("programs, admins and memberships", `
+CREATE TABLE programs (
+	id {{id}},
+	name TEXT NOT NULL,
+	partner_id TEXT NOT NULL UNIQUE,
+	created_at {{time}} NOT NULL
+);
+CREATE TABLE admins (
+	id {{id}},
+	email TEXT NOT NULL UNIQUE,
+	password_hash TEXT NOT NULL,
+	reauth_locked_until {{time}},
+	created_at {{time}} NOT NULL
+);
+CREATE TABLE memberships (
+	id {{id}},
+	program_id BIGINT NOT NULL REFERENCES programs(id),
+	admin_id BIGINT NOT NULL REFERENCES admins(id) ON DELETE CASCADE,
+	access TEXT NOT NULL CHECK (access IN ('full', 'limited')),
+	modules TEXT NOT NULL DEFAULT '',
+	created_at {{time}} NOT NULL,
+	UNIQUE (program_id, admin_id)
+);
+CREATE INDEX memberships_admin_id ON memberships (admin_id);
+CREATE TABLE auth_failures (
+	id {{id}},
+	scope TEXT NOT NULL,
+	subject TEXT NOT NULL,
+	created_at {{time}} NOT NULL
+);
+CREATE INDEX auth_failures_lookup ON auth_failures (scope, subject, created_at);
+CREATE TABLE sessions (
+	id TEXT PRIMARY KEY,
+	data TEXT NOT NULL,
+	created_at {{time}} NOT NULL,
+	updated_at {{time}} NOT NULL,
+	expires_at {{time}} NOT NULL
+);
+CREATE INDEX sessions_expires_at ON sessions (expires_at);
+`),
+	commonMigration("API keys", `
+CREATE TABLE api_keys (
+	id {{id}},
+	program_id BIGINT NOT NULL REFERENCES programs(id),
+	identifier TEXT NOT NULL UNIQUE,
+	name TEXT NOT NULL,
+	description TEXT NOT NULL DEFAULT '',
+	digest {{bytes}} NOT NULL UNIQUE,
+	sealed {{bytes}},
+	key_version BIGINT NOT NULL DEFAULT 0,
+	last4 TEXT NOT NULL,
+	is_default BOOLEAN NOT NULL DEFAULT FALSE,
+	active BOOLEAN NOT NULL DEFAULT TRUE,
+	created_by_id BIGINT NOT NULL DEFAULT 0,
+	created_by_email TEXT NOT NULL DEFAULT '',
+	created_at {{time}} NOT NULL,
+	updated_at {{time}} NOT NULL,
+	last_used_at {{time}}
+);
+CREATE INDEX api_keys_program_id ON api_keys (program_id, created_at);
+CREATE UNIQUE INDEX api_keys_program_name ON api_keys (program_id, lower(name)) WHERE is_default = FALSE;
+CREATE UNIQUE INDEX api_keys_program_default ON api_keys (program_id) WHERE is_default = TRUE;
+`),
+	{
+		description: "the audit chain, append-only",
+		sqlite: mustSQLite(auditTablesDDL + `
+CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END;
+CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END;
+`),
+		postgres: mustPostgres(auditTablesDDL + `
+CREATE FUNCTION audit_events_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	RAISE EXCEPTION 'audit_events is append-only';
+END
+$$;
+CREATE TRIGGER audit_events_no_change BEFORE UPDATE OR DELETE ON audit_events
+	FOR EACH ROW EXECUTE FUNCTION audit_events_refuse_change();
+CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
+	FOR EACH STATEMENT EXECUTE FUNCTION audit_events_refuse_change();
+ALTER TABLE audit_events ENABLE ALWAYS TRIGGER audit_events_no_change;
+ALTER TABLE audit_events ENABLE ALWAYS TRIGGER audit_events_no_truncate;
+`),
+	},
+	commonMigration("loyalty members", `
+CREATE TABLE members (
+	id {{id}},
+	program_id BIGINT NOT NULL REFERENCES programs(id),
+	member_id TEXT NOT NULL,
+	email TEXT NOT NULL,
+	first_name TEXT NOT NULL DEFAULT '',
+	last_name TEXT NOT NULL DEFAULT '',
+	created_at {{time}} NOT NULL,
+	UNIQUE (program_id, member_id)
+);
+`),
+	{
+		// The audit trail lists newest first by (occurred_at, id) under every
+		// filter, so each filter's index ends with that order; these replace
+		// the (…, id DESC) indexes of the audit chain migration. Search on the
+		// target name uses a trigram index on PostgreSQL when pg_trgm can be
+		// installed, and falls back to scanning the time index otherwise.
+		description: "audit trail filter indexes",
+		sqlite: `
+DROP INDEX IF EXISTS audit_events_program_action;
+DROP INDEX IF EXISTS audit_events_program_actor;
+DROP INDEX IF EXISTS audit_events_program_target;
+CREATE INDEX audit_events_action_time ON audit_events (program_id, action, occurred_at DESC, id DESC);
+CREATE INDEX audit_events_actor_time ON audit_events (program_id, actor_email, occurred_at DESC, id DESC);
+CREATE INDEX audit_events_target_time ON audit_events (program_id, target_id, occurred_at DESC, id DESC);
+CREATE INDEX audit_events_target_name ON audit_events (program_id, target_type, lower(target_name), target_id);
+`,
+		postgres: `
+DROP INDEX IF EXISTS audit_events_program_action;
+DROP INDEX IF EXISTS audit_events_program_actor;
+DROP INDEX IF EXISTS audit_events_program_target;
+CREATE INDEX audit_events_action_time ON audit_events (program_id, action, occurred_at DESC, id DESC);
+CREATE INDEX audit_events_actor_time ON audit_events (program_id, actor_email, occurred_at DESC, id DESC);
+CREATE INDEX audit_events_target_time ON audit_events (program_id, target_id, occurred_at DESC, id DESC);
+CREATE INDEX audit_events_target_name ON audit_events (program_id, target_type, lower(target_name), target_id);
+DO $$
+DECLARE
+	ext_schema text;
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm')
+		AND EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm') THEN
+		BEGIN
+			CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public;
+		EXCEPTION WHEN OTHERS THEN
+			RAISE NOTICE 'pg_trgm unavailable (%): audit search scans the time index', SQLERRM;
+		END;
+	END IF;
+	SELECT n.nspname INTO ext_schema FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm';
+	IF ext_schema IS NOT NULL THEN
+		EXECUTE format('CREATE INDEX audit_events_target_name_trgm ON audit_events USING gin (lower(target_name) %I.gin_trgm_ops)', ext_schema);
+	END IF;
+END
+$$;
+`,
+	},
+	// Combined filters: an actor or a key together with an action ("what
+	// did this admin delete", "who revealed this key") are exact index
+	// ranges, even when nothing matches; with one index per filter the
+	// database would read every event of the actor or key in the period.
+	commonMigration("audit trail combined filter indexes", `
+CREATE INDEX audit_events_actor_action_time ON audit_events (program_id, actor_email, action, occurred_at DESC, id DESC);
+CREATE INDEX audit_events_target_action_time ON audit_events (program_id, target_id, action, occurred_at DESC, id DESC);
+`),
+}
+
+// auditTablesDDL is the audit chain's tables, the same on both databases;
+// the triggers that make it append-only differ.
+const auditTablesDDL = `
+CREATE TABLE audit_heads (
+	program_id BIGINT PRIMARY KEY,
+	seq BIGINT NOT NULL,
+	hash TEXT NOT NULL
+);
+CREATE TABLE audit_events (
+	id {{id}},
+	program_id BIGINT NOT NULL,
+	seq BIGINT NOT NULL,
+	prev_hash TEXT NOT NULL,
+	hash TEXT NOT NULL,
+	occurred_at {{time}} NOT NULL,
+	actor_id BIGINT NOT NULL DEFAULT 0,
+	actor_email TEXT NOT NULL DEFAULT '',
+	action TEXT NOT NULL,
+	target_type TEXT NOT NULL DEFAULT '',
+	target_id TEXT NOT NULL DEFAULT '',
+	target_name TEXT NOT NULL DEFAULT '',
+	outcome TEXT NOT NULL,
+	ip TEXT NOT NULL DEFAULT '',
+	user_agent TEXT NOT NULL DEFAULT '',
+	request_id TEXT NOT NULL DEFAULT '',
+	details TEXT NOT NULL DEFAULT '{}',
+	UNIQUE (program_id, seq)
+);
+CREATE INDEX audit_events_program_time ON audit_events (program_id, occurred_at DESC, id DESC);
+CREATE INDEX audit_events_program_action ON audit_events (program_id, action, id DESC);
+CREATE INDEX audit_events_program_actor ON audit_events (program_id, actor_email, id DESC);
+CREATE INDEX audit_events_program_target ON audit_events (program_id, target_id, id DESC);
+`
+
+func mustSQLite(common string) string {
+	s, _ := ddl(common)
+	return s
+}
+
+func mustPostgres(common string) string {
+	_, p := ddl(common)
+	return p
+}
+
+// SchemaVersion is the version a fully migrated database has.
+func SchemaVersion() int { return len(migrations) }
+
+// Migrate applies every migration the database has not seen yet, each in its
+// own transaction. On PostgreSQL an advisory lock keeps two instances
+// starting together from applying the same migration twice.
+func Migrate(ctx context.Context, db *gorm.DB) (applied int, err error) {
+	db = db.WithContext(ctx)
+	if err := db.Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TIMESTAMP NOT NULL)`).Error; err != nil {
+		return 0, fmt.Errorf("migrations: unable to create schema_migrations: %w", err)
+	}
+	for i, m := range migrations {
+		version := i + 1
+		done := false
+		err := db.Transaction(func(tx *gorm.DB) error {
+			if database.IsPostgres(tx) {
+				if err := tx.Exec(`SELECT pg_advisory_xact_lock(7341001)`).Error; err != nil {
+					return err
+				}
+			}
+			var count int64
+			if err := tx.Raw(`SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, version).Scan(&count).Error; err != nil {
+				return err
+			}
+			if count > 0 {
+				done = true
+				return nil
+			}
+			script := m.sqlite
+			if database.IsPostgres(tx) {
+				script = m.postgres
+			}
+			if err := execScript(tx, script); err != nil {
+				return err
+			}
+			return tx.Exec(`INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, CURRENT_TIMESTAMP)`, version, m.description).Error
+		})
+		if err != nil {
+			return applied, fmt.Errorf("migrations: migration %d (%s) failed: %w", version, m.description, err)
+		}
+		if !done {
+			applied++
+		}
+	}
+	return applied, nil
+}
+
+// execScript runs a multi-statement script. PostgreSQL takes it whole (the
+// dollar-quoted function body contains semicolons); SQLite's driver runs
+// every statement of one Exec as well.
+func execScript(tx *gorm.DB, script string) error {
+	return tx.Exec(script).Error
+}

@@ -1,0 +1,168 @@
+// Package sessions owns the console's sessions: a gorilla/sessions store
+// over the sessions table (so any instance serves any session and signing
+// out really revokes), and the deletes and purges around it. The cookie
+// carries only the signed, encrypted session id; the values live in the row.
+//
+// It replaces wader/gormstore, which swallowed database errors (an outage
+// made every admin look signed out), ignored the request's context and read
+// the wall clock; and, when the row of a cookie was gone, Save created a
+// fresh one, resurrecting a session that had just been revoked.
+package sessions
+
+import (
+	"context"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/securecookie"
+	"github.com/gorilla/sessions"
+	"gorm.io/gorm"
+
+	"keydesk/models/database"
+)
+
+// ErrGone is returned by Save when the session's row was deleted since it
+// was loaded (signed out, rotated or purged): it is never recreated.
+var ErrGone = errors.New("sessions: the session ended")
+
+// Store keeps sessions in the database.
+type Store struct {
+	db      *gorm.DB
+	codecs  []securecookie.Codec
+	options sessions.Options
+	now     database.Clock
+}
+
+// row is one session in the sessions table.
+type row struct {
+	ID        string
+	Data      string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	ExpiresAt time.Time
+}
+
+func (row) TableName() string { return "sessions" }
+
+// idBytes is the session id's length in random bytes (base32 in the table).
+const idBytes = 32
+
+// NewStore builds a store whose cookies are authenticated with hashKey and
+// encrypted with blockKey; options set the cookie (MaxAge is the session's
+// lifetime in the table too).
+func NewStore(db *gorm.DB, now database.Clock, options sessions.Options, hashKey, blockKey []byte) *Store {
+	codecs := securecookie.CodecsFromPairs(hashKey, blockKey)
+	for _, c := range codecs {
+		if sc, ok := c.(*securecookie.SecureCookie); ok {
+			sc.MaxAge(options.MaxAge)
+		}
+	}
+	return &Store{db: db, codecs: codecs, options: options, now: now}
+}
+
+// Get returns the named session of the request, loaded once per request.
+func (s *Store) Get(r *http.Request, name string) (*sessions.Session, error) {
+	return sessions.GetRegistry(r).Get(s, name)
+}
+
+// Fresh returns a new, unsaved session; it gets an id when saved.
+func (s *Store) Fresh(name string) *sessions.Session {
+	session := sessions.NewSession(s, name)
+	opts := s.options
+	session.Options = &opts
+	session.IsNew = true
+	return session
+}
+
+// New loads the session named by the request's cookie. A missing, forged or
+// expired cookie, or one whose row is gone, gives a new session and no
+// error; a database failure is returned.
+func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
+	session := s.Fresh(name)
+	cookie, err := r.Cookie(name)
+	if err != nil {
+		return session, nil
+	}
+	var id string
+	if err := securecookie.DecodeMulti(name, cookie.Value, &id, s.codecs...); err != nil {
+		return session, nil
+	}
+	var rows []row
+	err = s.db.WithContext(r.Context()).Where("id = ? AND expires_at > ?", id, s.now()).Limit(1).Find(&rows).Error
+	if err != nil {
+		return session, fmt.Errorf("sessions: unable to load the session: %w", err)
+	}
+	if len(rows) == 0 {
+		return session, nil
+	}
+	if err := securecookie.DecodeMulti(name, rows[0].Data, &session.Values, s.codecs...); err != nil {
+		return session, nil
+	}
+	session.ID = id
+	session.IsNew = false
+	return session, nil
+}
+
+// Save writes the session and its cookie. A session with a negative MaxAge
+// is deleted, row and cookie.
+func (s *Store) Save(r *http.Request, w http.ResponseWriter, session *sessions.Session) error {
+	ctx := r.Context()
+	if session.Options.MaxAge < 0 {
+		if session.ID != "" {
+			if err := s.Delete(ctx, session.ID); err != nil {
+				return err
+			}
+		}
+		http.SetCookie(w, sessions.NewCookie(session.Name(), "", session.Options))
+		return nil
+	}
+	data, err := securecookie.EncodeMulti(session.Name(), session.Values, s.codecs...)
+	if err != nil {
+		return fmt.Errorf("sessions: unable to encode the session: %w", err)
+	}
+	now := s.now()
+	expires := now.Add(time.Duration(session.Options.MaxAge) * time.Second)
+	db := s.db.WithContext(ctx)
+	if session.ID == "" {
+		id := strings.TrimRight(base32.StdEncoding.EncodeToString(securecookie.GenerateRandomKey(idBytes)), "=")
+		if err := db.Create(&row{ID: id, Data: data, CreatedAt: now, UpdatedAt: now, ExpiresAt: expires}).Error; err != nil {
+			return fmt.Errorf("sessions: unable to create the session: %w", err)
+		}
+		session.ID = id
+	} else {
+		res := db.Model(&row{}).Where("id = ?", session.ID).Updates(map[string]any{"data": data, "updated_at": now, "expires_at": expires})
+		if res.Error != nil {
+			return fmt.Errorf("sessions: unable to save the session: %w", res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return ErrGone
+		}
+	}
+	cookie, err := securecookie.EncodeMulti(session.Name(), session.ID, s.codecs...)
+	if err != nil {
+		return fmt.Errorf("sessions: unable to encode the session cookie: %w", err)
+	}
+	http.SetCookie(w, sessions.NewCookie(session.Name(), cookie, session.Options))
+	return nil
+}
+
+// Delete removes one session, so its cookie no longer signs anyone in.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	if err := s.db.WithContext(ctx).Where("id = ?", id).Delete(&row{}).Error; err != nil {
+		return fmt.Errorf("sessions: unable to delete the session: %w", err)
+	}
+	return nil
+}
+
+// Purge deletes the sessions past their expiry and returns how many went.
+func (s *Store) Purge(ctx context.Context) (int64, error) {
+	res := s.db.WithContext(ctx).Where("expires_at < ?", s.now()).Delete(&row{})
+	if res.Error != nil {
+		return 0, fmt.Errorf("sessions: unable to purge expired sessions: %w", res.Error)
+	}
+	return res.RowsAffected, nil
+}

@@ -1,0 +1,155 @@
+package views
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"keydesk/models"
+)
+
+// How the Audit Trail page puts events into words: action and period
+// labels, times, actors, outcomes and the details of an edit.
+
+var auditActionLabels = map[string]string{
+	models.ActionSignIn:          "Signed in",
+	models.ActionSignInFailed:    "Sign-in failed",
+	models.ActionSignOut:         "Signed out",
+	models.ActionReauthSucceeded: "Password confirmed",
+	models.ActionReauthFailed:    "Password confirmation failed",
+	models.ActionReauthLocked:    "Password confirmation locked",
+	models.ActionKeyGenerated:    "API key generated",
+	models.ActionKeyRevealed:     "API key revealed",
+	models.ActionKeyCopied:       "API key copied",
+	models.ActionKeyEdited:       "API key edited",
+	models.ActionKeyInactivated:  "API key inactivated",
+	models.ActionKeyActivated:    "API key activated",
+	models.ActionKeyDeleted:      "API key deleted",
+	models.ActionAccessRefused:   "Access refused",
+	models.ActionAuditDownloaded: "Audit trail downloaded",
+	models.ActionAuditVerified:   "Audit trail verified",
+	models.ActionProgramCreated:  "Program created",
+	models.ActionAdminCreated:    "Admin added",
+}
+
+// auditActionLabel is an action in words.
+func auditActionLabel(action string) string {
+	if l, ok := auditActionLabels[action]; ok {
+		return l
+	}
+	return action
+}
+
+var auditPeriodLabels = map[string]string{
+	models.AuditPeriod24h:    "Last 24 hours",
+	models.AuditPeriod7d:     "Last 7 days",
+	models.AuditPeriod30d:    "Last 30 days",
+	models.AuditPeriodAll:    "All time",
+	models.AuditPeriodCustom: "Custom range",
+}
+
+// auditTime is how a time reads before audit-time.js puts it in the
+// browser's zone: UTC, to the second.
+func auditTime(e models.AuditEvent) string {
+	return e.OccurredAt.UTC().Format("Jan 2, 2006, 15:04:05") + " UTC"
+}
+
+func auditISO(e models.AuditEvent) string {
+	return e.OccurredAt.UTC().Format("2006-01-02T15:04:05.000000Z07:00")
+}
+
+func auditActor(e models.AuditEvent) string {
+	if e.ActorEmail == "" {
+		return "System"
+	}
+	return e.ActorEmail
+}
+
+// auditChange is one field of an edit, before and after.
+type auditChange struct {
+	Field  string
+	Before string
+	After  string
+}
+
+// auditDetails splits an event's details into the before/after of an edit
+// and the rest, pretty-printed.
+func auditDetails(raw string) (changes []auditChange, rest string) {
+	var m map[string]any
+	if err := json.Unmarshal([]byte(raw), &m); err != nil {
+		return nil, raw
+	}
+	before, okB := m["before"].(map[string]any)
+	after, okA := m["after"].(map[string]any)
+	if okB && okA {
+		var fields []string
+		for k := range before {
+			fields = append(fields, k)
+		}
+		for k := range after {
+			if !slices.Contains(fields, k) {
+				fields = append(fields, k)
+			}
+		}
+		slices.Sort(fields)
+		for _, f := range fields {
+			changes = append(changes, auditChange{Field: f, Before: auditValue(before[f]), After: auditValue(after[f])})
+		}
+		delete(m, "before")
+		delete(m, "after")
+	}
+	if len(m) == 0 {
+		return changes, ""
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(m); err != nil {
+		return changes, raw
+	}
+	return changes, buf.String()
+}
+
+func auditValue(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "—"
+	case string:
+		if x == "" {
+			return "(empty)"
+		}
+		return x
+	default:
+		b, _ := json.Marshal(x)
+		return string(b)
+	}
+}
+
+func auditOutcomeClass(outcome string) string {
+	switch outcome {
+	case models.OutcomeSuccess:
+		return "inline-flex items-center rounded-full bg-emerald-50 px-2 py-0.5 text-xs font-medium text-emerald-700 ring-1 ring-inset ring-emerald-600/20"
+	case models.OutcomeFailure:
+		return "inline-flex items-center rounded-full bg-red-50 px-2 py-0.5 text-xs font-medium text-red-700 ring-1 ring-inset ring-red-600/20"
+	default:
+		return "inline-flex items-center rounded-full bg-amber-50 px-2 py-0.5 text-xs font-medium text-amber-800 ring-1 ring-inset ring-amber-600/20"
+	}
+}
+
+func auditOutcomeLabel(outcome string) string {
+	switch outcome {
+	case models.OutcomeSuccess:
+		return "Success"
+	case models.OutcomeFailure:
+		return "Failure"
+	case models.OutcomeRefused:
+		return "Refused"
+	}
+	return outcome
+}
+
+func auditEventLabel(e models.AuditEvent) string {
+	return fmt.Sprintf("Event #%d · sequence %d", e.ID, e.Seq)
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"keydesk/models/accounts"
 	"keydesk/models/database"
+	sessionstore "keydesk/models/sessions"
 	"net/http"
 	"net/url"
 	"time"
@@ -63,6 +64,9 @@ func (h *Handler) LoadSession(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		sess, err := h.sessions.Get(c.Request(), SessionCookieName)
+		if errors.Is(err, sessionstore.ErrRotated) {
+			return sessionChanged(c)
+		}
 		if err != nil {
 			// A database outage: the error handler's 503, never a
 			// signed-out page.
@@ -106,7 +110,15 @@ func (h *Handler) LoadSession(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		if now.Sub(seen) > seenResolution {
 			sess.Values[sessionSeen] = now.Unix()
-			if err := sess.Save(c.Request(), c.Response()); err != nil {
+			switch err := sess.Save(c.Request(), c.Response()); {
+			case errors.Is(err, sessionstore.ErrRotated):
+				// A re-authentication rotated the id since this request
+				// loaded it.
+				return sessionChanged(c)
+			case errors.Is(err, sessionstore.ErrGone):
+				// Signed out (or removed) since this request loaded it.
+				return next(c)
+			case err != nil:
 				return err
 			}
 		}
@@ -202,4 +214,22 @@ func (h *Handler) reauthenticatedRecently(c echo.Context, p *Principal) (bool, e
 	delete(p.Session.Values, sessionReauth)
 	p.ReauthAt = time.Time{}
 	return true, p.Session.Save(c.Request(), c.Response())
+}
+
+// HeaderSessionChanged marks the answer to a request that raced a session
+// rotation: nothing was done, and app.js retries it once with the new
+// cookie the browser now holds.
+const HeaderSessionChanged = "X-Keydesk-Session-Changed"
+
+// sessionChanged answers a request that carried a session id rotated a
+// moment ago. Nothing ran: htmx retries it (app.js), a page load is sent
+// to the same address again, anything else is told to retry.
+func sessionChanged(c echo.Context) error {
+	req := c.Request()
+	if req.Header.Get("HX-Request") != "true" && (req.Method == http.MethodGet || req.Method == http.MethodHead) {
+		return c.Redirect(http.StatusSeeOther, req.URL.RequestURI())
+	}
+	c.Response().Header().Set(HeaderSessionChanged, "retry")
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.String(http.StatusConflict, "Your session changed while this request was on its way. Nothing was done; try again.")
 }

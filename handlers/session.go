@@ -90,14 +90,18 @@ func (h *Handler) freshSession(c echo.Context) (*sessions.Session, error) {
 	return h.sessions.Fresh(SessionCookieName), nil
 }
 
-// rotateSession keeps the session's values under a new id.
+// rotateSession keeps the session's values under a new id. The old id is
+// retired, not deleted, so the admin's requests already on their way with
+// it are told the session changed (and htmx retries them) rather than
+// being signed out.
 func (h *Handler) rotateSession(c echo.Context, p *Principal) error {
-	values := p.Session.Values
-	sess, err := h.freshSession(c)
-	if err != nil {
-		return err
+	if p.Session.ID != "" {
+		if err := h.sessions.Retire(c.Request().Context(), p.Session.ID); err != nil {
+			return err
+		}
 	}
-	sess.Values = values
+	sess := h.sessions.Fresh(SessionCookieName)
+	sess.Values = p.Session.Values
 	p.Session = sess
 	return sess.Save(c.Request(), c.Response())
 }

@@ -25,9 +25,23 @@ import (
 	"keydesk/models/database"
 )
 
-// ErrGone is returned by Save when the session's row was deleted since it
-// was loaded (signed out, rotated or purged): it is never recreated.
-var ErrGone = errors.New("sessions: the session ended")
+// Errors of loading and saving sessions.
+var (
+	// ErrGone is returned by Save when the session's row was deleted since
+	// it was loaded (signed out or purged): it is never recreated.
+	ErrGone = errors.New("sessions: the session ended")
+	// ErrRotated is returned for a session that Retire replaced moments
+	// ago: the request left the browser before the new cookie arrived.
+	ErrRotated = errors.New("sessions: the session changed")
+)
+
+// retiredMarker is the data of a retired session's row. It never decodes,
+// so a retired id signs nobody in; it only tells a late request why.
+const retiredMarker = "retired"
+
+// RetiredGrace is how long a retired session id is recognised (and answered
+// with ErrRotated rather than as an unknown session).
+const RetiredGrace = time.Minute
 
 // Store keeps sessions in the database.
 type Store struct {
@@ -99,6 +113,9 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 	if len(rows) == 0 {
 		return session, nil
 	}
+	if rows[0].Data == retiredMarker {
+		return session, ErrRotated
+	}
 	if err := securecookie.DecodeMulti(name, rows[0].Data, &session.Values, s.codecs...); err != nil {
 		return session, nil
 	}
@@ -134,11 +151,19 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, session *sessions.S
 		}
 		session.ID = id
 	} else {
-		res := db.Model(&row{}).Where("id = ?", session.ID).Updates(map[string]any{"data": data, "updated_at": now, "expires_at": expires})
+		res := db.Model(&row{}).Where("id = ? AND data <> ?", session.ID, retiredMarker).
+			Updates(map[string]any{"data": data, "updated_at": now, "expires_at": expires})
 		if res.Error != nil {
 			return fmt.Errorf("sessions: unable to save the session: %w", res.Error)
 		}
 		if res.RowsAffected == 0 {
+			var retired int64
+			if err := db.Model(&row{}).Where("id = ? AND data = ?", session.ID, retiredMarker).Count(&retired).Error; err != nil {
+				return fmt.Errorf("sessions: unable to save the session: %w", err)
+			}
+			if retired > 0 {
+				return ErrRotated
+			}
 			return ErrGone
 		}
 	}
@@ -154,6 +179,20 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, session *sessions.S
 func (s *Store) Delete(ctx context.Context, id string) error {
 	if err := s.db.WithContext(ctx).Where("id = ?", id).Delete(&row{}).Error; err != nil {
 		return fmt.Errorf("sessions: unable to delete the session: %w", err)
+	}
+	return nil
+}
+
+// Retire ends a session that is being replaced by a new id (rotation at
+// re-authentication): its row stops signing anyone in at once, but for
+// RetiredGrace a request still carrying the old cookie is told the session
+// changed (ErrRotated) instead of looking signed out.
+func (s *Store) Retire(ctx context.Context, id string) error {
+	now := s.now()
+	err := s.db.WithContext(ctx).Model(&row{}).Where("id = ?", id).
+		Updates(map[string]any{"data": retiredMarker, "updated_at": now, "expires_at": now.Add(RetiredGrace)}).Error
+	if err != nil {
+		return fmt.Errorf("sessions: unable to retire the session: %w", err)
 	}
 	return nil
 }

@@ -212,9 +212,26 @@
     writeClipboard(xhr.responseText, message);
   });
 
+  // A request that left with a session id a re-authentication rotated a
+  // moment ago was refused before anything ran: send it again, once, with
+  // the cookie the browser now holds.
+  function retryAfterSessionChange(event) {
+    var xhr = event.detail.xhr;
+    var config = event.detail.requestConfig;
+    var elt = event.detail.elt;
+    if (xhr.status !== 409 || xhr.getResponseHeader("X-Keydesk-Session-Changed") !== "retry" || !config || !elt) return false;
+    if (elt.hasAttribute("data-session-retried")) return false;
+    elt.setAttribute("data-session-retried", "");
+    var source = elt;
+    htmx.ajax(config.verb.toUpperCase(), config.path, { source: source, target: event.detail.target })
+      .finally(function () { source.removeAttribute("data-session-retried"); });
+    return true;
+  }
+
   document.addEventListener("htmx:responseError", function (event) {
     var xhr = event.detail.xhr;
     if (xhr.status === 401 && xhr.getResponseHeader("HX-Redirect")) return;
+    if (retryAfterSessionChange(event)) return;
     var type = xhr.getResponseHeader("Content-Type") || "";
     var message = type.indexOf("text/plain") === 0 && xhr.responseText ? xhr.responseText : "Something went wrong (" + xhr.status + "). Try again.";
     showToast(message, "error");

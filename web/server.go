@@ -84,17 +84,7 @@ func (s *Server) routes(cfg Config) {
 
 	// The console: sessions and CSRF on every route, pages and fragments,
 	// and on no other path (a routeSet adds no catch-all routes).
-	console := newRouteSet(e, "", h.LoadSession, middleware.CSRFWithConfig(middleware.CSRFConfig{
-		TokenLookup:    "header:X-CSRF-Token,form:_csrf",
-		CookieName:     "keydesk_csrf",
-		CookiePath:     "/",
-		CookieHTTPOnly: true,
-		CookieSecure:   cfg.SecureCookies,
-		CookieSameSite: http.SameSiteStrictMode,
-		ErrorHandler: func(err error, c echo.Context) error {
-			return echo.NewHTTPError(http.StatusForbidden, "This form has expired or did not come from keydesk. Reload the page and try again.")
-		},
-	}))
+	console := newRouteSet(e, "", h.LoadSession, h.CSRF)
 	console.GET("/login", h.ShowLogin)
 	console.POST("/login", h.Login)
 	console.POST("/logout", h.Logout)

@@ -21,8 +21,8 @@ var AuditCSVHeader = []string{
 const auditCSVBatch = 1000
 
 // NeutralizeCSVCell defuses formula injection: a cell a spreadsheet would
-// read as a formula (starting with =, +, -, @, a tab or a carriage return)
-// gets a leading apostrophe, so it is shown as text. A spreadsheet may split
+// read as a formula (starting with =, +, -, @, a tab, a carriage return or
+// a NUL) gets a leading apostrophe, so it is shown as text. A spreadsheet may split
 // the file on another separator than the comma (";" in much of Europe, a
 // tab), and a naive import may split lines inside a quoted cell: so every
 // piece of the cell that starts right after a ",", ";", tab, CR or LF is
@@ -53,10 +53,11 @@ func needsNeutralizing(s string) bool {
 }
 
 // isFormulaTrigger reports whether a piece of a cell starting with c is
-// read as a formula (OWASP's list for CSV injection).
+// read as a formula (OWASP's list for CSV injection, with the NUL that
+// ASVS 5.0 1.2.10 adds).
 func isFormulaTrigger(c byte) bool {
 	switch c {
-	case '=', '+', '-', '@', '\t', '\r':
+	case '=', '+', '-', '@', '\t', '\r', 0:
 		return true
 	}
 	return false

@@ -22,7 +22,7 @@ func formulaSegments(s string) []string {
 	// segment that starts with a tab or CR right after a separator is
 	// caught by checking the raw text too.
 	for i := 1; i < len(s); i++ {
-		if strings.ContainsRune(",;\t\r\n", rune(s[i-1])) && strings.ContainsRune("=+-@\t\r", rune(s[i])) {
+		if strings.ContainsRune(",;\t\r\n", rune(s[i-1])) && strings.ContainsRune("=+-@\t\r\x00", rune(s[i])) {
 			bad = append(bad, s[i-1:])
 		}
 	}
@@ -43,6 +43,8 @@ func TestNeutralizeCSVCellAfterSeparators(t *testing.T) {
 		"a;;=1":                           "a;;'=1",
 		"a,\t=1":                          "a,'\t'=1",
 		"a;b=c":                           "a;b=c",
+		"\x00x":                           "'\x00x",
+		"a;\x00x":                         "a;'\x00x",
 		"a; =1":                           "a; =1",
 		"Mozilla/5.0 (X11; Linux x86_64)": "Mozilla/5.0 (X11; Linux x86_64)",
 		"2026-03-01T10:00:00Z":            "2026-03-01T10:00:00Z",

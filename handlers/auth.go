@@ -65,7 +65,7 @@ func (h *Handler) LoadSession(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		sess, err := h.sessions.Get(c.Request(), SessionCookieName)
 		if errors.Is(err, sessionstore.ErrRotated) {
-			return sessionChanged(c)
+			return sessionChanged(c, next)
 		}
 		if err != nil {
 			// A database outage: the error handler's 503, never a
@@ -114,7 +114,7 @@ func (h *Handler) LoadSession(next echo.HandlerFunc) echo.HandlerFunc {
 			case errors.Is(err, sessionstore.ErrRotated):
 				// A re-authentication rotated the id since this request
 				// loaded it.
-				return sessionChanged(c)
+				return sessionChanged(c, next)
 			case errors.Is(err, sessionstore.ErrGone):
 				// Signed out (or removed) since this request loaded it.
 				return next(c)
@@ -221,13 +221,14 @@ func (h *Handler) reauthenticatedRecently(c echo.Context, p *Principal) (bool, e
 // cookie the browser now holds.
 const HeaderSessionChanged = "X-Keydesk-Session-Changed"
 
-// sessionChanged answers a request that carried a session id rotated a
-// moment ago. Nothing ran: htmx retries it (app.js), a page load is sent
-// to the same address again, anything else is told to retry.
-func sessionChanged(c echo.Context) error {
-	req := c.Request()
-	if req.Header.Get("HX-Request") != "true" && (req.Method == http.MethodGet || req.Method == http.MethodHead) {
-		return c.Redirect(http.StatusSeeOther, req.URL.RequestURI())
+// sessionChanged answers an htmx request that carried a session id rotated
+// a moment ago: nothing ran, and app.js retries it with the new cookie. Any
+// other request goes on as anonymous (a page load is sent to sign in, which
+// a browser holding the new cookie passes straight through), so a copied
+// old cookie never loops.
+func sessionChanged(c echo.Context, next echo.HandlerFunc) error {
+	if c.Request().Header.Get("HX-Request") != "true" {
+		return next(c)
 	}
 	c.Response().Header().Set(HeaderSessionChanged, "retry")
 	c.Response().Header().Set("Cache-Control", "no-store")

@@ -65,6 +65,7 @@ func (h *Handler) Login(c echo.Context) error {
 	sess.Values[sessionProgramID] = program.ID
 	sess.Values[sessionCreated] = now.Unix()
 	sess.Values[sessionSeen] = now.Unix()
+	h.startSessionCSRF(c, sess)
 	if err := sess.Save(c.Request(), c.Response()); err != nil {
 		return err
 	}

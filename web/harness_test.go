@@ -93,6 +93,10 @@ type client struct {
 	t    *testing.T
 	ts   *testServer
 	http *http.Client
+
+	mu           sync.Mutex
+	token        string // the CSRF token last read from a page
+	tokenSession string // the session cookie it was read under
 }
 
 func (ts *testServer) newClient(t *testing.T) *client {
@@ -134,21 +138,36 @@ func (c *client) get(path string) (*http.Response, string) {
 	return c.do(http.MethodGet, path, nil, nil)
 }
 
-// csrf returns the CSRF token the browser holds (the double-submit cookie
-// the pages embed), fetching the sign-in page first if there is none yet.
+// csrf returns the CSRF token the client's pages carry (the _csrf field
+// of the sign-in form, or of the signed-in layout's forms), as a browser
+// would read it: the token belongs to the session, so it is read again
+// whenever the session cookie changed since the last look.
 func (c *client) csrf() string {
 	c.t.Helper()
-	u, _ := url.Parse(c.ts.URL)
-	for attempt := 0; attempt < 2; attempt++ {
-		for _, ck := range c.http.Jar.Cookies(u) {
-			if ck.Name == "keydesk_csrf" {
-				return ck.Value
-			}
-		}
-		c.get("/login")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	session := cookieValue(c, c.ts, "keydesk_session")
+	if c.token != "" && c.tokenSession == session {
+		return c.token
 	}
-	c.t.Fatal("no CSRF cookie issued")
-	return ""
+	c.token, c.tokenSession = c.pageCSRF(), session
+	return c.token
+}
+
+// pageCSRF reads the CSRF token from the sign-in page or, when signed in,
+// from the page that sends the admin to.
+func (c *client) pageCSRF() string {
+	c.t.Helper()
+	resp, body := c.get("/login")
+	if resp.StatusCode == http.StatusSeeOther {
+		resp, body = c.get(resp.Header.Get("Location"))
+	}
+	doc := parseHTML(c.t, body)
+	token, ok := doc.Find(`input[name="_csrf"]`).First().Attr("value")
+	if !ok || token == "" {
+		c.t.Fatalf("no CSRF token on the page (status %d)", resp.StatusCode)
+	}
+	return token
 }
 
 // post sends a form with the CSRF token, as the page's own form would.

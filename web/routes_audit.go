@@ -1,10 +1,8 @@
 package web
 
-import "github.com/labstack/echo/v4"
-
 // auditTrailRoutes registers General » Audit Trail on a group that already
 // requires a signed-in admin holding the audit_trail module.
-func (s *Server) auditTrailRoutes(g *echo.Group) {
+func (s *Server) auditTrailRoutes(g routeSet) {
 	h := s.Handlers
 	g.GET("", h.AuditTrail)
 	g.GET("/download", h.DownloadAuditTrail)

@@ -6,8 +6,11 @@ package web
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"io/fs"
 	"log/slog"
 	"net/http"
+	"path"
+	"strings"
 
 	gsessions "github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
@@ -79,18 +82,9 @@ func (s *Server) routes(cfg Config) {
 	e.GET("/readyz", h.Readyz)
 	e.GET("/static/*", staticHandler())
 
-	// The console: sessions and CSRF on every route, pages and fragments.
-	console := e.Group("", h.LoadSession, middleware.CSRFWithConfig(middleware.CSRFConfig{
-		TokenLookup:    "header:X-CSRF-Token,form:_csrf",
-		CookieName:     "keydesk_csrf",
-		CookiePath:     "/",
-		CookieHTTPOnly: true,
-		CookieSecure:   cfg.SecureCookies,
-		CookieSameSite: http.SameSiteStrictMode,
-		ErrorHandler: func(err error, c echo.Context) error {
-			return echo.NewHTTPError(http.StatusForbidden, "This form has expired or did not come from keydesk. Reload the page and try again.")
-		},
-	}))
+	// The console: sessions and CSRF on every route, pages and fragments,
+	// and on no other path (a routeSet adds no catch-all routes).
+	console := newRouteSet(e, "", h.LoadSession, h.CSRF)
 	console.GET("/login", h.ShowLogin)
 	console.POST("/login", h.Login)
 	console.POST("/logout", h.Logout)
@@ -120,12 +114,18 @@ func (s *Server) routes(cfg Config) {
 	s.apiRoutes(e.Group("/v2"), cfg.API)
 }
 
+// staticHandler serves the embedded assets. A directory is a 404, never a
+// listing of its files (nor a redirect to one).
 func staticHandler() echo.HandlerFunc {
 	files := http.FileServer(http.FS(static.FS))
 	return func(c echo.Context) error {
+		name := path.Clean("/" + c.Param("*"))
+		if fi, err := fs.Stat(static.FS, strings.TrimPrefix(name, "/")); err != nil || fi.IsDir() || strings.HasSuffix(c.Param("*"), "/") {
+			return echo.ErrNotFound
+		}
 		c.Response().Header().Set("Cache-Control", "public, max-age=3600")
 		req := c.Request()
-		req.URL.Path = "/" + c.Param("*")
+		req.URL.Path = name
 		files.ServeHTTP(c.Response(), req)
 		return nil
 	}

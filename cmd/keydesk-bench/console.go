@@ -6,20 +6,24 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 )
 
 // consoleClient is a signed-in admin's browser, reduced to its cookie jar.
 type consoleClient struct {
-	base string
-	http *http.Client
+	base  string
+	http  *http.Client
+	token string // the signed-in session's CSRF token
 }
 
-const csrfCookie = "keydesk_csrf"
+// csrfField finds the CSRF token in a page's hidden _csrf field.
+var csrfField = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
 
-// signIn loads /login (for the CSRF cookie), posts the credentials and
-// checks that the console let the admin in.
+// signIn loads /login (for the sign-in form's CSRF token), posts the
+// credentials, checks that the console let the admin in and reads the
+// session's CSRF token from the page it leads to.
 func signIn(base, email, password string) (*consoleClient, error) {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
@@ -32,13 +36,11 @@ func signIn(base, email, password string) (*consoleClient, error) {
 			return http.ErrUseLastResponse
 		},
 	}}
-	resp, err := c.http.Get(base + "/login")
-	if err != nil {
+	if c.token, err = c.pageCSRF("/login"); err != nil {
 		return nil, err
 	}
-	drain(resp)
-	form := url.Values{"email": {email}, "password": {password}, "_csrf": {c.csrf()}}
-	resp, err = c.http.PostForm(base+"/login", form)
+	form := url.Values{"email": {email}, "password": {password}, "_csrf": {c.token}}
+	resp, err := c.http.PostForm(base+"/login", form)
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +48,28 @@ func signIn(base, email, password string) (*consoleClient, error) {
 	if resp.StatusCode != http.StatusSeeOther {
 		return nil, fmt.Errorf("sign-in to %s answered %s, want 303", base, resp.Status)
 	}
+	if c.token, err = c.pageCSRF(resp.Header.Get("Location")); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// pageCSRF reads the CSRF token from the page at path.
+func (c *consoleClient) pageCSRF(path string) (string, error) {
+	resp, err := c.http.Get(c.base + path)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	page, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	m := csrfField.FindSubmatch(page)
+	if m == nil {
+		return "", fmt.Errorf("GET %s: %s, no CSRF token on the page", path, resp.Status)
+	}
+	return string(m[1]), nil
 }
 
 func drain(resp *http.Response) {
@@ -54,15 +77,7 @@ func drain(resp *http.Response) {
 	resp.Body.Close()
 }
 
-func (c *consoleClient) csrf() string {
-	u, _ := url.Parse(c.base)
-	for _, ck := range c.http.Jar.Cookies(u) {
-		if ck.Name == csrfCookie {
-			return ck.Value
-		}
-	}
-	return ""
-}
+func (c *consoleClient) csrf() string { return c.token }
 
 // cookieHeader is the Cookie header the browser would send (for vegeta).
 func (c *consoleClient) cookieHeader() string {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -133,8 +134,24 @@ func signIn(t *testing.T, base, email, password string) *console {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("sign-in: status %d", resp.StatusCode)
 	}
+	// Signed in, the token is the session's own: read it from the page
+	// the sign-in leads to, as the browser does.
+	resp, err = c.http.Get(base + resp.Header.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := csrfField.FindSubmatch(page)
+	if m == nil {
+		t.Fatalf("no CSRF token on the page after sign-in (status %d)", resp.StatusCode)
+	}
+	c.csrf = string(m[1])
 	return c
 }
+
+// csrfField finds the CSRF token in a page's hidden _csrf field.
+var csrfField = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
 
 // action posts an htmx action and returns its status (0 when the server is
 // gone).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -20,17 +21,55 @@ var CSVHeader = []string{
 const auditCSVBatch = 1000
 
 // NeutralizeCSVCell defuses formula injection: a cell a spreadsheet would
-// read as a formula (starting with =, +, -, @, a tab or a carriage return)
-// gets a leading apostrophe, so it is shown as text.
+// read as a formula (starting with =, +, -, @, a tab, a carriage return or
+// a NUL) gets a leading apostrophe, so it is shown as text. A spreadsheet may split
+// the file on another separator than the comma (";" in much of Europe, a
+// tab), and a naive import may split lines inside a quoted cell: so every
+// piece of the cell that starts right after a ",", ";", tab, CR or LF is
+// neutralised the same way ("x;=1+2" becomes "x;'=1+2"). Nothing but
+// apostrophes is ever inserted.
 func NeutralizeCSVCell(s string) string {
-	if s == "" {
+	if !needsNeutralizing(s) {
 		return s
 	}
-	switch s[0] {
-	case '=', '+', '-', '@', '\t', '\r':
-		return "'" + s
+	var b strings.Builder
+	b.Grow(len(s) + 4)
+	for i := 0; i < len(s); i++ {
+		if isFormulaTrigger(s[i]) && (i == 0 || isCSVSeparator(s[i-1])) {
+			b.WriteByte('\'')
+		}
+		b.WriteByte(s[i])
 	}
-	return s
+	return b.String()
+}
+
+func needsNeutralizing(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if isFormulaTrigger(s[i]) && (i == 0 || isCSVSeparator(s[i-1])) {
+			return true
+		}
+	}
+	return false
+}
+
+// isFormulaTrigger reports whether a piece of a cell starting with c is
+// read as a formula (OWASP's list for CSV injection, with the NUL that
+// ASVS 5.0 1.2.10 adds).
+func isFormulaTrigger(c byte) bool {
+	switch c {
+	case '=', '+', '-', '@', '\t', '\r', 0:
+		return true
+	}
+	return false
+}
+
+// isCSVSeparator reports whether a spreadsheet may start a new cell after c.
+func isCSVSeparator(c byte) bool {
+	switch c {
+	case ',', ';', '\t', '\r', '\n':
+		return true
+	}
+	return false
 }
 
 // CSVRecord is one event as a CSV row, every cell neutralised.

@@ -205,3 +205,7 @@ func (s *Store) Purge(ctx context.Context) (int64, error) {
 	}
 	return res.RowsAffected, nil
 }
+
+// SecureCookies reports whether the session cookie is sent over HTTPS only,
+// so cookies set beside it can match.
+func (s *Store) SecureCookies() bool { return s.options.Secure }

@@ -1,0 +1,41 @@
+package web
+
+import (
+	"slices"
+
+	"github.com/labstack/echo/v4"
+)
+
+// routeSet registers routes under a prefix with its middleware attached to
+// each route. An echo.Group given middleware also registers catch-all
+// routes ("prefix" and "prefix/*") carrying that middleware, so every
+// unknown path ("/nope", "/v2/nope") would run the console's session and
+// CSRF middleware and get its cookies. A routeSet registers only the
+// routes it is given: an unknown path is the router's plain 404, and a
+// known path asked with the wrong method its 405.
+type routeSet struct {
+	e      *echo.Echo
+	prefix string
+	mw     []echo.MiddlewareFunc
+}
+
+func newRouteSet(e *echo.Echo, prefix string, mw ...echo.MiddlewareFunc) routeSet {
+	return routeSet{e: e, prefix: prefix, mw: mw}
+}
+
+// Group returns a routeSet under prefix whose routes run r's middleware,
+// then mw.
+func (r routeSet) Group(prefix string, mw ...echo.MiddlewareFunc) routeSet {
+	return routeSet{e: r.e, prefix: r.prefix + prefix, mw: append(slices.Clone(r.mw), mw...)}
+}
+
+// GET registers a GET route (each route gets its own copy of the
+// middleware slice).
+func (r routeSet) GET(path string, h echo.HandlerFunc) *echo.Route {
+	return r.e.GET(r.prefix+path, h, slices.Clone(r.mw)...)
+}
+
+// POST registers a POST route.
+func (r routeSet) POST(path string, h echo.HandlerFunc) *echo.Route {
+	return r.e.POST(r.prefix+path, h, slices.Clone(r.mw)...)
+}

@@ -272,6 +272,15 @@ func (h *Handler) Reauthenticate(c echo.Context) error {
 		return err
 	}
 	p.Session.Values[sessionReauth] = h.now().Unix()
+	p.Session.Values[sessionReauthProgram] = p.Program.ID
+	delete(p.Session.Values, sessionReauthGrant)
+	if h.reauthWindow <= 0 {
+		token, err := h.stores.Accounts.GrantReauth(c.Request().Context(), p.Admin.ID, p.Program.ID)
+		if err != nil {
+			return err
+		}
+		p.Session.Values[sessionReauthGrant] = token
+	}
 	if err := h.rotateSession(c, p); err != nil {
 		return err
 	}

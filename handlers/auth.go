@@ -28,6 +28,10 @@ const (
 	sessionCreated   = "created"
 	sessionSeen      = "seen"
 	sessionReauth    = "reauth"
+	// The program a re-authentication was given in, and, with a zero
+	// window, the token of its one-time grant.
+	sessionReauthProgram = "reauth_program"
+	sessionReauthGrant   = "reauth_grant"
 )
 
 // Principal is the signed-in admin acting on one program.
@@ -38,6 +42,8 @@ type Principal struct {
 	Memberships []accounts.MembershipWithProgram
 	Session     *sessions.Session
 	ReauthAt    time.Time
+	// ReauthProgramID is the program ReauthAt was confirmed in.
+	ReauthProgramID int64
 }
 
 const principalKey = "keydesk.principal"
@@ -122,13 +128,15 @@ func (h *Handler) LoadSession(next echo.HandlerFunc) echo.HandlerFunc {
 				return err
 			}
 		}
+		reauthProgramID, _ := sess.Values[sessionReauthProgram].(int64)
 		c.Set(principalKey, &Principal{
-			Admin:       admin,
-			Program:     current.Program,
-			Membership:  current.Membership,
-			Memberships: memberships,
-			Session:     sess,
-			ReauthAt:    unixValue(sess, sessionReauth),
+			Admin:           admin,
+			Program:         current.Program,
+			Membership:      current.Membership,
+			Memberships:     memberships,
+			Session:         sess,
+			ReauthAt:        unixValue(sess, sessionReauth),
+			ReauthProgramID: reauthProgramID,
 		})
 		return next(c)
 	}
@@ -198,22 +206,39 @@ func (h *Handler) refuse(c echo.Context) error {
 }
 
 // reauthenticatedRecently reports whether the admin confirmed their password
-// within the re-authentication window. A zero window always asks: the
-// confirmation then lets exactly one secret through, within a minute.
+// within the re-authentication window, in the current program, and is not
+// locked out of re-authentication since (a lock closes an open window at
+// once). A zero window always asks: the confirmation is a one-time grant in
+// the database that exactly one request can spend, within a minute.
 func (h *Handler) reauthenticatedRecently(c echo.Context, p *Principal) (bool, error) {
-	if p.ReauthAt.IsZero() {
+	if p.ReauthAt.IsZero() || p.ReauthProgramID != p.Program.ID {
 		return false, nil
 	}
-	since := h.now().Sub(p.ReauthAt)
+	now := h.now()
+	if p.Admin.ReauthLockedUntil != nil && p.Admin.ReauthLockedUntil.After(now) {
+		return false, nil
+	}
 	if h.reauthWindow > 0 {
-		return since <= h.reauthWindow, nil
+		return now.Sub(p.ReauthAt) <= h.reauthWindow, nil
 	}
-	if since > time.Minute {
-		return false, nil
+	token, _ := p.Session.Values[sessionReauthGrant].(string)
+	ok, err := h.stores.Accounts.ConsumeReauthGrant(c.Request().Context(), p.Admin.ID, p.Program.ID, token)
+	if err != nil {
+		return false, err
 	}
-	delete(p.Session.Values, sessionReauth)
+	clearReauth(p.Session)
 	p.ReauthAt = time.Time{}
-	return true, p.Session.Save(c.Request(), c.Response())
+	if err := p.Session.Save(c.Request(), c.Response()); err != nil {
+		return false, err
+	}
+	return ok, nil
+}
+
+// clearReauth closes the session's re-authentication window.
+func clearReauth(s *sessions.Session) {
+	delete(s.Values, sessionReauth)
+	delete(s.Values, sessionReauthProgram)
+	delete(s.Values, sessionReauthGrant)
 }
 
 // HeaderSessionChanged marks the answer to a request that raced a session

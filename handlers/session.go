@@ -128,6 +128,10 @@ func (h *Handler) SwitchProgram(c echo.Context) error {
 	for _, m := range p.Memberships {
 		if m.Program.PartnerID == partnerID {
 			p.Session.Values[sessionProgramID] = m.Program.ID
+			if m.Program.ID != p.Program.ID {
+				// A confirmation belongs to the program it was given in.
+				clearReauth(p.Session)
+			}
 			if err := p.Session.Save(c.Request(), c.Response()); err != nil {
 				return err
 			}

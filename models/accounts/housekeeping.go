@@ -11,11 +11,16 @@ import (
 const authFailureRetention = 24 * time.Hour
 
 // PurgeAuthFailures deletes sign-in and re-authentication failures too old
-// to count toward any throttle, and returns how many went.
+// to count toward any throttle, and expired one-time re-authentications,
+// and returns how many rows went.
 func (s *Store) PurgeAuthFailures(ctx context.Context) (int64, error) {
 	res := s.db.WithContext(ctx).Exec(`DELETE FROM auth_failures WHERE created_at < ?`, s.now().Add(-authFailureRetention))
 	if res.Error != nil {
 		return 0, fmt.Errorf("accounts: unable to purge old sign-in failures: %w", res.Error)
 	}
-	return res.RowsAffected, nil
+	grants := s.db.WithContext(ctx).Exec(`DELETE FROM reauth_grants WHERE expires_at < ?`, s.now())
+	if grants.Error != nil {
+		return 0, fmt.Errorf("accounts: unable to purge expired re-authentications: %w", grants.Error)
+	}
+	return res.RowsAffected + grants.RowsAffected, nil
 }

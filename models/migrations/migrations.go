@@ -192,6 +192,18 @@ $$;
 CREATE INDEX audit_events_actor_action_time ON audit_events (program_id, actor_email, action, occurred_at DESC, id DESC);
 CREATE INDEX audit_events_target_action_time ON audit_events (program_id, target_id, action, occurred_at DESC, id DESC);
 `),
+	// A confirmation with a zero re-authentication window releases one
+	// secret: the grant row is deleted by the request that uses it, so
+	// simultaneous reveals cannot all spend it. Only its digest is stored.
+	commonMigration("one-time re-authentication grants", `
+CREATE TABLE reauth_grants (
+	digest TEXT PRIMARY KEY,
+	admin_id BIGINT NOT NULL REFERENCES admins(id) ON DELETE CASCADE,
+	program_id BIGINT NOT NULL,
+	expires_at {{time}} NOT NULL
+);
+CREATE INDEX reauth_grants_expires_at ON reauth_grants (expires_at);
+`),
 }
 
 // auditTablesDDL is the audit chain's tables, the same on both databases;

@@ -285,11 +285,17 @@ func SchemaVersion() int { return len(migrations) }
 // own transaction. On PostgreSQL an advisory lock keeps two instances
 // starting together from applying the same migration twice.
 func Migrate(ctx context.Context, db *gorm.DB) (applied int, err error) {
+	return MigrateTo(ctx, db, len(migrations))
+}
+
+// MigrateTo applies the migrations up to schema version target, as Migrate
+// does (tests use it to build a database as an older release left it).
+func MigrateTo(ctx context.Context, db *gorm.DB, target int) (applied int, err error) {
 	db = db.WithContext(ctx)
 	if err := db.Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TIMESTAMP NOT NULL)`).Error; err != nil {
 		return 0, fmt.Errorf("migrations: unable to create schema_migrations: %w", err)
 	}
-	for i, m := range migrations {
+	for i, m := range migrations[:min(target, len(migrations))] {
 		version := i + 1
 		done := false
 		err := db.Transaction(func(tx *gorm.DB) error {
@@ -340,7 +346,7 @@ func execScript(tx *gorm.DB, script string) error {
 // place, and on PostgreSQL the table lock they take holds every other
 // writer until the transaction ends.
 func SuspendAuditGuard(tx *gorm.DB) error {
-	stmts := []string{`DROP TRIGGER audit_events_no_update`}
+	stmts := []string{`DROP TRIGGER IF EXISTS audit_events_no_update`}
 	if database.IsPostgres(tx) {
 		stmts = []string{`ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_change`}
 	}
@@ -355,7 +361,7 @@ func SuspendAuditGuard(tx *gorm.DB) error {
 // RestoreAuditGuard puts back what SuspendAuditGuard lifted, as the
 // migrations created it.
 func RestoreAuditGuard(tx *gorm.DB) error {
-	stmts := []string{`CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+	stmts := []string{`CREATE TRIGGER IF NOT EXISTS audit_events_no_update BEFORE UPDATE ON audit_events
 BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END`}
 	if database.IsPostgres(tx) {
 		stmts = []string{`ALTER TABLE audit_events ENABLE ALWAYS TRIGGER audit_events_no_change`}
@@ -366,4 +372,15 @@ BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END`}
 		}
 	}
 	return nil
+}
+
+// VersionOf is the schema version a migration, named by its description,
+// brings the database to; 0 when no migration has that description.
+func VersionOf(description string) int {
+	for i, m := range migrations {
+		if m.description == description {
+			return i + 1
+		}
+	}
+	return 0
 }

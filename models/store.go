@@ -44,7 +44,7 @@ type Stores struct {
 
 // New builds the stores over an opened, migrated database.
 func New(db *gorm.DB, keyring *keys.Keyring, clock database.Clock) *Stores {
-	auditStore := audit.NewStore(db, clock)
+	auditStore := audit.NewStore(db, keyring.AuditKeys(), clock)
 	revocations := &keys.Revocations{}
 	return &Stores{
 		Clock:       clock,

@@ -48,8 +48,9 @@ func newAPIRuntime(cfg APIConfig, stores *models.Stores) *apiRuntime {
 }
 
 // Start launches the server's background work: on PostgreSQL the
-// revocation listener (waiting briefly for its first LISTEN), and the loop
-// that flushes "last used" times and sweeps the caches.
+// revocation listener (waiting briefly for its first LISTEN), the loop
+// that flushes "last used" times and sweeps the caches, and with
+// KEYDESK_AUDIT_CHECKPOINT_FILE the audit checkpoint writer.
 func (s *Server) Start() error {
 	rt := s.api
 	rt.mu.Lock()
@@ -72,6 +73,13 @@ func (s *Server) Start() error {
 		case <-time.After(listenerStartTimeout):
 			s.logger.Warn("revocation listener not connected yet; API keys are verified against the database until it is")
 		}
+	}
+	if s.auditCheckpoints.path != "" {
+		rt.wg.Add(1)
+		go func() {
+			defer rt.wg.Done()
+			s.writeAuditCheckpoints(ctx)
+		}()
 	}
 	rt.wg.Add(2)
 	go func() {

@@ -22,12 +22,17 @@ type Config struct {
 	SecureCookies bool
 	LogJSON       bool
 	API           APIConfig
+	// AuditCheckpointFile (KEYDESK_AUDIT_CHECKPOINT_FILE), when set, is
+	// where the server appends signed audit checkpoints, once at start and
+	// every AuditCheckpointInterval.
+	AuditCheckpointFile     string
+	AuditCheckpointInterval time.Duration
 }
 
 // DefaultConfig is the configuration without any variable set, for a
 // master key (tests build servers from it).
 func DefaultConfig(masterKey []byte) Config {
-	return Config{Addr: "127.0.0.1:8080", MasterKey: masterKey, ReauthWindow: 5 * time.Minute, API: DefaultAPIConfig()}
+	return Config{Addr: "127.0.0.1:8080", MasterKey: masterKey, ReauthWindow: 5 * time.Minute, API: DefaultAPIConfig(), AuditCheckpointInterval: 10 * time.Minute}
 }
 
 // MasterKeyFile is where the embedded default keeps its generated master key.
@@ -39,6 +44,7 @@ func ConfigFromEnv(logger *slog.Logger) (Config, error) {
 	cfg := DefaultConfig(nil)
 	cfg.Addr = envOr("KEYDESK_ADDR", cfg.Addr)
 	cfg.DatabaseURL = os.Getenv("DATABASE_URL")
+	cfg.AuditCheckpointFile = os.Getenv("KEYDESK_AUDIT_CHECKPOINT_FILE")
 	api, err := APIConfigFromEnv()
 	if err != nil {
 		return cfg, err

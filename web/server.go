@@ -31,6 +31,8 @@ type Server struct {
 	logger   *slog.Logger
 	api      *apiRuntime
 	sessions *sessions.Store
+
+	auditCheckpoints auditCheckpointWriter
 }
 
 // deriveKey derives a purpose-bound key from the master key, so instances
@@ -58,7 +60,8 @@ func New(cfg Config, stores *models.Stores, logger *slog.Logger) *Server {
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
-	s := &Server{Echo: e, Stores: stores, Handlers: h, logger: logger, sessions: sessionStore}
+	s := &Server{Echo: e, Stores: stores, Handlers: h, logger: logger, sessions: sessionStore,
+		auditCheckpoints: auditCheckpointWriter{path: cfg.AuditCheckpointFile, interval: cfg.AuditCheckpointInterval}}
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = echo.ExtractIPDirect()
 

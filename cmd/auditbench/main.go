@@ -125,7 +125,7 @@ func run() error {
 	seed := func(programID int64, n int, seqBase int64) error {
 		return db.Exec(`
 INSERT INTO audit_events (program_id, seq, prev_hash, hash, occurred_at, actor_id, actor_email, action,
-	target_type, target_id, target_name, outcome, ip, user_agent, request_id, details)
+	target_type, target_id, target_name, outcome, ip, user_agent, request_id, details, hash_version, key_version)
 SELECT ?, ? + g, md5((g - 1)::text), md5(g::text),
 	now() - ((? - g) * ? * interval '1 second'),
 	1 + g % 8, 'admin' || (g % 8) || '@bench.test',
@@ -133,7 +133,7 @@ SELECT ?, ? + g, md5((g - 1)::text), md5(g::text),
 	'api_key', (?::text[])[1 + g % 20],
 	CASE WHEN g % 10000 = 0 THEN 'Rare zzrare key' ELSE (?::text[])[1 + g % 20] END,
 	'success', '198.51.100.' || (g % 250), 'Mozilla/5.0 (bench)', md5((g * 7)::text),
-	'{"before":{"name":"a"},"after":{"name":"b"}}'
+	'{"before":{"name":"a"},"after":{"name":"b"}}', 1, 0
 FROM generate_series(1, ?) AS g`,
 			programID, seqBase, n, step,
 			pgArray([]string{audit.ActionKeyRevealed, audit.ActionKeyCopied, audit.ActionSignIn, audit.ActionKeyEdited, audit.ActionReauthSucceeded, audit.ActionKeyGenerated}),

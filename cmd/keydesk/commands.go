@@ -69,6 +69,11 @@ func serve(args []string) error {
 	if *addr != "" {
 		cfg.Addr = *addr
 	}
+	if n, err := store.Audit.PendingRekey(context.Background()); err != nil {
+		return err
+	} else if n > 0 {
+		logger.Warn("audit chains still carry the legacy unkeyed SHA-256 hash and fail verification: run `keydesk audit rekey` once", "chains", n)
+	}
 	if *demo {
 		if err := seedDemo(store, os.Stdout); err != nil {
 			return err
@@ -201,6 +206,7 @@ func verifyAudit(args []string) error {
 	ctx := context.Background()
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
 	partnerID := fs.String("program", "", "verify only this program's chain")
+	checkpoints := fs.String("checkpoints", "", "also check the chains against these signed checkpoints (JSON Lines from audit checkpoint or KEYDESK_AUDIT_CHECKPOINT_FILE)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -208,14 +214,9 @@ func verifyAudit(args []string) error {
 	if err != nil {
 		return err
 	}
-	var ids []int64
-	if *partnerID != "" {
-		p, err := store.Accounts.ProgramByPartnerID(ctx, *partnerID)
-		if err != nil {
-			return fmt.Errorf("program %s: %w", *partnerID, err)
-		}
-		ids = []int64{p.ID}
-	} else if ids, err = store.Audit.ChainIDs(ctx); err != nil {
+	defer store.Close()
+	ids, err := auditProgramIDs(ctx, store, *partnerID)
+	if err != nil {
 		return err
 	}
 	for _, id := range ids {
@@ -227,6 +228,15 @@ func verifyAudit(args []string) error {
 			return brk
 		}
 		fmt.Printf("program %d: %d events verified\n", id, n)
+	}
+	if *checkpoints != "" {
+		var only map[int64]bool
+		if *partnerID != "" {
+			only = map[int64]bool{ids[0]: true}
+		}
+		if err := verifyCheckpointsFile(ctx, store, *checkpoints, only, os.Stdout); err != nil {
+			return err
+		}
 	}
 	fmt.Println("audit trail intact")
 	return nil

@@ -13,11 +13,14 @@ Usage:
   keydesk migrate
   keydesk programs create --name NAME
   keydesk users create --program PARTNER_ID --email EMAIL --access full|limited [--modules audit_trail] --password-stdin
-  keydesk audit verify [--program PARTNER_ID]
+  keydesk audit verify [--program PARTNER_ID] [--checkpoints FILE]
+  keydesk audit checkpoint [--program PARTNER_ID]
+  keydesk audit public-key
+  keydesk audit rekey
   keydesk keys rotate-master
 
 Environment: DATABASE_URL, KEYDESK_ADDR, KEYDESK_MASTER_KEY, KEYDESK_MASTER_KEY_PREVIOUS,
-KEYDESK_REAUTH_WINDOW, KEYDESK_SECURE_COOKIES (see README.md).
+KEYDESK_REAUTH_WINDOW, KEYDESK_SECURE_COOKIES, KEYDESK_AUDIT_CHECKPOINT_FILE (see README.md).
 `
 
 func main() {
@@ -41,6 +44,12 @@ func run(args []string) int {
 		err = createUser(rest[1:], os.Stdin)
 	case cmd == "audit" && len(rest) > 0 && rest[0] == "verify":
 		err = verifyAudit(rest[1:])
+	case cmd == "audit" && len(rest) > 0 && rest[0] == "checkpoint":
+		err = auditCheckpoint(rest[1:], os.Stdout)
+	case cmd == "audit" && len(rest) > 0 && rest[0] == "public-key":
+		err = auditPublicKey(rest[1:], os.Stdout)
+	case cmd == "audit" && len(rest) > 0 && rest[0] == "rekey":
+		err = auditRekey(rest[1:], os.Stdout)
 	case cmd == "keys" && len(rest) > 0 && rest[0] == "rotate-master":
 		err = rotateMaster(rest[1:])
 	case cmd == "help" || cmd == "-h" || cmd == "--help":

@@ -5,6 +5,7 @@ package audit
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -19,13 +20,16 @@ import (
 
 // Store appends to and reads the audit chains.
 type Store struct {
-	db  *gorm.DB
-	now database.Clock
+	db   *gorm.DB
+	now  database.Clock
+	keys *Keys
 }
 
-// NewStore builds the audit store over db.
-func NewStore(db *gorm.DB, now database.Clock) *Store {
-	return &Store{db: db, now: now}
+// NewStore builds the audit store over db. keys are derived from the master
+// keyring (keys.Keyring.AuditKeys): the chain is an HMAC under them and
+// checkpoints are signed with them.
+func NewStore(db *gorm.DB, keys *Keys, now database.Clock) *Store {
+	return &Store{db: db, now: now, keys: keys}
 }
 
 // Actor says who does something and from where; it goes into audit events.
@@ -107,6 +111,11 @@ type Event struct {
 	UserAgent  string
 	RequestID  string
 	Details    string
+	// HashVersion names how Hash was computed (HashHMACv1, or
+	// HashLegacySHA256 for events awaiting re-keying) and KeyVersion under
+	// which master key.
+	HashVersion int
+	KeyVersion  int64
 }
 
 // TableName pins the table.
@@ -122,13 +131,27 @@ type Entry struct {
 	Details    map[string]any
 }
 
-const auditEncodingVersion = "keydesk-audit-v1"
+const (
+	legacyEncodingVersion = "keydesk-audit-v1"
+	keyedEncodingVersion  = "keydesk-audit-hmac-v1"
+)
 
-// canonicalEncoding is the byte string an event's hash covers: a JSON array
-// of every field in a fixed order, behind a version tag.
-func (e *Event) canonicalEncoding() []byte {
+// legacyEncoding is the byte string the unkeyed (legacy) hash covers: a
+// JSON array of every field in a fixed order, behind a version tag.
+func (e *Event) legacyEncoding() []byte {
+	return e.encoding(legacyEncodingVersion)
+}
+
+// keyedEncoding is what the keyed hash covers: the same fields behind
+// another tag, with the key version, so moving an event under another key
+// breaks its hash.
+func (e *Event) keyedEncoding() []byte {
+	return e.encoding(keyedEncodingVersion, strconv.FormatInt(e.KeyVersion, 10))
+}
+
+func (e *Event) encoding(tag string, extra ...any) []byte {
 	fields := []any{
-		auditEncodingVersion,
+		tag,
 		strconv.FormatInt(e.ProgramID, 10),
 		strconv.FormatInt(e.Seq, 10),
 		e.PrevHash,
@@ -145,6 +168,7 @@ func (e *Event) canonicalEncoding() []byte {
 		e.RequestID,
 		e.Details,
 	}
+	fields = append(fields, extra...)
 	b, err := json.Marshal(fields)
 	if err != nil {
 		panic("audit: canonical encoding failed: " + err.Error())
@@ -152,9 +176,10 @@ func (e *Event) canonicalEncoding() []byte {
 	return b
 }
 
-// ComputeHash returns the hex SHA-256 of the canonical encoding.
-func (e *Event) ComputeHash() string {
-	sum := sha256.Sum256(e.canonicalEncoding())
+// legacyHash is the unkeyed hash of the first chains: hex SHA-256 of the
+// legacy encoding.
+func (e *Event) legacyHash() string {
+	sum := sha256.Sum256(e.legacyEncoding())
 	return hex.EncodeToString(sum[:])
 }
 
@@ -201,8 +226,11 @@ func (s *Store) Append(tx *gorm.DB, programID int64, actor Actor, entry Entry) e
 		UserAgent:  truncate(actor.UserAgent, 512),
 		RequestID:  actor.RequestID,
 		Details:    details,
+
+		HashVersion: HashHMACv1,
+		KeyVersion:  s.keys.CurrentVersion(),
 	}
-	event.Hash = event.ComputeHash()
+	event.Hash, _ = s.keys.ComputeHash(&event)
 	if err := tx.Create(&event).Error; err != nil {
 		return fmt.Errorf("audit: unable to append event: %w", err)
 	}
@@ -240,10 +268,21 @@ func (b *ChainBreak) Error() string {
 
 // VerifyChain walks one program's chain in sequence order and returns the
 // first break, or nil when every event verifies. It reads in batches, so a
-// chain of millions of events needs constant memory.
+// chain of millions of events needs constant memory. Every event must carry
+// a keyed hash (HMAC-SHA-256 under a key derived from a master key the
+// keyring holds, or one wrapped in audit_chain_keys at a rotation): whoever
+// writes the database without the master key cannot recompute the chain.
 func (s *Store) VerifyChain(ctx context.Context, programID int64) (verified int64, brk *ChainBreak, err error) {
 	const batch = 2000
 	db := s.db.WithContext(ctx)
+	keys, err := s.verificationKeys(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	legacyThrough, err := s.pendingRekey(ctx, programID)
+	if err != nil {
+		return 0, nil, err
+	}
 	prevHash := ""
 	expectSeq := int64(1)
 	lastSeq := int64(0)
@@ -259,8 +298,9 @@ func (s *Store) VerifyChain(ctx context.Context, programID int64) (verified int6
 				return verified, &ChainBreak{programID, expectSeq, e.ID, fmt.Sprintf("sequence gap: expected %d, found %d (an event was removed or reordered)", expectSeq, e.Seq)}, nil
 			case e.PrevHash != prevHash:
 				return verified, &ChainBreak{programID, e.Seq, e.ID, "previous-hash link does not match the preceding event"}, nil
-			case e.ComputeHash() != e.Hash:
-				return verified, &ChainBreak{programID, e.Seq, e.ID, "hash does not match the event's fields (the event was altered)"}, nil
+			}
+			if reason := checkEventHash(keys, e, legacyThrough); reason != "" {
+				return verified, &ChainBreak{programID, e.Seq, e.ID, reason}, nil
 			}
 			prevHash = e.Hash
 			expectSeq++
@@ -282,6 +322,70 @@ func (s *Store) VerifyChain(ctx context.Context, programID int64) (verified int6
 		return verified, &ChainBreak{programID, lastSeq + 1, 0, fmt.Sprintf("chain ends at seq %d but its head records seq %d (events were removed from the end)", lastSeq, head.Seq)}, nil
 	}
 	return verified, nil, nil
+}
+
+// checkEventHash says why an event's hash fails, or "" when it verifies.
+// legacyThrough is the last seq the keyed-hash migration found with an
+// unkeyed hash (0: none wait for re-keying).
+func checkEventHash(keys *Keys, e *Event, legacyThrough int64) string {
+	switch e.HashVersion {
+	case HashHMACv1:
+		want, ok := keys.ComputeHash(e)
+		if !ok {
+			return fmt.Sprintf("hashed under master key version %d, which this keydesk does not hold (configure that key as KEYDESK_MASTER_KEY_PREVIOUS, or the event was altered)", e.KeyVersion)
+		}
+		if !hmac.Equal([]byte(want), []byte(e.Hash)) {
+			return "hash does not match the event's fields (the event was altered)"
+		}
+		return ""
+	case HashLegacySHA256:
+		if e.Seq > legacyThrough {
+			return "unkeyed SHA-256 hash on an event the keyed-hash migration did not leave so (the event was altered or forged)"
+		}
+		if e.legacyHash() != e.Hash {
+			return "hash does not match the event's fields (the event was altered)"
+		}
+		return "event still carries the legacy unkeyed SHA-256 hash: run `keydesk audit rekey` once after upgrading"
+	default:
+		return fmt.Sprintf("unknown hash version %d (the event was altered)", e.HashVersion)
+	}
+}
+
+// pendingRekey is the last seq of a program's chain that the keyed-hash
+// migration found with unkeyed hashes and that `keydesk audit rekey` has
+// not re-keyed yet; 0 when none.
+func (s *Store) pendingRekey(ctx context.Context, programID int64) (int64, error) {
+	var through []int64
+	if err := s.db.WithContext(ctx).Raw(`SELECT through_seq FROM audit_rekey_pending WHERE program_id = ?`, programID).Scan(&through).Error; err != nil {
+		return 0, fmt.Errorf("audit: unable to read pending re-keying: %w", err)
+	}
+	if len(through) == 0 {
+		return 0, nil
+	}
+	return through[0], nil
+}
+
+// verificationKeys are the keys the keyring holds plus the earlier chain
+// keys a master-key rotation wrapped under the current master key.
+func (s *Store) verificationKeys(ctx context.Context) (*Keys, error) {
+	var rows []struct {
+		KeyVersion int64
+		Wrapped    []byte
+	}
+	if err := s.db.WithContext(ctx).Raw(`SELECT key_version, wrapped FROM audit_chain_keys WHERE wrapped_under = ?`, s.keys.CurrentVersion()).Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("audit: unable to read earlier chain keys: %w", err)
+	}
+	extra := map[int64]*chainKey{}
+	for _, r := range rows {
+		ck, err := s.keys.unwrap(r.KeyVersion, r.Wrapped)
+		if err != nil {
+			// An altered row verifies nothing: events under that version
+			// then fail as not held.
+			continue
+		}
+		extra[r.KeyVersion] = ck
+	}
+	return s.keys.with(extra), nil
 }
 
 // ChainIDs lists every program id that has a chain.

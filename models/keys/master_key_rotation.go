@@ -36,6 +36,9 @@ type RotationReport struct {
 	Programs int   // programs whose keys were touched
 	Current  int64 // keys already at the current version when the run ended
 	Pending  int64 // keys still sealed under an older master key
+	// AnchoredChains counts the audit chains that got a master_key.rotated
+	// event under the new key, committing to their head under the old one.
+	AnchoredChains int
 }
 
 // ErrRotationStopped means a rotation ended early (a limit or a hook); what
@@ -155,6 +158,14 @@ func (s *Store) RotateMasterKey(ctx context.Context, actor audit.Actor, opts Rot
 	}
 	if errors.Is(runErr, ErrRotationStopped) && report.Pending == 0 {
 		runErr = nil
+	}
+	if runErr == nil {
+		// The audit trail too: wrap the previous chain key under the new
+		// master key and anchor every chain under the new key, so the
+		// previous master key can go once this returns.
+		if report.AnchoredChains, runErr = s.audit.AdoptCurrentKey(ctx, actor); runErr != nil {
+			runErr = fmt.Errorf("keys: API keys re-sealed, but the audit trail could not adopt the new master key: %w", runErr)
+		}
 	}
 	return report, runErr
 }

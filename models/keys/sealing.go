@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"keydesk/models/audit"
 )
 
 // Keyring holds the master keys that seal API keys at rest: the current one
@@ -22,6 +24,7 @@ import (
 type Keyring struct {
 	current int64
 	aeads   map[int64]cipher.AEAD
+	audit   *audit.Keys
 }
 
 // ErrUnseal means no master key in the keyring opens a sealed value.
@@ -31,6 +34,7 @@ var ErrUnseal = errors.New("unable to unseal API key: wrong master key or tamper
 // master keys during a rotation) only open.
 func NewKeyring(current []byte, previous ...[]byte) (*Keyring, error) {
 	k := &Keyring{aeads: map[int64]cipher.AEAD{}}
+	var masters []audit.MasterKey
 	for i, key := range append([][]byte{current}, previous...) {
 		if len(key) != 32 {
 			return nil, fmt.Errorf("master key must be 32 bytes, got %d", len(key))
@@ -48,9 +52,19 @@ func NewKeyring(current []byte, previous ...[]byte) (*Keyring, error) {
 		if i == 0 {
 			k.current = version
 		}
+		masters = append(masters, audit.MasterKey{Version: version, Secret: key})
 	}
+	auditKeys, err := audit.DeriveKeys(masters...)
+	if err != nil {
+		return nil, err
+	}
+	k.audit = auditKeys
 	return k, nil
 }
+
+// AuditKeys are the audit trail's keys derived from the master keys (HKDF,
+// one label per purpose), under the same versions as the seals.
+func (k *Keyring) AuditKeys() *audit.Keys { return k.audit }
 
 func keyFingerprint(key []byte) int64 {
 	sum := sha256.Sum256(append([]byte("keydesk master key v1:"), key...))

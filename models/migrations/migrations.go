@@ -204,7 +204,47 @@ CREATE TABLE reauth_grants (
 );
 CREATE INDEX reauth_grants_expires_at ON reauth_grants (expires_at);
 `),
+	// Issue 11 item 4: the chain becomes an HMAC under a key derived from
+	// the master key. Existing events keep their unkeyed SHA-256 hash
+	// (hash_version 0) and are listed in audit_rekey_pending, up to the seq
+	// they reached now; `keydesk audit rekey` re-chains exactly those under
+	// the keyed hash (it needs the master key, which migrations never see).
+	// New events must say how they were hashed: PostgreSQL drops the column
+	// defaults and SQLite refuses unkeyed inserts, so an older binary fails
+	// loudly instead of appending unkeyed events. audit_chain_keys holds the
+	// chain keys of earlier master keys, wrapped under the current one by
+	// `keydesk keys rotate-master`, so old events stay verifiable after
+	// KEYDESK_MASTER_KEY_PREVIOUS is removed.
+	{
+		description: "keyed audit chain",
+		sqlite: mustSQLite(keyedAuditDDL + `
+CREATE TRIGGER audit_events_keyed_only BEFORE INSERT ON audit_events WHEN NEW.hash_version = 0
+BEGIN SELECT RAISE(ABORT, 'audit_events takes keyed events only'); END;
+`),
+		postgres: mustPostgres(keyedAuditDDL + `
+ALTER TABLE audit_events ALTER COLUMN hash_version DROP DEFAULT;
+ALTER TABLE audit_events ALTER COLUMN key_version DROP DEFAULT;
+ALTER TABLE audit_events ADD CONSTRAINT audit_events_keyed_only CHECK (hash_version > 0) NOT VALID;
+`),
+	},
 }
+
+const keyedAuditDDL = `
+ALTER TABLE audit_events ADD COLUMN hash_version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE audit_events ADD COLUMN key_version BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE audit_rekey_pending (
+	program_id BIGINT PRIMARY KEY,
+	through_seq BIGINT NOT NULL
+);
+INSERT INTO audit_rekey_pending (program_id, through_seq)
+	SELECT program_id, MAX(seq) FROM audit_events GROUP BY program_id;
+CREATE TABLE audit_chain_keys (
+	key_version BIGINT PRIMARY KEY,
+	wrapped_under BIGINT NOT NULL,
+	wrapped {{bytes}} NOT NULL,
+	created_at {{time}} NOT NULL
+);
+`
 
 // auditTablesDDL is the audit chain's tables, the same on both databases;
 // the triggers that make it append-only differ.
@@ -257,11 +297,17 @@ func SchemaVersion() int { return len(migrations) }
 // own transaction. On PostgreSQL an advisory lock keeps two instances
 // starting together from applying the same migration twice.
 func Migrate(ctx context.Context, db *gorm.DB) (applied int, err error) {
+	return MigrateTo(ctx, db, len(migrations))
+}
+
+// MigrateTo applies the migrations up to schema version target, as Migrate
+// does (tests use it to build a database as an older release left it).
+func MigrateTo(ctx context.Context, db *gorm.DB, target int) (applied int, err error) {
 	db = db.WithContext(ctx)
 	if err := db.Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TIMESTAMP NOT NULL)`).Error; err != nil {
 		return 0, fmt.Errorf("migrations: unable to create schema_migrations: %w", err)
 	}
-	for i, m := range migrations {
+	for i, m := range migrations[:min(target, len(migrations))] {
 		version := i + 1
 		done := false
 		err := db.Transaction(func(tx *gorm.DB) error {
@@ -302,4 +348,51 @@ func Migrate(ctx context.Context, db *gorm.DB) (applied int, err error) {
 // every statement of one Exec as well.
 func execScript(tx *gorm.DB, script string) error {
 	return tx.Exec(script).Error
+}
+
+// SuspendAuditGuard lifts the append-only guard of audit_events inside tx,
+// for the one controlled rewrite keydesk makes: `keydesk audit rekey`
+// re-chaining legacy events under the keyed hash. RestoreAuditGuard must
+// follow in the same transaction; both are DDL, which SQLite and
+// PostgreSQL apply transactionally, so a rollback leaves the guard in
+// place, and on PostgreSQL the table lock they take holds every other
+// writer until the transaction ends.
+func SuspendAuditGuard(tx *gorm.DB) error {
+	stmts := []string{`DROP TRIGGER IF EXISTS audit_events_no_update`}
+	if database.IsPostgres(tx) {
+		stmts = []string{`ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_change`}
+	}
+	for _, stmt := range stmts {
+		if err := tx.Exec(stmt).Error; err != nil {
+			return fmt.Errorf("migrations: unable to suspend the audit guard: %w", err)
+		}
+	}
+	return nil
+}
+
+// RestoreAuditGuard puts back what SuspendAuditGuard lifted, as the
+// migrations created it.
+func RestoreAuditGuard(tx *gorm.DB) error {
+	stmts := []string{`CREATE TRIGGER IF NOT EXISTS audit_events_no_update BEFORE UPDATE ON audit_events
+BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END`}
+	if database.IsPostgres(tx) {
+		stmts = []string{`ALTER TABLE audit_events ENABLE ALWAYS TRIGGER audit_events_no_change`}
+	}
+	for _, stmt := range stmts {
+		if err := tx.Exec(stmt).Error; err != nil {
+			return fmt.Errorf("migrations: unable to restore the audit guard: %w", err)
+		}
+	}
+	return nil
+}
+
+// VersionOf is the schema version a migration, named by its description,
+// brings the database to; 0 when no migration has that description.
+func VersionOf(description string) int {
+	for i, m := range migrations {
+		if m.description == description {
+			return i + 1
+		}
+	}
+	return 0
 }

@@ -1,0 +1,68 @@
+package web_test
+
+import (
+	"encoding/base64"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"keydesk/models/audit"
+	"keydesk/models/modeltest"
+	"keydesk/web"
+)
+
+func TestConfigReadsTheAuditCheckpointFile(t *testing.T) {
+	t.Setenv("KEYDESK_MASTER_KEY", base64.StdEncoding.EncodeToString(modeltest.MasterKey))
+	t.Setenv("KEYDESK_AUDIT_CHECKPOINT_FILE", "/var/lib/keydesk/checkpoints.jsonl")
+	cfg, err := web.ConfigFromEnv(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.AuditCheckpointFile != "/var/lib/keydesk/checkpoints.jsonl" || cfg.AuditCheckpointInterval != 10*time.Minute {
+		t.Fatalf("checkpoint file %q every %s", cfg.AuditCheckpointFile, cfg.AuditCheckpointInterval)
+	}
+}
+
+// With KEYDESK_AUDIT_CHECKPOINT_FILE the server appends signed checkpoints
+// at start and then periodically, and they verify against the trail.
+func TestServerAppendsAuditCheckpoints(t *testing.T) {
+	db := modeltest.SQLite(t)
+	store := modeltest.NewStores(t, db)
+	modeltest.Seed(t, store, "Alpha")
+	modeltest.Seed(t, store, "Beta")
+	path := filepath.Join(t.TempDir(), "checkpoints.jsonl")
+	cfg := web.DefaultConfig(modeltest.MasterKey)
+	cfg.DatabaseURL = db.URL
+	cfg.AuditCheckpointFile = path
+	cfg.AuditCheckpointInterval = 50 * time.Millisecond
+	srv := web.New(cfg, store.Stores, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var cps []audit.Checkpoint
+	deadline := time.Now().Add(10 * time.Second)
+	for len(cps) < 4 && time.Now().Before(deadline) { // two rounds of two chains
+		time.Sleep(20 * time.Millisecond)
+		b, _ := os.ReadFile(path)
+		var err error
+		if cps, err = audit.ReadCheckpoints(strings.NewReader(string(b))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.Close()
+	if len(cps) < 4 {
+		t.Fatalf("%d checkpoints written, want at start and at least once more", len(cps))
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("checkpoint file mode: %v %v", fi.Mode(), err)
+	}
+	for _, cp := range cps {
+		if err := store.Audit.VerifyCheckpoint(t.Context(), cp); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"keydesk/models/apiauth"
 )
 
 // APIConfig tunes the REST and UI API, read from the environment:
@@ -14,16 +16,25 @@ import (
 //	KEYDESK_API_LAST_USED_INTERVAL  how often "last used" is written to the database; default 1m
 //	KEYDESK_API_KEY_CACHE_TTL       how long a verified key is trusted without asking the database
 //	                                (the backstop behind LISTEN/NOTIFY revocation); default 30s, at most 5m
+//	KEYDESK_JWT_MAX_LIFETIME        how far ahead a UI token's exp may lie (a token minted for longer
+//	                                is refused); default 1h, from 1s to 24h
 type APIConfig struct {
 	ReadPerMinute    int
 	WritePerMinute   int
 	LastUsedInterval time.Duration
 	KeyCacheTTL      time.Duration
+	JWTMaxLifetime   time.Duration
 }
 
 // DefaultAPIConfig is the configuration without any variable set.
 func DefaultAPIConfig() APIConfig {
-	return APIConfig{ReadPerMinute: 600, WritePerMinute: 120, LastUsedInterval: time.Minute, KeyCacheTTL: 30 * time.Second}
+	return APIConfig{
+		ReadPerMinute:    600,
+		WritePerMinute:   120,
+		LastUsedInterval: time.Minute,
+		KeyCacheTTL:      30 * time.Second,
+		JWTMaxLifetime:   apiauth.DefaultUITokenMaxLifetime,
+	}
 }
 
 // APIConfigFromEnv parses the API's environment variables.
@@ -50,6 +61,7 @@ func APIConfigFromEnv() (APIConfig, error) {
 	}{
 		{"KEYDESK_API_LAST_USED_INTERVAL", &cfg.LastUsedInterval, time.Millisecond, time.Hour},
 		{"KEYDESK_API_KEY_CACHE_TTL", &cfg.KeyCacheTTL, time.Millisecond, 5 * time.Minute},
+		{"KEYDESK_JWT_MAX_LIFETIME", &cfg.JWTMaxLifetime, time.Second, 24 * time.Hour},
 	} {
 		s := os.Getenv(v.name)
 		if s == "" {

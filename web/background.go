@@ -34,6 +34,7 @@ func newAPIRuntime(cfg APIConfig, stores *models.Stores) *apiRuntime {
 	url, isPostgres := stores.PostgresURL()
 	opts := apiauth.DefaultVerifierOptions()
 	opts.TTL = cfg.KeyCacheTTL
+	opts.UITokenMaxLifetime = cfg.JWTMaxLifetime
 	// On PostgreSQL the cache is trusted only once the revocation listener
 	// is listening (Start); until then every call asks the database.
 	opts.Caching = !isPostgres

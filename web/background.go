@@ -10,14 +10,16 @@ import (
 )
 
 // apiRuntime is the API's state beside the routes: the verification cache,
-// the last-used recorder and the rate limiter, and the background work that
-// keeps them (the PostgreSQL revocation listener, the periodic flush).
+// the last-used recorder, the rate limiter and the failed-authentication
+// limiter, and the background work that keeps them (the PostgreSQL
+// revocation listener, the periodic flush and eviction).
 type apiRuntime struct {
 	cfg       APIConfig
 	listenURL string // PostgreSQL only
 	verifier  *apiauth.Verifier
 	usage     *apiauth.UsageRecorder
 	limiter   *apiauth.RateLimiter
+	failures  *apiauth.FailedAuthLimiter
 
 	mu      sync.Mutex
 	started bool
@@ -44,6 +46,7 @@ func newAPIRuntime(cfg APIConfig, stores *models.Stores) *apiRuntime {
 	rt.usage = apiauth.NewUsageRecorder(stores.Keys, stores.Clock)
 	rt.verifier = apiauth.NewVerifier(stores.Keys, rt.usage, opts, stores.Clock)
 	rt.limiter = apiauth.NewRateLimiter(apiauth.RateLimits{ReadPerMinute: cfg.ReadPerMinute, WritePerMinute: cfg.WritePerMinute}, stores.Clock)
+	rt.failures = apiauth.NewFailedAuthLimiter(cfg.FailedAuthPerMinute, 0, stores.Clock)
 	stores.Revocations.Subscribe(rt.verifier.RevocationHook())
 	return rt
 }
@@ -101,6 +104,7 @@ func (s *Server) apiMaintenance(ctx context.Context) {
 				s.logger.Warn("last-used flush failed; retrying at the next tick", "error", err.Error())
 			}
 			rt.limiter.EvictIdle()
+			rt.failures.EvictIdle()
 			rt.verifier.Sweep()
 		}
 	}

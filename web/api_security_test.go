@@ -14,6 +14,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"gorm.io/gorm"
 
+	"keydesk/models/audit"
 	"keydesk/models/keys"
 	"keydesk/models/members"
 	"keydesk/models/modeltest"
@@ -28,7 +29,7 @@ func TestUIAPIRefusesTokensOutsideTheMaxLifetime(t *testing.T) {
 		ts := newTestServer(t, db)
 		demo := ts.Demo.Program
 		k, secret := apiKey(t, ts, demo.ID, "Widget")
-		if _, err := ts.Store.Members.Create(t.Context(), demo.ID, members.MemberInput{MemberID: "ana-1", Email: "ana@example.com"}); err != nil {
+		if _, err := ts.Store.Members.Create(t.Context(), demo.ID, audit.Actor{}, members.MemberInput{MemberID: "ana-1", Email: "ana@example.com"}); err != nil {
 			t.Fatal(err)
 		}
 		now := time.Now()
@@ -78,7 +79,7 @@ func TestJWTMaxLifetimeConfig(t *testing.T) {
 	ts := newTestServer(t, modeltest.SQLite(t), withAPIConfig(func(c *web.APIConfig) { c.JWTMaxLifetime = 10 * time.Minute }))
 	demo := ts.Demo.Program
 	k, secret := apiKey(t, ts, demo.ID, "Widget")
-	if _, err := ts.Store.Members.Create(t.Context(), demo.ID, members.MemberInput{MemberID: "ana-1", Email: "ana@example.com"}); err != nil {
+	if _, err := ts.Store.Members.Create(t.Context(), demo.ID, audit.Actor{}, members.MemberInput{MemberID: "ana-1", Email: "ana@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	tok := func(d time.Duration) string {

@@ -318,7 +318,7 @@ func TestUIAPIWithJWT(t *testing.T) {
 		k, secret := apiKey(t, ts, demo.ID, "Widget")
 		_, dsecret := defaultKey(t, ts, demo.ID)
 		ok, otherSecret := apiKey(t, ts, other.ID, "Theirs")
-		if _, err := ts.Store.Members.Create(t.Context(), demo.ID, members.MemberInput{MemberID: "ana-1", Email: "ana@example.com", FirstName: "Ana"}); err != nil {
+		if _, err := ts.Store.Members.Create(t.Context(), demo.ID, audit.Actor{}, members.MemberInput{MemberID: "ana-1", Email: "ana@example.com", FirstName: "Ana"}); err != nil {
 			t.Fatal(err)
 		}
 		exp := time.Now().Add(10 * time.Minute).Unix()

@@ -135,6 +135,13 @@ func (h *Handler) SwitchProgram(c echo.Context) error {
 			if err := p.Session.Save(c.Request(), c.Response()); err != nil {
 				return err
 			}
+			// Audited in the program switched to, naming only that program:
+			// each program's trail speaks of itself alone.
+			if m.Program.ID != p.Program.ID {
+				if err := h.stores.Audit.Record(c.Request().Context(), m.Program.ID, actor(c), audit.Entry{Action: audit.ActionProgramSwitched, TargetType: audit.TargetProgram, TargetID: m.Program.PartnerID, TargetName: m.Program.Name}); err != nil {
+					return err
+				}
+			}
 			return c.Redirect(http.StatusSeeOther, h.homeFor(&Principal{Membership: m.Membership}))
 		}
 	}

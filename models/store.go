@@ -51,7 +51,7 @@ func New(db *gorm.DB, keyring *keys.Keyring, clock database.Clock) *Stores {
 		Audit:       auditStore,
 		Accounts:    accounts.NewStore(db, auditStore, clock),
 		Keys:        keys.NewStore(db, auditStore, keyring, revocations, clock),
-		Members:     members.NewStore(db, clock),
+		Members:     members.NewStore(db, auditStore, clock),
 		Revocations: revocations,
 		db:          db,
 	}

@@ -31,6 +31,8 @@ var auditActionLabels = map[string]string{
 	audit.ActionAuditVerified:   "Audit trail verified",
 	audit.ActionProgramCreated:  "Program created",
 	audit.ActionAdminCreated:    "Admin added",
+	audit.ActionMemberCreated:   "Member created",
+	audit.ActionProgramSwitched: "Switched program",
 }
 
 // auditActionLabel is an action in words.
@@ -62,6 +64,9 @@ func auditISO(e audit.Event) string {
 func auditActor(e audit.Event) string {
 	if e.ActorEmail == "" {
 		return "System"
+	}
+	if id, ok := e.ActorAPIKey(); ok {
+		return "API key " + id
 	}
 	return e.ActorEmail
 }

@@ -5,25 +5,41 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"keydesk/models/apiauth"
 )
 
 // APIConfig tunes the REST and UI API, read from the environment:
 //
 //	KEYDESK_API_READ_LIMIT          requests per minute per key for reads (GET); default 600, 0 = unlimited
 //	KEYDESK_API_WRITE_LIMIT         requests per minute per key for writes (POST); default 120, 0 = unlimited
+//	KEYDESK_API_FAILED_AUTH_LIMIT   failed API authentications per minute per client address before
+//	                                the address gets 429 without any lookup; default 60, 0 = unlimited
 //	KEYDESK_API_LAST_USED_INTERVAL  how often "last used" is written to the database; default 1m
 //	KEYDESK_API_KEY_CACHE_TTL       how long a verified key is trusted without asking the database
 //	                                (the backstop behind LISTEN/NOTIFY revocation); default 30s, at most 5m
+//	KEYDESK_JWT_MAX_LIFETIME        how far ahead a UI token's exp may lie (a token minted for longer
+//	                                is refused); default 1h, from 1s to 24h
 type APIConfig struct {
-	ReadPerMinute    int
-	WritePerMinute   int
-	LastUsedInterval time.Duration
-	KeyCacheTTL      time.Duration
+	ReadPerMinute  int
+	WritePerMinute int
+	// FailedAuthPerMinute is per client address; see KEYDESK_API_FAILED_AUTH_LIMIT.
+	FailedAuthPerMinute int
+	LastUsedInterval    time.Duration
+	KeyCacheTTL         time.Duration
+	JWTMaxLifetime      time.Duration
 }
 
 // DefaultAPIConfig is the configuration without any variable set.
 func DefaultAPIConfig() APIConfig {
-	return APIConfig{ReadPerMinute: 600, WritePerMinute: 120, LastUsedInterval: time.Minute, KeyCacheTTL: 30 * time.Second}
+	return APIConfig{
+		ReadPerMinute:       600,
+		WritePerMinute:      120,
+		FailedAuthPerMinute: 60,
+		LastUsedInterval:    time.Minute,
+		KeyCacheTTL:         30 * time.Second,
+		JWTMaxLifetime:      apiauth.DefaultUITokenMaxLifetime,
+	}
 }
 
 // APIConfigFromEnv parses the API's environment variables.
@@ -32,7 +48,11 @@ func APIConfigFromEnv() (APIConfig, error) {
 	for _, v := range []struct {
 		name string
 		dst  *int
-	}{{"KEYDESK_API_READ_LIMIT", &cfg.ReadPerMinute}, {"KEYDESK_API_WRITE_LIMIT", &cfg.WritePerMinute}} {
+	}{
+		{"KEYDESK_API_READ_LIMIT", &cfg.ReadPerMinute},
+		{"KEYDESK_API_WRITE_LIMIT", &cfg.WritePerMinute},
+		{"KEYDESK_API_FAILED_AUTH_LIMIT", &cfg.FailedAuthPerMinute},
+	} {
 		s := os.Getenv(v.name)
 		if s == "" {
 			continue
@@ -50,6 +70,7 @@ func APIConfigFromEnv() (APIConfig, error) {
 	}{
 		{"KEYDESK_API_LAST_USED_INTERVAL", &cfg.LastUsedInterval, time.Millisecond, time.Hour},
 		{"KEYDESK_API_KEY_CACHE_TTL", &cfg.KeyCacheTTL, time.Millisecond, 5 * time.Minute},
+		{"KEYDESK_JWT_MAX_LIFETIME", &cfg.JWTMaxLifetime, time.Second, 24 * time.Hour},
 	} {
 		s := os.Getenv(v.name)
 		if s == "" {

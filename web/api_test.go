@@ -33,6 +33,13 @@ type apiResponse struct {
 // apiCall sends a request to the API with the given headers and JSON body.
 func apiCall(t *testing.T, baseURL, method, path string, headers map[string]string, body string) apiResponse {
 	t.Helper()
+	return apiCallWith(t, http.DefaultClient, baseURL, method, path, headers, body)
+}
+
+// apiCallWith is apiCall through a given client (e.g. one bound to another
+// local address).
+func apiCallWith(t *testing.T, client *http.Client, baseURL, method, path string, headers map[string]string, body string) apiResponse {
+	t.Helper()
 	var r io.Reader
 	if body != "" {
 		r = strings.NewReader(body)
@@ -47,7 +54,7 @@ func apiCall(t *testing.T, baseURL, method, path string, headers map[string]stri
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,7 +318,7 @@ func TestUIAPIWithJWT(t *testing.T) {
 		k, secret := apiKey(t, ts, demo.ID, "Widget")
 		_, dsecret := defaultKey(t, ts, demo.ID)
 		ok, otherSecret := apiKey(t, ts, other.ID, "Theirs")
-		if _, err := ts.Store.Members.Create(t.Context(), demo.ID, members.MemberInput{MemberID: "ana-1", Email: "ana@example.com", FirstName: "Ana"}); err != nil {
+		if _, err := ts.Store.Members.Create(t.Context(), demo.ID, audit.Actor{}, members.MemberInput{MemberID: "ana-1", Email: "ana@example.com", FirstName: "Ana"}); err != nil {
 			t.Fatal(err)
 		}
 		exp := time.Now().Add(10 * time.Minute).Unix()

@@ -95,7 +95,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			t.Fatal(err)
 		}
 		partner := ts.Demo.Program.PartnerID
-		if _, err := ts.Store.Members.Create(t.Context(), ts.Demo.Program.ID, members.MemberInput{MemberID: "m-1", Email: "m1@example.test"}); err != nil {
+		if _, err := ts.Store.Members.Create(t.Context(), ts.Demo.Program.ID, audit.Actor{}, members.MemberInput{MemberID: "m-1", Email: "m1@example.test"}); err != nil {
 			t.Fatal(err)
 		}
 		noHeaders := func() map[string]string { return nil }

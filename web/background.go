@@ -10,14 +10,16 @@ import (
 )
 
 // apiRuntime is the API's state beside the routes: the verification cache,
-// the last-used recorder and the rate limiter, and the background work that
-// keeps them (the PostgreSQL revocation listener, the periodic flush).
+// the last-used recorder, the rate limiter and the failed-authentication
+// limiter, and the background work that keeps them (the PostgreSQL
+// revocation listener, the periodic flush and eviction).
 type apiRuntime struct {
 	cfg       APIConfig
 	listenURL string // PostgreSQL only
 	verifier  *apiauth.Verifier
 	usage     *apiauth.UsageRecorder
 	limiter   *apiauth.RateLimiter
+	failures  *apiauth.FailedAuthLimiter
 
 	mu      sync.Mutex
 	started bool
@@ -34,6 +36,7 @@ func newAPIRuntime(cfg APIConfig, stores *models.Stores) *apiRuntime {
 	url, isPostgres := stores.PostgresURL()
 	opts := apiauth.DefaultVerifierOptions()
 	opts.TTL = cfg.KeyCacheTTL
+	opts.UITokenMaxLifetime = cfg.JWTMaxLifetime
 	// On PostgreSQL the cache is trusted only once the revocation listener
 	// is listening (Start); until then every call asks the database.
 	opts.Caching = !isPostgres
@@ -43,6 +46,7 @@ func newAPIRuntime(cfg APIConfig, stores *models.Stores) *apiRuntime {
 	rt.usage = apiauth.NewUsageRecorder(stores.Keys, stores.Clock)
 	rt.verifier = apiauth.NewVerifier(stores.Keys, rt.usage, opts, stores.Clock)
 	rt.limiter = apiauth.NewRateLimiter(apiauth.RateLimits{ReadPerMinute: cfg.ReadPerMinute, WritePerMinute: cfg.WritePerMinute}, stores.Clock)
+	rt.failures = apiauth.NewFailedAuthLimiter(cfg.FailedAuthPerMinute, 0, stores.Clock)
 	stores.Revocations.Subscribe(rt.verifier.RevocationHook())
 	return rt
 }
@@ -108,6 +112,7 @@ func (s *Server) apiMaintenance(ctx context.Context) {
 				s.logger.Warn("last-used flush failed; retrying at the next tick", "error", err.Error())
 			}
 			rt.limiter.EvictIdle()
+			rt.failures.EvictIdle()
 			rt.verifier.Sweep()
 		}
 	}

@@ -17,11 +17,11 @@ var openAPIDocument []byte
 
 // apiRoutes registers the REST and UI (JWT) API under /v2 and builds what
 // it runs on: the key verifier and its cache, the last-used recorder, the
-// rate limiter. Start and Close (background.go) run their background work.
+// rate limiter, the failed-authentication limiter. Start and Close (background.go) run their background work.
 func (s *Server) apiRoutes(g *echo.Group, cfg APIConfig) {
 	rt := newAPIRuntime(cfg, s.Stores)
 	s.api = rt
-	handler := api.New(s.Stores.Members, rt.verifier, rt.limiter, LogKeyIdentifier)
+	handler := api.New(s.Stores.Members, rt.verifier, rt.limiter, rt.failures, LogKeyIdentifier)
 
 	g.GET("/openapi.yaml", func(c echo.Context) error {
 		return c.Blob(http.StatusOK, "application/yaml; charset=utf-8", openAPIDocument)

@@ -24,14 +24,16 @@ type API struct {
 	members  *members.Store
 	verifier *apiauth.Verifier
 	limiter  *apiauth.RateLimiter
+	failures *apiauth.FailedAuthLimiter
 	// logKey is the context key under which the request logger finds the
 	// calling key's identifier.
 	logKey string
 }
 
-// New builds the API handlers.
-func New(memberStore *members.Store, verifier *apiauth.Verifier, limiter *apiauth.RateLimiter, logKey string) *API {
-	return &API{members: memberStore, verifier: verifier, limiter: limiter, logKey: logKey}
+// New builds the API handlers. failures limits failed authentications per
+// client address (nil: no limit).
+func New(memberStore *members.Store, verifier *apiauth.Verifier, limiter *apiauth.RateLimiter, failures *apiauth.FailedAuthLimiter, logKey string) *API {
+	return &API{members: memberStore, verifier: verifier, limiter: limiter, failures: failures, logKey: logKey}
 }
 
 // Header names of the REST API.
@@ -77,6 +79,33 @@ func unauthorized(c echo.Context) error {
 	return apiError(c, http.StatusUnauthorized, codeUnauthorized, unauthorizedReason, nil)
 }
 
+// rateLimited is the 429 answer, with Retry-After in whole seconds (at
+// least one).
+func rateLimited(c echo.Context, wait time.Duration, reason string) error {
+	c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(max(wait, time.Second).Seconds()))))
+	return apiError(c, http.StatusTooManyRequests, codeRateLimited, reason, nil)
+}
+
+// tooManyFailures refuses a client address that spent its budget of failed
+// authentications, before any credential is looked at: random keys must not
+// each buy a database lookup. The address is c.RealIP(), which the server's
+// IP extractor decides (the connection's own address unless a trusted
+// proxy says otherwise). While over budget the address is refused even
+// with a valid key: telling it apart would need the lookup being saved.
+func (a *API) tooManyFailures(c echo.Context) (bool, error) {
+	if blocked, wait := a.failures.Blocked(c.RealIP()); blocked {
+		return true, rateLimited(c, wait, "Too many failed authentications from this address.")
+	}
+	return false, nil
+}
+
+// authFailed spends one failure of the client address's budget and
+// answers 401.
+func (a *API) authFailed(c echo.Context) error {
+	a.failures.Failed(c.RealIP())
+	return unauthorized(c)
+}
+
 // NoStore marks every API response uncacheable.
 func (a *API) NoStore(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
@@ -90,10 +119,13 @@ func (a *API) NoStore(next echo.HandlerFunc) echo.HandlerFunc {
 // headers; anything wrong is the same 401.
 func (a *API) RequireAPIKey(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if limited, err := a.tooManyFailures(c); limited {
+			return err
+		}
 		h := c.Request().Header
 		key, err := a.verifier.VerifyAPIKey(c.Request().Context(), h.Get(HeaderPartnerID), h.Get(HeaderAPIKey))
 		if errors.Is(err, apiauth.ErrUnauthorized) {
-			return unauthorized(c)
+			return a.authFailed(c)
 		}
 		if err != nil {
 			return err
@@ -107,15 +139,18 @@ func (a *API) RequireAPIKey(next echo.HandlerFunc) echo.HandlerFunc {
 // partner-id header.
 func (a *API) RequireUIToken(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if limited, err := a.tooManyFailures(c); limited {
+			return err
+		}
 		token, ok := bearerToken(c.Request().Header.Get(echo.HeaderAuthorization))
 		if !ok {
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="keydesk"`)
-			return unauthorized(c)
+			return a.authFailed(c)
 		}
 		key, claims, err := a.verifier.VerifyUIToken(c.Request().Context(), c.Request().Header.Get(HeaderPartnerID), token)
 		if errors.Is(err, apiauth.ErrUnauthorized) {
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="keydesk", error="invalid_token"`)
-			return unauthorized(c)
+			return a.authFailed(c)
 		}
 		if err != nil {
 			return err
@@ -158,8 +193,7 @@ func (a *API) RateLimit(category apiauth.RateCategory) echo.MiddlewareFunc {
 				return unauthorized(c)
 			}
 			if ok, wait := a.limiter.Allow(key.KeyID, category); !ok {
-				c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(max(wait, time.Second).Seconds()))))
-				return apiError(c, http.StatusTooManyRequests, codeRateLimited, "Rate limit exceeded", nil)
+				return rateLimited(c, wait, "Rate limit exceeded")
 			}
 			return next(c)
 		}

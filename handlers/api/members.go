@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"keydesk/models/apiauth"
+	"keydesk/models/audit"
 	"keydesk/models/database"
 	"keydesk/models/input"
 	"keydesk/models/members"
@@ -54,7 +55,7 @@ func (a *API) CreateMember(c echo.Context) error {
 		return apiError(c, http.StatusBadRequest, statusCode(http.StatusBadRequest), "The body must be a single JSON object.", nil)
 	}
 	key := verifiedKey(c)
-	m, err := a.members.Create(c.Request().Context(), key.ProgramID, members.MemberInput{
+	m, err := a.members.Create(c.Request().Context(), key.ProgramID, keyActor(c, key), members.MemberInput{
 		MemberID: req.MemberID, Email: req.Email, FirstName: req.FirstName, LastName: req.LastName,
 	})
 	var verr input.ValidationError
@@ -67,6 +68,18 @@ func (a *API) CreateMember(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusCreated, map[string]any{"success": true, "data": toMemberJSON(m)})
+}
+
+// keyActor is who acts in an API call, for the audit trail: the calling
+// key by its public identifier (never the key itself), from the client's
+// address.
+func keyActor(c echo.Context, key *apiauth.VerifiedKey) audit.Actor {
+	return audit.Actor{
+		Email:     audit.APIKeyActorName(key.Identifier),
+		IP:        c.RealIP(),
+		UserAgent: c.Request().UserAgent(),
+		RequestID: c.Response().Header().Get(echo.HeaderXRequestID),
+	}
 }
 
 // jsonProblem says what is wrong with a body without echoing its content.

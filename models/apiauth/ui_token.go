@@ -11,37 +11,92 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// UITokenLeeway is the clock skew allowed on a UI token's exp (and nbf).
+// UITokenLeeway is the clock skew allowed on a UI token's exp, nbf and iat,
+// and beyond the maximum lifetime.
 const UITokenLeeway = 30 * time.Second
+
+// DefaultUITokenMaxLifetime is how far ahead a UI token's exp may lie when
+// no other maximum is configured (KEYDESK_JWT_MAX_LIFETIME).
+const DefaultUITokenMaxLifetime = time.Hour
 
 // maxUITokenLength refuses absurd tokens before parsing them.
 const maxUITokenLength = 4096
 
 // UIClaims are the claims of a UI API token: sub is the signing key's
 // identifier (absent for the program's default key), member_id the member
-// the token acts for.
+// the token acts for. The time claims are decoded strictly (NumericDate):
+// they shadow RegisteredClaims' own, which would accept a quoted number.
 type UIClaims struct {
-	MemberID string `json:"member_id"`
+	MemberID  string       `json:"member_id"`
+	ExpiresAt *NumericDate `json:"exp,omitempty"`
+	IssuedAt  *NumericDate `json:"iat,omitempty"`
+	NotBefore *NumericDate `json:"nbf,omitempty"`
 	jwt.RegisteredClaims
 }
 
+// GetExpirationTime returns the strictly decoded exp (jwt.Claims).
+func (c UIClaims) GetExpirationTime() (*jwt.NumericDate, error) { return c.ExpiresAt.jwt(), nil }
+
+// GetIssuedAt returns the strictly decoded iat (jwt.Claims).
+func (c UIClaims) GetIssuedAt() (*jwt.NumericDate, error) { return c.IssuedAt.jwt(), nil }
+
+// GetNotBefore returns the strictly decoded nbf (jwt.Claims).
+func (c UIClaims) GetNotBefore() (*jwt.NumericDate, error) { return c.NotBefore.jwt(), nil }
+
+// NumericDate is a JWT time claim that must be a JSON number, as RFC 7519
+// (section 2, NumericDate) says; jwt.NumericDate alone also accepts a
+// string such as "1700000000".
+type NumericDate struct {
+	jwt.NumericDate
+}
+
+var errNotNumericDate = errors.New("a time claim must be a JSON number")
+
+// UnmarshalJSON accepts a JSON number only.
+func (d *NumericDate) UnmarshalJSON(b []byte) error {
+	if len(b) == 0 || (b[0] != '-' && (b[0] < '0' || b[0] > '9')) {
+		return errNotNumericDate
+	}
+	return d.NumericDate.UnmarshalJSON(b)
+}
+
+func (d *NumericDate) jwt() *jwt.NumericDate {
+	if d == nil {
+		return nil
+	}
+	return &d.NumericDate
+}
+
 // ParseUIToken verifies a UI token: HS256 only, signed with the key that
-// keyFor returns for the token's sub, exp required (with UITokenLeeway),
-// member_id a valid member id. Any failure is ErrUnauthorized, except an
-// error of keyFor other than ErrUnauthorized, which is returned as is.
-func ParseUIToken(token string, keyFor func(sub string) ([]byte, error), now func() time.Time) (*UIClaims, error) {
+// keyFor returns for the token's sub, exp required and a number, exp no
+// further ahead than maxLifetime (DefaultUITokenMaxLifetime when not
+// positive), iat (when present) not in the future, all with UITokenLeeway,
+// and member_id a valid member id. Any failure is ErrUnauthorized, except
+// an error of keyFor other than ErrUnauthorized, which is returned as is.
+//
+// The time claims are checked on the still untrusted claims before keyFor
+// is asked (a refusal needs no trust), so a token refused for its times
+// costs no key lookup; the validator checks them again once signed.
+func ParseUIToken(token string, maxLifetime time.Duration, keyFor func(sub string) ([]byte, error), now func() time.Time) (*UIClaims, error) {
 	if token == "" || len(token) > maxUITokenLength {
 		return nil, ErrUnauthorized
+	}
+	if maxLifetime <= 0 {
+		maxLifetime = DefaultUITokenMaxLifetime
 	}
 	parser := jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
 		jwt.WithLeeway(UITokenLeeway),
 		jwt.WithTimeFunc(now),
 	)
 	claims := &UIClaims{}
 	var lookupErr error
 	_, err := parser.ParseWithClaims(token, claims, func(*jwt.Token) (any, error) {
+		if !claims.timesAcceptable(now(), maxLifetime) {
+			return nil, ErrUnauthorized
+		}
 		// The method is already checked (HS256); the claims are parsed but
 		// not yet trusted: sub only selects which key must have signed.
 		secret, err := keyFor(claims.Subject)
@@ -54,10 +109,28 @@ func ParseUIToken(token string, keyFor func(sub string) ([]byte, error), now fun
 	if lookupErr != nil && !errors.Is(lookupErr, ErrUnauthorized) {
 		return nil, lookupErr
 	}
-	if err != nil || !members.ValidMemberID(claims.MemberID) {
+	if err != nil || !members.ValidMemberID(claims.MemberID) || !claims.timesAcceptable(now(), maxLifetime) {
 		return nil, ErrUnauthorized
 	}
 	return claims, nil
+}
+
+// timesAcceptable reports whether exp is present, not past and no further
+// ahead than maxLifetime, and iat (when present) not in the future: a token
+// "issued" later than now comes from a clock, or a forger, ahead of ours.
+// All with UITokenLeeway; nbf is left to the validator.
+func (c *UIClaims) timesAcceptable(now time.Time, maxLifetime time.Duration) bool {
+	if c.ExpiresAt == nil {
+		return false
+	}
+	exp := c.ExpiresAt.Time
+	if !now.Before(exp.Add(UITokenLeeway)) || exp.After(now.Add(maxLifetime+UITokenLeeway)) {
+		return false
+	}
+	if c.IssuedAt != nil && c.IssuedAt.After(now.Add(UITokenLeeway)) {
+		return false
+	}
+	return true
 }
 
 // VerifyUIToken authenticates a UI API call: the token's sub (or, without
@@ -68,7 +141,7 @@ func (v *Verifier) VerifyUIToken(ctx context.Context, partnerID, token string) (
 		return nil, nil, ErrUnauthorized
 	}
 	var key *VerifiedKey
-	claims, err := ParseUIToken(token, func(sub string) ([]byte, error) {
+	claims, err := ParseUIToken(token, v.opts.UITokenMaxLifetime, func(sub string) ([]byte, error) {
 		k, err := v.bySubject(ctx, partnerID, sub)
 		if err != nil {
 			return nil, err

@@ -45,6 +45,9 @@ type VerifierOptions struct {
 	NegativeTTL time.Duration
 	// MaxEntries bounds each of the cache's maps.
 	MaxEntries int
+	// UITokenMaxLifetime is how far ahead a UI token's exp may lie
+	// (KEYDESK_JWT_MAX_LIFETIME); DefaultUITokenMaxLifetime when zero.
+	UITokenMaxLifetime time.Duration
 	// Caching starts the cache enabled. With PostgreSQL it starts disabled
 	// and the revocation listener enables it once it is listening.
 	Caching bool
@@ -52,7 +55,7 @@ type VerifierOptions struct {
 
 // DefaultVerifierOptions are the production settings.
 func DefaultVerifierOptions() VerifierOptions {
-	return VerifierOptions{TTL: 30 * time.Second, NegativeTTL: 5 * time.Second, MaxEntries: 10000, Caching: true}
+	return VerifierOptions{TTL: 30 * time.Second, NegativeTTL: 5 * time.Second, MaxEntries: 10000, UITokenMaxLifetime: DefaultUITokenMaxLifetime, Caching: true}
 }
 
 type positiveEntry struct {
@@ -111,6 +114,9 @@ func NewVerifier(store *keys.Store, usage *UsageRecorder, opts VerifierOptions, 
 	}
 	if opts.MaxEntries <= 0 {
 		opts.MaxEntries = d.MaxEntries
+	}
+	if opts.UITokenMaxLifetime <= 0 {
+		opts.UITokenMaxLifetime = d.UITokenMaxLifetime
 	}
 	return &Verifier{
 		store:    store,

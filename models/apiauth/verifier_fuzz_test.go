@@ -79,14 +79,14 @@ func FuzzParseUIToken(f *testing.F) {
 			}
 			return []byte(secret), nil
 		}
-		claims, err := apiauth.ParseUIToken(token, keyFor, func() time.Time { return now })
+		claims, err := apiauth.ParseUIToken(token, time.Hour, keyFor, func() time.Time { return now })
 		if err != nil {
 			if !errors.Is(err, apiauth.ErrUnauthorized) {
 				t.Fatalf("error other than ErrUnauthorized: %v", err)
 			}
 			return
 		}
-		if claims.Subject != sub || !members.ValidMemberID(claims.MemberID) || claims.ExpiresAt == nil || !claims.ExpiresAt.Add(apiauth.UITokenLeeway).After(now) {
+		if claims.Subject != sub || !members.ValidMemberID(claims.MemberID) || claims.ExpiresAt == nil || !claims.ExpiresAt.Add(apiauth.UITokenLeeway).After(now) || claims.ExpiresAt.After(now.Add(time.Hour+apiauth.UITokenLeeway)) {
 			t.Fatalf("accepted token with claims %+v", claims)
 		}
 		// It must really be an HS256 token with a valid signature.

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"keydesk/models/audit"
 	"keydesk/models/database"
 	"keydesk/models/input"
 	"net/mail"
@@ -115,9 +116,11 @@ func validMemberEmail(s string) bool {
 	return err == nil && addr.Address == s && strings.Contains(s[strings.LastIndexByte(s, '@')+1:], ".")
 }
 
-// Create adds a member to the program. A member_id the program
-// already has is ErrMemberExists.
-func (s *Store) Create(ctx context.Context, programID int64, in MemberInput) (*Member, error) {
+// Create adds a member to the program and records member.created in the
+// program's audit trail in the same transaction, with actor as who did it
+// (for the API: audit.APIKeyActorName of the calling key). A member_id the
+// program already has is ErrMemberExists, and leaves no event.
+func (s *Store) Create(ctx context.Context, programID int64, actor audit.Actor, in MemberInput) (*Member, error) {
 	if err := in.Validate(); err != nil {
 		return nil, err
 	}
@@ -129,11 +132,21 @@ func (s *Store) Create(ctx context.Context, programID int64, in MemberInput) (*M
 		LastName:  in.LastName,
 		CreatedAt: s.now(),
 	}
-	if err := s.db.WithContext(ctx).Create(m).Error; err != nil {
-		if database.IsUniqueViolation(err) {
-			return nil, ErrMemberExists
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(m).Error; err != nil {
+			if database.IsUniqueViolation(err) {
+				return ErrMemberExists
+			}
+			return fmt.Errorf("members: unable to create member: %w", err)
 		}
-		return nil, fmt.Errorf("members: unable to create member: %w", err)
+		// The target is the integrator's member_id; the member's e-mail and
+		// name stay out of the trail.
+		return s.audit.Append(tx, programID, actor, audit.Entry{
+			Action: audit.ActionMemberCreated, TargetType: audit.TargetMember, TargetID: m.MemberID,
+		})
+	})
+	if err != nil {
+		return nil, err
 	}
 	return m, nil
 }
@@ -206,13 +219,14 @@ func decodeCursor(cursor string) (int64, error) {
 	return id, nil
 }
 
-// Store reads and creates loyalty members.
+// Store reads and creates loyalty members; creations are audited.
 type Store struct {
-	db  *gorm.DB
-	now database.Clock
+	db    *gorm.DB
+	audit *audit.Store
+	now   database.Clock
 }
 
 // NewStore builds the members store.
-func NewStore(db *gorm.DB, now database.Clock) *Store {
-	return &Store{db: db, now: now}
+func NewStore(db *gorm.DB, auditStore *audit.Store, now database.Clock) *Store {
+	return &Store{db: db, audit: auditStore, now: now}
 }

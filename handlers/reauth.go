@@ -1,0 +1,46 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"keydesk/models/accounts"
+	"keydesk/views"
+)
+
+// Reauthenticate checks the password of the password dialog. Success opens
+// the re-authentication window and rotates the session id.
+func (h *Handler) Reauthenticate(c echo.Context) error {
+	noStore(c)
+	p := principalOf(c)
+	password := c.FormValue("password")
+	if len(password) > 256 {
+		password = password[:256]
+	}
+	err := h.stores.Accounts.Reauthenticate(c.Request().Context(), p.Program.ID, actor(c), password)
+	var wrong *accounts.WrongPasswordError
+	var locked *accounts.ReauthLockedError
+	switch {
+	case errors.As(err, &wrong):
+		msg := "Incorrect password. " + strconv.Itoa(wrong.Remaining) + " attempts left before re-authentication is locked for 15 minutes."
+		if wrong.Remaining == 1 {
+			msg = "Incorrect password. 1 attempt left before re-authentication is locked for 15 minutes."
+		}
+		return render(c, http.StatusOK, views.ReauthForm(p.Admin.Email, msg))
+	case errors.As(err, &locked):
+		minutes := int(time.Until(locked.Until).Minutes()) + 1
+		return render(c, http.StatusOK, views.ReauthForm(p.Admin.Email, "Too many incorrect passwords. Re-authentication is locked for "+strconv.Itoa(minutes)+" more minutes."))
+	case err != nil:
+		return err
+	}
+	p.Session.Values[sessionReauth] = h.now().Unix()
+	if err := h.rotateSession(c, p); err != nil {
+		return err
+	}
+	trigger(c, map[string]any{"reauthenticated": true})
+	return render(c, http.StatusOK, views.ReauthForm(p.Admin.Email, ""))
+}

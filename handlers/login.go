@@ -14,6 +14,7 @@ import (
 	"keydesk/models/accounts"
 	"keydesk/models/audit"
 	"keydesk/views"
+	"keydesk/web/paths"
 )
 
 // ShowLogin renders the sign-in page.
@@ -113,7 +114,7 @@ func (h *Handler) Logout(c echo.Context) error {
 		}
 		h.destroySession(c, p.Session)
 	}
-	return c.Redirect(http.StatusSeeOther, "/login")
+	return c.Redirect(http.StatusSeeOther, paths.Login)
 }
 
 // SwitchProgram changes the program the admin acts on, if they belong to it.
@@ -138,7 +139,7 @@ func safeNext(next string) string {
 	if next == "" || !printable(next) || strings.IndexFunc(next, unicode.IsSpace) >= 0 || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n\\") {
 		return ""
 	}
-	if strings.HasPrefix(next, "/login") || strings.HasPrefix(next, "/logout") {
+	if strings.HasPrefix(next, paths.Login) || strings.HasPrefix(next, paths.Logout) {
 		return ""
 	}
 	return next

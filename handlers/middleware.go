@@ -4,6 +4,7 @@ import (
 	"errors"
 	"keydesk/models/accounts"
 	"keydesk/models/database"
+	"keydesk/web/paths"
 	"net/http"
 	"net/url"
 	"time"
@@ -136,7 +137,7 @@ func (h *Handler) RequireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 		if principalOf(c) != nil {
 			return next(c)
 		}
-		target := "/login"
+		target := paths.Login
 		if c.Request().Method == http.MethodGet && !isFragmentRequest(c) {
 			target += "?next=" + url.QueryEscape(c.Request().URL.RequestURI())
 		}

@@ -7,6 +7,7 @@ import (
 
 	"keydesk/models/accounts"
 	"keydesk/views"
+	"keydesk/web/paths"
 )
 
 // Home sends an admin to the first section they may use.
@@ -17,11 +18,11 @@ func (h *Handler) Home(c echo.Context) error {
 func (h *Handler) homeFor(p *Principal) string {
 	switch {
 	case p.Membership.IsFull():
-		return "/general/api-keys"
+		return paths.APIKeys
 	case p.Membership.HasModule(accounts.ModuleAuditTrail):
-		return "/general/audit-trail"
+		return paths.AuditTrail
 	default:
-		return "/general/no-access"
+		return paths.NoAccess
 	}
 }
 

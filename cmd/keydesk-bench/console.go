@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"keydesk/web/paths"
 )
 
 // consoleClient is a signed-in admin's browser, reduced to its cookie jar.
@@ -32,13 +34,13 @@ func signIn(base, email, password string) (*consoleClient, error) {
 			return http.ErrUseLastResponse
 		},
 	}}
-	resp, err := c.http.Get(base + "/login")
+	resp, err := c.http.Get(base + paths.Login)
 	if err != nil {
 		return nil, err
 	}
 	drain(resp)
 	form := url.Values{"email": {email}, "password": {password}, "_csrf": {c.csrf()}}
-	resp, err = c.http.PostForm(base+"/login", form)
+	resp, err = c.http.PostForm(base+paths.Login, form)
 	if err != nil {
 		return nil, err
 	}

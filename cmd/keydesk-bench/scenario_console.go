@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"keydesk/web/paths"
 )
 
 var assetRef = regexp.MustCompile(`(?:href|src)="(/static/[^"?#]+)`)
@@ -23,7 +25,7 @@ func (b *bench) scenarioConsole() error {
 		return err
 	}
 	b.console = c
-	page, err := c.get("/general/api-keys")
+	page, err := c.get(paths.APIKeys)
 	if err != nil {
 		return err
 	}
@@ -43,7 +45,7 @@ func (b *bench) scenarioConsole() error {
 		isHTML   bool
 		isScript bool
 	}
-	parts := []part{{path: "/general/api-keys", raw: len(page), gz: gzipSize(page), isHTML: true}}
+	parts := []part{{path: paths.APIKeys, raw: len(page), gz: gzipSize(page), isHTML: true}}
 	seen := map[string]bool{}
 	for _, m := range assetRef.FindAllSubmatch(page, -1) {
 		p := string(m[1])
@@ -66,7 +68,7 @@ func (b *bench) scenarioConsole() error {
 	}
 	sort.Strings(detail[1:])
 
-	target := vegeta.Target{Method: http.MethodGet, URL: b.a.base + "/general/api-keys", Header: http.Header{"Cookie": {c.cookieHeader()}}}
+	target := vegeta.Target{Method: http.MethodGet, URL: b.a.base + paths.APIKeys, Header: http.Header{"Cookie": {c.cookieHeader()}}}
 	attack(vegeta.NewStaticTargeter(target), 1, b.cfg.warmup/2, "console-warmup")
 	m := attack(vegeta.NewStaticTargeter(target), 1, b.cfg.consoleDuration, "console")
 	if !onlyStatus(m, http.StatusOK) {

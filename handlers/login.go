@@ -151,8 +151,3 @@ func safeNext(next string) string {
 func printable(s string) bool {
 	return utf8.ValidString(s) && strings.IndexFunc(s, unicode.IsControl) < 0
 }
-
-// ShellFor gives the error handler the layout data of the current request.
-func (h *Handler) ShellFor(c echo.Context, title string) views.Shell {
-	return h.shell(c, title, "")
-}

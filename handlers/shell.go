@@ -52,3 +52,8 @@ func (h *Handler) shell(c echo.Context, title, active string) views.Shell {
 	}
 	return s
 }
+
+// ShellFor gives the error handler the layout data of the current request.
+func (h *Handler) ShellFor(c echo.Context, title string) views.Shell {
+	return h.shell(c, title, "")
+}

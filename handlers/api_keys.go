@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"keydesk/handlers/htmx"
 	"keydesk/models/database"
 	"keydesk/models/input"
 	"keydesk/models/keys"
@@ -32,7 +33,7 @@ func (h *Handler) ListAPIKeys(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if isFragmentRequest(c) {
+	if htmx.IsFragment(c) {
 		return render(c, http.StatusOK, views.KeysPanel(v))
 	}
 	return render(c, http.StatusOK, views.APIKeysPage(h.shell(c, "API Keys", views.NavAPIKeys), v))
@@ -45,9 +46,9 @@ func (h *Handler) renderPanel(c echo.Context, level, message string) error {
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set("HX-Retarget", "#keys-panel")
-	c.Response().Header().Set("HX-Reswap", "outerHTML")
-	trigger(c, map[string]any{"toast": toast(level, message), "close-modal": true})
+	htmx.Retarget(c, "#keys-panel")
+	htmx.Reswap(c, htmx.SwapOuterHTML)
+	htmx.Trigger(c, map[string]any{"toast": toast(level, message), "close-modal": true})
 	return render(c, http.StatusOK, views.KeysPanel(v))
 }
 
@@ -223,8 +224,8 @@ func (h *Handler) unseal(c echo.Context, copied bool) error {
 		if _, err := h.loadKey(c); err != nil {
 			return err
 		}
-		c.Response().Header().Set("HX-Reswap", "none")
-		trigger(c, map[string]any{"reauth-required": true})
+		htmx.Reswap(c, htmx.SwapNone)
+		htmx.Trigger(c, map[string]any{"reauth-required": true})
 		return c.NoContent(http.StatusOK)
 	}
 	key, secret, err := h.stores.Keys.Reveal(c.Request().Context(), p.Program.ID, actor(c), id, copied)
@@ -237,8 +238,8 @@ func (h *Handler) unseal(c echo.Context, copied bool) error {
 	if copied {
 		// The key travels in the body, like a reveal, never in a header;
 		// app.js puts it on the clipboard and says so.
-		c.Response().Header().Set("HX-Reswap", "none")
-		trigger(c, map[string]any{"copy-secret": map[string]string{"message": "API key “" + key.Name + "” copied to the clipboard."}})
+		htmx.Reswap(c, htmx.SwapNone)
+		htmx.Trigger(c, map[string]any{"copy-secret": map[string]string{"message": "API key “" + key.Name + "” copied to the clipboard."}})
 		return c.String(http.StatusOK, secret)
 	}
 	return render(c, http.StatusOK, views.KeySecret(*key, secret))

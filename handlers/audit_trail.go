@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"keydesk/handlers/htmx"
 	"keydesk/models/audit"
 	"keydesk/models/input"
 	"keydesk/views"
@@ -200,7 +201,7 @@ func (h *Handler) VerifyAuditTrail(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if isFragmentRequest(c) {
+	if htmx.IsFragment(c) {
 		return render(c, http.StatusOK, views.AuditVerifyResult(result))
 	}
 	v, err := h.auditTrailView(c)

@@ -32,12 +32,6 @@ func New(stores *models.Stores, sessionStore *sessions.Store, logger *slog.Logge
 	return &Handler{stores: stores, sessions: sessionStore, logger: logger, reauthWindow: reauthWindow, now: stores.Clock}
 }
 
-// isFragmentRequest is the one place that decides "fragment or full page":
-// an htmx request that is not boosted gets the fragment.
-func isFragmentRequest(c echo.Context) bool {
-	return c.Request().Header.Get("HX-Request") == "true" && c.Request().Header.Get("HX-Boosted") != "true"
-}
-
 // render writes a component after rendering it into a buffer, so a render
 // error becomes a clean 500 rather than half a page with status 200.
 func render(c echo.Context, status int, component templ.Component) error {

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"errors"
+	"keydesk/handlers/htmx"
 	"keydesk/models/accounts"
 	"keydesk/models/database"
 	"keydesk/web/paths"
@@ -138,11 +139,11 @@ func (h *Handler) RequireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		target := paths.Login
-		if c.Request().Method == http.MethodGet && !isFragmentRequest(c) {
+		if c.Request().Method == http.MethodGet && !htmx.IsFragment(c) {
 			target += "?next=" + url.QueryEscape(c.Request().URL.RequestURI())
 		}
-		if c.Request().Header.Get("HX-Request") == "true" {
-			c.Response().Header().Set("HX-Redirect", target)
+		if htmx.IsRequest(c) {
+			htmx.Redirect(c, target)
 			return c.NoContent(http.StatusUnauthorized)
 		}
 		if c.Request().Method != http.MethodGet {

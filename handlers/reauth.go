@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"keydesk/handlers/htmx"
 	"keydesk/models/accounts"
 	"keydesk/views"
 )
@@ -41,6 +42,6 @@ func (h *Handler) Reauthenticate(c echo.Context) error {
 	if err := h.rotateSession(c, p); err != nil {
 		return err
 	}
-	trigger(c, map[string]any{"reauthenticated": true})
+	htmx.Trigger(c, map[string]any{"reauthenticated": true})
 	return render(c, http.StatusOK, views.ReauthForm(p.Admin.Email, ""))
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"keydesk/handlers/htmx"
 	"keydesk/web/paths"
 )
 
@@ -104,7 +105,7 @@ func (c *consoleClient) setActive(keyID int64, active bool) error {
 		return err
 	}
 	req.Header.Set("X-CSRF-Token", c.csrf())
-	req.Header.Set("HX-Request", "true")
+	req.Header.Set(htmx.HeaderRequest, "true")
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return err

@@ -1,4 +1,6 @@
-package handlers
+// Package htmx reads the headers htmx sends and writes the ones it obeys, so
+// their names live in one place (https://htmx.org/reference/#headers).
+package htmx
 
 import (
 	"encoding/json"
@@ -8,21 +10,57 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// Toast levels.
+// Request and response headers of htmx.
 const (
-	toastSuccess = "success"
-	toastError   = "error"
-	toastInfo    = "info"
+	HeaderRequest  = "HX-Request"
+	HeaderBoosted  = "HX-Boosted"
+	HeaderRedirect = "HX-Redirect"
+	HeaderRetarget = "HX-Retarget"
+	HeaderReswap   = "HX-Reswap"
+	HeaderTrigger  = "HX-Trigger"
 )
 
-// trigger sets the HX-Trigger header to the given client events; app.js
+// Swap styles for Reswap.
+const (
+	SwapOuterHTML = "outerHTML"
+	SwapNone      = "none"
+)
+
+// IsRequest reports whether htmx sent the request (boosted or not).
+func IsRequest(c echo.Context) bool {
+	return c.Request().Header.Get(HeaderRequest) == "true"
+}
+
+// IsFragment is the one place that decides "fragment or full page": an
+// htmx request that is not boosted gets the fragment.
+func IsFragment(c echo.Context) bool {
+	return IsRequest(c) && c.Request().Header.Get(HeaderBoosted) != "true"
+}
+
+// Redirect makes htmx load url as a full page.
+func Redirect(c echo.Context, url string) {
+	c.Response().Header().Set(HeaderRedirect, url)
+}
+
+// Retarget swaps the response into the element matching selector instead
+// of the request's target.
+func Retarget(c echo.Context, selector string) {
+	c.Response().Header().Set(HeaderRetarget, selector)
+}
+
+// Reswap overrides how the response is swapped (SwapOuterHTML, SwapNone…).
+func Reswap(c echo.Context, swap string) {
+	c.Response().Header().Set(HeaderReswap, swap)
+}
+
+// Trigger sets the HX-Trigger header to the given client events; app.js
 // listens for them (toast, close-modal, reauth-required, copy-secret…).
-func trigger(c echo.Context, events map[string]any) {
+func Trigger(c echo.Context, events map[string]any) {
 	b, err := json.Marshal(events)
 	if err != nil {
 		return
 	}
-	c.Response().Header().Set("HX-Trigger", asciiJSON(string(b)))
+	c.Response().Header().Set(HeaderTrigger, asciiJSON(string(b)))
 }
 
 // asciiJSON escapes every non-ASCII character as \uXXXX: header values
@@ -41,8 +79,4 @@ func asciiJSON(s string) string {
 		}
 	}
 	return b.String()
-}
-
-func toast(level, message string) map[string]any {
-	return map[string]any{"level": level, "message": message}
 }

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/a-h/templ"
@@ -53,6 +54,14 @@ func actor(c echo.Context) audit.Actor {
 		a.AdminID, a.Email = p.Admin.ID, p.Admin.Email
 	}
 	return a
+}
+
+// minutes says a duration in whole minutes, in words: "15 minutes".
+func minutes(d time.Duration) string {
+	if n := int(d / time.Minute); n != 1 {
+		return strconv.Itoa(n) + " minutes"
+	}
+	return "1 minute"
 }
 
 // noStore marks a response that carries a secret.

@@ -32,7 +32,7 @@ func (h *Handler) Login(c echo.Context) error {
 	password := c.FormValue("password")
 	next := safeNext(c.FormValue("next"))
 	form := views.LoginForm{CSRF: csrfToken(c), Email: email, Next: next}
-	if len(email) > 254 || len(password) > 256 || !printable(email) {
+	if len(email) > accounts.MaxEmailLength || len(password) > accounts.MaxPasswordLength || !printable(email) {
 		form.Email = "" // a refusal does not echo hostile input back
 		form.Error = "Email or password is incorrect."
 		return render(c, http.StatusUnauthorized, views.LoginPage(form))
@@ -40,7 +40,7 @@ func (h *Handler) Login(c echo.Context) error {
 	admin, err := h.stores.Accounts.Authenticate(c.Request().Context(), email, password, actor(c))
 	switch {
 	case errors.Is(err, accounts.ErrThrottled):
-		form.Error = "Too many failed sign-in attempts. Wait 15 minutes and try again."
+		form.Error = "Too many failed sign-in attempts. Wait " + minutes(accounts.ThrottleWindow) + " and try again."
 		return render(c, http.StatusTooManyRequests, views.LoginPage(form))
 	case errors.Is(err, accounts.ErrInvalidCredentials):
 		form.Error = "Email or password is incorrect."

@@ -19,17 +19,17 @@ func (h *Handler) Reauthenticate(c echo.Context) error {
 	noStore(c)
 	p := principalOf(c)
 	password := c.FormValue("password")
-	if len(password) > 256 {
-		password = password[:256]
+	if len(password) > accounts.MaxPasswordLength {
+		password = password[:accounts.MaxPasswordLength]
 	}
 	err := h.stores.Accounts.Reauthenticate(c.Request().Context(), p.Program.ID, actor(c), password)
 	var wrong *accounts.WrongPasswordError
 	var locked *accounts.ReauthLockedError
 	switch {
 	case errors.As(err, &wrong):
-		msg := "Incorrect password. " + strconv.Itoa(wrong.Remaining) + " attempts left before re-authentication is locked for 15 minutes."
+		msg := "Incorrect password. " + strconv.Itoa(wrong.Remaining) + " attempts left before re-authentication is locked for " + minutes(accounts.ReauthLockDuration) + "."
 		if wrong.Remaining == 1 {
-			msg = "Incorrect password. 1 attempt left before re-authentication is locked for 15 minutes."
+			msg = "Incorrect password. 1 attempt left before re-authentication is locked for " + minutes(accounts.ReauthLockDuration) + "."
 		}
 		return render(c, http.StatusOK, views.ReauthForm(p.Admin.Email, msg))
 	case errors.As(err, &locked):

@@ -3,8 +3,10 @@
 GO ?= go
 BIN := bin/keydesk
 FUZZTIME ?= 5s
+# staticcheck, pinned so every machine and CI report the same findings.
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: run build test generate css templ htmx check fuzz bench soak clean
+.PHONY: run build test generate css templ htmx check lint fuzz bench soak clean
 
 run: build
 	./$(BIN) serve --demo
@@ -35,6 +37,10 @@ htmx: node_modules
 check:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet ./...
+
+# Every staticcheck check, style ones (ST*) included.
+lint:
+	$(GO) run $(STATICCHECK) -checks all ./...
 
 # Short runs of every fuzz target (FUZZTIME each).
 fuzz:

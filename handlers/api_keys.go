@@ -6,13 +6,10 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
-	"time"
-	"unicode"
 
 	"github.com/labstack/echo/v4"
 
-	"keydesk/models/accounts"
+	"keydesk/handlers/htmx"
 	"keydesk/models/database"
 	"keydesk/models/input"
 	"keydesk/models/keys"
@@ -34,7 +31,7 @@ func (h *Handler) ListAPIKeys(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if isFragmentRequest(c) {
+	if htmx.IsFragment(c) {
 		return render(c, http.StatusOK, views.KeysPanel(v))
 	}
 	return render(c, http.StatusOK, views.APIKeysPage(h.shell(c, "API Keys", views.NavAPIKeys), v))
@@ -47,9 +44,9 @@ func (h *Handler) renderPanel(c echo.Context, level, message string) error {
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set("HX-Retarget", "#keys-panel")
-	c.Response().Header().Set("HX-Reswap", "outerHTML")
-	trigger(c, map[string]any{"toast": toast(level, message), "close-modal": true})
+	htmx.Retarget(c, "#keys-panel")
+	htmx.Reswap(c, htmx.SwapOuterHTML)
+	htmx.Trigger(c, map[string]any{"toast": toast(level, message), "close-modal": true})
 	return render(c, http.StatusOK, views.KeysPanel(v))
 }
 
@@ -96,8 +93,8 @@ func (h *Handler) GenerateAPIKey(c echo.Context) error {
 // swaps it), or passes on an unexpected error.
 func (h *Handler) keyFormError(c echo.Context, form views.KeyForm, err error) error {
 	// Echo back what was typed, minus bytes that are not text at all.
-	form.Name = printableText(form.Name)
-	form.Description = printableText(form.Description)
+	form.Name = input.StripUnsafe(form.Name)
+	form.Description = input.StripUnsafe(form.Description)
 	var verr input.ValidationError
 	switch {
 	case errors.As(err, &verr):
@@ -225,8 +222,8 @@ func (h *Handler) unseal(c echo.Context, copied bool) error {
 		if _, err := h.loadKey(c); err != nil {
 			return err
 		}
-		c.Response().Header().Set("HX-Reswap", "none")
-		trigger(c, map[string]any{"reauth-required": true})
+		htmx.Reswap(c, htmx.SwapNone)
+		htmx.Trigger(c, map[string]any{"reauth-required": true})
 		return c.NoContent(http.StatusOK)
 	}
 	key, secret, err := h.stores.Keys.Reveal(c.Request().Context(), p.Program.ID, actor(c), id, copied)
@@ -239,77 +236,11 @@ func (h *Handler) unseal(c echo.Context, copied bool) error {
 	if copied {
 		// The key travels in the body, like a reveal, never in a header;
 		// app.js puts it on the clipboard and says so.
-		c.Response().Header().Set("HX-Reswap", "none")
-		trigger(c, map[string]any{"copy-secret": map[string]string{"message": "API key “" + key.Name + "” copied to the clipboard."}})
+		htmx.Reswap(c, htmx.SwapNone)
+		htmx.Trigger(c, map[string]any{"copy-secret": map[string]string{"message": "API key “" + key.Name + "” copied to the clipboard."}})
 		return c.String(http.StatusOK, secret)
 	}
 	return render(c, http.StatusOK, views.KeySecret(*key, secret))
-}
-
-// Reauthenticate checks the password of the password dialog. Success opens
-// the re-authentication window and rotates the session id.
-func (h *Handler) Reauthenticate(c echo.Context) error {
-	noStore(c)
-	p := principalOf(c)
-	password := c.FormValue("password")
-	if len(password) > 256 {
-		password = password[:256]
-	}
-	err := h.stores.Accounts.Reauthenticate(c.Request().Context(), p.Program.ID, actor(c), password)
-	var wrong *accounts.WrongPasswordError
-	var locked *accounts.ReauthLockedError
-	switch {
-	case errors.As(err, &wrong):
-		msg := "Incorrect password. " + strconv.Itoa(wrong.Remaining) + " attempts left before re-authentication is locked for 15 minutes."
-		if wrong.Remaining == 1 {
-			msg = "Incorrect password. 1 attempt left before re-authentication is locked for 15 minutes."
-		}
-		return render(c, http.StatusOK, views.ReauthForm(p.Admin.Email, msg))
-	case errors.As(err, &locked):
-		minutes := int(time.Until(locked.Until).Minutes()) + 1
-		return render(c, http.StatusOK, views.ReauthForm(p.Admin.Email, "Too many incorrect passwords. Re-authentication is locked for "+strconv.Itoa(minutes)+" more minutes."))
-	case err != nil:
-		return err
-	}
-	p.Session.Values[sessionReauth] = h.now().Unix()
-	p.Session.Values[sessionReauthProgram] = p.Program.ID
-	delete(p.Session.Values, sessionReauthGrant)
-	if h.reauthWindow <= 0 {
-		token, err := h.stores.Accounts.GrantReauth(c.Request().Context(), p.Admin.ID, p.Program.ID)
-		if err != nil {
-			return err
-		}
-		p.Session.Values[sessionReauthGrant] = token
-	}
-	if err := h.rotateSession(c, p); err != nil {
-		return err
-	}
-	trigger(c, map[string]any{"reauthenticated": true})
-	return render(c, http.StatusOK, views.ReauthForm(p.Admin.Email, ""))
-}
-
-// Settings renders General » Settings: partner ID and the default key.
-func (h *Handler) Settings(c echo.Context) error {
-	p := principalOf(c)
-	key, err := h.stores.Keys.Default(c.Request().Context(), p.Program.ID)
-	if err != nil {
-		return err
-	}
-	return render(c, http.StatusOK, views.SettingsPage(h.shell(c, "Settings", views.NavSettings), p.Program, *key))
-}
-
-// printableText drops invalid UTF-8 and control characters (keeping line
-// breaks) from a value echoed back into a form.
-func printableText(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '\n' || r == '\r' || r == '\t' {
-			return r
-		}
-		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
-			return -1
-		}
-		return r
-	}, strings.ToValidUTF8(s, ""))
 }
 
 // keyErrorMessage is what an admin reads for a refused key action: the

@@ -10,13 +10,12 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"keydesk/handlers/htmx"
 	"keydesk/models/audit"
 	"keydesk/models/input"
 	"keydesk/views"
+	"keydesk/web/paths"
 )
-
-// auditTrailPath is where General » Audit Trail lives.
-const auditTrailPath = "/general/audit-trail"
 
 // auditFilterInput reads the audit trail filter from the query string. The
 // tz parameter is the browser's IANA time zone (audit-time.js fills it in),
@@ -105,7 +104,7 @@ func (h *Handler) auditTrailView(c echo.Context) (views.AuditTrailView, error) {
 	programID := principalOf(c).Program.ID
 	in, tz := auditFilterInput(c)
 	f, err := in.Resolve(h.now())
-	v := views.AuditTrailView{Filter: f, TimeZone: tz, ClearURL: auditTrailPath}
+	v := views.AuditTrailView{Filter: f, TimeZone: tz, ClearURL: paths.AuditTrail}
 	var verr input.ValidationError
 	switch {
 	case errors.As(err, &verr):
@@ -120,7 +119,7 @@ func (h *Handler) auditTrailView(c echo.Context) (views.AuditTrailView, error) {
 		return v, err
 	}
 	q := auditQuery(f, tz)
-	v.DownloadURL = auditURL(auditTrailPath+"/download", q)
+	v.DownloadURL = auditURL(paths.AuditTrailDownload, q)
 	if len(v.Errors) > 0 {
 		return v, nil
 	}
@@ -135,10 +134,10 @@ func (h *Handler) auditTrailView(c echo.Context) (views.AuditTrailView, error) {
 	v.Events = page.Events
 	v.Paged = page.Newer != nil
 	if page.Older != nil {
-		v.OlderURL = auditURL(auditTrailPath, q, "before", page.Older.String())
+		v.OlderURL = auditURL(paths.AuditTrail, q, "before", page.Older.String())
 	}
 	if page.Newer != nil {
-		v.NewerURL = auditURL(auditTrailPath, q, "after", page.Newer.String())
+		v.NewerURL = auditURL(paths.AuditTrail, q, "after", page.Newer.String())
 	}
 	return v, nil
 }
@@ -202,7 +201,7 @@ func (h *Handler) VerifyAuditTrail(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if isFragmentRequest(c) {
+	if htmx.IsFragment(c) {
 		return render(c, http.StatusOK, views.AuditVerifyResult(result))
 	}
 	v, err := h.auditTrailView(c)

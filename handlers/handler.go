@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/a-h/templ"
@@ -32,12 +33,6 @@ func New(stores *models.Stores, sessionStore *sessions.Store, logger *slog.Logge
 	return &Handler{stores: stores, sessions: sessionStore, logger: logger, reauthWindow: reauthWindow, now: stores.Clock}
 }
 
-// isFragmentRequest is the one place that decides "fragment or full page":
-// an htmx request that is not boosted gets the fragment.
-func isFragmentRequest(c echo.Context) bool {
-	return c.Request().Header.Get("HX-Request") == "true" && c.Request().Header.Get("HX-Boosted") != "true"
-}
-
 // render writes a component after rendering it into a buffer, so a render
 // error becomes a clean 500 rather than half a page with status 200.
 func render(c echo.Context, status int, component templ.Component) error {
@@ -59,6 +54,14 @@ func actor(c echo.Context) audit.Actor {
 		a.AdminID, a.Email = p.Admin.ID, p.Admin.Email
 	}
 	return a
+}
+
+// minutes says a duration in whole minutes, in words: "15 minutes".
+func minutes(d time.Duration) string {
+	if n := int(d / time.Minute); n != 1 {
+		return strconv.Itoa(n) + " minutes"
+	}
+	return "1 minute"
 }
 
 // noStore marks a response that carries a secret.

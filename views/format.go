@@ -1,7 +1,6 @@
 package views
 
 import (
-	"fmt"
 	"strconv"
 	"time"
 )
@@ -38,10 +37,3 @@ func utcTitle(t time.Time) string {
 func isoTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 func idString(id int64) string { return strconv.FormatInt(id, 10) }
-
-func keyURL(id int64, action string) string {
-	if action == "" {
-		return fmt.Sprintf("/general/api-keys/%d", id)
-	}
-	return fmt.Sprintf("/general/api-keys/%d/%s", id, action)
-}

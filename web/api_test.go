@@ -1,14 +1,11 @@
 package web_test
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +14,6 @@ import (
 
 	"keydesk/models/audit"
 	"keydesk/models/keys"
-	"keydesk/models/members"
 	"keydesk/models/modeltest"
 	"keydesk/web"
 )
@@ -293,223 +289,6 @@ func TestAPIMembers(t *testing.T) {
 	})
 }
 
-func mintJWT(t *testing.T, method jwt.SigningMethod, secret string, claims jwt.MapClaims) string {
-	t.Helper()
-	s, err := jwt.NewWithClaims(method, claims).SignedString([]byte(secret))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func uiCall(t *testing.T, ts *testServer, partnerID, token string) apiResponse {
-	t.Helper()
-	h := map[string]string{"partner-id": partnerID}
-	if token != "" {
-		h["Authorization"] = "Bearer " + token
-	}
-	return apiCall(t, ts.URL, "GET", "/v2/loyalty/ui/member", h, "")
-}
-
-func TestUIAPIWithJWT(t *testing.T) {
-	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
-		ts := newTestServer(t, db)
-		demo, other := ts.Demo.Program, ts.Other.Program
-		k, secret := apiKey(t, ts, demo.ID, "Widget")
-		_, dsecret := defaultKey(t, ts, demo.ID)
-		ok, otherSecret := apiKey(t, ts, other.ID, "Theirs")
-		if _, err := ts.Store.Members.Create(t.Context(), demo.ID, audit.Actor{}, members.MemberInput{MemberID: "ana-1", Email: "ana@example.com", FirstName: "Ana"}); err != nil {
-			t.Fatal(err)
-		}
-		exp := time.Now().Add(10 * time.Minute).Unix()
-		valid := jwt.MapClaims{"sub": k.Identifier, "member_id": "ana-1", "exp": exp}
-
-		r := uiCall(t, ts, demo.PartnerID, mintJWT(t, jwt.SigningMethodHS256, secret, valid))
-		if data, _ := r.Body["data"].(map[string]any); r.Status != 200 || data["member_id"] != "ana-1" || data["first_name"] != "Ana" {
-			t.Fatalf("valid token: %d %s", r.Status, r.Raw)
-		}
-		if r.Header.Get("Cache-Control") != "no-store" {
-			t.Fatal("UI API response is cacheable")
-		}
-		r = uiCall(t, ts, demo.PartnerID, mintJWT(t, jwt.SigningMethodHS256, dsecret, jwt.MapClaims{"member_id": "ana-1", "exp": exp}))
-		if r.Status != 200 {
-			t.Fatalf("token without sub signed with the default key: %d %s", r.Status, r.Raw)
-		}
-		r = uiCall(t, ts, demo.PartnerID, mintJWT(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": k.Identifier, "member_id": "nobody", "exp": exp}))
-		if r.Status != 404 || r.Body["error_code"] != "ERROR_NOT_FOUND" {
-			t.Fatalf("unknown member: %d %s", r.Status, r.Raw)
-		}
-
-		with := func(changes jwt.MapClaims) jwt.MapClaims {
-			c := jwt.MapClaims{}
-			for k, v := range valid {
-				c[k] = v
-			}
-			for k, v := range changes {
-				if v == nil {
-					delete(c, k)
-				} else {
-					c[k] = v
-				}
-			}
-			return c
-		}
-		none, err := jwt.NewWithClaims(jwt.SigningMethodNone, valid).SignedString(jwt.UnsafeAllowNoneSignatureType)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rsLooking := jwt.NewWithClaims(jwt.SigningMethodHS256, valid)
-		rsLooking.Header["alg"] = "RS256"
-		rsToken, err := rsLooking.SignedString([]byte(secret))
-		if err != nil {
-			t.Fatal(err)
-		}
-		bad := map[string]string{
-			"no token":            "",
-			"expired":             mintJWT(t, jwt.SigningMethodHS256, secret, with(jwt.MapClaims{"exp": time.Now().Add(-time.Hour).Unix()})),
-			"no exp":              mintJWT(t, jwt.SigningMethodHS256, secret, with(jwt.MapClaims{"exp": nil})),
-			"no member_id":        mintJWT(t, jwt.SigningMethodHS256, secret, with(jwt.MapClaims{"member_id": nil})),
-			"wrong key":           mintJWT(t, jwt.SigningMethodHS256, keys.NewAPIKeyString(), valid),
-			"HS512":               mintJWT(t, jwt.SigningMethodHS512, secret, valid),
-			"RS256 header":        rsToken,
-			"none":                none,
-			"no sub, not default": mintJWT(t, jwt.SigningMethodHS256, secret, with(jwt.MapClaims{"sub": nil})),
-			"unknown sub":         mintJWT(t, jwt.SigningMethodHS256, secret, with(jwt.MapClaims{"sub": keys.NewIdentifier()})),
-			"other program's key": mintJWT(t, jwt.SigningMethodHS256, otherSecret, with(jwt.MapClaims{"sub": ok.Identifier})),
-		}
-		for name, tok := range bad {
-			r := uiCall(t, ts, demo.PartnerID, tok)
-			assertUnauthorized(t, name, r)
-			if !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
-				t.Errorf("%s: no WWW-Authenticate challenge", name)
-			}
-		}
-		assertUnauthorized(t, "no partner-id", uiCall(t, ts, "", mintJWT(t, jwt.SigningMethodHS256, secret, valid)))
-		assertUnauthorized(t, "other partner-id", uiCall(t, ts, other.PartnerID, mintJWT(t, jwt.SigningMethodHS256, secret, valid)))
-		assertUnauthorized(t, "API key instead of a token", apiCall(t, ts.URL, "GET", "/v2/loyalty/ui/member", restHeaders(demo.PartnerID, secret), ""))
-
-		// Inactive and deleted keys: their tokens stop working.
-		if _, err := ts.Store.Keys.SetActive(t.Context(), demo.ID, audit.Actor{}, k.ID, false); err != nil {
-			t.Fatal(err)
-		}
-		waitFor(t, time.Second, "token of an inactive key refused", func() bool {
-			return uiCall(t, ts, demo.PartnerID, mintJWT(t, jwt.SigningMethodHS256, secret, valid)).Status == 401
-		})
-		if _, err := ts.Store.Keys.Delete(t.Context(), demo.ID, audit.Actor{}, k.ID); err != nil {
-			t.Fatal(err)
-		}
-		assertUnauthorized(t, "deleted key", uiCall(t, ts, demo.PartnerID, mintJWT(t, jwt.SigningMethodHS256, secret, valid)))
-	})
-}
-
-// waitFor polls cond until it holds or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > timeout {
-			t.Fatalf("%s: not within %s", what, timeout)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return time.Since(start)
-}
-
-func TestAPIRateLimitsPerKeyAndCategory(t *testing.T) {
-	t.Parallel()
-	ts := newTestServer(t, modeltest.SQLite(t), withAPIConfig(func(c *web.APIConfig) { c.ReadPerMinute, c.WritePerMinute = 3, 2 }))
-	demo := ts.Demo.Program
-	_, secret := apiKey(t, ts, demo.ID, "Busy")
-	_, calm := apiKey(t, ts, demo.ID, "Calm")
-	h := restHeaders(demo.PartnerID, secret)
-
-	for i := range 3 {
-		if r := apiCall(t, ts.URL, "GET", "/v2/loyalty/program", h, ""); r.Status != 200 {
-			t.Fatalf("read %d: %d", i+1, r.Status)
-		}
-	}
-	r := apiCall(t, ts.URL, "GET", "/v2/loyalty/members", h, "")
-	canonical, _ := json.Marshal(r.Body)
-	if r.Status != 429 || string(canonical) != `{"error_code":"RATE_LIMIT_EXCEEDED","reason":"Rate limit exceeded","success":false}` {
-		t.Fatalf("4th read: %d %s", r.Status, canonical)
-	}
-	if s, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || s < 1 || s > 20 {
-		t.Fatalf("Retry-After = %q, want 1..20 seconds", r.Header.Get("Retry-After"))
-	}
-	// Writes have their own budget.
-	for i := range 2 {
-		if r := apiCall(t, ts.URL, "POST", "/v2/loyalty/members", h, fmt.Sprintf(`{"member_id":"w%d","email":"w%d@example.com"}`, i, i)); r.Status != 201 {
-			t.Fatalf("write %d after reads were spent: %d %s", i+1, r.Status, r.Raw)
-		}
-	}
-	if r := apiCall(t, ts.URL, "POST", "/v2/loyalty/members", h, `{"member_id":"w9","email":"w9@example.com"}`); r.Status != 429 || r.Header.Get("Retry-After") == "" {
-		t.Fatalf("3rd write: %d", r.Status)
-	}
-	if _, err := ts.Store.Members.ByMemberID(t.Context(), demo.ID, "w9"); err == nil {
-		t.Fatal("a rate-limited write was performed")
-	}
-	// Another key of the same program is not affected; bad credentials get
-	// 401, not 429.
-	if r := apiCall(t, ts.URL, "GET", "/v2/loyalty/program", restHeaders(demo.PartnerID, calm), ""); r.Status != 200 {
-		t.Fatalf("another key limited: %d", r.Status)
-	}
-	assertUnauthorized(t, "bad key while limited", apiCall(t, ts.URL, "GET", "/v2/loyalty/program", restHeaders(demo.PartnerID, keys.NewAPIKeyString()), ""))
-}
-
-func lastUsedAt(t *testing.T, ts *testServer, programID, keyID int64) *time.Time {
-	t.Helper()
-	k, err := ts.Store.Keys.ByID(t.Context(), programID, keyID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k.LastUsedAt
-}
-
-// "Last used" is written in batches: not on the request path, but by the
-// background flush (and on Close), and the API Keys screen shows it.
-func TestAPILastUsedIsFlushedInBatches(t *testing.T) {
-	t.Run("not on the request path; flushed on close", func(t *testing.T) {
-		ts := newTestServer(t, modeltest.SQLite(t), withAPIConfig(func(c *web.APIConfig) { c.LastUsedInterval = time.Hour }))
-		k, secret := apiKey(t, ts, ts.Demo.Program.ID, "Shop")
-		for range 20 {
-			if r := apiCall(t, ts.URL, "GET", "/v2/loyalty/program", restHeaders(ts.Demo.Program.PartnerID, secret), ""); r.Status != 200 {
-				t.Fatal(r.Raw)
-			}
-		}
-		if got := lastUsedAt(t, ts, ts.Demo.Program.ID, k.ID); got != nil {
-			t.Fatalf("last_used_at written per request: %v", got)
-		}
-		ts.App.Close()
-		if got := lastUsedAt(t, ts, ts.Demo.Program.ID, k.ID); got == nil {
-			t.Fatal("Close did not flush last_used_at")
-		}
-	})
-	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
-		ts := newTestServer(t, db, withAPIConfig(func(c *web.APIConfig) { c.LastUsedInterval = 20 * time.Millisecond }))
-		demo := ts.Demo.Program
-		k, secret := apiKey(t, ts, demo.ID, "Shop")
-		_, idle := apiKey(t, ts, demo.ID, "Idle")
-		c := ts.loggedIn(t, ts.Demo.Full.Email)
-		_, page := c.get("/general/api-keys")
-		if strings.Count(page, "Never used") != 2 {
-			t.Fatal("fresh keys should show Never used")
-		}
-		_ = idle
-		before := time.Now().Add(-time.Second)
-		if r := apiCall(t, ts.URL, "GET", "/v2/loyalty/program", restHeaders(demo.PartnerID, secret), ""); r.Status != 200 {
-			t.Fatal(r.Raw)
-		}
-		waitFor(t, 2*time.Second, "last_used_at flushed", func() bool {
-			got := lastUsedAt(t, ts, demo.ID, k.ID)
-			return got != nil && got.After(before)
-		})
-		_, page = c.get("/general/api-keys")
-		if strings.Count(page, "Never used") != 1 || !strings.Contains(page, "Last used") {
-			t.Fatal("the API Keys screen does not show the new last-used time")
-		}
-	})
-}
-
 // Neither an API key nor a token ever reaches the server log; the key's
 // public identifier does.
 func TestAPINeverLogsSecrets(t *testing.T) {
@@ -537,76 +316,6 @@ func TestAPINeverLogsSecrets(t *testing.T) {
 	if !strings.Contains(logs, "key_identifier="+k.Identifier) {
 		t.Error("the calling key's identifier is not logged")
 	}
-}
-
-// The OpenAPI document lists exactly the routes registered under /v2.
-func TestOpenAPIDocumentMatchesTheRoutes(t *testing.T) {
-	ts := newTestServer(t, modeltest.SQLite(t))
-	r := apiCall(t, ts.URL, "GET", "/v2/openapi.yaml", nil, "")
-	if r.Status != 200 || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/yaml") || !strings.HasPrefix(r.Raw, "openapi: 3.1") {
-		t.Fatalf("openapi.yaml: %d %q", r.Status, r.Header.Get("Content-Type"))
-	}
-	documented := openAPIOperations(t, r.Raw)
-
-	var registered []string
-	for _, rt := range ts.App.Echo.Routes() {
-		if !strings.HasPrefix(rt.Path, "/v2/") || rt.Method == "echo_route_not_found" {
-			continue
-		}
-		path := rt.Path
-		for _, seg := range strings.Split(path, "/") {
-			if strings.HasPrefix(seg, ":") {
-				path = strings.Replace(path, seg, "{"+seg[1:]+"}", 1)
-			}
-		}
-		registered = append(registered, strings.ToLower(rt.Method)+" "+path)
-	}
-	slices.Sort(registered)
-	registered = slices.Compact(registered)
-	if len(registered) < 6 {
-		t.Fatalf("only %d /v2 routes found: %v", len(registered), registered)
-	}
-	for _, op := range registered {
-		if !slices.Contains(documented, op) {
-			t.Errorf("route %s is not in openapi.yaml", op)
-		}
-	}
-	for _, op := range documented {
-		if !slices.Contains(registered, op) {
-			t.Errorf("openapi.yaml documents %s, which is not a route", op)
-		}
-	}
-}
-
-// openAPIOperations reads "method path" pairs from the document's paths
-// section (two-space indented paths, four-space indented methods).
-func openAPIOperations(t *testing.T, doc string) []string {
-	t.Helper()
-	var ops []string
-	inPaths := false
-	path := ""
-	methods := []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
-	sc := bufio.NewScanner(strings.NewReader(doc))
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case line == "paths:":
-			inPaths = true
-		case inPaths && line != "" && !strings.HasPrefix(line, " "):
-			inPaths = false
-		case inPaths && strings.HasPrefix(line, "  /") && strings.HasSuffix(line, ":"):
-			path = strings.TrimSuffix(strings.TrimSpace(line), ":")
-		case inPaths && strings.HasPrefix(line, "    ") && !strings.HasPrefix(line, "     "):
-			if m := strings.TrimSuffix(strings.TrimSpace(line), ":"); slices.Contains(methods, m) {
-				ops = append(ops, m+" "+path)
-			}
-		}
-	}
-	slices.Sort(ops)
-	if len(ops) == 0 {
-		t.Fatal("no operations found in openapi.yaml")
-	}
-	return ops
 }
 
 // An invalid API setting stops the server from starting.

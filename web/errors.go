@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"keydesk/handlers/api"
+	"keydesk/handlers/htmx"
 	"keydesk/views"
 )
 
@@ -71,7 +72,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	switch {
 	case strings.HasPrefix(path, "/v2/"):
 		_ = api.WriteError(c, status, message)
-	case c.Request().Header.Get("HX-Request") == "true":
+	case htmx.IsRequest(c):
 		_ = c.String(status, message)
 	case c.Request().Method == http.MethodHead:
 		_ = c.NoContent(status)

@@ -21,6 +21,7 @@ import (
 	"keydesk/models/accounts"
 	"keydesk/models/sessions"
 	"keydesk/static"
+	"keydesk/web/paths"
 )
 
 // Server is a configured keydesk HTTP server.
@@ -88,32 +89,35 @@ func (s *Server) routes(cfg Config) {
 	// The console: sessions and CSRF on every route, pages and fragments,
 	// and on no other path (a routeSet adds no catch-all routes).
 	console := newRouteSet(e, "", h.LoadSession, h.CSRF)
-	console.GET("/login", h.ShowLogin)
-	console.POST("/login", h.Login)
-	console.POST("/logout", h.Logout)
+	console.GET(paths.Login, h.ShowLogin)
+	console.POST(paths.Login, h.Login)
+	console.POST(paths.Logout, h.Logout)
 
 	signedIn := console.Group("", h.RequireAdmin)
-	signedIn.GET("/", h.Home)
-	signedIn.POST("/session/program", h.SwitchProgram)
-	signedIn.GET("/general/no-access", h.NoAccess)
+	signedIn.GET(paths.Home, h.Home)
+	signedIn.POST(paths.SwitchProgram, h.SwitchProgram)
+	signedIn.GET(paths.NoAccess, h.NoAccess)
 
-	full := signedIn.Group("/general", h.RequireFullAccess)
-	full.GET("/settings", h.Settings)
-	full.POST("/reauth", h.Reauthenticate)
-	full.GET("/api-keys", h.ListAPIKeys)
-	full.GET("/api-keys/new", h.NewAPIKeyDialog)
-	full.POST("/api-keys", h.GenerateAPIKey)
-	full.GET("/api-keys/:id/edit", h.EditAPIKeyDialog)
-	full.POST("/api-keys/:id/edit", h.UpdateAPIKey)
-	full.POST("/api-keys/:id/reveal", h.RevealAPIKey)
-	full.POST("/api-keys/:id/copy", h.CopyAPIKey)
-	full.GET("/api-keys/:id/inactivate", h.ConfirmInactivateDialog)
-	full.POST("/api-keys/:id/inactivate", h.InactivateAPIKey)
-	full.POST("/api-keys/:id/activate", h.ActivateAPIKey)
-	full.GET("/api-keys/:id/delete", h.ConfirmDeleteDialog)
-	full.POST("/api-keys/:id/delete", h.DeleteAPIKey)
+	// The group keeps its prefix, so RequireFullAccess answers unknown paths
+	// below /general too; each route names its full path.
+	full := signedIn.Group(paths.General, h.RequireFullAccess)
+	general := func(path string) string { return paths.Under(paths.General, path) }
+	full.GET(general(paths.Settings), h.Settings)
+	full.POST(general(paths.Reauth), h.Reauthenticate)
+	full.GET(general(paths.APIKeys), h.ListAPIKeys)
+	full.GET(general(paths.NewAPIKey), h.NewAPIKeyDialog)
+	full.POST(general(paths.APIKeys), h.GenerateAPIKey)
+	full.GET(general(paths.APIKeyEditRoute), h.EditAPIKeyDialog)
+	full.POST(general(paths.APIKeyEditRoute), h.UpdateAPIKey)
+	full.POST(general(paths.APIKeyRevealRoute), h.RevealAPIKey)
+	full.POST(general(paths.APIKeyCopyRoute), h.CopyAPIKey)
+	full.GET(general(paths.APIKeyInactivateRoute), h.ConfirmInactivateDialog)
+	full.POST(general(paths.APIKeyInactivateRoute), h.InactivateAPIKey)
+	full.POST(general(paths.APIKeyActivateRoute), h.ActivateAPIKey)
+	full.GET(general(paths.APIKeyDeleteRoute), h.ConfirmDeleteDialog)
+	full.POST(general(paths.APIKeyDeleteRoute), h.DeleteAPIKey)
 
-	s.auditTrailRoutes(signedIn.Group("/general/audit-trail", h.RequireModule(accounts.ModuleAuditTrail)))
+	s.auditTrailRoutes(signedIn.Group(paths.AuditTrail, h.RequireModule(accounts.ModuleAuditTrail)))
 	s.apiRoutes(e.Group("/v2"), cfg.API)
 }
 

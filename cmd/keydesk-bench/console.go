@@ -9,6 +9,9 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"keydesk/handlers/htmx"
+	"keydesk/web/paths"
 )
 
 // consoleClient is a signed-in admin's browser, reduced to its cookie jar.
@@ -36,11 +39,11 @@ func signIn(base, email, password string) (*consoleClient, error) {
 			return http.ErrUseLastResponse
 		},
 	}}
-	if c.token, err = c.pageCSRF("/login"); err != nil {
+	if c.token, err = c.pageCSRF(paths.Login); err != nil {
 		return nil, err
 	}
 	form := url.Values{"email": {email}, "password": {password}, "_csrf": {c.token}}
-	resp, err := c.http.PostForm(base+"/login", form)
+	resp, err := c.http.PostForm(base+paths.Login, form)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +120,7 @@ func (c *consoleClient) setActive(keyID int64, active bool) error {
 		return err
 	}
 	req.Header.Set("X-CSRF-Token", c.csrf())
-	req.Header.Set("HX-Request", "true")
+	req.Header.Set(htmx.HeaderRequest, "true")
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return err

@@ -77,7 +77,7 @@ func (m Membership) IsFull() bool { return m.Access == AccessFull }
 
 func validEmail(email string) bool {
 	at := strings.IndexByte(email, '@')
-	return at > 0 && at < len(email)-1 && len(email) <= 254 && !strings.ContainsAny(email, " \t\r\n<>\"") && strings.Count(email, "@") == 1
+	return at > 0 && at < len(email)-1 && len(email) <= MaxEmailLength && !strings.ContainsAny(email, " \t\r\n<>\"") && strings.Count(email, "@") == 1
 }
 
 // dummyHash is compared against when the email is unknown, so sign-in takes

@@ -1,3 +1,7 @@
+// Package apiauth authenticates calls to the JSON API: the verifier with its
+// in-memory cache of keys (positive and negative entries), the PostgreSQL
+// revocation listener, UI tokens (JWT), per-key rate limits, the per-address
+// limit on failed authentications and batched "last used" times.
 package apiauth
 
 import (

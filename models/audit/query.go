@@ -36,8 +36,9 @@ const PageSize = 50
 // auditDateLayout is the layout of the custom range's dates (an HTML date input).
 const auditDateLayout = "2006-01-02"
 
-// maxAuditFilterLength bounds every free-text filter.
-const maxAuditFilterLength = 200
+// MaxFilterLength bounds every free-text filter (the console's inputs
+// carry it as their maxlength).
+const MaxFilterLength = 200
 
 var auditPeriodLength = map[string]time.Duration{
 	Period24h: 24 * time.Hour,
@@ -127,8 +128,8 @@ func (in FilterInput) Resolve(now time.Time) (Filter, error) {
 		errs["action"] = "Choose an action from the list."
 	}
 	for field, v := range map[string]string{"actor": f.Actor, "api_key": f.APIKey, "search": f.Search} {
-		if !utf8.ValidString(v) || utf8.RuneCountInString(v) > maxAuditFilterLength {
-			errs[field] = fmt.Sprintf("Enter at most %d characters.", maxAuditFilterLength)
+		if !utf8.ValidString(v) || utf8.RuneCountInString(v) > MaxFilterLength {
+			errs[field] = fmt.Sprintf("Enter at most %d characters.", MaxFilterLength)
 		}
 	}
 	if len(errs) > 0 {

@@ -2,11 +2,11 @@ package handlers
 
 import (
 	"errors"
+	"keydesk/models/input"
 	"net/http"
 	"strconv"
 	"strings"
 	"unicode"
-	"unicode/utf8"
 
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
@@ -14,6 +14,7 @@ import (
 	"keydesk/models/accounts"
 	"keydesk/models/audit"
 	"keydesk/views"
+	"keydesk/web/paths"
 )
 
 // ShowLogin renders the sign-in page.
@@ -31,7 +32,7 @@ func (h *Handler) Login(c echo.Context) error {
 	password := c.FormValue("password")
 	next := safeNext(c.FormValue("next"))
 	form := views.LoginForm{CSRF: csrfToken(c), Email: email, Next: next}
-	if len(email) > 254 || len(password) > 256 || !printable(email) {
+	if len(email) > accounts.MaxEmailLength || len(password) > accounts.MaxPasswordLength || !input.Printable(email) {
 		form.Email = "" // a refusal does not echo hostile input back
 		form.Error = "Email or password is incorrect."
 		return render(c, http.StatusUnauthorized, views.LoginPage(form))
@@ -39,7 +40,7 @@ func (h *Handler) Login(c echo.Context) error {
 	admin, err := h.stores.Accounts.Authenticate(c.Request().Context(), email, password, actor(c))
 	switch {
 	case errors.Is(err, accounts.ErrThrottled):
-		form.Error = "Too many failed sign-in attempts. Wait 15 minutes and try again."
+		form.Error = "Too many failed sign-in attempts. Wait " + minutes(accounts.ThrottleWindow) + " and try again."
 		return render(c, http.StatusTooManyRequests, views.LoginPage(form))
 	case errors.Is(err, accounts.ErrInvalidCredentials):
 		form.Error = "Email or password is incorrect."
@@ -118,7 +119,7 @@ func (h *Handler) Logout(c echo.Context) error {
 		}
 		h.destroySession(c, p.Session)
 	}
-	return c.Redirect(http.StatusSeeOther, "/login")
+	return c.Redirect(http.StatusSeeOther, paths.Login)
 }
 
 // SwitchProgram changes the program the admin acts on, if they belong to it.
@@ -132,15 +133,16 @@ func (h *Handler) SwitchProgram(c echo.Context) error {
 				// A confirmation belongs to the program it was given in.
 				clearReauth(p.Session)
 			}
-			if err := p.Session.Save(c.Request(), c.Response()); err != nil {
-				return err
-			}
-			// Audited in the program switched to, naming only that program:
-			// each program's trail speaks of itself alone.
+			// Audited (before the switch takes effect) in the program
+			// switched to, naming only that program: each program's trail
+			// speaks of itself alone.
 			if m.Program.ID != p.Program.ID {
 				if err := h.stores.Audit.Record(c.Request().Context(), m.Program.ID, actor(c), audit.Entry{Action: audit.ActionProgramSwitched, TargetType: audit.TargetProgram, TargetID: m.Program.PartnerID, TargetName: m.Program.Name}); err != nil {
 					return err
 				}
+			}
+			if err := p.Session.Save(c.Request(), c.Response()); err != nil {
+				return err
 			}
 			return c.Redirect(http.StatusSeeOther, h.homeFor(&Principal{Membership: m.Membership}))
 		}
@@ -148,69 +150,14 @@ func (h *Handler) SwitchProgram(c echo.Context) error {
 	return notFound()
 }
 
-// Home sends an admin to the first section they may use.
-func (h *Handler) Home(c echo.Context) error {
-	return c.Redirect(http.StatusSeeOther, h.homeFor(principalOf(c)))
-}
-
-func (h *Handler) homeFor(p *Principal) string {
-	switch {
-	case p.Membership.IsFull():
-		return "/general/api-keys"
-	case p.Membership.HasModule(accounts.ModuleAuditTrail):
-		return "/general/audit-trail"
-	default:
-		return "/general/no-access"
-	}
-}
-
-// NoAccess is the page of a limited admin with no module.
-func (h *Handler) NoAccess(c echo.Context) error {
-	return render(c, http.StatusOK, views.NoAccessPage(h.shell(c, "No access", "")))
-}
-
 // safeNext accepts only a local path, so the sign-in page cannot become an
 // open redirect.
 func safeNext(next string) string {
-	if next == "" || !printable(next) || strings.IndexFunc(next, unicode.IsSpace) >= 0 || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n\\") {
+	if next == "" || !input.Printable(next) || strings.IndexFunc(next, unicode.IsSpace) >= 0 || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n\\") {
 		return ""
 	}
-	if strings.HasPrefix(next, "/login") || strings.HasPrefix(next, "/logout") {
+	if strings.HasPrefix(next, paths.Login) || strings.HasPrefix(next, paths.Logout) {
 		return ""
 	}
 	return next
-}
-
-// printable reports whether s is valid UTF-8 without control characters
-// (browsers drop tabs and newlines from URLs, so "/\t/evil.example" would
-// become "//evil.example").
-func printable(s string) bool {
-	return utf8.ValidString(s) && strings.IndexFunc(s, unicode.IsControl) < 0
-}
-
-func csrfToken(c echo.Context) string {
-	t, _ := c.Get("csrf").(string)
-	return t
-}
-
-// shell builds the layout's data for the current admin.
-func (h *Handler) shell(c echo.Context, title, active string) views.Shell {
-	s := views.Shell{Title: title, Active: active, CSRF: csrfToken(c)}
-	if p := principalOf(c); p != nil {
-		s.AdminEmail = p.Admin.Email
-		s.ProgramName = p.Program.Name
-		s.PartnerID = p.Program.PartnerID
-		s.CanKeys = p.Membership.IsFull()
-		s.CanSettings = p.Membership.IsFull()
-		s.CanAudit = p.Membership.HasModule(accounts.ModuleAuditTrail)
-		for _, m := range p.Memberships {
-			s.Programs = append(s.Programs, views.ProgramChoice{Name: m.Program.Name, PartnerID: m.Program.PartnerID, Current: m.Program.ID == p.Program.ID})
-		}
-	}
-	return s
-}
-
-// ShellFor gives the error handler the layout data of the current request.
-func (h *Handler) ShellFor(c echo.Context, title string) views.Shell {
-	return h.shell(c, title, "")
 }

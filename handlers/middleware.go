@@ -2,9 +2,11 @@ package handlers
 
 import (
 	"errors"
+	"keydesk/handlers/htmx"
 	"keydesk/models/accounts"
 	"keydesk/models/database"
 	sessionstore "keydesk/models/sessions"
+	"keydesk/web/paths"
 	"net/http"
 	"net/url"
 	"time"
@@ -156,12 +158,12 @@ func (h *Handler) RequireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 		if principalOf(c) != nil {
 			return next(c)
 		}
-		target := "/login"
-		if c.Request().Method == http.MethodGet && !isFragmentRequest(c) {
+		target := paths.Login
+		if c.Request().Method == http.MethodGet && !htmx.IsFragment(c) {
 			target += "?next=" + url.QueryEscape(c.Request().URL.RequestURI())
 		}
-		if c.Request().Header.Get("HX-Request") == "true" {
-			c.Response().Header().Set("HX-Redirect", target)
+		if htmx.IsRequest(c) {
+			htmx.Redirect(c, target)
 			return c.NoContent(http.StatusUnauthorized)
 		}
 		if c.Request().Method != http.MethodGet {

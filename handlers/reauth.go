@@ -1,0 +1,56 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"keydesk/handlers/htmx"
+	"keydesk/models/accounts"
+	"keydesk/views"
+)
+
+// Reauthenticate checks the password of the password dialog. Success opens
+// the re-authentication window and rotates the session id.
+func (h *Handler) Reauthenticate(c echo.Context) error {
+	noStore(c)
+	p := principalOf(c)
+	password := c.FormValue("password")
+	if len(password) > accounts.MaxPasswordLength {
+		password = password[:accounts.MaxPasswordLength]
+	}
+	err := h.stores.Accounts.Reauthenticate(c.Request().Context(), p.Program.ID, actor(c), password)
+	var wrong *accounts.WrongPasswordError
+	var locked *accounts.ReauthLockedError
+	switch {
+	case errors.As(err, &wrong):
+		msg := "Incorrect password. " + strconv.Itoa(wrong.Remaining) + " attempts left before re-authentication is locked for " + minutes(accounts.ReauthLockDuration) + "."
+		if wrong.Remaining == 1 {
+			msg = "Incorrect password. 1 attempt left before re-authentication is locked for " + minutes(accounts.ReauthLockDuration) + "."
+		}
+		return render(c, http.StatusOK, views.ReauthForm(p.Admin.Email, msg))
+	case errors.As(err, &locked):
+		minutes := int(time.Until(locked.Until).Minutes()) + 1
+		return render(c, http.StatusOK, views.ReauthForm(p.Admin.Email, "Too many incorrect passwords. Re-authentication is locked for "+strconv.Itoa(minutes)+" more minutes."))
+	case err != nil:
+		return err
+	}
+	p.Session.Values[sessionReauth] = h.now().Unix()
+	p.Session.Values[sessionReauthProgram] = p.Program.ID
+	delete(p.Session.Values, sessionReauthGrant)
+	if h.reauthWindow <= 0 {
+		token, err := h.stores.Accounts.GrantReauth(c.Request().Context(), p.Admin.ID, p.Program.ID)
+		if err != nil {
+			return err
+		}
+		p.Session.Values[sessionReauthGrant] = token
+	}
+	if err := h.rotateSession(c, p); err != nil {
+		return err
+	}
+	htmx.Trigger(c, map[string]any{"reauthenticated": true})
+	return render(c, http.StatusOK, views.ReauthForm(p.Admin.Email, ""))
+}

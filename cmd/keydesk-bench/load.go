@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"keydesk/models/keys"
+	"net"
 	"net/http"
 	"sort"
 	"strings"
@@ -23,14 +24,24 @@ func attack(tr vegeta.Targeter, conns int, d time.Duration, name string) *vegeta
 // attackAt is attack at a fixed rate (requests per second; 0 = maximum),
 // still over at most conns connections.
 func attackAt(tr vegeta.Targeter, conns, perSecond int, d time.Duration, name string) *vegeta.Metrics {
-	a := vegeta.NewAttacker(
+	return attackFrom(tr, conns, perSecond, d, name, nil)
+}
+
+// attackFrom is attackAt from a given loopback source address (nil: the
+// default), so that per-address limits see distinct clients.
+func attackFrom(tr vegeta.Targeter, conns, perSecond int, d time.Duration, name string, from net.IP) *vegeta.Metrics {
+	opts := []func(*vegeta.Attacker){
 		vegeta.Connections(conns),
 		vegeta.MaxConnections(conns),
 		vegeta.Workers(uint64(conns)),
 		vegeta.MaxWorkers(uint64(conns)),
 		vegeta.KeepAlive(true),
-		vegeta.Timeout(10*time.Second),
-	)
+		vegeta.Timeout(10 * time.Second),
+	}
+	if from != nil {
+		opts = append(opts, vegeta.LocalAddr(net.IPAddr{IP: from}))
+	}
+	a := vegeta.NewAttacker(opts...)
 	var m vegeta.Metrics
 	for res := range a.Attack(tr, vegeta.Rate{Freq: perSecond, Per: time.Second}, d, name) {
 		m.Add(res)
@@ -60,6 +71,15 @@ func statuses(m *vegeta.Metrics) string {
 		parts = append(parts, fmt.Sprintf("%s×%d", label, m.StatusCodes[c]))
 	}
 	return strings.Join(parts, " ")
+}
+
+// onlyStatuses reports whether every response had one of the codes.
+func onlyStatuses(m *vegeta.Metrics, codes ...int) bool {
+	var n uint64
+	for _, c := range codes {
+		n += uint64(m.StatusCodes[fmt.Sprint(c)])
+	}
+	return m.Requests > 0 && n == m.Requests
 }
 
 // onlyStatus reports whether every response of the attack had status code.

@@ -114,6 +114,11 @@ func (s *Server) apiMaintenance(ctx context.Context) {
 			rt.limiter.EvictIdle()
 			rt.failures.EvictIdle()
 			rt.verifier.Sweep()
+			// A roll's old secret is refused from its end on (the cached
+			// entry carries it); here it is destroyed and the end audited.
+			if _, err := s.Stores.Keys.DestroyEndedOverlaps(ctx); err != nil {
+				s.logger.Warn("destroying ended roll overlaps failed; retrying at the next tick", "error", err.Error())
+			}
 		}
 	}
 }

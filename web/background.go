@@ -143,3 +143,7 @@ func (s *Server) Close() {
 		s.logger.Error("last-used flush on close failed", "error", err.Error())
 	}
 }
+
+// WaitRevocations waits for the cache invalidations still in flight after
+// a key change committed (SQLite's post-commit invalidation; tests).
+func (s *Server) WaitRevocations() { s.api.verifier.WaitPending() }

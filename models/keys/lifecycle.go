@@ -61,7 +61,7 @@ var ExpiryChoices = []struct{ Value, Label string }{
 // at (0: no maximum).
 var MaxKeyLifetimeChoices = []int{0, 7, 30, 90, 365}
 
-// Overlaps a roll offers for the old key ("Old key stops working").
+// RollOverlaps are the overlaps a roll offers ("Old key stops working").
 var RollOverlaps = []struct {
 	Value string
 	Label string

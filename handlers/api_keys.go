@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -75,18 +76,24 @@ func (h *Handler) loadKey(c echo.Context) (*keys.APIKey, error) {
 
 // NewAPIKeyDialog renders the empty Generate dialog.
 func (h *Handler) NewAPIKeyDialog(c echo.Context) error {
-	return render(c, http.StatusOK, views.KeyFormDialog(views.KeyForm{}))
+	days, err := h.stores.Keys.MaxKeyLifetime(c.Request().Context(), principalOf(c).Program.ID)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.KeyFormDialog(views.KeyForm{MaxLifetimeDays: days}))
 }
 
 // GenerateAPIKey creates a key from the Generate dialog.
 func (h *Handler) GenerateAPIKey(c echo.Context) error {
 	p := principalOf(c)
-	in := keys.KeyInput{Name: c.FormValue("name"), Description: c.FormValue("description")}
+	in := keys.KeyInput{Name: c.FormValue("name"), Description: c.FormValue("description"), Expiry: c.FormValue("expiry"), ExpiryDate: c.FormValue("expiry_date")}
 	key, err := h.stores.Keys.Generate(c.Request().Context(), p.Program.ID, actor(c), in)
 	if err != nil {
-		return h.keyFormError(c, views.KeyForm{Name: in.Name, Description: in.Description}, err)
+		form := views.KeyForm{Name: in.Name, Description: in.Description, Expiry: in.Expiry, ExpiryDate: input.StripUnsafe(in.ExpiryDate)}
+		form.MaxLifetimeDays, _ = h.stores.Keys.MaxKeyLifetime(c.Request().Context(), p.Program.ID)
+		return h.keyFormError(c, form, err)
 	}
-	return h.renderPanel(c, toastSuccess, "API key “"+key.Name+"” generated.")
+	return h.showNewKey(c, key, "API key “"+key.Name+"” generated.")
 }
 
 // keyFormError re-renders a dialog with what was wrong (as a 200, so htmx
@@ -99,7 +106,7 @@ func (h *Handler) keyFormError(c echo.Context, form views.KeyForm, err error) er
 	switch {
 	case errors.As(err, &verr):
 		form.Errors = verr
-	case errors.Is(err, keys.ErrKeyLimitReached), errors.Is(err, keys.ErrDefaultKey):
+	case errors.Is(err, keys.ErrKeyLimitReached), errors.Is(err, keys.ErrDefaultKey), errors.Is(err, keys.ErrKeyInactive):
 		form.FormError = keyErrorMessage(err)
 	case errors.Is(err, database.ErrNotFound):
 		return notFound()
@@ -115,7 +122,8 @@ func (h *Handler) EditAPIKeyDialog(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.KeyFormDialog(views.KeyForm{KeyID: k.ID, Name: k.Name, Description: k.Description}))
+	return render(c, http.StatusOK, views.KeyFormDialog(views.KeyForm{KeyID: k.ID, Name: k.Name, Description: k.Description,
+		Restricted: k.Restricted, Permissions: strings.Fields(k.Permissions), AllowedIPs: k.AllowedIPs}))
 }
 
 // UpdateAPIKey saves the Edit dialog.
@@ -124,10 +132,11 @@ func (h *Handler) UpdateAPIKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	in := keys.KeyInput{Name: c.FormValue("name"), Description: c.FormValue("description")}
+	in := keys.KeyInput{Name: c.FormValue("name"), Description: c.FormValue("description"), Access: accessInput(c)}
 	key, err := h.stores.Keys.Update(c.Request().Context(), principalOf(c).Program.ID, actor(c), id, in)
 	if err != nil {
-		return h.keyFormError(c, views.KeyForm{KeyID: id, Name: in.Name, Description: in.Description}, err)
+		return h.keyFormError(c, views.KeyForm{KeyID: id, Name: in.Name, Description: in.Description,
+			Restricted: in.Access.Restricted, Permissions: in.Access.Permissions, AllowedIPs: input.StripUnsafe(in.Access.AllowedIPs)}, err)
 	}
 	return h.renderPanel(c, toastSuccess, "API key “"+key.Name+"” saved.")
 }
@@ -253,6 +262,10 @@ func keyErrorMessage(err error) string {
 		return "An active API key cannot be deleted. Inactivate it first."
 	case errors.Is(err, keys.ErrDefaultKey):
 		return "The legacy default key cannot be changed here."
+	case errors.Is(err, keys.ErrKeyInactive):
+		return "An inactive API key cannot be rolled. Activate it first."
+	case errors.Is(err, keys.ErrNoOldKey):
+		return "The old key of this API key has already stopped working."
 	}
 	return "This API key action could not be completed."
 }

@@ -15,5 +15,9 @@ func (h *Handler) Settings(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.SettingsPage(h.shell(c, "Settings", views.NavSettings), p.Program, *key))
+	days, err := h.stores.Keys.MaxKeyLifetime(c.Request().Context(), p.Program.ID)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.SettingsPage(h.shell(c, "Settings", views.NavSettings), p.Program, *key, days))
 }

@@ -33,6 +33,11 @@ var auditActionLabels = map[string]string{
 	audit.ActionAdminCreated:    "Admin added",
 	audit.ActionMemberCreated:   "Member created",
 	audit.ActionProgramSwitched: "Switched program",
+	// The key lifecycle.
+	audit.ActionKeyUpdated:         "API key access changed",
+	audit.ActionKeyRolled:          "API key rolled",
+	audit.ActionKeyOldExpired:      "Old API key stopped working",
+	audit.ActionKeyLifetimeChanged: "Maximum key lifetime changed",
 }
 
 // auditActionLabel is an action in words.

@@ -114,6 +114,11 @@ func (s *Server) apiMaintenance(ctx context.Context) {
 			rt.limiter.EvictIdle()
 			rt.failures.EvictIdle()
 			rt.verifier.Sweep()
+			// A roll's old secret is refused from its end on (the cached
+			// entry carries it); here it is destroyed and the end audited.
+			if _, err := s.Stores.Keys.DestroyEndedOverlaps(ctx); err != nil {
+				s.logger.Warn("destroying ended roll overlaps failed; retrying at the next tick", "error", err.Error())
+			}
 		}
 	}
 }
@@ -138,3 +143,7 @@ func (s *Server) Close() {
 		s.logger.Error("last-used flush on close failed", "error", err.Error())
 	}
 }
+
+// WaitRevocations waits for the cache invalidations still in flight after
+// a key change committed (SQLite's post-commit invalidation; tests).
+func (s *Server) WaitRevocations() { s.api.verifier.WaitPending() }

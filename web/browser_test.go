@@ -154,9 +154,12 @@ func TestBrowserAPIKeyJourney(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#key-description"), "Order sync from the store"),
 		settled(),
 		chromedp.Click(chromedp.Search("//dialog[@id='modal']//button[normalize-space()='Generate']")),
-		chromedp.WaitVisible(chromedp.Search("//td//p[text()='Shopify sync']")),
-		chromedp.WaitNotPresent(chromedp.CSS("dialog#modal[open]")),
+		// The new key is shown once (issue 12); Done closes the dialog.
+		chromedp.WaitVisible(chromedp.Search("//dialog[@id='modal']//button[normalize-space()='Copy new key']")),
 		chromedp.WaitVisible(chromedp.Search("//div[@data-toast='success']")),
+		chromedp.WaitVisible(chromedp.Search("//td//p[text()='Shopify sync']")),
+		chromedp.Click(chromedp.Search("//dialog[@id='modal']//button[normalize-space()='Done']")),
+		chromedp.WaitNotPresent(chromedp.CSS("dialog#modal[open]")),
 	)
 	screenshot(t, ctx, "03-generated")
 	key := keyByName(t, ts, ts.Demo.Program.ID, "Shopify sync")

@@ -5,6 +5,7 @@ import (
 	"keydesk/models/database"
 	"keydesk/models/keys"
 	"log/slog"
+	"net/netip"
 	"os"
 	"strconv"
 	"time"
@@ -27,6 +28,9 @@ type Config struct {
 	// every AuditCheckpointInterval.
 	AuditCheckpointFile     string
 	AuditCheckpointInterval time.Duration
+	// TrustedProxies (KEYDESK_TRUSTED_PROXIES, CIDRs) are the proxies whose
+	// X-Forwarded-For is believed; empty: only the connection's address.
+	TrustedProxies []netip.Prefix
 }
 
 // DefaultConfig is the configuration without any variable set, for a
@@ -45,6 +49,11 @@ func ConfigFromEnv(logger *slog.Logger) (Config, error) {
 	cfg.Addr = envOr("KEYDESK_ADDR", cfg.Addr)
 	cfg.DatabaseURL = os.Getenv("DATABASE_URL")
 	cfg.AuditCheckpointFile = os.Getenv("KEYDESK_AUDIT_CHECKPOINT_FILE")
+	proxies, err := parseTrustedProxies(os.Getenv("KEYDESK_TRUSTED_PROXIES"))
+	if err != nil {
+		return cfg, err
+	}
+	cfg.TrustedProxies = proxies
 	api, err := APIConfigFromEnv()
 	if err != nil {
 		return cfg, err

@@ -8,6 +8,7 @@ import (
 
 	"keydesk/handlers/api"
 	"keydesk/models/apiauth"
+	"keydesk/models/keys"
 )
 
 // openAPIDocument describes every route under /v2 (a test keeps it true).
@@ -29,14 +30,22 @@ func (s *Server) apiRoutes(g *echo.Group, cfg APIConfig) {
 
 	// Middleware per route rather than per group: a group's middleware
 	// would also register catch-all routes under its prefix.
-	read := []echo.MiddlewareFunc{handler.NoStore, handler.RequireAPIKey, handler.RateLimit(apiauth.RateRead)}
-	write := []echo.MiddlewareFunc{handler.NoStore, handler.RequireAPIKey, handler.RateLimit(apiauth.RateWrite)}
-	ui := []echo.MiddlewareFunc{handler.NoStore, handler.RequireUIToken, handler.RateLimit(apiauth.RateRead)}
+	// Each route names the permission a restricted key needs (openapi.yaml
+	// declares the same, x-keydesk-permission; a test keeps them equal).
+	read := func(p keys.Permission) []echo.MiddlewareFunc {
+		return []echo.MiddlewareFunc{handler.NoStore, handler.RequireAPIKey, handler.Require(p), handler.RateLimit(apiauth.RateRead)}
+	}
+	write := func(p keys.Permission) []echo.MiddlewareFunc {
+		return []echo.MiddlewareFunc{handler.NoStore, handler.RequireAPIKey, handler.Require(p), handler.RateLimit(apiauth.RateWrite)}
+	}
+	ui := func(p keys.Permission) []echo.MiddlewareFunc {
+		return []echo.MiddlewareFunc{handler.NoStore, handler.RequireUIToken, handler.Require(p), handler.RateLimit(apiauth.RateRead)}
+	}
 
 	loyalty := g.Group("/loyalty")
-	loyalty.GET("/program", handler.Program, read...)
-	loyalty.GET("/members", handler.ListMembers, read...)
-	loyalty.POST("/members", handler.CreateMember, write...)
-	loyalty.GET("/members/:member_id", handler.GetMember, read...)
-	loyalty.GET("/ui/member", handler.UIMember, ui...)
+	loyalty.GET("/program", handler.Program, read(keys.PermProgramRead)...)
+	loyalty.GET("/members", handler.ListMembers, read(keys.PermMembersRead)...)
+	loyalty.POST("/members", handler.CreateMember, write(keys.PermMembersWrite)...)
+	loyalty.GET("/members/:member_id", handler.GetMember, read(keys.PermMembersRead)...)
+	loyalty.GET("/ui/member", handler.UIMember, ui(keys.PermMembersRead)...)
 }

@@ -64,7 +64,7 @@ func New(cfg Config, stores *models.Stores, logger *slog.Logger) *Server {
 	s := &Server{Echo: e, Stores: stores, Handlers: h, logger: logger, sessions: sessionStore,
 		auditCheckpoints: auditCheckpointWriter{path: cfg.AuditCheckpointFile, interval: cfg.AuditCheckpointInterval}}
 	e.HTTPErrorHandler = s.handleError
-	e.IPExtractor = echo.ExtractIPDirect()
+	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
 
 	e.Pre(assignRequestID)
 	e.Use(s.logRequests)
@@ -116,6 +116,11 @@ func (s *Server) routes(cfg Config) {
 	full.POST(general(paths.APIKeyActivateRoute), h.ActivateAPIKey)
 	full.GET(general(paths.APIKeyDeleteRoute), h.ConfirmDeleteDialog)
 	full.POST(general(paths.APIKeyDeleteRoute), h.DeleteAPIKey)
+	full.GET(general(paths.APIKeyRollRoute), h.RollAPIKeyDialog)
+	full.POST(general(paths.APIKeyRollRoute), h.RollAPIKey)
+	full.GET(general(paths.APIKeyExpireOldRoute), h.ConfirmExpireOldKeyDialog)
+	full.POST(general(paths.APIKeyExpireOldRoute), h.ExpireOldAPIKey)
+	full.POST(general(paths.MaxKeyLifetime), h.SetMaxKeyLifetime)
 
 	s.auditTrailRoutes(signedIn.Group(paths.AuditTrail, h.RequireModule(accounts.ModuleAuditTrail)))
 	s.apiRoutes(e.Group("/v2"), cfg.API)

@@ -130,6 +130,9 @@ func (a *API) RequireAPIKey(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		if err := key.PermitAddress(c.RealIP()); err != nil {
+			return forbidden(c, err)
+		}
 		a.authenticated(c, key)
 		return next(c)
 	}

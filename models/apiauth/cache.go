@@ -20,6 +20,12 @@ func (v *Verifier) Invalidate(digest []byte) {
 	v.gen++
 	delete(v.positive, d)
 	delete(v.negative, d)
+	// A roll changes the digest an identifier (a UI token's sub) leads to.
+	for s, e := range v.subjects {
+		if e.digest == d {
+			delete(v.subjects, s)
+		}
+	}
 }
 
 // InvalidateHex is Invalidate for a digest announced in hex (the NOTIFY
@@ -134,11 +140,11 @@ func (v *Verifier) WaitPending() { v.pending.Wait() }
 
 // verifiedKey is the credential as a VerifiedKey; nil when there is none or
 // the key is inactive.
-func verifiedKey(c *keys.Credential) *VerifiedKey {
+func verifiedKey(c *keys.Credential, digest []byte) *VerifiedKey {
 	if c == nil || !c.Active {
 		return nil
 	}
-	return &VerifiedKey{
+	k := &VerifiedKey{
 		KeyID:       c.ID,
 		ProgramID:   c.ProgramID,
 		PartnerID:   c.PartnerID,
@@ -148,4 +154,6 @@ func verifiedKey(c *keys.Credential) *VerifiedKey {
 		IsDefault:   c.IsDefault,
 		credential:  c,
 	}
+	applyLifecycle(k, c, digest)
+	return k
 }

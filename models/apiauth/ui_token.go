@@ -78,6 +78,19 @@ func (d *NumericDate) jwt() *jwt.NumericDate {
 // is asked (a refusal needs no trust), so a token refused for its times
 // costs no key lookup; the validator checks them again once signed.
 func ParseUIToken(token string, maxLifetime time.Duration, keyFor func(sub string) ([]byte, error), now func() time.Time) (*UIClaims, error) {
+	return parseUIToken(token, maxLifetime, func(sub string) (any, error) {
+		secret, err := keyFor(sub)
+		if err != nil {
+			return nil, err
+		}
+		return secret, nil
+	}, now)
+}
+
+// parseUIToken is ParseUIToken with keyFor returning the verification key
+// as jwt takes it: one []byte, or a jwt.VerificationKeySet during a roll's
+// overlap, when a token signed with either secret is good.
+func parseUIToken(token string, maxLifetime time.Duration, keyFor func(sub string) (any, error), now func() time.Time) (*UIClaims, error) {
 	if token == "" || len(token) > maxUITokenLength {
 		return nil, ErrUnauthorized
 	}
@@ -141,7 +154,8 @@ func (v *Verifier) VerifyUIToken(ctx context.Context, partnerID, token string) (
 		return nil, nil, ErrUnauthorized
 	}
 	var key *VerifiedKey
-	claims, err := ParseUIToken(token, v.opts.UITokenMaxLifetime, func(sub string) ([]byte, error) {
+	expired := false
+	claims, err := parseUIToken(token, v.opts.UITokenMaxLifetime, func(sub string) (any, error) {
 		k, err := v.bySubject(ctx, partnerID, sub)
 		if err != nil {
 			return nil, err
@@ -149,13 +163,31 @@ func (v *Verifier) VerifyUIToken(ctx context.Context, partnerID, token string) (
 		if k == nil {
 			return nil, ErrUnauthorized
 		}
+		now := v.now()
+		if k.expiredAt(now) {
+			expired = true
+			return nil, ErrUnauthorized
+		}
 		secret, err := v.store.Unseal(k.credential)
 		if err != nil {
 			return nil, fmt.Errorf("verifier: unable to open API key %s: %w", k.Identifier, err)
 		}
 		key = k
-		return []byte(secret), nil
+		c := k.credential
+		if c.OldSealed == nil || c.OldExpiresAt == nil || !now.Before(*c.OldExpiresAt) {
+			return []byte(secret), nil
+		}
+		// During a roll's overlap a token signed with the old secret is
+		// good too.
+		old, err := v.store.UnsealOld(c)
+		if err != nil {
+			return nil, fmt.Errorf("verifier: unable to open the old secret of API key %s: %w", k.Identifier, err)
+		}
+		return jwt.VerificationKeySet{Keys: []jwt.VerificationKey{[]byte(secret), []byte(old)}}, nil
 	}, v.now)
+	if expired && errors.Is(err, ErrUnauthorized) {
+		return nil, nil, ErrExpired
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -208,7 +240,7 @@ func (v *Verifier) bySubject(ctx context.Context, partnerID, sub string) (*Verif
 	if row == nil {
 		return nil, nil
 	}
-	k := verifiedKey(row)
+	k := verifiedKey(row, row.Digest)
 	v.remember(gen, entry.digest, k)
 	return k, nil
 }

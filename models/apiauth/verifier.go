@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"keydesk/models/database"
 	"keydesk/models/keys"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -36,6 +37,15 @@ type VerifiedKey struct {
 	Identifier  string
 	Name        string
 	IsDefault   bool
+	// ExpiresAt is when the secret that authenticated stops working (the
+	// key's expiry, or a roll's overlap end for the old secret); zero:
+	// never. Checked on every call, cached or not.
+	ExpiresAt time.Time
+	// Restricted keys may do only what perms holds; allowed, when not
+	// empty, lists the addresses an api-key call may come from.
+	Restricted bool
+	perms      permSet
+	allowed    []netip.Prefix
 
 	credential *keys.Credential
 }
@@ -147,6 +157,9 @@ func (v *Verifier) VerifyAPIKey(ctx context.Context, partnerID, key string) (*Ve
 	if k == nil || k.PartnerID != partnerID {
 		return nil, ErrUnauthorized
 	}
+	if k.expiredAt(v.now()) {
+		return nil, ErrExpired
+	}
 	v.recordUse(k)
 	return k, nil
 }
@@ -184,7 +197,7 @@ func (v *Verifier) byDigest(ctx context.Context, d [32]byte) (*VerifiedKey, erro
 		if err != nil {
 			return nil, err
 		}
-		k := verifiedKey(c)
+		k := verifiedKey(c, d[:])
 		v.remember(gen, d, k)
 		return k, nil
 	})

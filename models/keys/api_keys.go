@@ -50,6 +50,19 @@ type APIKey struct {
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
 	LastUsedAt     *time.Time
+	// The lifecycle (lifecycle.go): expiry, restrictions and the previous
+	// secret a roll keeps until OldExpiresAt.
+	ExpiresAt     *time.Time
+	Restricted    bool
+	Permissions   string
+	AllowedIPs    string `gorm:"column:allowed_ips"`
+	OldDigest     []byte
+	OldSealed     []byte
+	OldKeyVersion int64
+	OldExpiresAt  *time.Time
+	// Secret is the new key right after Generate or Roll, to show once;
+	// never stored, empty on every key loaded from the database.
+	Secret string `gorm:"-"`
 }
 
 // TableName pins the table.
@@ -62,6 +75,13 @@ func (k APIKey) Masked() string { return MaskKey(k.Last4) }
 type KeyInput struct {
 	Name        string
 	Description string
+	// Expiry is the Generate dialog's Expires choice (ExpiryNever when
+	// empty) and ExpiryDate its Custom date (YYYY-MM-DD); Generate only.
+	Expiry     string
+	ExpiryDate string
+	// Access, when set, replaces the key's permissions and allowed
+	// addresses (Update only).
+	Access *AccessInput
 }
 
 // Validate trims the input and reports what is wrong with it.
@@ -97,7 +117,7 @@ func nameTaken() input.ValidationError {
 }
 
 // insertKey creates a key row, then seals the key bound to the new row id.
-func (s *Store) insertKey(tx *gorm.DB, programID int64, actor audit.Actor, name, description string, isDefault bool) (*APIKey, error) {
+func (s *Store) insertKey(tx *gorm.DB, programID int64, actor audit.Actor, name, description string, isDefault bool, expiresAt *time.Time) (*APIKey, error) {
 	secret := NewAPIKeyString()
 	now := s.now()
 	key := &APIKey{
@@ -113,6 +133,8 @@ func (s *Store) insertKey(tx *gorm.DB, programID int64, actor audit.Actor, name,
 		CreatedByEmail: actor.Email,
 		CreatedAt:      now,
 		UpdatedAt:      now,
+		ExpiresAt:      expiresAt,
+		Secret:         secret,
 	}
 	if err := tx.Create(key).Error; err != nil {
 		if database.IsUniqueViolation(err) {
@@ -186,13 +208,21 @@ func (s *Store) Generate(ctx context.Context, programID int64, actor audit.Actor
 		if taken > 0 {
 			return nameTaken()
 		}
-		key, err := s.insertKey(tx, programID, actor, in.Name, in.Description, false)
+		maxDays, err := maxKeyLifetimeDays(tx, programID)
+		if err != nil {
+			return err
+		}
+		expiresAt, err := resolveExpiry(s.now(), in.Expiry, in.ExpiryDate, maxDays)
+		if err != nil {
+			return err
+		}
+		key, err := s.insertKey(tx, programID, actor, in.Name, in.Description, false, expiresAt)
 		if err != nil {
 			return err
 		}
 		created = key
 		entry := keyAudit(audit.ActionKeyGenerated, key)
-		entry.Details = map[string]any{"description": key.Description}
+		entry.Details = map[string]any{"description": key.Description, "expires": expiryWords(key.ExpiresAt)}
 		return s.audit.Append(tx, programID, actor, entry)
 	})
 	if err != nil {
@@ -251,7 +281,16 @@ func keyByID(tx *gorm.DB, programID, id int64) (*APIKey, error) {
 
 // editableKey loads a key through its program for a change; the legacy
 // default key cannot be edited, inactivated or deleted.
+//
+// The row is locked first (PostgreSQL; SQLite's immediate transaction holds
+// the lock already), so two changes of one key (a roll and an
+// inactivation) run one after the other, each announcing the digests the
+// other left.
 func editableKey(tx *gorm.DB, programID, id int64) (*APIKey, error) {
+	var locked []int64
+	if err := tx.Raw(`SELECT id FROM api_keys WHERE program_id = ? AND id = ?`+database.ForUpdate(tx), programID, id).Scan(&locked).Error; err != nil {
+		return nil, fmt.Errorf("keys: unable to lock API key: %w", err)
+	}
 	k, err := keyByID(tx, programID, id)
 	if err != nil {
 		return nil, err
@@ -298,6 +337,14 @@ func (s *Store) Update(ctx context.Context, programID int64, actor audit.Actor, 
 	if err := in.Validate(); err != nil {
 		return nil, err
 	}
+	var acc *access
+	if in.Access != nil {
+		a, err := in.Access.validate()
+		if err != nil {
+			return nil, err
+		}
+		acc = &a
+	}
 	var key *APIKey
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		k, err := editableKey(tx, programID, id)
@@ -312,6 +359,7 @@ func (s *Store) Update(ctx context.Context, programID int64, actor audit.Actor, 
 			return nameTaken()
 		}
 		before := map[string]any{"name": k.Name, "description": k.Description}
+		detailsChanged := k.Name != in.Name || k.Description != in.Description
 		k.Name, k.Description, k.UpdatedAt = in.Name, in.Description, s.now()
 		if err := tx.Exec(`UPDATE api_keys SET name = ?, description = ?, updated_at = ? WHERE id = ?`, k.Name, k.Description, k.UpdatedAt, k.ID).Error; err != nil {
 			if database.IsUniqueViolation(err) {
@@ -320,6 +368,13 @@ func (s *Store) Update(ctx context.Context, programID int64, actor audit.Actor, 
 			return err
 		}
 		key = k
+		accessChanged, err := s.updateAccess(tx, programID, actor, k, acc)
+		if err != nil {
+			return err
+		}
+		if accessChanged && !detailsChanged {
+			return nil
+		}
 		entry := keyAudit(audit.ActionKeyEdited, k)
 		entry.Details = map[string]any{"before": before, "after": map[string]any{"name": k.Name, "description": k.Description}}
 		return s.audit.Append(tx, programID, actor, entry)
@@ -332,7 +387,8 @@ func (s *Store) Update(ctx context.Context, programID int64, actor audit.Actor, 
 
 func passThroughKeyErrors(err error, doing string) error {
 	var verr input.ValidationError
-	if errors.As(err, &verr) || errors.Is(err, database.ErrNotFound) || errors.Is(err, ErrKeyActive) || errors.Is(err, ErrDefaultKey) {
+	if errors.As(err, &verr) || errors.Is(err, database.ErrNotFound) || errors.Is(err, ErrKeyActive) || errors.Is(err, ErrDefaultKey) ||
+		errors.Is(err, ErrKeyInactive) || errors.Is(err, ErrNoOldKey) {
 		return err
 	}
 	return fmt.Errorf("keys: unable to %s API key: %w", doing, err)
@@ -356,7 +412,7 @@ func (s *Store) SetActive(ctx context.Context, programID int64, actor audit.Acto
 		if !active {
 			action = audit.ActionKeyInactivated
 		}
-		if err := s.revocations.announce(tx, k.Digest); err != nil {
+		if err := s.announceKey(tx, k); err != nil {
 			return err
 		}
 		key = k
@@ -388,7 +444,7 @@ func (s *Store) Delete(ctx context.Context, programID int64, actor audit.Actor, 
 		if err := tx.Exec(`DELETE FROM api_keys WHERE id = ?`, k.ID).Error; err != nil {
 			return err
 		}
-		if err := s.revocations.announce(tx, k.Digest); err != nil {
+		if err := s.announceKey(tx, k); err != nil {
 			return err
 		}
 		entry := keyAudit(audit.ActionKeyDeleted, k)

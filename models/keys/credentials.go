@@ -23,11 +23,36 @@ type Credential struct {
 	Active      bool
 	PartnerID   string
 	ProgramName string
+	// The lifecycle: expiry, restrictions and a roll's old secret.
+	ExpiresAt     *time.Time
+	Restricted    bool
+	Permissions   string
+	AllowedIPs    string `gorm:"column:allowed_ips"`
+	OldDigest     []byte
+	OldSealed     []byte
+	OldKeyVersion int64
+	OldExpiresAt  *time.Time
 }
 
-// CredentialByDigest finds the key whose digest is digest; nil when none.
+// CredentialByDigest finds the key whose digest, or whose old digest
+// during a roll's overlap, is digest; nil when none. MatchedOld tells which.
 func (s *Store) CredentialByDigest(ctx context.Context, digest []byte) (*Credential, error) {
-	return s.credential(ctx, "k.digest = ?", digest)
+	return s.credential(ctx, "(k.digest = ? OR k.old_digest = ?)", digest, digest)
+}
+
+// MatchedOld reports whether digest is the credential's old secret (a
+// roll's, during the overlap) rather than its current one.
+func (c *Credential) MatchedOld(digest []byte) bool {
+	return c.OldDigest != nil && string(c.OldDigest) == string(digest) && string(c.Digest) != string(digest)
+}
+
+// UnsealOld opens the credential's old sealed key (a roll's, during the
+// overlap); "" when it has none.
+func (s *Store) UnsealOld(c *Credential) (string, error) {
+	if c.OldSealed == nil {
+		return "", nil
+	}
+	return s.keyring.Open(c.ID, c.OldSealed, c.OldKeyVersion)
 }
 
 // CredentialBySubject finds the key of the program named by partnerID that
@@ -43,6 +68,7 @@ func (s *Store) CredentialBySubject(ctx context.Context, partnerID, sub string) 
 func (s *Store) credential(ctx context.Context, where string, args ...any) (*Credential, error) {
 	var rows []Credential
 	err := s.db.WithContext(ctx).Raw(`SELECT k.id, k.program_id, k.identifier, k.name, k.digest, k.sealed, k.key_version, k.is_default, k.active,
+	k.expires_at, k.restricted, k.permissions, k.allowed_ips, k.old_digest, k.old_sealed, k.old_key_version, k.old_expires_at,
 	p.partner_id, p.name AS program_name
 FROM api_keys k JOIN programs p ON p.id = k.program_id
 WHERE `+where+` LIMIT 1`, args...).Scan(&rows).Error

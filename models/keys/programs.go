@@ -32,7 +32,7 @@ func (s *Store) CreateProgram(ctx context.Context, actor audit.Actor, name strin
 				return err
 			}
 		}
-		if _, err := s.insertKey(tx, program.ID, audit.Actor{}, "Default key", "Legacy default key, created with the program.", true); err != nil {
+		if _, err := s.insertKey(tx, program.ID, audit.Actor{}, "Default key", "Legacy default key, created with the program.", true, nil); err != nil {
 			return err
 		}
 		return s.audit.Append(tx, program.ID, actor, audit.Entry{

@@ -227,6 +227,23 @@ ALTER TABLE audit_events ALTER COLUMN key_version DROP DEFAULT;
 ALTER TABLE audit_events ADD CONSTRAINT audit_events_keyed_only CHECK (hash_version > 0) NOT VALID;
 `),
 	},
+	// Issue 12: the key lifecycle. expires_at (NULL: never); a roll keeps
+	// the previous secret (old_*) until old_expires_at; restricted keys
+	// hold their permissions (space-separated) and allowed_ips (CIDRs, one a
+	// line; empty: any address); programs may cap new keys' lifetime.
+	commonMigration("key lifecycle: expiry, roll overlap, permissions, allowed addresses", `
+ALTER TABLE api_keys ADD COLUMN expires_at {{time}};
+ALTER TABLE api_keys ADD COLUMN restricted BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE api_keys ADD COLUMN permissions TEXT NOT NULL DEFAULT '';
+ALTER TABLE api_keys ADD COLUMN allowed_ips TEXT NOT NULL DEFAULT '';
+ALTER TABLE api_keys ADD COLUMN old_digest {{bytes}};
+ALTER TABLE api_keys ADD COLUMN old_sealed {{bytes}};
+ALTER TABLE api_keys ADD COLUMN old_key_version BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE api_keys ADD COLUMN old_expires_at {{time}};
+CREATE UNIQUE INDEX api_keys_old_digest ON api_keys (old_digest);
+CREATE INDEX api_keys_old_expires_at ON api_keys (old_expires_at);
+ALTER TABLE programs ADD COLUMN max_key_lifetime_days INTEGER NOT NULL DEFAULT 0;
+`),
 }
 
 const keyedAuditDDL = `

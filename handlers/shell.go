@@ -17,6 +17,8 @@ func (h *Handler) Home(c echo.Context) error {
 
 func (h *Handler) homeFor(p *Principal) string {
 	switch {
+	case needsTwoFactorSetup(p):
+		return paths.Account
 	case p.Membership.IsFull():
 		return paths.APIKeys
 	case p.Membership.HasModule(accounts.ModuleAuditTrail):

@@ -30,6 +30,8 @@ const (
 	NavSettings   = "settings"
 	NavAPIKeys    = "api-keys"
 	NavAuditTrail = "audit-trail"
+	NavAdmins     = "admins"
+	NavAccount    = "account"
 )
 
 // htmxHeaders sends the CSRF token with every htmx request.

@@ -48,6 +48,7 @@ func (h *Handler) shell(c echo.Context, title, active string) views.Shell {
 		s.CanKeys = p.Membership.IsFull()
 		s.CanSettings = p.Membership.IsFull()
 		s.CanAudit = p.Membership.HasModule(accounts.ModuleAuditTrail)
+		s.HasTOTP = p.Admin.HasTOTP()
 		for _, m := range p.Memberships {
 			s.Programs = append(s.Programs, views.ProgramChoice{Name: m.Program.Name, PartnerID: m.Program.PartnerID, Current: m.Program.ID == p.Program.ID})
 		}

@@ -16,6 +16,8 @@ type Shell struct {
 	CanKeys     bool
 	CanSettings bool
 	CanAudit    bool
+	// HasTOTP adds the Code field to the password dialog.
+	HasTOTP bool
 }
 
 // ProgramChoice is one entry of the program switcher.

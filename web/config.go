@@ -5,8 +5,10 @@ import (
 	"keydesk/models/database"
 	"keydesk/models/keys"
 	"log/slog"
+	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -27,6 +29,9 @@ type Config struct {
 	// every AuditCheckpointInterval.
 	AuditCheckpointFile     string
 	AuditCheckpointInterval time.Duration
+	// BaseURL (KEYDESK_BASE_URL) is the public URL that invitation links
+	// start with; http://127.0.0.1:8080 without it.
+	BaseURL string
 }
 
 // DefaultConfig is the configuration without any variable set, for a
@@ -45,6 +50,13 @@ func ConfigFromEnv(logger *slog.Logger) (Config, error) {
 	cfg.Addr = envOr("KEYDESK_ADDR", cfg.Addr)
 	cfg.DatabaseURL = os.Getenv("DATABASE_URL")
 	cfg.AuditCheckpointFile = os.Getenv("KEYDESK_AUDIT_CHECKPOINT_FILE")
+	if v := os.Getenv("KEYDESK_BASE_URL"); v != "" {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return cfg, fmt.Errorf("KEYDESK_BASE_URL must be an http or https URL such as http://localhost:8080, got %q", v)
+		}
+		cfg.BaseURL = strings.TrimRight(v, "/")
+	}
 	api, err := APIConfigFromEnv()
 	if err != nil {
 		return cfg, err

@@ -26,12 +26,16 @@ type Handler struct {
 	logger       *slog.Logger
 	reauthWindow time.Duration
 	now          database.Clock
+	baseURL      string
 }
 
 // New builds the handlers; they read the stores' clock.
 func New(stores *models.Stores, sessionStore *sessions.Store, logger *slog.Logger, reauthWindow time.Duration) *Handler {
-	return &Handler{stores: stores, sessions: sessionStore, logger: logger, reauthWindow: reauthWindow, now: stores.Clock}
+	return &Handler{stores: stores, sessions: sessionStore, logger: logger, reauthWindow: reauthWindow, now: stores.Clock, baseURL: DefaultBaseURL}
 }
+
+// DefaultBaseURL is the public URL without KEYDESK_BASE_URL.
+const DefaultBaseURL = "http://127.0.0.1:8080"
 
 // render writes a component after rendering it into a buffer, so a render
 // error becomes a clean 500 rather than half a page with status 200.

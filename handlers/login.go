@@ -56,6 +56,15 @@ func (h *Handler) Login(c echo.Context) error {
 		form.Error = "Your account is not a member of any program."
 		return render(c, http.StatusForbidden, views.LoginPage(form))
 	}
+	if admin.HasTOTP() {
+		return h.startSecondFactor(c, admin, next)
+	}
+	return h.completeSignIn(c, admin, memberships, next)
+}
+
+// completeSignIn starts the signed-in session of an admin whose every
+// factor checked out, audits it and sends them on.
+func (h *Handler) completeSignIn(c echo.Context, admin *accounts.Admin, memberships []accounts.MembershipWithProgram, next string) error {
 	program := memberships[0].Program
 	now := h.now()
 	sess, err := h.freshSession(c)
@@ -75,8 +84,11 @@ func (h *Handler) Login(c echo.Context) error {
 	if err := h.stores.Audit.Record(c.Request().Context(), program.ID, a, audit.Entry{Action: audit.ActionSignIn, TargetType: "admin", TargetID: strconv.FormatInt(admin.ID, 10), TargetName: admin.Email}); err != nil {
 		return err
 	}
+	if err := h.stores.Accounts.RecordSignIn(c.Request().Context(), admin.ID); err != nil {
+		return err
+	}
 	if next == "" {
-		next = h.homeFor(&Principal{Membership: memberships[0].Membership})
+		next = h.homeFor(&Principal{Membership: memberships[0].Membership, Program: program, Admin: admin})
 	}
 	return c.Redirect(http.StatusSeeOther, next)
 }

@@ -31,12 +31,22 @@ func (h *Handler) Reauthenticate(c echo.Context) error {
 		if wrong.Remaining == 1 {
 			msg = "Incorrect password. 1 attempt left before re-authentication is locked for " + minutes(accounts.ReauthLockDuration) + "."
 		}
-		return render(c, http.StatusOK, views.ReauthForm(p.Admin.Email, msg))
+		return render(c, http.StatusOK, views.ReauthCodeForm(p.Admin.Email, msg, p.Admin.HasTOTP()))
 	case errors.As(err, &locked):
 		minutes := int(time.Until(locked.Until).Minutes()) + 1
-		return render(c, http.StatusOK, views.ReauthForm(p.Admin.Email, "Too many incorrect passwords. Re-authentication is locked for "+strconv.Itoa(minutes)+" more minutes."))
+		return render(c, http.StatusOK, views.ReauthCodeForm(p.Admin.Email, "Too many incorrect passwords. Re-authentication is locked for "+strconv.Itoa(minutes)+" more minutes.", p.Admin.HasTOTP()))
 	case err != nil:
 		return err
+	}
+	if p.Admin.HasTOTP() {
+		switch err := h.stores.Accounts.VerifySecondFactor(c.Request().Context(), p.Program.ID, actor(c), p.Admin.ID, c.FormValue("code")); {
+		case errors.Is(err, accounts.ErrThrottled):
+			return render(c, http.StatusOK, views.ReauthCodeForm(p.Admin.Email, "Too many wrong codes. Wait "+minutes(accounts.ThrottleWindow)+" and try again.", true))
+		case errors.Is(err, accounts.ErrInvalidCode):
+			return render(c, http.StatusOK, views.ReauthCodeForm(p.Admin.Email, "The code is wrong or was already used.", true))
+		case err != nil:
+			return err
+		}
 	}
 	p.Session.Values[sessionReauth] = h.now().Unix()
 	p.Session.Values[sessionReauthProgram] = p.Program.ID
@@ -52,5 +62,5 @@ func (h *Handler) Reauthenticate(c echo.Context) error {
 		return err
 	}
 	htmx.Trigger(c, map[string]any{"reauthenticated": true})
-	return render(c, http.StatusOK, views.ReauthForm(p.Admin.Email, ""))
+	return render(c, http.StatusOK, views.ReauthCodeForm(p.Admin.Email, "", p.Admin.HasTOTP()))
 }

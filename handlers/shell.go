@@ -17,6 +17,8 @@ func (h *Handler) Home(c echo.Context) error {
 
 func (h *Handler) homeFor(p *Principal) string {
 	switch {
+	case needsTwoFactorSetup(p):
+		return paths.Account
 	case p.Membership.IsFull():
 		return paths.APIKeys
 	case p.Membership.HasModule(accounts.ModuleAuditTrail):
@@ -46,6 +48,7 @@ func (h *Handler) shell(c echo.Context, title, active string) views.Shell {
 		s.CanKeys = p.Membership.IsFull()
 		s.CanSettings = p.Membership.IsFull()
 		s.CanAudit = p.Membership.HasModule(accounts.ModuleAuditTrail)
+		s.HasTOTP = p.Admin.HasTOTP()
 		for _, m := range p.Memberships {
 			s.Programs = append(s.Programs, views.ProgramChoice{Name: m.Program.Name, PartnerID: m.Program.PartnerID, Current: m.Program.ID == p.Program.ID})
 		}

@@ -38,6 +38,19 @@ var auditActionLabels = map[string]string{
 	audit.ActionKeyRolled:          "API key rolled",
 	audit.ActionKeyOldExpired:      "Old API key stopped working",
 	audit.ActionKeyLifetimeChanged: "Maximum key lifetime changed",
+
+	audit.ActionAdminInvited:            "Admin invited",
+	audit.ActionAdminInvitationAccepted: "Invitation accepted",
+	audit.ActionAdminInvitationRevoked:  "Invitation revoked",
+	audit.ActionAdminAccessChanged:      "Admin access changed",
+	audit.ActionAdminRemoved:            "Admin removed",
+	audit.ActionPasswordChanged:         "Password changed",
+	audit.ActionSessionsEnded:           "Other sessions signed out",
+	audit.ActionTOTPEnabled:             "Authenticator app set up",
+	audit.ActionTOTPDisabled:            "Authenticator app removed",
+	audit.ActionSecondFactorFailed:      "Two-factor code refused",
+	audit.ActionRecoveryCodeUsed:        "Recovery code used",
+	audit.ActionTwoFactorPolicyChanged:  "Two-factor policy changed",
 }
 
 // auditActionLabel is an action in words.

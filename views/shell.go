@@ -16,6 +16,8 @@ type Shell struct {
 	CanKeys     bool
 	CanSettings bool
 	CanAudit    bool
+	// HasTOTP adds the Code field to the password dialog.
+	HasTOTP bool
 }
 
 // ProgramChoice is one entry of the program switcher.
@@ -30,6 +32,8 @@ const (
 	NavSettings   = "settings"
 	NavAPIKeys    = "api-keys"
 	NavAuditTrail = "audit-trail"
+	NavAdmins     = "admins"
+	NavAccount    = "account"
 )
 
 // htmxHeaders sends the CSRF token with every htmx request.

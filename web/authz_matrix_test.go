@@ -40,11 +40,31 @@ var routePolicies = map[string]policy{
 	"GET /login":           policyPublic,
 	"POST /login":          policyPublic,
 	"GET /v2/openapi.yaml": policyPublic,
+	"GET /login/code":      policyPublic,
+	"POST /login/code":     policyPublic,
+	"GET /invite/:token":   policyPublic,
+	"POST /invite/:token":  policyPublic,
 
 	"POST /logout":           policyAnyAdmin,
 	"GET /":                  policyAnyAdmin,
 	"POST /session/program":  policyAnyAdmin,
 	"GET /general/no-access": policyAnyAdmin,
+
+	"GET /account":                           policyAnyAdmin,
+	"POST /account/password":                 policyAnyAdmin,
+	"POST /account/sessions/sign-out-others": policyAnyAdmin,
+	"POST /account/totp/setup":               policyAnyAdmin,
+	"POST /account/totp/confirm":             policyAnyAdmin,
+	"POST /account/totp/remove":              policyAnyAdmin,
+
+	"GET /general/admins":                         policyFullAdmin,
+	"POST /general/admins/invite":                 policyFullAdmin,
+	"GET /general/admins/:id/access":              policyFullAdmin,
+	"POST /general/admins/:id/access":             policyFullAdmin,
+	"GET /general/admins/:id/remove":              policyFullAdmin,
+	"POST /general/admins/:id/remove":             policyFullAdmin,
+	"POST /general/admins/invitations/:id/revoke": policyFullAdmin,
+	"POST /general/settings/two-factor":           policyFullAdmin,
 
 	"GET /general/settings":                   policyFullAdmin,
 	"POST /general/reauth":                    policyFullAdmin,
@@ -149,6 +169,26 @@ func TestAuthorizationMatrix(t *testing.T) {
 				// Each action on a key gets a fresh inactive key of the demo
 				// program, so earlier deletes do not change later answers.
 				path := r.Path
+				switch {
+				case strings.HasPrefix(path, "/general/admins/invitations/"):
+					inv, _, err := ts.Store.Accounts.Invite(t.Context(), audit.Actor{}, ts.Demo.Program.ID, fmt.Sprintf("inv%d@example.test", checked), "limited", nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					path = strings.Replace(path, ":id", fmt.Sprint(inv.ID), 1)
+				case strings.HasPrefix(path, "/general/admins/"):
+					a, err := ts.Store.Accounts.CreateAdmin(t.Context(), audit.Actor{}, ts.Demo.Program.ID, fmt.Sprintf("matrix%d@example.test", checked), modeltest.Password, "limited", nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					path = strings.Replace(path, ":id", fmt.Sprint(a.ID), 1)
+				case strings.HasPrefix(path, "/invite/"):
+					_, token, err := ts.Store.Accounts.Invite(t.Context(), audit.Actor{}, ts.Demo.Program.ID, fmt.Sprintf("tok%d@example.test", checked), "limited", nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					path = strings.Replace(path, ":token", token, 1)
+				}
 				if strings.Contains(path, ":id") {
 					k, err := ts.Store.Keys.Generate(t.Context(), ts.Demo.Program.ID, audit.Actor{}, keys.KeyInput{Name: fmt.Sprintf("m%d", checked)})
 					if err != nil {
@@ -159,7 +199,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 				}
 				path = strings.Replace(path, ":member_id", "m-1", 1)
 				path = strings.Replace(path, "*", "css/app.css", 1)
-				if path == "/logout" && who.name != "anonymous" {
+				if (path == "/logout" || r.Path == "/invite/:token" && r.Method == http.MethodPost) && who.name != "anonymous" {
 					continue // signing out would end the caller's session for the rest of the matrix
 				}
 				status, location := send(t, who, r.Method, path)

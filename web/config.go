@@ -6,8 +6,10 @@ import (
 	"keydesk/models/keys"
 	"log/slog"
 	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -31,6 +33,9 @@ type Config struct {
 	// TrustedProxies (KEYDESK_TRUSTED_PROXIES, CIDRs) are the proxies whose
 	// X-Forwarded-For is believed; empty: only the connection's address.
 	TrustedProxies []netip.Prefix
+	// BaseURL (KEYDESK_BASE_URL) is the public URL that invitation links
+	// start with; http://127.0.0.1:8080 without it.
+	BaseURL string
 }
 
 // DefaultConfig is the configuration without any variable set, for a
@@ -54,6 +59,13 @@ func ConfigFromEnv(logger *slog.Logger) (Config, error) {
 		return cfg, err
 	}
 	cfg.TrustedProxies = proxies
+	if v := os.Getenv("KEYDESK_BASE_URL"); v != "" {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return cfg, fmt.Errorf("KEYDESK_BASE_URL must be an http or https URL such as http://localhost:8080, got %q", v)
+		}
+		cfg.BaseURL = strings.TrimRight(v, "/")
+	}
 	api, err := APIConfigFromEnv()
 	if err != nil {
 		return cfg, err

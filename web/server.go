@@ -57,6 +57,9 @@ func New(cfg Config, stores *models.Stores, logger *slog.Logger) *Server {
 		SameSite: http.SameSiteLaxMode,
 	}, deriveKey(cfg.MasterKey, "session cookie hash"), deriveKey(cfg.MasterKey, "session cookie block"))
 	h := handlers.New(stores, sessionStore, logger, cfg.ReauthWindow)
+	if cfg.BaseURL != "" {
+		h.SetBaseURL(cfg.BaseURL)
+	}
 
 	e := echo.New()
 	e.HideBanner = true
@@ -93,9 +96,20 @@ func (s *Server) routes(cfg Config) {
 	console.POST(paths.Login, h.Login)
 	console.POST(paths.Logout, h.Logout)
 
-	signedIn := console.Group("", h.RequireAdmin)
+	console.GET(paths.LoginCode, h.ShowLoginCode)
+	console.POST(paths.LoginCode, h.LoginCode)
+	console.GET(paths.InviteRoute, h.ShowInvite)
+	console.POST(paths.InviteRoute, h.AcceptInvite)
+
+	// /account (and switching programs) stays open to an admin whom the
+	// program's two-factor policy sends there; every other signed-in route
+	// requires the second factor set up first.
+	account := console.Group("", h.RequireAdmin)
+	s.accountRoutes(account)
+	account.POST(paths.SwitchProgram, h.SwitchProgram)
+
+	signedIn := console.Group("", h.RequireAdmin, h.RequireTwoFactorSetup)
 	signedIn.GET(paths.Home, h.Home)
-	signedIn.POST(paths.SwitchProgram, h.SwitchProgram)
 	signedIn.GET(paths.NoAccess, h.NoAccess)
 
 	// The group keeps its prefix, so RequireFullAccess answers unknown paths
@@ -121,6 +135,7 @@ func (s *Server) routes(cfg Config) {
 	full.GET(general(paths.APIKeyExpireOldRoute), h.ConfirmExpireOldKeyDialog)
 	full.POST(general(paths.APIKeyExpireOldRoute), h.ExpireOldAPIKey)
 	full.POST(general(paths.MaxKeyLifetime), h.SetMaxKeyLifetime)
+	s.adminsRoutes(full, general)
 
 	s.auditTrailRoutes(signedIn.Group(paths.AuditTrail, h.RequireModule(accounts.ModuleAuditTrail)))
 	s.apiRoutes(e.Group("/v2"), cfg.API)

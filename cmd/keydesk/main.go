@@ -13,6 +13,7 @@ Usage:
   keydesk migrate
   keydesk programs create --name NAME
   keydesk users create --program PARTNER_ID --email EMAIL --access full|limited [--modules audit_trail] --password-stdin
+  keydesk users invite --program PARTNER_ID --email EMAIL --access full|limited [--modules audit_trail]
   keydesk audit verify [--program PARTNER_ID] [--checkpoints FILE]
   keydesk audit checkpoint [--program PARTNER_ID]
   keydesk audit public-key
@@ -42,6 +43,8 @@ func run(args []string) int {
 		err = createProgram(rest[1:])
 	case cmd == "users" && len(rest) > 0 && rest[0] == "create":
 		err = createUser(rest[1:], os.Stdin)
+	case cmd == "users" && len(rest) > 0 && rest[0] == "invite":
+		err = inviteUser(rest[1:], os.Stdout)
 	case cmd == "audit" && len(rest) > 0 && rest[0] == "verify":
 		err = verifyAudit(rest[1:])
 	case cmd == "audit" && len(rest) > 0 && rest[0] == "checkpoint":

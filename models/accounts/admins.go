@@ -52,7 +52,15 @@ type Admin struct {
 	PasswordHash      string
 	ReauthLockedUntil *time.Time
 	CreatedAt         time.Time
+	LastSignInAt      *time.Time
+	// TOTPSecret is the authenticator app's shared secret (base32), empty
+	// until one is confirmed; TOTPLastStep the last time step accepted.
+	TOTPSecret   string `gorm:"column:totp_secret"`
+	TOTPLastStep int64  `gorm:"column:totp_last_step"`
 }
+
+// HasTOTP reports whether the admin set up an authenticator app.
+func (a Admin) HasTOTP() bool { return a.TOTPSecret != "" }
 
 // Membership grants an admin access to a program.
 type Membership struct {
@@ -174,8 +182,10 @@ func (s *Store) Memberships(ctx context.Context, adminID int64) ([]MembershipWit
 		ProgramName      string
 		ProgramPartnerID string
 		ProgramCreatedAt time.Time
+
+		ProgramRequireTwoFactor bool
 	}
-	err := s.db.WithContext(ctx).Raw(`SELECT m.*, p.name AS program_name, p.partner_id AS program_partner_id, p.created_at AS program_created_at
+	err := s.db.WithContext(ctx).Raw(`SELECT m.*, p.name AS program_name, p.partner_id AS program_partner_id, p.created_at AS program_created_at, p.require_two_factor AS program_require_two_factor
 		FROM memberships m JOIN programs p ON p.id = m.program_id
 		WHERE m.admin_id = ? ORDER BY m.program_id`, adminID).Scan(&rows).Error
 	if err != nil {
@@ -185,7 +195,7 @@ func (s *Store) Memberships(ctx context.Context, adminID int64) ([]MembershipWit
 	for i, r := range rows {
 		out[i] = MembershipWithProgram{
 			Membership: r.Membership,
-			Program:    Program{ID: r.ProgramID, Name: r.ProgramName, PartnerID: r.ProgramPartnerID, CreatedAt: r.ProgramCreatedAt},
+			Program:    Program{ID: r.ProgramID, Name: r.ProgramName, PartnerID: r.ProgramPartnerID, CreatedAt: r.ProgramCreatedAt, RequireTwoFactor: r.ProgramRequireTwoFactor},
 		}
 	}
 	return out, nil

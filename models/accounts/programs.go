@@ -16,6 +16,9 @@ type Program struct {
 	Name      string
 	PartnerID string
 	CreatedAt time.Time
+	// RequireTwoFactor sends the program's admins without a second factor
+	// to set one up before anything else.
+	RequireTwoFactor bool
 }
 
 // MaxProgramNameLength bounds a program's name.

@@ -244,6 +244,42 @@ CREATE UNIQUE INDEX api_keys_old_digest ON api_keys (old_digest);
 CREATE INDEX api_keys_old_expires_at ON api_keys (old_expires_at);
 ALTER TABLE programs ADD COLUMN max_key_lifetime_days INTEGER NOT NULL DEFAULT 0;
 `),
+	// Issue 15: the team and two-factor sign-in. Invitations keep only the
+	// digest of their one-time token. Sessions name their admin and program
+	// (set on every save), so removing an admin or changing a password ends
+	// exactly that admin's sessions. TOTP keeps the last time step accepted,
+	// so a code works once; recovery codes are stored as digests.
+	commonMigration("team, invitations and two-factor authentication", `
+CREATE TABLE invitations (
+	id {{id}},
+	program_id BIGINT NOT NULL REFERENCES programs(id) ON DELETE CASCADE,
+	email TEXT NOT NULL,
+	access TEXT NOT NULL,
+	modules TEXT NOT NULL DEFAULT '',
+	digest TEXT NOT NULL UNIQUE,
+	invited_by BIGINT NOT NULL DEFAULT 0,
+	expires_at {{time}} NOT NULL,
+	accepted_at {{time}},
+	revoked_at {{time}},
+	created_at {{time}} NOT NULL
+);
+CREATE INDEX invitations_program ON invitations (program_id, created_at DESC);
+ALTER TABLE sessions ADD COLUMN admin_id BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE sessions ADD COLUMN program_id BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX sessions_admin ON sessions (admin_id, program_id);
+ALTER TABLE admins ADD COLUMN last_sign_in_at {{time}};
+ALTER TABLE admins ADD COLUMN totp_secret TEXT NOT NULL DEFAULT '';
+ALTER TABLE admins ADD COLUMN totp_last_step BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE programs ADD COLUMN require_two_factor BOOLEAN NOT NULL DEFAULT FALSE;
+CREATE TABLE recovery_codes (
+	id {{id}},
+	admin_id BIGINT NOT NULL REFERENCES admins(id) ON DELETE CASCADE,
+	digest TEXT NOT NULL,
+	used_at {{time}},
+	created_at {{time}} NOT NULL
+);
+CREATE INDEX recovery_codes_admin ON recovery_codes (admin_id);
+`),
 }
 
 const keyedAuditDDL = `

@@ -58,6 +58,21 @@ type row struct {
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	ExpiresAt time.Time
+	AdminID   int64
+	ProgramID int64
+}
+
+// The session values the store copies into the row's admin_id and
+// program_id columns on every save, so an admin's sessions can be found
+// (and ended) without decoding every row.
+const (
+	ValueAdminID   = "admin_id"
+	ValueProgramID = "program_id"
+)
+
+func int64Value(values map[any]any, key string) int64 {
+	v, _ := values[key].(int64)
+	return v
 }
 
 func (row) TableName() string { return "sessions" }
@@ -146,13 +161,16 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, session *sessions.S
 	db := s.db.WithContext(ctx)
 	if session.ID == "" {
 		id := strings.TrimRight(base32.StdEncoding.EncodeToString(securecookie.GenerateRandomKey(idBytes)), "=")
-		if err := db.Create(&row{ID: id, Data: data, CreatedAt: now, UpdatedAt: now, ExpiresAt: expires}).Error; err != nil {
+		r := row{ID: id, Data: data, CreatedAt: now, UpdatedAt: now, ExpiresAt: expires,
+			AdminID: int64Value(session.Values, ValueAdminID), ProgramID: int64Value(session.Values, ValueProgramID)}
+		if err := db.Create(&r).Error; err != nil {
 			return fmt.Errorf("sessions: unable to create the session: %w", err)
 		}
 		session.ID = id
 	} else {
 		res := db.Model(&row{}).Where("id = ? AND data <> ?", session.ID, retiredMarker).
-			Updates(map[string]any{"data": data, "updated_at": now, "expires_at": expires})
+			Updates(map[string]any{"data": data, "updated_at": now, "expires_at": expires,
+				"admin_id": int64Value(session.Values, ValueAdminID), "program_id": int64Value(session.Values, ValueProgramID)})
 		if res.Error != nil {
 			return fmt.Errorf("sessions: unable to save the session: %w", res.Error)
 		}
@@ -209,3 +227,37 @@ func (s *Store) Purge(ctx context.Context) (int64, error) {
 // SecureCookies reports whether the session cookie is sent over HTTPS only,
 // so cookies set beside it can match.
 func (s *Store) SecureCookies() bool { return s.options.Secure }
+
+// Info describes one of an admin's sessions for the account page; the id
+// never leaves the server.
+type Info struct {
+	ID        string
+	ProgramID int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// ForAdmin lists an admin's live sessions, most recently used first.
+func (s *Store) ForAdmin(ctx context.Context, adminID int64) ([]Info, error) {
+	var rows []row
+	err := s.db.WithContext(ctx).Where("admin_id = ? AND expires_at > ? AND data <> ?", adminID, s.now(), retiredMarker).
+		Order("updated_at DESC").Find(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("sessions: unable to list the admin's sessions: %w", err)
+	}
+	out := make([]Info, len(rows))
+	for i, r := range rows {
+		out[i] = Info{ID: r.ID, ProgramID: r.ProgramID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+	}
+	return out, nil
+}
+
+// DeleteOthers ends every session of the admin except keepID and returns
+// how many ended.
+func (s *Store) DeleteOthers(ctx context.Context, adminID int64, keepID string) (int64, error) {
+	res := s.db.WithContext(ctx).Where("admin_id = ? AND id <> ?", adminID, keepID).Delete(&row{})
+	if res.Error != nil {
+		return 0, fmt.Errorf("sessions: unable to end the admin's other sessions: %w", res.Error)
+	}
+	return res.RowsAffected, nil
+}

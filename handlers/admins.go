@@ -1,0 +1,254 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"keydesk/models/accounts"
+	"keydesk/models/database"
+	"keydesk/views"
+	"keydesk/web/paths"
+)
+
+// SetBaseURL sets the public URL that links handed out (invitations)
+// start with, and that passkeys take their origin from.
+func (h *Handler) SetBaseURL(u string) { h.baseURL = u }
+
+// Admins renders General » Admins.
+func (h *Handler) Admins(c echo.Context) error {
+	return h.renderAdmins(c, http.StatusOK, views.AdminsView{Notice: noticeText(c.QueryParam("notice"))})
+}
+
+var notices = map[string]string{
+	"removed":  "The admin was removed and their sessions in this program ended.",
+	"changed":  "Access changed.",
+	"revoked":  "The invitation was revoked.",
+	"password": "Password changed. Your other sessions were signed out.",
+	"signout":  "Your other sessions were signed out.",
+	"totp":     "Authenticator app removed.",
+}
+
+func noticeText(code string) string { return notices[code] }
+
+func (h *Handler) renderAdmins(c echo.Context, status int, v views.AdminsView) error {
+	p := principalOf(c)
+	ctx := c.Request().Context()
+	team, err := h.stores.Accounts.Team(ctx, p.Program.ID)
+	if err != nil {
+		return err
+	}
+	invitations, err := h.stores.Accounts.PendingInvitations(ctx, p.Program.ID)
+	if err != nil {
+		return err
+	}
+	v.CSRF, v.Team, v.Invitations, v.SelfID = csrfToken(c), team, invitations, p.Admin.ID
+	if v.Invite.Access == "" {
+		v.Invite.Access = accounts.AccessLimited
+	}
+	return render(c, status, views.AdminsPage(h.shell(c, "Admins", views.NavAdmins), v))
+}
+
+// InviteAdmin creates an invitation and shows its link once.
+func (h *Handler) InviteAdmin(c echo.Context) error {
+	noStore(c)
+	p := principalOf(c)
+	form, _ := c.FormParams()
+	f := views.InviteForm{Email: c.FormValue("email"), Access: c.FormValue("access"), Modules: form["modules"], Errors: map[string]string{}}
+	if len(f.Email) > accounts.MaxEmailLength {
+		f.Email = ""
+		f.Errors["email"] = accounts.ErrInvalidEmail.Error()
+		return h.renderAdmins(c, http.StatusUnprocessableEntity, views.AdminsView{Invite: f})
+	}
+	_, token, err := h.stores.Accounts.Invite(c.Request().Context(), actor(c), p.Program.ID, f.Email, f.Access, f.Modules)
+	switch {
+	case errors.Is(err, accounts.ErrInvalidEmail):
+		f.Errors["email"] = "Enter a valid email address."
+	case errors.Is(err, accounts.ErrAdminExists):
+		f.Errors["email"] = "This person is already an admin of this program."
+	case errors.Is(err, accounts.ErrInvalidAccess):
+		f.Errors["access"] = "Choose Full access or Limited access."
+	case err != nil:
+		return err
+	}
+	if len(f.Errors) > 0 {
+		return h.renderAdmins(c, http.StatusUnprocessableEntity, views.AdminsView{Invite: f})
+	}
+	return h.renderAdmins(c, http.StatusOK, views.AdminsView{Invite: f, Link: h.baseURL + paths.InvitePrefix + token, Notice: "Invitation created."})
+}
+
+// teamMember loads an admin of the current program; another program's
+// admin (or any unknown id) is a 404.
+func (h *Handler) teamMember(c echo.Context) (*accounts.TeamMember, error) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil {
+		return nil, notFound()
+	}
+	team, err := h.stores.Accounts.Team(c.Request().Context(), principalOf(c).Program.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range team {
+		if m.AdminID == id {
+			return &m, nil
+		}
+	}
+	return nil, notFound()
+}
+
+// AdminAccessForm renders Change access.
+func (h *Handler) AdminAccessForm(c echo.Context) error {
+	m, err := h.teamMember(c)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.AdminAccessPage(h.shell(c, "Change access", views.NavAdmins), *m, views.InviteForm{Access: m.Access, Modules: m.Modules}, ""))
+}
+
+// ChangeAdminAccess saves Change access.
+func (h *Handler) ChangeAdminAccess(c echo.Context) error {
+	m, err := h.teamMember(c)
+	if err != nil {
+		return err
+	}
+	form, _ := c.FormParams()
+	f := views.InviteForm{Access: c.FormValue("access"), Modules: form["modules"]}
+	err = h.stores.Accounts.ChangeAccess(c.Request().Context(), actor(c), principalOf(c).Program.ID, m.AdminID, f.Access, f.Modules)
+	switch {
+	case errors.Is(err, database.ErrNotFound):
+		return notFound()
+	case errors.Is(err, accounts.ErrLastFullAdmin):
+		return render(c, http.StatusConflict, views.AdminAccessPage(h.shell(c, "Change access", views.NavAdmins), *m, f,
+			"This is the program's last full-access admin: give another admin full access first."))
+	case errors.Is(err, accounts.ErrInvalidAccess):
+		return render(c, http.StatusUnprocessableEntity, views.AdminAccessPage(h.shell(c, "Change access", views.NavAdmins), *m, f, "Choose Full access or Limited access."))
+	case err != nil:
+		return err
+	}
+	return h.afterTeamChange(c, "changed")
+}
+
+// afterTeamChange sends the admin back to General » Admins, or, when they
+// just took their own full access away, to their new home.
+func (h *Handler) afterTeamChange(c echo.Context, notice string) error {
+	target := paths.Admins + "?notice=" + notice
+	p := principalOf(c)
+	if mb, err := h.stores.Accounts.MembershipFor(c.Request().Context(), p.Admin.ID, p.Program.ID); err != nil || !mb.IsFull() {
+		target = paths.Home
+	}
+	return c.Redirect(http.StatusSeeOther, target)
+}
+
+// AdminRemoveForm asks before removing an admin.
+func (h *Handler) AdminRemoveForm(c echo.Context) error {
+	m, err := h.teamMember(c)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.AdminRemovePage(h.shell(c, "Remove admin", views.NavAdmins), *m, ""))
+}
+
+// RemoveAdmin removes an admin from the program and ends their sessions
+// in it.
+func (h *Handler) RemoveAdmin(c echo.Context) error {
+	m, err := h.teamMember(c)
+	if err != nil {
+		return err
+	}
+	err = h.stores.Accounts.RemoveAdmin(c.Request().Context(), actor(c), principalOf(c).Program.ID, m.AdminID)
+	switch {
+	case errors.Is(err, database.ErrNotFound):
+		return notFound()
+	case errors.Is(err, accounts.ErrLastFullAdmin):
+		return render(c, http.StatusConflict, views.AdminRemovePage(h.shell(c, "Remove admin", views.NavAdmins), *m,
+			"This is the program's last full-access admin and cannot be removed: give another admin full access first."))
+	case err != nil:
+		return err
+	}
+	if m.AdminID == principalOf(c).Admin.ID {
+		return c.Redirect(http.StatusSeeOther, paths.Login)
+	}
+	return h.afterTeamChange(c, "removed")
+}
+
+// RevokeInvitation cancels a pending invitation of the program.
+func (h *Handler) RevokeInvitation(c echo.Context) error {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil {
+		return notFound()
+	}
+	err = h.stores.Accounts.RevokeInvitation(c.Request().Context(), actor(c), principalOf(c).Program.ID, id)
+	if errors.Is(err, database.ErrNotFound) {
+		return notFound()
+	}
+	if err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, paths.Admins+"?notice=revoked")
+}
+
+// ShowInvite renders the invitation page of a link.
+func (h *Handler) ShowInvite(c echo.Context) error {
+	noStore(c)
+	token := c.Param("token")
+	inv, program, existing, err := h.stores.Accounts.InvitationByToken(c.Request().Context(), token)
+	if errors.Is(err, accounts.ErrInvitationInvalid) {
+		return render(c, http.StatusNotFound, views.InvitePage(views.InvitePageForm{Invalid: true, Error: "This invitation link was used, revoked or has expired. Ask an admin of the program for a new one.", ProgramName: "keydesk"}))
+	}
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.InvitePage(views.InvitePageForm{CSRF: csrfToken(c), Token: token, Email: inv.Email, ProgramName: program.Name, Existing: existing}))
+}
+
+// AcceptInvite sets the password (or checks the existing one), joins the
+// program and signs in.
+func (h *Handler) AcceptInvite(c echo.Context) error {
+	noStore(c)
+	token := c.Param("token")
+	password := c.FormValue("password")
+	inv, program, existing, err := h.stores.Accounts.InvitationByToken(c.Request().Context(), token)
+	if errors.Is(err, accounts.ErrInvitationInvalid) {
+		return render(c, http.StatusNotFound, views.InvitePage(views.InvitePageForm{Invalid: true, Error: "This invitation link was used, revoked or has expired. Ask an admin of the program for a new one.", ProgramName: "keydesk"}))
+	}
+	if err != nil {
+		return err
+	}
+	form := views.InvitePageForm{CSRF: csrfToken(c), Token: token, Email: inv.Email, ProgramName: program.Name, Existing: existing}
+	if len(password) > accounts.MaxPasswordLength {
+		form.Error = accounts.ErrWeakPassword.Error()
+		return render(c, http.StatusUnprocessableEntity, views.InvitePage(form))
+	}
+	admin, _, err := h.stores.Accounts.AcceptInvitation(c.Request().Context(), actor(c), token, password)
+	switch {
+	case errors.Is(err, accounts.ErrWeakPassword):
+		form.Error = "Choose a password of " + strconv.Itoa(accounts.MinPasswordLength) + " to " + strconv.Itoa(accounts.MaxPasswordLength) + " characters."
+		return render(c, http.StatusUnprocessableEntity, views.InvitePage(form))
+	case errors.Is(err, accounts.ErrInvalidCredentials):
+		form.Error = "Password is incorrect."
+		return render(c, http.StatusUnauthorized, views.InvitePage(form))
+	case errors.Is(err, accounts.ErrThrottled):
+		form.Error = "Too many failed attempts. Wait " + minutes(accounts.ThrottleWindow) + " and try again."
+		return render(c, http.StatusTooManyRequests, views.InvitePage(form))
+	case errors.Is(err, accounts.ErrInvitationInvalid), errors.Is(err, accounts.ErrAdminExists):
+		return render(c, http.StatusNotFound, views.InvitePage(views.InvitePageForm{Invalid: true, Error: "This invitation link was used, revoked or has expired. Ask an admin of the program for a new one.", ProgramName: program.Name}))
+	case err != nil:
+		return err
+	}
+	memberships, err := h.stores.Accounts.Memberships(c.Request().Context(), admin.ID)
+	if err != nil {
+		return err
+	}
+	// Land in the program joined.
+	for i, m := range memberships {
+		if m.Program.ID == program.ID {
+			memberships[0], memberships[i] = memberships[i], memberships[0]
+		}
+	}
+	if admin.HasTOTP() {
+		return h.startSecondFactor(c, admin, "")
+	}
+	return h.completeSignIn(c, admin, memberships, "")
+}

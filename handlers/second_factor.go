@@ -1,0 +1,125 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"keydesk/models/accounts"
+	"keydesk/views"
+	"keydesk/web/paths"
+)
+
+// Session values of a sign-in waiting for its second factor: the admin
+// whose password checked out, when, and where to go next. Such a session
+// signs nobody in (it has no admin_id).
+const (
+	sessionPendingAdmin   = "pending_admin"
+	sessionPendingStarted = "pending_started"
+	sessionPendingNext    = "pending_next"
+	sessionTOTPPending    = "totp_pending"
+	// SecondFactorTimeout bounds how long the code step waits after the
+	// password.
+	SecondFactorTimeout = 5 * time.Minute
+)
+
+// startSecondFactor records that the password checked out and asks for
+// the code.
+func (h *Handler) startSecondFactor(c echo.Context, admin *accounts.Admin, next string) error {
+	sess, err := h.freshSession(c)
+	if err != nil {
+		return err
+	}
+	sess.Values[sessionPendingAdmin] = admin.ID
+	sess.Values[sessionPendingStarted] = h.now().Unix()
+	sess.Values[sessionPendingNext] = next
+	if err := sess.Save(c.Request(), c.Response()); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, paths.LoginCode)
+}
+
+// pendingAdmin returns the admin a sign-in waits on, or 0.
+func (h *Handler) pendingAdmin(c echo.Context) (int64, string, error) {
+	sess, err := h.sessions.Get(c.Request(), SessionCookieName)
+	if err != nil || sess.IsNew {
+		return 0, "", nil
+	}
+	id, _ := sess.Values[sessionPendingAdmin].(int64)
+	if id == 0 || h.now().Sub(unixValue(sess, sessionPendingStarted)) > SecondFactorTimeout {
+		return 0, "", nil
+	}
+	next, _ := sess.Values[sessionPendingNext].(string)
+	return id, safeNext(next), nil
+}
+
+// ShowLoginCode asks for the authenticator code after the password.
+func (h *Handler) ShowLoginCode(c echo.Context) error {
+	id, _, err := h.pendingAdmin(c)
+	if err != nil {
+		return err
+	}
+	if id == 0 {
+		return c.Redirect(http.StatusSeeOther, paths.Login)
+	}
+	return render(c, http.StatusOK, views.LoginCodePage(csrfToken(c), ""))
+}
+
+// LoginCode checks the second factor and completes the sign-in.
+func (h *Handler) LoginCode(c echo.Context) error {
+	id, next, err := h.pendingAdmin(c)
+	if err != nil {
+		return err
+	}
+	if id == 0 {
+		return c.Redirect(http.StatusSeeOther, paths.Login)
+	}
+	ctx := c.Request().Context()
+	memberships, err := h.stores.Accounts.Memberships(ctx, id)
+	if err != nil {
+		return err
+	}
+	if len(memberships) == 0 {
+		return c.Redirect(http.StatusSeeOther, paths.Login)
+	}
+	err = h.stores.Accounts.VerifySecondFactor(ctx, memberships[0].Program.ID, actor(c), id, c.FormValue("code"))
+	switch {
+	case errors.Is(err, accounts.ErrThrottled):
+		return render(c, http.StatusTooManyRequests, views.LoginCodePage(csrfToken(c), "Too many wrong codes. Wait "+minutes(accounts.ThrottleWindow)+" and try again."))
+	case errors.Is(err, accounts.ErrInvalidCode):
+		return render(c, http.StatusUnauthorized, views.LoginCodePage(csrfToken(c), "That code is wrong or was already used. Enter the current code from your authenticator app, or a recovery code."))
+	case err != nil:
+		return err
+	}
+	admin, err := h.stores.Accounts.AdminByID(ctx, id)
+	if err != nil {
+		return err
+	}
+	return h.completeSignIn(c, admin, memberships, next)
+}
+
+// needsTwoFactorSetup reports whether the program requires a second
+// factor the admin has not set up.
+func needsTwoFactorSetup(p *Principal) bool {
+	return p != nil && p.Admin != nil && p.Program.RequireTwoFactor && !p.Admin.HasTOTP()
+}
+
+// RequireTwoFactorSetup sends an admin whom the program requires to use two-factor
+// authentication, and who has none, to /account before anything else.
+func (h *Handler) RequireTwoFactorSetup(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !needsTwoFactorSetup(principalOf(c)) {
+			return next(c)
+		}
+		if c.Request().Header.Get("HX-Request") == "true" {
+			c.Response().Header().Set("HX-Redirect", paths.Account)
+			return c.NoContent(http.StatusForbidden)
+		}
+		if c.Request().Method == http.MethodGet {
+			return c.Redirect(http.StatusSeeOther, paths.Account)
+		}
+		return echo.NewHTTPError(http.StatusForbidden, "This program requires two-factor authentication. Set up an authenticator app in your account first.")
+	}
+}

@@ -61,9 +61,10 @@ var routePolicies = map[string]policy{
 	"GET /general/api-keys/:id/delete":      policyFullAdmin,
 	"POST /general/api-keys/:id/delete":     policyFullAdmin,
 
-	"GET /general/audit-trail":          policyAuditors,
-	"GET /general/audit-trail/download": policyAuditors,
-	"POST /general/audit-trail/verify":  policyAuditors,
+	"GET /general/audit-trail":                policyAuditors,
+	"GET /general/audit-trail/download":       policyAuditors,
+	"GET /general/audit-trail/download.jsonl": policyAuditors,
+	"POST /general/audit-trail/verify":        policyAuditors,
 
 	"GET /v2/loyalty/program":            policyAPIKey,
 	"GET /v2/loyalty/members":            policyAPIKey,

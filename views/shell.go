@@ -30,6 +30,7 @@ const (
 	NavSettings   = "settings"
 	NavAPIKeys    = "api-keys"
 	NavAuditTrail = "audit-trail"
+	NavWebhooks   = "webhooks"
 )
 
 // htmxHeaders sends the CSRF token with every htmx request.

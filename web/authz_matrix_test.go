@@ -15,6 +15,7 @@ import (
 	"keydesk/models/audit"
 	"keydesk/models/keys"
 	"keydesk/models/members"
+	"keydesk/models/outbox"
 	"keydesk/models/modeltest"
 )
 
@@ -60,6 +61,16 @@ var routePolicies = map[string]policy{
 	"POST /general/api-keys/:id/activate":   policyFullAdmin,
 	"GET /general/api-keys/:id/delete":      policyFullAdmin,
 	"POST /general/api-keys/:id/delete":     policyFullAdmin,
+
+	"GET /general/webhooks":                                 policyFullAdmin,
+	"POST /general/webhooks":                                policyFullAdmin,
+	"GET /general/webhooks/:id":                             policyFullAdmin,
+	"POST /general/webhooks/:id":                            policyFullAdmin,
+	"POST /general/webhooks/:id/test":                       policyFullAdmin,
+	"POST /general/webhooks/:id/rotate":                     policyFullAdmin,
+	"GET /general/webhooks/:id/delete":                      policyFullAdmin,
+	"POST /general/webhooks/:id/delete":                     policyFullAdmin,
+	"POST /general/webhooks/:id/deliveries/:delivery/retry": policyFullAdmin,
 
 	"GET /general/audit-trail":                policyAuditors,
 	"GET /general/audit-trail/download":       policyAuditors,
@@ -145,6 +156,20 @@ func TestAuthorizationMatrix(t *testing.T) {
 				// Each action on a key gets a fresh inactive key of the demo
 				// program, so earlier deletes do not change later answers.
 				path := r.Path
+				if strings.HasPrefix(path, "/general/webhooks/:id") {
+					// A fresh endpoint (and delivery) of the demo program; its
+					// loopback URL is refused by the SSRF guard, so nothing leaves.
+					ep, _, err := ts.Store.Outbox.CreateEndpoint(t.Context(), ts.Demo.Program.ID, audit.Actor{}, outbox.EndpointInput{URL: "http://127.0.0.1:9/hook", Events: []string{outbox.EventKeyCreated}})
+					if err != nil {
+						t.Fatal(err)
+					}
+					d, err := ts.Store.Outbox.SendTest(t.Context(), ts.Demo.Program.ID, audit.Actor{}, ep.ID)
+					if err != nil {
+						t.Fatal(err)
+					}
+					path = strings.Replace(path, ":id", fmt.Sprint(ep.ID), 1)
+					path = strings.Replace(path, ":delivery", fmt.Sprint(d.ID), 1)
+				}
 				if strings.Contains(path, ":id") {
 					k, err := ts.Store.Keys.Generate(t.Context(), ts.Demo.Program.ID, audit.Actor{}, keys.KeyInput{Name: fmt.Sprintf("m%d", checked)})
 					if err != nil {

@@ -23,7 +23,7 @@ type WorkerConfig struct {
 
 // DefaultWorkerConfig is the production tuning.
 func DefaultWorkerConfig() WorkerConfig {
-	return WorkerConfig{PollInterval: time.Second, RetryBase: 10 * time.Second, Timeout: 10 * time.Second,
+	return WorkerConfig{PollInterval: time.Second, RetryBase: 5 * time.Second, Timeout: 10 * time.Second,
 		Lease: time.Minute, Batch: 20, Concurrency: 8}
 }
 

@@ -15,8 +15,8 @@ import (
 	"keydesk/models/audit"
 	"keydesk/models/keys"
 	"keydesk/models/members"
-	"keydesk/models/outbox"
 	"keydesk/models/modeltest"
+	"keydesk/models/outbox"
 )
 
 // Who may call a route.

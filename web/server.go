@@ -18,9 +18,9 @@ import (
 
 	"keydesk/handlers"
 	"keydesk/models"
-	"keydesk/notify"
 	"keydesk/models/accounts"
 	"keydesk/models/sessions"
+	"keydesk/notify"
 	"keydesk/static"
 	"keydesk/web/paths"
 )

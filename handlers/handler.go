@@ -27,6 +27,16 @@ type Handler struct {
 	reauthWindow time.Duration
 	now          database.Clock
 	baseURL      string
+	// wakeWebhooks makes this instance's delivery worker look now;
+	// mailOn says whether email notices are configured.
+	wakeWebhooks func()
+	mailOn       bool
+}
+
+// UseEvents tells the handlers how to wake the webhook worker and whether
+// email notices are on.
+func (h *Handler) UseEvents(wakeWebhooks func(), mailOn bool) {
+	h.wakeWebhooks, h.mailOn = wakeWebhooks, mailOn
 }
 
 // New builds the handlers; they read the stores' clock.

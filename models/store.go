@@ -7,6 +7,7 @@
 //	audit      the tamper-evident trail: append, verify, query, CSV
 //	accounts   programs, admins, memberships, sign-in and re-authentication
 //	sessions   the console's sessions table behind gorilla/sessions
+//	outbox     events that leave keydesk: outbox, webhook endpoints, deliveries
 //	keys       API keys: format, sealing, actions, program creation, rotation
 //	members    loyalty members the REST and UI API serve
 //	apiauth    the API's verifier: cache, revocation listener, UI tokens,
@@ -27,6 +28,7 @@ import (
 	"keydesk/models/database"
 	"keydesk/models/keys"
 	"keydesk/models/members"
+	"keydesk/models/outbox"
 	"keydesk/models/sessions"
 )
 
@@ -38,6 +40,8 @@ type Stores struct {
 	Keys        *keys.Store
 	Members     *members.Store
 	Revocations *keys.Revocations
+	// Outbox holds events that leave keydesk: webhook endpoints and deliveries.
+	Outbox *outbox.Store
 
 	db *gorm.DB
 }
@@ -46,11 +50,15 @@ type Stores struct {
 func New(db *gorm.DB, keyring *keys.Keyring, clock database.Clock) *Stores {
 	auditStore := audit.NewStore(db, keyring.AuditKeys(), clock)
 	revocations := &keys.Revocations{}
+	outboxStore := outbox.NewStore(db, auditStore, keyring, clock)
+	keysStore := keys.NewStore(db, auditStore, keyring, revocations, clock)
+	keysStore.UseOutbox(outboxStore)
 	return &Stores{
 		Clock:       clock,
 		Audit:       auditStore,
+		Outbox:      outboxStore,
 		Accounts:    accounts.NewStore(db, auditStore, clock),
-		Keys:        keys.NewStore(db, auditStore, keyring, revocations, clock),
+		Keys:        keysStore,
 		Members:     members.NewStore(db, auditStore, clock),
 		Revocations: revocations,
 		db:          db,

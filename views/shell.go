@@ -34,6 +34,7 @@ const (
 	NavAuditTrail = "audit-trail"
 	NavAdmins     = "admins"
 	NavAccount    = "account"
+	NavWebhooks   = "webhooks"
 )
 
 // htmxHeaders sends the CSRF token with every htmx request.

@@ -16,6 +16,7 @@ import (
 	"keydesk/models/keys"
 	"keydesk/models/members"
 	"keydesk/models/modeltest"
+	"keydesk/models/outbox"
 )
 
 // Who may call a route.
@@ -86,9 +87,20 @@ var routePolicies = map[string]policy{
 	"POST /general/api-keys/:id/expire-old":   policyFullAdmin,
 	"POST /general/settings/max-key-lifetime": policyFullAdmin,
 
-	"GET /general/audit-trail":          policyAuditors,
-	"GET /general/audit-trail/download": policyAuditors,
-	"POST /general/audit-trail/verify":  policyAuditors,
+	"GET /general/webhooks":                                 policyFullAdmin,
+	"POST /general/webhooks":                                policyFullAdmin,
+	"GET /general/webhooks/:id":                             policyFullAdmin,
+	"POST /general/webhooks/:id":                            policyFullAdmin,
+	"POST /general/webhooks/:id/test":                       policyFullAdmin,
+	"POST /general/webhooks/:id/rotate":                     policyFullAdmin,
+	"GET /general/webhooks/:id/delete":                      policyFullAdmin,
+	"POST /general/webhooks/:id/delete":                     policyFullAdmin,
+	"POST /general/webhooks/:id/deliveries/:delivery/retry": policyFullAdmin,
+
+	"GET /general/audit-trail":                policyAuditors,
+	"GET /general/audit-trail/download":       policyAuditors,
+	"GET /general/audit-trail/download.jsonl": policyAuditors,
+	"POST /general/audit-trail/verify":        policyAuditors,
 
 	"GET /v2/loyalty/program":            policyAPIKey,
 	"GET /v2/loyalty/members":            policyAPIKey,
@@ -188,6 +200,19 @@ func TestAuthorizationMatrix(t *testing.T) {
 						t.Fatal(err)
 					}
 					path = strings.Replace(path, ":token", token, 1)
+				case strings.HasPrefix(path, "/general/webhooks/:id"):
+					// A fresh endpoint (and delivery) of the demo program; its
+					// loopback URL is refused by the SSRF guard, so nothing leaves.
+					ep, _, err := ts.Store.Outbox.CreateEndpoint(t.Context(), ts.Demo.Program.ID, audit.Actor{}, outbox.EndpointInput{URL: "http://127.0.0.1:9/hook", Events: []string{outbox.EventKeyCreated}})
+					if err != nil {
+						t.Fatal(err)
+					}
+					d, err := ts.Store.Outbox.SendTest(t.Context(), ts.Demo.Program.ID, audit.Actor{}, ep.ID)
+					if err != nil {
+						t.Fatal(err)
+					}
+					path = strings.Replace(path, ":id", fmt.Sprint(ep.ID), 1)
+					path = strings.Replace(path, ":delivery", fmt.Sprint(d.ID), 1)
 				}
 				if strings.Contains(path, ":id") {
 					k, err := ts.Store.Keys.Generate(t.Context(), ts.Demo.Program.ID, audit.Actor{}, keys.KeyInput{Name: fmt.Sprintf("m%d", checked)})

@@ -85,7 +85,11 @@ func (s *Server) Start() error {
 			s.writeAuditCheckpoints(ctx)
 		}()
 	}
-	rt.wg.Add(2)
+	rt.wg.Add(3)
+	go func() {
+		defer rt.wg.Done()
+		s.runWebhooks(ctx)
+	}()
 	go func() {
 		defer rt.wg.Done()
 		s.apiMaintenance(ctx)

@@ -36,12 +36,14 @@ type Config struct {
 	// BaseURL (KEYDESK_BASE_URL) is the public URL that invitation links
 	// start with; http://127.0.0.1:8080 without it.
 	BaseURL string
+	// Events is how events leave keydesk (webhooks, mail).
+	Events EventsConfig
 }
 
 // DefaultConfig is the configuration without any variable set, for a
 // master key (tests build servers from it).
 func DefaultConfig(masterKey []byte) Config {
-	return Config{Addr: "127.0.0.1:8080", MasterKey: masterKey, ReauthWindow: 5 * time.Minute, API: DefaultAPIConfig(), AuditCheckpointInterval: 10 * time.Minute}
+	return Config{Addr: "127.0.0.1:8080", MasterKey: masterKey, ReauthWindow: 5 * time.Minute, API: DefaultAPIConfig(), AuditCheckpointInterval: 10 * time.Minute, Events: DefaultEventsConfig()}
 }
 
 // MasterKeyFile is where the embedded default keeps its generated master key.
@@ -71,6 +73,9 @@ func ConfigFromEnv(logger *slog.Logger) (Config, error) {
 		return cfg, err
 	}
 	cfg.API = api
+	if cfg.Events, err = EventsConfigFromEnv(); err != nil {
+		return cfg, err
+	}
 	if v := os.Getenv("KEYDESK_REAUTH_WINDOW"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 {

@@ -11,5 +11,6 @@ func (s *Server) auditTrailRoutes(g routeSet) {
 	auditTrail := func(path string) string { return paths.Under(paths.AuditTrail, path) }
 	g.GET(auditTrail(paths.AuditTrail), h.AuditTrail)
 	g.GET(auditTrail(paths.AuditTrailDownload), h.DownloadAuditTrail)
+	g.GET(auditTrail(paths.AuditTrailDownloadJSONL), h.DownloadAuditTrailJSONL)
 	g.POST(auditTrail(paths.AuditTrailVerify), h.VerifyAuditTrail)
 }

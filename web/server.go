@@ -20,6 +20,7 @@ import (
 	"keydesk/models"
 	"keydesk/models/accounts"
 	"keydesk/models/sessions"
+	"keydesk/notify"
 	"keydesk/static"
 	"keydesk/web/paths"
 )
@@ -34,6 +35,7 @@ type Server struct {
 	sessions *sessions.Store
 
 	auditCheckpoints auditCheckpointWriter
+	webhooks         *notify.Worker
 }
 
 // deriveKey derives a purpose-bound key from the master key, so instances
@@ -66,6 +68,10 @@ func New(cfg Config, stores *models.Stores, logger *slog.Logger) *Server {
 	e.HidePort = true
 	s := &Server{Echo: e, Stores: stores, Handlers: h, logger: logger, sessions: sessionStore,
 		auditCheckpoints: auditCheckpointWriter{path: cfg.AuditCheckpointFile, interval: cfg.AuditCheckpointInterval}}
+	s.webhooks = notify.NewWorker(stores.Outbox, cfg.Events.Webhooks, stores.Clock, logger)
+	// Email notices are not sent yet (KEYDESK_SMTP_URL is read but no mailer
+	// exists), so the console says they are off whatever the setting.
+	h.UseEvents(s.webhooks.Wake, false)
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
 
@@ -119,6 +125,15 @@ func (s *Server) routes(cfg Config) {
 	full.GET(general(paths.Settings), h.Settings)
 	full.POST(general(paths.Reauth), h.Reauthenticate)
 	full.GET(general(paths.APIKeys), h.ListAPIKeys)
+	full.GET(general(paths.Webhooks), h.Webhooks)
+	full.POST(general(paths.Webhooks), h.CreateWebhook)
+	full.GET(general(paths.WebhookEndpointRoute), h.WebhookEndpoint)
+	full.POST(general(paths.WebhookEndpointRoute), h.UpdateWebhook)
+	full.POST(general(paths.WebhookTestRoute), h.TestWebhook)
+	full.POST(general(paths.WebhookRotateRoute), h.RotateWebhookSecret)
+	full.GET(general(paths.WebhookDeleteRoute), h.ConfirmDeleteWebhook)
+	full.POST(general(paths.WebhookDeleteRoute), h.DeleteWebhook)
+	full.POST(general(paths.WebhookDeliveryRetryRoute), h.RetryWebhookDelivery)
 	full.GET(general(paths.NewAPIKey), h.NewAPIKeyDialog)
 	full.POST(general(paths.APIKeys), h.GenerateAPIKey)
 	full.GET(general(paths.APIKeyEditRoute), h.EditAPIKeyDialog)

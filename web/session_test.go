@@ -133,7 +133,7 @@ func TestRoleBasedNavigationAndRefusals(t *testing.T) {
 			return items
 		}
 		full := ts.loggedIn(t, ts.Demo.Full.Email)
-		if got := strings.Join(navOf(full, "/general/api-keys"), ","); got != "Settings,API Keys,Admins,Audit Trail" {
+		if got := strings.Join(navOf(full, "/general/api-keys"), ","); got != "Settings,API Keys,Webhooks,Admins,Audit Trail" {
 			t.Fatalf("full nav: %s", got)
 		}
 		support := ts.loggedIn(t, ts.Demo.Support.Email)

@@ -16,6 +16,7 @@ Usage:
   keydesk users invite --program PARTNER_ID --email EMAIL --access full|limited [--modules audit_trail]
   keydesk audit verify [--program PARTNER_ID] [--checkpoints FILE]
   keydesk audit checkpoint [--program PARTNER_ID]
+  keydesk audit export [--program PARTNER_ID] [--since RFC3339]
   keydesk audit public-key
   keydesk audit rekey
   keydesk keys rotate-master
@@ -49,6 +50,8 @@ func run(args []string) int {
 		err = verifyAudit(rest[1:])
 	case cmd == "audit" && len(rest) > 0 && rest[0] == "checkpoint":
 		err = auditCheckpoint(rest[1:], os.Stdout)
+	case cmd == "audit" && len(rest) > 0 && rest[0] == "export":
+		err = auditExport(rest[1:], os.Stdout)
 	case cmd == "audit" && len(rest) > 0 && rest[0] == "public-key":
 		err = auditPublicKey(rest[1:], os.Stdout)
 	case cmd == "audit" && len(rest) > 0 && rest[0] == "rekey":

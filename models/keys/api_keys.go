@@ -223,7 +223,7 @@ func (s *Store) Generate(ctx context.Context, programID int64, actor audit.Actor
 		created = key
 		entry := keyAudit(audit.ActionKeyGenerated, key)
 		entry.Details = map[string]any{"description": key.Description, "expires": expiryWords(key.ExpiresAt)}
-		return s.audit.Append(tx, programID, actor, entry)
+		return s.appendAndNotify(tx, programID, actor, entry, key)
 	})
 	if err != nil {
 		var verr input.ValidationError
@@ -321,7 +321,7 @@ func (s *Store) Reveal(ctx context.Context, programID int64, actor audit.Actor, 
 		if copied {
 			action = audit.ActionKeyCopied
 		}
-		return s.audit.Append(tx, programID, actor, keyAudit(action, k))
+		return s.appendAndNotify(tx, programID, actor, keyAudit(action, k), k)
 	})
 	if err != nil {
 		if errors.Is(err, database.ErrNotFound) {
@@ -377,7 +377,7 @@ func (s *Store) Update(ctx context.Context, programID int64, actor audit.Actor, 
 		}
 		entry := keyAudit(audit.ActionKeyEdited, k)
 		entry.Details = map[string]any{"before": before, "after": map[string]any{"name": k.Name, "description": k.Description}}
-		return s.audit.Append(tx, programID, actor, entry)
+		return s.appendAndNotify(tx, programID, actor, entry, k)
 	})
 	if err != nil {
 		return nil, passThroughKeyErrors(err, "update")
@@ -416,7 +416,7 @@ func (s *Store) SetActive(ctx context.Context, programID int64, actor audit.Acto
 			return err
 		}
 		key = k
-		return s.audit.Append(tx, programID, actor, keyAudit(action, k))
+		return s.appendAndNotify(tx, programID, actor, keyAudit(action, k), k)
 	})
 	if err != nil {
 		return nil, passThroughKeyErrors(err, "change")
@@ -449,7 +449,7 @@ func (s *Store) Delete(ctx context.Context, programID int64, actor audit.Actor, 
 		}
 		entry := keyAudit(audit.ActionKeyDeleted, k)
 		entry.Details = map[string]any{"description": k.Description}
-		return s.audit.Append(tx, programID, actor, entry)
+		return s.appendAndNotify(tx, programID, actor, entry, k)
 	})
 	if err != nil {
 		return nil, passThroughKeyErrors(err, "delete")

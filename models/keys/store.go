@@ -11,6 +11,7 @@ import (
 
 	"keydesk/models/audit"
 	"keydesk/models/database"
+	"keydesk/models/outbox"
 )
 
 // Store reads and changes API keys.
@@ -20,6 +21,7 @@ type Store struct {
 	keyring     *Keyring
 	revocations *Revocations
 	now         database.Clock
+	outbox      *outbox.Store
 }
 
 // NewStore builds the keys store. Revocations are announced to revocations'

@@ -280,6 +280,59 @@ CREATE TABLE recovery_codes (
 );
 CREATE INDEX recovery_codes_admin ON recovery_codes (admin_id);
 `),
+	// Issue 14: events that leave keydesk. outbox_events is written in the
+	// action's transaction; a dispatcher fans each event out to the
+	// program's subscribed endpoints as webhook_deliveries (in one
+	// transaction, then marks it dispatched), which workers on any instance
+	// claim with a lease and deliver with retries.
+	commonMigration("webhook outbox", `
+CREATE TABLE outbox_events (
+	id {{id}},
+	program_id BIGINT NOT NULL,
+	message_id TEXT NOT NULL UNIQUE,
+	event_type TEXT NOT NULL,
+	payload TEXT NOT NULL,
+	created_at {{time}} NOT NULL,
+	dispatched_at {{time}}
+);
+CREATE INDEX outbox_events_pending ON outbox_events (id) WHERE dispatched_at IS NULL;
+CREATE TABLE webhook_endpoints (
+	id {{id}},
+	program_id BIGINT NOT NULL,
+	url TEXT NOT NULL,
+	description TEXT NOT NULL DEFAULT '',
+	event_types TEXT NOT NULL,
+	enabled BOOLEAN NOT NULL DEFAULT TRUE,
+	secret_sealed {{bytes}} NOT NULL,
+	secret_key_version BIGINT NOT NULL,
+	previous_secret_sealed {{bytes}},
+	previous_key_version BIGINT NOT NULL DEFAULT 0,
+	previous_expires_at {{time}},
+	created_at {{time}} NOT NULL,
+	updated_at {{time}} NOT NULL
+);
+CREATE INDEX webhook_endpoints_program ON webhook_endpoints (program_id, id);
+CREATE TABLE webhook_deliveries (
+	id {{id}},
+	program_id BIGINT NOT NULL,
+	endpoint_id BIGINT NOT NULL REFERENCES webhook_endpoints(id) ON DELETE CASCADE,
+	message_id TEXT NOT NULL,
+	event_type TEXT NOT NULL,
+	payload TEXT NOT NULL,
+	status TEXT NOT NULL,
+	attempts INTEGER NOT NULL DEFAULT 0,
+	next_attempt_at {{time}} NOT NULL,
+	locked_until {{time}},
+	response_code INTEGER NOT NULL DEFAULT 0,
+	last_error TEXT NOT NULL DEFAULT '',
+	duration_ms BIGINT NOT NULL DEFAULT 0,
+	created_at {{time}} NOT NULL,
+	delivered_at {{time}},
+	UNIQUE (endpoint_id, message_id)
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX webhook_deliveries_log ON webhook_deliveries (program_id, endpoint_id, id DESC);
+`),
 }
 
 const keyedAuditDDL = `

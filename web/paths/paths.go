@@ -40,7 +40,10 @@ const (
 const (
 	AuditTrail         = General + "/audit-trail"
 	AuditTrailDownload = AuditTrail + "/download"
-	AuditTrailVerify   = AuditTrail + "/verify"
+	// AuditTrailDownloadJSONL is the same download as JSON Lines, with each
+	// event's chain fields.
+	AuditTrailDownloadJSONL = AuditTrail + "/download.jsonl"
+	AuditTrailVerify        = AuditTrail + "/verify"
 )
 
 // APIKeyAction is the path of one action ("edit", "inactivate", …) on the

@@ -1,0 +1,186 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"keydesk/models/database"
+	"keydesk/models/input"
+	"keydesk/models/outbox"
+	"keydesk/views"
+	"keydesk/web/paths"
+)
+
+// webhookDeliveryLogSize is how many deliveries an endpoint's page lists.
+const webhookDeliveryLogSize = 50
+
+func endpointForm(c echo.Context) outbox.EndpointInput {
+	form, _ := c.FormParams()
+	return outbox.EndpointInput{URL: c.FormValue("url"), Description: c.FormValue("description"), Events: form["events"]}
+}
+
+func (h *Handler) wake() {
+	if h.wakeWebhooks != nil {
+		h.wakeWebhooks()
+	}
+}
+
+// Webhooks renders General » Webhooks.
+func (h *Handler) Webhooks(c echo.Context) error {
+	return h.renderWebhooks(c, http.StatusOK, outbox.EndpointInput{}, nil)
+}
+
+func (h *Handler) renderWebhooks(c echo.Context, status int, form outbox.EndpointInput, errs input.ValidationError) error {
+	eps, err := h.stores.Outbox.Endpoints(c.Request().Context(), principalOf(c).Program.ID)
+	if err != nil {
+		return err
+	}
+	noStore(c)
+	v := views.WebhooksView{Endpoints: eps, Form: form, Errors: errs, MailOn: h.mailOn}
+	return render(c, status, views.WebhooksPage(h.shell(c, "Webhooks", views.NavWebhooks), v))
+}
+
+// CreateWebhook adds an endpoint and shows its signing secret once.
+func (h *Handler) CreateWebhook(c echo.Context) error {
+	p := principalOf(c)
+	form := endpointForm(c)
+	ep, secret, err := h.stores.Outbox.CreateEndpoint(c.Request().Context(), p.Program.ID, actor(c), form)
+	var verr input.ValidationError
+	if errors.As(err, &verr) {
+		return h.renderWebhooks(c, http.StatusUnprocessableEntity, form, verr)
+	}
+	if err != nil {
+		return err
+	}
+	noStore(c)
+	return render(c, http.StatusOK, views.WebhookSecretPage(h.shell(c, "Signing secret", views.NavWebhooks), *ep, secret, false))
+}
+
+func (h *Handler) endpointParam(c echo.Context) (*outbox.Endpoint, error) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil {
+		return nil, notFound()
+	}
+	ep, err := h.stores.Outbox.EndpointByID(c.Request().Context(), principalOf(c).Program.ID, id)
+	if errors.Is(err, database.ErrNotFound) {
+		return nil, notFound()
+	}
+	return ep, err
+}
+
+// WebhookEndpoint shows one endpoint: actions, delivery log, edit form.
+func (h *Handler) WebhookEndpoint(c echo.Context) error {
+	ep, err := h.endpointParam(c)
+	if err != nil {
+		return err
+	}
+	form := outbox.EndpointInput{URL: ep.URL, Description: ep.Description, Events: ep.Events()}
+	return h.renderEndpoint(c, http.StatusOK, ep, form, nil, webhookNotices[c.QueryParam("done")])
+}
+
+// webhookNotices are what the endpoint page says after an action redirected to it.
+var webhookNotices = map[string]string{
+	"saved": "Endpoint saved.",
+	"test":  "Test event queued: it appears in the delivery log below.",
+	"retry": "Retry queued.",
+}
+
+func (h *Handler) renderEndpoint(c echo.Context, status int, ep *outbox.Endpoint, form outbox.EndpointInput, errs input.ValidationError, notice string) error {
+	ds, err := h.stores.Outbox.Deliveries(c.Request().Context(), principalOf(c).Program.ID, ep.ID, webhookDeliveryLogSize)
+	if err != nil {
+		return err
+	}
+	noStore(c)
+	v := views.WebhookEndpointView{Endpoint: *ep, Form: form, Errors: errs, Deliveries: ds, Notice: notice}
+	return render(c, status, views.WebhookEndpointPage(h.shell(c, "Webhook endpoint", views.NavWebhooks), v))
+}
+
+// UpdateWebhook saves an endpoint's URL, description, events and enabled state.
+func (h *Handler) UpdateWebhook(c echo.Context) error {
+	ep, err := h.endpointParam(c)
+	if err != nil {
+		return err
+	}
+	form := endpointForm(c)
+	_, err = h.stores.Outbox.UpdateEndpoint(c.Request().Context(), ep.ProgramID, actor(c), ep.ID, form, c.FormValue("enabled") == "true")
+	var verr input.ValidationError
+	if errors.As(err, &verr) {
+		return h.renderEndpoint(c, http.StatusUnprocessableEntity, ep, form, verr, "")
+	}
+	if err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, paths.WebhookEndpoint(ep.ID)+"?done=saved")
+}
+
+// TestWebhook queues a webhook.test delivery to the endpoint.
+func (h *Handler) TestWebhook(c echo.Context) error {
+	ep, err := h.endpointParam(c)
+	if err != nil {
+		return err
+	}
+	if _, err := h.stores.Outbox.SendTest(c.Request().Context(), ep.ProgramID, actor(c), ep.ID); err != nil {
+		return err
+	}
+	h.wake()
+	return c.Redirect(http.StatusSeeOther, paths.WebhookEndpoint(ep.ID)+"?done=test")
+}
+
+// RotateWebhookSecret issues a new signing secret, shown once.
+func (h *Handler) RotateWebhookSecret(c echo.Context) error {
+	ep, err := h.endpointParam(c)
+	if err != nil {
+		return err
+	}
+	ep, secret, err := h.stores.Outbox.RotateSecret(c.Request().Context(), ep.ProgramID, actor(c), ep.ID)
+	if err != nil {
+		return err
+	}
+	noStore(c)
+	return render(c, http.StatusOK, views.WebhookSecretPage(h.shell(c, "Signing secret", views.NavWebhooks), *ep, secret, true))
+}
+
+// ConfirmDeleteWebhook asks before deleting an endpoint.
+func (h *Handler) ConfirmDeleteWebhook(c echo.Context) error {
+	ep, err := h.endpointParam(c)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.WebhookDeletePage(h.shell(c, "Delete endpoint", views.NavWebhooks), *ep))
+}
+
+// DeleteWebhook deletes an endpoint and its delivery log.
+func (h *Handler) DeleteWebhook(c echo.Context) error {
+	ep, err := h.endpointParam(c)
+	if err != nil {
+		return err
+	}
+	if _, err := h.stores.Outbox.DeleteEndpoint(c.Request().Context(), ep.ProgramID, actor(c), ep.ID); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, paths.Webhooks)
+}
+
+// RetryWebhookDelivery makes a delivery due now.
+func (h *Handler) RetryWebhookDelivery(c echo.Context) error {
+	ep, err := h.endpointParam(c)
+	if err != nil {
+		return err
+	}
+	id, err := strconv.ParseInt(c.Param("delivery"), 10, 64)
+	if err != nil {
+		return notFound()
+	}
+	_, err = h.stores.Outbox.RetryNow(c.Request().Context(), ep.ProgramID, actor(c), ep.ID, id)
+	if errors.Is(err, database.ErrNotFound) {
+		return notFound()
+	}
+	if err != nil {
+		return err
+	}
+	h.wake()
+	return c.Redirect(http.StatusSeeOther, paths.WebhookEndpoint(ep.ID)+"?done=retry")
+}

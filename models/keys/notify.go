@@ -1,0 +1,43 @@
+package keys
+
+import (
+	"gorm.io/gorm"
+
+	"keydesk/models/audit"
+	"keydesk/models/outbox"
+)
+
+// keyEventTypes maps the audit actions on keys that are notified to their
+// outbox event types.
+var keyEventTypes = map[string]string{
+	audit.ActionKeyGenerated:   outbox.EventKeyCreated,
+	audit.ActionKeyEdited:      outbox.EventKeyUpdated,
+	audit.ActionKeyRevealed:    outbox.EventKeyRevealed,
+	audit.ActionKeyCopied:      outbox.EventKeyCopied,
+	audit.ActionKeyInactivated: outbox.EventKeyInactivated,
+	audit.ActionKeyActivated:   outbox.EventKeyActivated,
+	audit.ActionKeyDeleted:     outbox.EventKeyDeleted,
+}
+
+// UseOutbox makes the key actions enqueue their notifiable events.
+func (s *Store) UseOutbox(o *outbox.Store) { s.outbox = o }
+
+// appendAndNotify appends the action's audit event and, for a successful
+// notifiable action, its outbox event, both in the action's transaction.
+// The payload carries the key's id, identifier and name, never its secret.
+func (s *Store) appendAndNotify(tx *gorm.DB, programID int64, actor audit.Actor, entry audit.Entry, k *APIKey) error {
+	if err := s.audit.Append(tx, programID, actor, entry); err != nil {
+		return err
+	}
+	eventType, ok := keyEventTypes[entry.Action]
+	if !ok || s.outbox == nil || (entry.Outcome != "" && entry.Outcome != audit.OutcomeSuccess) {
+		return nil
+	}
+	data := map[string]any{"api_key": map[string]any{
+		"id": k.ID, "identifier": k.Identifier, "name": k.Name, "description": k.Description, "active": k.Active,
+	}}
+	if before, ok := entry.Details["before"]; ok && entry.Action == audit.ActionKeyEdited {
+		data["before"], data["after"] = before, entry.Details["after"]
+	}
+	return s.outbox.Enqueue(tx, programID, eventType, actor, data)
+}

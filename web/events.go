@@ -1,0 +1,49 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+
+	"keydesk/notify"
+)
+
+// EventsConfig is how events leave keydesk: webhooks (and, with SMTP, mail).
+type EventsConfig struct {
+	// Webhooks tunes the delivery worker; Webhooks.AllowPrivate is
+	// KEYDESK_WEBHOOK_ALLOW_PRIVATE.
+	Webhooks notify.WorkerConfig
+	// SMTPURL (KEYDESK_SMTP_URL), MailFrom (KEYDESK_MAIL_FROM) and BaseURL
+	// (KEYDESK_BASE_URL, the public URL in mailed links).
+	SMTPURL  string
+	MailFrom string
+	BaseURL  string
+}
+
+// DefaultEventsConfig is the configuration without any variable set.
+func DefaultEventsConfig() EventsConfig {
+	return EventsConfig{Webhooks: notify.DefaultWorkerConfig()}
+}
+
+// EventsConfigFromEnv reads the events' variables.
+func EventsConfigFromEnv() (EventsConfig, error) {
+	cfg := DefaultEventsConfig()
+	if v := os.Getenv("KEYDESK_WEBHOOK_ALLOW_PRIVATE"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return cfg, fmt.Errorf("KEYDESK_WEBHOOK_ALLOW_PRIVATE must be true or false, got %q", v)
+		}
+		cfg.Webhooks.AllowPrivate = b
+	}
+	cfg.SMTPURL = os.Getenv("KEYDESK_SMTP_URL")
+	cfg.MailFrom = os.Getenv("KEYDESK_MAIL_FROM")
+	cfg.BaseURL = os.Getenv("KEYDESK_BASE_URL")
+	return cfg, nil
+}
+
+// runWebhooks delivers the outbox until ctx ends (one worker per instance;
+// instances share the work through the database).
+func (s *Server) runWebhooks(ctx context.Context) {
+	s.webhooks.Run(ctx)
+}

@@ -26,6 +26,7 @@ type Handler struct {
 	logger       *slog.Logger
 	reauthWindow time.Duration
 	now          database.Clock
+	readiness    func() map[string]string
 }
 
 // New builds the handlers; they read the stores' clock.

@@ -2,6 +2,8 @@ package web
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -19,6 +21,7 @@ type apiRuntime struct {
 	verifier  *apiauth.Verifier
 	usage     *apiauth.UsageRecorder
 	limiter   *apiauth.RateLimiter
+	shared    *apiauth.SharedRateLimiter // with KEYDESK_REDIS_URL
 	failures  *apiauth.FailedAuthLimiter
 
 	mu      sync.Mutex
@@ -31,7 +34,7 @@ type apiRuntime struct {
 // listenerStartTimeout bounds how long Start waits for the first LISTEN.
 const listenerStartTimeout = 5 * time.Second
 
-func newAPIRuntime(cfg APIConfig, stores *models.Stores) *apiRuntime {
+func newAPIRuntime(cfg APIConfig, stores *models.Stores, logger *slog.Logger) *apiRuntime {
 	rt := &apiRuntime{cfg: cfg}
 	url, isPostgres := stores.PostgresURL()
 	opts := apiauth.DefaultVerifierOptions()
@@ -46,6 +49,7 @@ func newAPIRuntime(cfg APIConfig, stores *models.Stores) *apiRuntime {
 	rt.usage = apiauth.NewUsageRecorder(stores.Keys, stores.Clock)
 	rt.verifier = apiauth.NewVerifier(stores.Keys, rt.usage, opts, stores.Clock)
 	rt.limiter = apiauth.NewRateLimiter(apiauth.RateLimits{ReadPerMinute: cfg.ReadPerMinute, WritePerMinute: cfg.WritePerMinute}, stores.Clock)
+	rt.shared = newSharedLimiter(cfg, rt.limiter, logger)
 	rt.failures = apiauth.NewFailedAuthLimiter(cfg.FailedAuthPerMinute, 0, stores.Clock)
 	stores.Revocations.Subscribe(rt.verifier.RevocationHook())
 	return rt
@@ -63,6 +67,9 @@ func (s *Server) Start() error {
 		return nil
 	}
 	rt.started = true
+	if err := s.startMetrics(); err != nil {
+		return fmt.Errorf("metrics listener on %s: %w", s.metrics.addr, err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	rt.cancel = cancel
 	if rt.listenURL != "" {
@@ -133,6 +140,10 @@ func (s *Server) Close() {
 	}
 	rt.mu.Unlock()
 	rt.wg.Wait()
+	s.stopMetrics()
+	if rt.shared != nil {
+		_ = rt.shared.Close()
+	}
 	rt.verifier.WaitPending()
 	if err := rt.usage.Flush(context.Background()); err != nil {
 		s.logger.Error("last-used flush on close failed", "error", err.Error())

@@ -2,12 +2,13 @@ package web
 
 import (
 	"fmt"
-	"keydesk/models/database"
-	"keydesk/models/keys"
 	"log/slog"
 	"os"
 	"strconv"
 	"time"
+
+	"keydesk/models/database"
+	"keydesk/models/keys"
 )
 
 // Config is keydesk's configuration, read once from the environment by
@@ -27,6 +28,9 @@ type Config struct {
 	// every AuditCheckpointInterval.
 	AuditCheckpointFile     string
 	AuditCheckpointInterval time.Duration
+	// MetricsAddr (KEYDESK_METRICS_ADDR), when set, is where Prometheus
+	// /metrics is served, on a listener of its own.
+	MetricsAddr string
 }
 
 // DefaultConfig is the configuration without any variable set, for a
@@ -45,6 +49,7 @@ func ConfigFromEnv(logger *slog.Logger) (Config, error) {
 	cfg.Addr = envOr("KEYDESK_ADDR", cfg.Addr)
 	cfg.DatabaseURL = os.Getenv("DATABASE_URL")
 	cfg.AuditCheckpointFile = os.Getenv("KEYDESK_AUDIT_CHECKPOINT_FILE")
+	cfg.MetricsAddr = os.Getenv("KEYDESK_METRICS_ADDR")
 	api, err := APIConfigFromEnv()
 	if err != nil {
 		return cfg, err

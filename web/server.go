@@ -15,6 +15,7 @@ import (
 	gsessions "github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"keydesk/handlers"
 	"keydesk/models"
@@ -34,6 +35,8 @@ type Server struct {
 	sessions *sessions.Store
 
 	auditCheckpoints auditCheckpointWriter
+	metrics          *metricsListener
+	extraCollectors  []prometheus.Collector
 }
 
 // deriveKey derives a purpose-bound key from the master key, so instances
@@ -66,7 +69,9 @@ func New(cfg Config, stores *models.Stores, logger *slog.Logger) *Server {
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = echo.ExtractIPDirect()
 
+	s.metrics = &metricsListener{addr: cfg.MetricsAddr}
 	e.Pre(assignRequestID)
+	e.Use(observeRequests)
 	e.Use(s.logRequests)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 		logger.Error("panic", "error", err, "request_id", c.Response().Header().Get(echo.HeaderXRequestID), "stack", string(stack))

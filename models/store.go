@@ -28,6 +28,7 @@ import (
 	"keydesk/models/keys"
 	"keydesk/models/members"
 	"keydesk/models/sessions"
+	"keydesk/models/usage"
 )
 
 // Stores are the domain stores over one database, sharing one clock.
@@ -38,6 +39,7 @@ type Stores struct {
 	Keys        *keys.Store
 	Members     *members.Store
 	Revocations *keys.Revocations
+	Usage       *usage.Store
 
 	db *gorm.DB
 }
@@ -53,6 +55,7 @@ func New(db *gorm.DB, keyring *keys.Keyring, clock database.Clock) *Stores {
 		Keys:        keys.NewStore(db, auditStore, keyring, revocations, clock),
 		Members:     members.NewStore(db, auditStore, clock),
 		Revocations: revocations,
+		Usage:       usage.NewStore(db, clock),
 		db:          db,
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"keydesk/models"
 	"keydesk/models/apiauth"
+	"keydesk/models/usage"
 )
 
 // apiRuntime is the API's state beside the routes: the verification cache,
@@ -20,6 +21,7 @@ type apiRuntime struct {
 	listenURL string // PostgreSQL only
 	verifier  *apiauth.Verifier
 	usage     *apiauth.UsageRecorder
+	counts    *usage.Recorder // per-key usage by outcome
 	limiter   *apiauth.RateLimiter
 	shared    *apiauth.SharedRateLimiter // with KEYDESK_REDIS_URL
 	failures  *apiauth.FailedAuthLimiter
@@ -47,6 +49,7 @@ func newAPIRuntime(cfg APIConfig, stores *models.Stores, logger *slog.Logger) *a
 		rt.listenURL = url
 	}
 	rt.usage = apiauth.NewUsageRecorder(stores.Keys, stores.Clock)
+	rt.counts = usage.NewRecorder(stores.Usage, stores.Clock)
 	rt.verifier = apiauth.NewVerifier(stores.Keys, rt.usage, opts, stores.Clock)
 	rt.limiter = apiauth.NewRateLimiter(apiauth.RateLimits{ReadPerMinute: cfg.ReadPerMinute, WritePerMinute: cfg.WritePerMinute}, stores.Clock)
 	rt.shared = newSharedLimiter(cfg, rt.limiter, logger)
@@ -118,6 +121,9 @@ func (s *Server) apiMaintenance(ctx context.Context) {
 			if err := rt.usage.Flush(ctx); err != nil {
 				s.logger.Warn("last-used flush failed; retrying at the next tick", "error", err.Error())
 			}
+			if err := rt.counts.Flush(ctx); err != nil {
+				s.logger.Warn("usage flush failed; retrying at the next tick", "error", err.Error())
+			}
 			rt.limiter.EvictIdle()
 			rt.failures.EvictIdle()
 			rt.verifier.Sweep()
@@ -147,5 +153,8 @@ func (s *Server) Close() {
 	rt.verifier.WaitPending()
 	if err := rt.usage.Flush(context.Background()); err != nil {
 		s.logger.Error("last-used flush on close failed", "error", err.Error())
+	}
+	if err := rt.counts.Flush(context.Background()); err != nil {
+		s.logger.Error("usage flush on close failed", "error", err.Error())
 	}
 }

@@ -71,6 +71,9 @@ func TestMetricsScrapeNamesAndLabels(t *testing.T) {
 		c := ts.loggedIn(t, ts.Demo.Full.Email)
 		c.get("/general/api-keys")
 		ts.newClient(t).post("/login", map[string][]string{"email": {ts.Demo.Full.Email}, "password": {"wrong password!"}})
+		if err := ts.App.FlushUsage(t.Context()); err != nil {
+			t.Fatal(err)
+		}
 
 		body := scrape(t, ts)
 		// Counters are process-wide: other tests' servers may add to
@@ -94,6 +97,7 @@ func TestMetricsScrapeNamesAndLabels(t *testing.T) {
 			`keydesk_rate_limit_backend{backend="local"}`,
 			`go_sql_open_connections{db_name="keydesk"}`,
 			`go_goroutines`,
+			`keydesk_usage_flushes_total`,
 		} {
 			if !strings.Contains(body, name) {
 				t.Errorf("scrape lacks %s", name)

@@ -23,6 +23,7 @@ func (s *Server) apiRoutes(g *echo.Group, cfg APIConfig) {
 	s.api = rt
 	s.Handlers.SetReadinessDetails(rt.readiness)
 	handler := api.New(s.Stores.Members, rt.verifier, rt.keyLimiter(), rt.failures, LogKeyIdentifier)
+	handler.CountUsage(rt.counts)
 
 	g.GET("/openapi.yaml", func(c echo.Context) error {
 		return c.Blob(http.StatusOK, "application/yaml; charset=utf-8", openAPIDocument)

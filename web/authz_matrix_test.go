@@ -60,6 +60,7 @@ var routePolicies = map[string]policy{
 	"POST /general/api-keys/:id/activate":   policyFullAdmin,
 	"GET /general/api-keys/:id/delete":      policyFullAdmin,
 	"POST /general/api-keys/:id/delete":     policyFullAdmin,
+	"GET /general/api-keys/:id/usage":       policyFullAdmin,
 
 	"GET /general/audit-trail":          policyAuditors,
 	"GET /general/audit-trail/download": policyAuditors,

@@ -109,7 +109,7 @@ func (s *Server) routes(cfg Config) {
 	general := func(path string) string { return paths.Under(paths.General, path) }
 	full.GET(general(paths.Settings), h.Settings)
 	full.POST(general(paths.Reauth), h.Reauthenticate)
-	full.GET(general(paths.APIKeys), h.ListAPIKeys)
+	full.GET(general(paths.APIKeys), h.WithRequests24h(h.ListAPIKeys))
 	full.GET(general(paths.NewAPIKey), h.NewAPIKeyDialog)
 	full.POST(general(paths.APIKeys), h.GenerateAPIKey)
 	full.GET(general(paths.APIKeyEditRoute), h.EditAPIKeyDialog)
@@ -121,6 +121,7 @@ func (s *Server) routes(cfg Config) {
 	full.POST(general(paths.APIKeyActivateRoute), h.ActivateAPIKey)
 	full.GET(general(paths.APIKeyDeleteRoute), h.ConfirmDeleteDialog)
 	full.POST(general(paths.APIKeyDeleteRoute), h.DeleteAPIKey)
+	full.GET(general(paths.APIKeyUsageRoute), h.ShowAPIKeyUsage)
 
 	s.auditTrailRoutes(signedIn.Group(paths.AuditTrail, h.RequireModule(accounts.ModuleAuditTrail)))
 	s.apiRoutes(e.Group("/v2"), cfg.API)

@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"keydesk/handlers/htmx"
+	"keydesk/metrics"
 	"keydesk/models/database"
 	"keydesk/models/input"
 	"keydesk/models/keys"
@@ -242,6 +243,7 @@ func (h *Handler) unseal(c echo.Context, copied bool) error {
 	if err != nil {
 		return err
 	}
+	metrics.KeyReveals.WithLabelValues(revealAction(copied)).Inc()
 	if copied {
 		// The key travels in the body, like a reveal, never in a header;
 		// app.js puts it on the clipboard and says so.

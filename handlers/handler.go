@@ -31,6 +31,7 @@ type Handler struct {
 	// mailOn says whether email notices are configured.
 	wakeWebhooks func()
 	mailOn       bool
+	readiness    func() map[string]string
 }
 
 // UseEvents tells the handlers how to wake the webhook worker and whether

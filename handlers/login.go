@@ -2,11 +2,13 @@ package handlers
 
 import (
 	"errors"
-	"keydesk/models/input"
 	"net/http"
 	"strconv"
 	"strings"
 	"unicode"
+
+	"keydesk/metrics"
+	"keydesk/models/input"
 
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
@@ -40,9 +42,11 @@ func (h *Handler) Login(c echo.Context) error {
 	admin, err := h.stores.Accounts.Authenticate(c.Request().Context(), email, password, actor(c))
 	switch {
 	case errors.Is(err, accounts.ErrThrottled):
+		metrics.SignInFailures.Inc()
 		form.Error = "Too many failed sign-in attempts. Wait " + minutes(accounts.ThrottleWindow) + " and try again."
 		return render(c, http.StatusTooManyRequests, views.LoginPage(form))
 	case errors.Is(err, accounts.ErrInvalidCredentials):
+		metrics.SignInFailures.Inc()
 		form.Error = "Email or password is incorrect."
 		return render(c, http.StatusUnauthorized, views.LoginPage(form))
 	case err != nil:

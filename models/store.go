@@ -30,6 +30,7 @@ import (
 	"keydesk/models/members"
 	"keydesk/models/outbox"
 	"keydesk/models/sessions"
+	"keydesk/models/usage"
 )
 
 // Stores are the domain stores over one database, sharing one clock.
@@ -42,6 +43,7 @@ type Stores struct {
 	Revocations *keys.Revocations
 	// Outbox holds events that leave keydesk: webhook endpoints and deliveries.
 	Outbox *outbox.Store
+	Usage       *usage.Store
 
 	db *gorm.DB
 }
@@ -61,6 +63,7 @@ func New(db *gorm.DB, keyring *keys.Keyring, clock database.Clock) *Stores {
 		Keys:        keysStore,
 		Members:     members.NewStore(db, auditStore, clock),
 		Revocations: revocations,
+		Usage:       usage.NewStore(db, clock),
 		db:          db,
 	}
 }

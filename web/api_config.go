@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"keydesk/models/apiauth"
 )
 
@@ -18,6 +20,8 @@ import (
 //	KEYDESK_API_LAST_USED_INTERVAL  how often "last used" is written to the database; default 1m
 //	KEYDESK_API_KEY_CACHE_TTL       how long a verified key is trusted without asking the database
 //	                                (the backstop behind LISTEN/NOTIFY revocation); default 30s, at most 5m
+//	KEYDESK_REDIS_URL               redis://host:port/db: per-key limits shared by every instance
+//	                                (without it, per instance)
 //	KEYDESK_JWT_MAX_LIFETIME        how far ahead a UI token's exp may lie (a token minted for longer
 //	                                is refused); default 1h, from 1s to 24h
 type APIConfig struct {
@@ -28,6 +32,10 @@ type APIConfig struct {
 	LastUsedInterval    time.Duration
 	KeyCacheTTL         time.Duration
 	JWTMaxLifetime      time.Duration
+	// RedisURL (KEYDESK_REDIS_URL) shares per-key budgets through Redis;
+	// RedisKeyPrefix starts every key keydesk writes there.
+	RedisURL       string
+	RedisKeyPrefix string
 }
 
 // DefaultAPIConfig is the configuration without any variable set.
@@ -39,12 +47,19 @@ func DefaultAPIConfig() APIConfig {
 		LastUsedInterval:    time.Minute,
 		KeyCacheTTL:         30 * time.Second,
 		JWTMaxLifetime:      apiauth.DefaultUITokenMaxLifetime,
+		RedisKeyPrefix:      "keydesk:",
 	}
 }
 
 // APIConfigFromEnv parses the API's environment variables.
 func APIConfigFromEnv() (APIConfig, error) {
 	cfg := DefaultAPIConfig()
+	if v := os.Getenv("KEYDESK_REDIS_URL"); v != "" {
+		if _, err := redis.ParseURL(v); err != nil {
+			return cfg, fmt.Errorf("KEYDESK_REDIS_URL must be a redis:// URL such as redis://127.0.0.1:6379/0: %w", err)
+		}
+		cfg.RedisURL = v
+	}
 	for _, v := range []struct {
 		name string
 		dst  *int

@@ -2,12 +2,13 @@ package web_test
 
 import (
 	"encoding/csv"
-	"keydesk/models/audit"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
+
+	"keydesk/models/audit"
 
 	"keydesk/models/modeltest"
 )

@@ -57,6 +57,7 @@ var routePolicies = map[string]policy{
 	"POST /account/totp/setup":               policyAnyAdmin,
 	"POST /account/totp/confirm":             policyAnyAdmin,
 	"POST /account/totp/remove":              policyAnyAdmin,
+	"GET /general/api-keys/:id/usage":        policyFullAdmin,
 
 	"GET /general/admins":                         policyFullAdmin,
 	"POST /general/admins/invite":                 policyFullAdmin,

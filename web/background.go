@@ -2,11 +2,14 @@ package web
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
 	"keydesk/models"
 	"keydesk/models/apiauth"
+	"keydesk/models/usage"
 )
 
 // apiRuntime is the API's state beside the routes: the verification cache,
@@ -18,7 +21,9 @@ type apiRuntime struct {
 	listenURL string // PostgreSQL only
 	verifier  *apiauth.Verifier
 	usage     *apiauth.UsageRecorder
+	counts    *usage.Recorder // per-key usage by outcome
 	limiter   *apiauth.RateLimiter
+	shared    *apiauth.SharedRateLimiter // with KEYDESK_REDIS_URL
 	failures  *apiauth.FailedAuthLimiter
 
 	mu      sync.Mutex
@@ -31,7 +36,7 @@ type apiRuntime struct {
 // listenerStartTimeout bounds how long Start waits for the first LISTEN.
 const listenerStartTimeout = 5 * time.Second
 
-func newAPIRuntime(cfg APIConfig, stores *models.Stores) *apiRuntime {
+func newAPIRuntime(cfg APIConfig, stores *models.Stores, logger *slog.Logger) *apiRuntime {
 	rt := &apiRuntime{cfg: cfg}
 	url, isPostgres := stores.PostgresURL()
 	opts := apiauth.DefaultVerifierOptions()
@@ -44,8 +49,10 @@ func newAPIRuntime(cfg APIConfig, stores *models.Stores) *apiRuntime {
 		rt.listenURL = url
 	}
 	rt.usage = apiauth.NewUsageRecorder(stores.Keys, stores.Clock)
+	rt.counts = usage.NewRecorder(stores.Usage, stores.Clock)
 	rt.verifier = apiauth.NewVerifier(stores.Keys, rt.usage, opts, stores.Clock)
 	rt.limiter = apiauth.NewRateLimiter(apiauth.RateLimits{ReadPerMinute: cfg.ReadPerMinute, WritePerMinute: cfg.WritePerMinute}, stores.Clock)
+	rt.shared = newSharedLimiter(cfg, rt.limiter, logger)
 	rt.failures = apiauth.NewFailedAuthLimiter(cfg.FailedAuthPerMinute, 0, stores.Clock)
 	stores.Revocations.Subscribe(rt.verifier.RevocationHook())
 	return rt
@@ -63,6 +70,9 @@ func (s *Server) Start() error {
 		return nil
 	}
 	rt.started = true
+	if err := s.startMetrics(); err != nil {
+		return fmt.Errorf("metrics listener on %s: %w", s.metrics.addr, err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	rt.cancel = cancel
 	if rt.listenURL != "" {
@@ -115,6 +125,9 @@ func (s *Server) apiMaintenance(ctx context.Context) {
 			if err := rt.usage.Flush(ctx); err != nil {
 				s.logger.Warn("last-used flush failed; retrying at the next tick", "error", err.Error())
 			}
+			if err := rt.counts.Flush(ctx); err != nil {
+				s.logger.Warn("usage flush failed; retrying at the next tick", "error", err.Error())
+			}
 			rt.limiter.EvictIdle()
 			rt.failures.EvictIdle()
 			rt.verifier.Sweep()
@@ -142,9 +155,16 @@ func (s *Server) Close() {
 	}
 	rt.mu.Unlock()
 	rt.wg.Wait()
+	s.stopMetrics()
+	if rt.shared != nil {
+		_ = rt.shared.Close()
+	}
 	rt.verifier.WaitPending()
 	if err := rt.usage.Flush(context.Background()); err != nil {
 		s.logger.Error("last-used flush on close failed", "error", err.Error())
+	}
+	if err := rt.counts.Flush(context.Background()); err != nil {
+		s.logger.Error("usage flush on close failed", "error", err.Error())
 	}
 }
 

@@ -2,8 +2,6 @@ package web
 
 import (
 	"fmt"
-	"keydesk/models/database"
-	"keydesk/models/keys"
 	"log/slog"
 	"net/netip"
 	"net/url"
@@ -11,6 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"keydesk/models/database"
+	"keydesk/models/keys"
 )
 
 // Config is keydesk's configuration, read once from the environment by
@@ -38,6 +39,9 @@ type Config struct {
 	BaseURL string
 	// Events is how events leave keydesk (webhooks, mail).
 	Events EventsConfig
+	// MetricsAddr (KEYDESK_METRICS_ADDR), when set, is where Prometheus
+	// /metrics is served, on a listener of its own.
+	MetricsAddr string
 }
 
 // DefaultConfig is the configuration without any variable set, for a
@@ -68,6 +72,7 @@ func ConfigFromEnv(logger *slog.Logger) (Config, error) {
 		}
 		cfg.BaseURL = strings.TrimRight(v, "/")
 	}
+	cfg.MetricsAddr = os.Getenv("KEYDESK_METRICS_ADDR")
 	api, err := APIConfigFromEnv()
 	if err != nil {
 		return cfg, err

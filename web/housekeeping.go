@@ -27,6 +27,9 @@ func (s *Server) housekeeping(ctx context.Context) {
 				s.logger.Warn("housekeeping failed; retrying at the next tick", "error", err.Error())
 				continue
 			}
+			if _, err := s.Stores.Usage.Rollup(ctx); err != nil {
+				s.logger.Warn("usage rollup failed; retrying at the next tick", "error", err.Error())
+			}
 			if sessions+failures > 0 {
 				s.logger.Info("housekeeping", "expired_sessions", sessions, "old_auth_failures", failures)
 			}

@@ -20,9 +20,11 @@ var openAPIDocument []byte
 // it runs on: the key verifier and its cache, the last-used recorder, the
 // rate limiter, the failed-authentication limiter. Start and Close (background.go) run their background work.
 func (s *Server) apiRoutes(g *echo.Group, cfg APIConfig) {
-	rt := newAPIRuntime(cfg, s.Stores)
+	rt := newAPIRuntime(cfg, s.Stores, s.logger)
 	s.api = rt
-	handler := api.New(s.Stores.Members, rt.verifier, rt.limiter, rt.failures, LogKeyIdentifier)
+	s.Handlers.SetReadinessDetails(rt.readiness)
+	handler := api.New(s.Stores.Members, rt.verifier, rt.keyLimiter(), rt.failures, LogKeyIdentifier)
+	handler.CountUsage(rt.counts)
 
 	g.GET("/openapi.yaml", func(c echo.Context) error {
 		return c.Blob(http.StatusOK, "application/yaml; charset=utf-8", openAPIDocument)

@@ -15,6 +15,7 @@ import (
 	gsessions "github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"keydesk/handlers"
 	"keydesk/models"
@@ -36,6 +37,8 @@ type Server struct {
 
 	auditCheckpoints auditCheckpointWriter
 	webhooks         *notify.Worker
+	metrics          *metricsListener
+	extraCollectors  []prometheus.Collector
 }
 
 // deriveKey derives a purpose-bound key from the master key, so instances
@@ -75,7 +78,9 @@ func New(cfg Config, stores *models.Stores, logger *slog.Logger) *Server {
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
 
+	s.metrics = &metricsListener{addr: cfg.MetricsAddr}
 	e.Pre(assignRequestID)
+	e.Use(observeRequests)
 	e.Use(s.logRequests)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 		logger.Error("panic", "error", err, "request_id", c.Response().Header().Get(echo.HeaderXRequestID), "stack", string(stack))
@@ -124,7 +129,7 @@ func (s *Server) routes(cfg Config) {
 	general := func(path string) string { return paths.Under(paths.General, path) }
 	full.GET(general(paths.Settings), h.Settings)
 	full.POST(general(paths.Reauth), h.Reauthenticate)
-	full.GET(general(paths.APIKeys), h.ListAPIKeys)
+	full.GET(general(paths.APIKeys), h.WithRequests24h(h.ListAPIKeys))
 	full.GET(general(paths.Webhooks), h.Webhooks)
 	full.POST(general(paths.Webhooks), h.CreateWebhook)
 	full.GET(general(paths.WebhookEndpointRoute), h.WebhookEndpoint)
@@ -151,6 +156,7 @@ func (s *Server) routes(cfg Config) {
 	full.POST(general(paths.APIKeyExpireOldRoute), h.ExpireOldAPIKey)
 	full.POST(general(paths.MaxKeyLifetime), h.SetMaxKeyLifetime)
 	s.adminsRoutes(full, general)
+	full.GET(general(paths.APIKeyUsageRoute), h.ShowAPIKeyUsage)
 
 	s.auditTrailRoutes(signedIn.Group(paths.AuditTrail, h.RequireModule(accounts.ModuleAuditTrail)))
 	s.apiRoutes(e.Group("/v2"), cfg.API)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"keydesk/metrics"
 	"keydesk/models/apiauth"
 	"keydesk/models/members"
 )
@@ -23,8 +24,9 @@ import (
 type API struct {
 	members  *members.Store
 	verifier *apiauth.Verifier
-	limiter  *apiauth.RateLimiter
+	limiter  apiauth.KeyLimiter
 	failures *apiauth.FailedAuthLimiter
+	usage    UsageCounter
 	// logKey is the context key under which the request logger finds the
 	// calling key's identifier.
 	logKey string
@@ -32,7 +34,7 @@ type API struct {
 
 // New builds the API handlers. failures limits failed authentications per
 // client address (nil: no limit).
-func New(memberStore *members.Store, verifier *apiauth.Verifier, limiter *apiauth.RateLimiter, failures *apiauth.FailedAuthLimiter, logKey string) *API {
+func New(memberStore *members.Store, verifier *apiauth.Verifier, limiter apiauth.KeyLimiter, failures *apiauth.FailedAuthLimiter, logKey string) *API {
 	return &API{members: memberStore, verifier: verifier, limiter: limiter, failures: failures, logKey: logKey}
 }
 
@@ -125,6 +127,7 @@ func (a *API) RequireAPIKey(next echo.HandlerFunc) echo.HandlerFunc {
 		h := c.Request().Header
 		key, err := a.verifier.VerifyAPIKey(c.Request().Context(), h.Get(HeaderPartnerID), h.Get(HeaderAPIKey))
 		if errors.Is(err, apiauth.ErrUnauthorized) {
+			a.countFailure(c, err)
 			return a.authFailed(c)
 		}
 		if err != nil {
@@ -152,6 +155,7 @@ func (a *API) RequireUIToken(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		key, claims, err := a.verifier.VerifyUIToken(c.Request().Context(), c.Request().Header.Get(HeaderPartnerID), token)
 		if errors.Is(err, apiauth.ErrUnauthorized) {
+			a.countFailure(c, err)
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="keydesk", error="invalid_token"`)
 			return a.authFailed(c)
 		}
@@ -195,9 +199,11 @@ func (a *API) RateLimit(category apiauth.RateCategory) echo.MiddlewareFunc {
 			if key == nil {
 				return unauthorized(c)
 			}
-			if ok, wait := a.limiter.Allow(key.KeyID, category); !ok {
+			if ok, wait := a.limiter.AllowKey(c.Request().Context(), key.KeyID, category); !ok {
+				a.count(c, key.KeyID, key.ProgramID, metrics.OutcomeRateLimited)
 				return rateLimited(c, wait, "Rate limit exceeded")
 			}
+			a.count(c, key.KeyID, key.ProgramID, metrics.OutcomeValid)
 			return next(c)
 		}
 	}

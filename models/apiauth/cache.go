@@ -81,8 +81,8 @@ func (v *Verifier) Sweep() {
 			delete(v.positive, d)
 		}
 	}
-	for d, exp := range v.negative {
-		if !now.Before(exp) {
+	for d, e := range v.negative {
+		if !now.Before(e.expires) {
 			delete(v.negative, d)
 		}
 	}

@@ -1,10 +1,12 @@
 package apiauth
 
 import (
-	"keydesk/models/database"
+	"context"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"keydesk/models/database"
 
 	"golang.org/x/time/rate"
 )
@@ -108,4 +110,15 @@ func (r *RateLimiter) Buckets() int {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return len(r.buckets)
+}
+
+// KeyLimiter decides whether a key may make one more request of a
+// category: the per-instance RateLimiter, or the Redis-shared one.
+type KeyLimiter interface {
+	AllowKey(ctx context.Context, keyID int64, c RateCategory) (ok bool, retryAfter time.Duration)
+}
+
+// AllowKey is Allow as a KeyLimiter.
+func (r *RateLimiter) AllowKey(_ context.Context, keyID int64, c RateCategory) (bool, time.Duration) {
+	return r.Allow(keyID, c)
 }

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"time"
 
+	"keydesk/metrics"
+
 	"github.com/jackc/pgx/v5"
 )
 
@@ -60,6 +62,8 @@ func (v *Verifier) listenOnce(ctx context.Context, url string, listening func())
 	// Listening from here on: whatever was revoked before is either in the
 	// database already or will be announced, so a fresh cache is safe.
 	v.SetCaching(true)
+	metrics.RevocationListenerUp.Set(1)
+	defer metrics.RevocationListenerUp.Set(0)
 	listening()
 	for {
 		n, err := conn.WaitForNotification(ctx)
@@ -69,6 +73,7 @@ func (v *Verifier) listenOnce(ctx context.Context, url string, listening func())
 			}
 			return fmt.Errorf("wait for notification: %w", err)
 		}
+		metrics.RevocationNotifications.Inc()
 		v.InvalidateHex(n.Payload)
 	}
 }

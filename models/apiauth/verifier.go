@@ -9,12 +9,14 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"keydesk/models/database"
-	"keydesk/models/keys"
 	"net/netip"
 	"strconv"
 	"sync"
 	"time"
+
+	"keydesk/metrics"
+	"keydesk/models/database"
+	"keydesk/models/keys"
 
 	"golang.org/x/sync/singleflight"
 )
@@ -111,7 +113,7 @@ type Verifier struct {
 	gen      uint64
 	caching  bool
 	positive map[[32]byte]positiveEntry
-	negative map[[32]byte]time.Time
+	negative map[[32]byte]negativeEntry
 	subjects map[subjectKey]subjectEntry
 
 	pending sync.WaitGroup
@@ -139,7 +141,7 @@ func NewVerifier(store *keys.Store, usage *UsageRecorder, opts VerifierOptions, 
 		now:      now,
 		caching:  opts.Caching,
 		positive: map[[32]byte]positiveEntry{},
-		negative: map[[32]byte]time.Time{},
+		negative: map[[32]byte]negativeEntry{},
 		subjects: map[subjectKey]subjectEntry{},
 	}
 }
@@ -148,14 +150,21 @@ func NewVerifier(store *keys.Store, usage *UsageRecorder, opts VerifierOptions, 
 // headers. A malformed key or partner ID is refused before any lookup.
 func (v *Verifier) VerifyAPIKey(ctx context.Context, partnerID, key string) (*VerifiedKey, error) {
 	if !keys.IsPartnerID(partnerID) || keys.CheckKeyFormat(key) != nil {
-		return nil, ErrUnauthorized
+		return nil, &AuthFailure{Outcome: metrics.OutcomeInvalid}
 	}
-	k, err := v.byDigest(ctx, sha256.Sum256([]byte(key)))
+	k, inactive, err := v.lookupDigest(ctx, sha256.Sum256([]byte(key)))
 	if err != nil {
 		return nil, err
 	}
-	if k == nil || k.PartnerID != partnerID {
-		return nil, ErrUnauthorized
+	switch {
+	case k != nil && k.PartnerID != partnerID:
+		return nil, &AuthFailure{Outcome: metrics.OutcomeInvalid, KeyID: k.KeyID, ProgramID: k.ProgramID}
+	case k == nil && inactive != nil && inactive.partnerID == partnerID:
+		return nil, &AuthFailure{Outcome: metrics.OutcomeInactive, KeyID: inactive.keyID, ProgramID: inactive.programID}
+	case k == nil && inactive != nil:
+		return nil, &AuthFailure{Outcome: metrics.OutcomeInvalid, KeyID: inactive.keyID, ProgramID: inactive.programID}
+	case k == nil:
+		return nil, &AuthFailure{Outcome: metrics.OutcomeInvalid}
 	}
 	if k.expiredAt(v.now()) {
 		return nil, ErrExpired
@@ -172,20 +181,37 @@ func (v *Verifier) recordUse(k *VerifiedKey) {
 
 // byDigest returns the active key with this digest, or nil.
 func (v *Verifier) byDigest(ctx context.Context, d [32]byte) (*VerifiedKey, error) {
+	k, _, err := v.lookupDigest(ctx, d)
+	return k, err
+}
+
+// lookupResult is a load's outcome: the active key, or the inactive key
+// that has the digest (for counting), or neither.
+type lookupResult struct {
+	key      *VerifiedKey
+	inactive *keyRef
+}
+
+// lookupDigest returns the active key with this digest; when there is
+// none, the inactive (or deleted-but-present) key that has it, if any.
+func (v *Verifier) lookupDigest(ctx context.Context, d [32]byte) (*VerifiedKey, *keyRef, error) {
 	now := v.now()
 	v.mu.RLock()
 	if v.caching {
 		if e, ok := v.positive[d]; ok && now.Before(e.expires) {
 			v.mu.RUnlock()
-			return e.key, nil
+			metrics.CacheLookups.WithLabelValues("hit").Inc()
+			return e.key, nil, nil
 		}
-		if exp, ok := v.negative[d]; ok && now.Before(exp) {
+		if e, ok := v.negative[d]; ok && now.Before(e.expires) {
 			v.mu.RUnlock()
-			return nil, nil
+			metrics.CacheLookups.WithLabelValues("hit").Inc()
+			return nil, e.inactive, nil
 		}
 	}
 	gen := v.gen
 	v.mu.RUnlock()
+	metrics.CacheLookups.WithLabelValues("miss").Inc()
 
 	// Concurrent misses of one key share a load, but only within one
 	// generation: a request that arrives after an invalidation never
@@ -198,18 +224,30 @@ func (v *Verifier) byDigest(ctx context.Context, d [32]byte) (*VerifiedKey, erro
 			return nil, err
 		}
 		k := verifiedKey(c, d[:])
-		v.remember(gen, d, k)
-		return k, nil
+		r := lookupResult{key: k}
+		if k == nil && c != nil {
+			r.inactive = &keyRef{keyID: c.ID, programID: c.ProgramID, partnerID: c.PartnerID}
+		}
+		v.rememberLookup(gen, d, r)
+		return r, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("verifier: unable to load API key: %w", err)
+		return nil, nil, fmt.Errorf("verifier: unable to load API key: %w", err)
 	}
-	return res.(*VerifiedKey), nil
+	r := res.(lookupResult)
+	return r.key, r.inactive, nil
 }
 
 // remember caches k (nil: a negative entry) under d, unless an invalidation
 // happened since gen was read.
 func (v *Verifier) remember(gen uint64, d [32]byte, k *VerifiedKey) {
+	v.rememberLookup(gen, d, lookupResult{key: k})
+}
+
+// rememberLookup caches a load's result under d, unless an invalidation
+// happened since gen was read.
+func (v *Verifier) rememberLookup(gen uint64, d [32]byte, r lookupResult) {
+	k := r.key
 	now := v.now()
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -218,9 +256,9 @@ func (v *Verifier) remember(gen uint64, d [32]byte, k *VerifiedKey) {
 	}
 	if k == nil {
 		if len(v.negative) >= v.opts.MaxEntries {
-			evict(v.negative, now, func(exp time.Time) time.Time { return exp })
+			evict(v.negative, now, func(e negativeEntry) time.Time { return e.expires })
 		}
-		v.negative[d] = now.Add(v.opts.NegativeTTL)
+		v.negative[d] = negativeEntry{expires: now.Add(v.opts.NegativeTTL), inactive: r.inactive}
 		return
 	}
 	if len(v.positive) >= v.opts.MaxEntries {

@@ -15,6 +15,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"keydesk/metrics"
 	"keydesk/models/database"
 )
 
@@ -237,6 +238,7 @@ func (s *Store) Append(tx *gorm.DB, programID int64, actor Actor, entry Entry) e
 	if err := tx.Exec(`UPDATE audit_heads SET seq = ?, hash = ? WHERE program_id = ?`, event.Seq, event.Hash, programID).Error; err != nil {
 		return fmt.Errorf("audit: unable to advance chain head: %w", err)
 	}
+	metrics.AuditAppends.WithLabelValues(entry.Action).Inc()
 	return nil
 }
 

@@ -333,6 +333,34 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX webhook_deliveries_log ON webhook_deliveries (program_id, endpoint_id, id DESC);
 `),
+	// Issue 13: per-key usage, counted in memory and flushed in batches.
+	// key_usage holds one row per key, resolution (minute, hour, day),
+	// bucket start and outcome; a retention job rolls minutes into hours
+	// after 48 hours and hours into days after 90 days. key_usage_clients
+	// keeps the latest addresses and user agents each key was used from.
+	commonMigration("per-key usage", `
+CREATE TABLE key_usage (
+	key_id BIGINT NOT NULL,
+	program_id BIGINT NOT NULL,
+	resolution TEXT NOT NULL,
+	bucket {{time}} NOT NULL,
+	outcome TEXT NOT NULL,
+	count BIGINT NOT NULL,
+	PRIMARY KEY (key_id, resolution, bucket, outcome)
+);
+CREATE INDEX key_usage_program_bucket ON key_usage (program_id, bucket);
+CREATE INDEX key_usage_resolution_bucket ON key_usage (resolution, bucket);
+CREATE TABLE key_usage_clients (
+	key_id BIGINT NOT NULL,
+	program_id BIGINT NOT NULL,
+	ip TEXT NOT NULL,
+	user_agent TEXT NOT NULL,
+	last_seen {{time}} NOT NULL,
+	count BIGINT NOT NULL,
+	PRIMARY KEY (key_id, ip, user_agent)
+);
+CREATE INDEX key_usage_clients_last_seen ON key_usage_clients (last_seen);
+`),
 }
 
 const keyedAuditDDL = `

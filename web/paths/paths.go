@@ -34,6 +34,7 @@ const (
 	APIKeyInactivateRoute = APIKeys + "/:id/inactivate"
 	APIKeyActivateRoute   = APIKeys + "/:id/activate"
 	APIKeyDeleteRoute     = APIKeys + "/:id/delete"
+	APIKeyUsageRoute      = APIKeys + "/:id/usage"
 )
 
 // General » Audit Trail.
@@ -51,6 +52,9 @@ const (
 func APIKeyAction(id int64, action string) string {
 	return APIKeys + "/" + strconv.FormatInt(id, 10) + "/" + action
 }
+
+// APIKeyUsage is a key's usage view.
+func APIKeyUsage(id int64) string { return APIKeyAction(id, "usage") }
 
 // APIKeyEdit is the Edit dialog of a key and where it is saved.
 func APIKeyEdit(id int64) string { return APIKeyAction(id, "edit") }

@@ -1,0 +1,45 @@
+package apiauth
+
+import (
+	"errors"
+	"time"
+
+	"keydesk/metrics"
+)
+
+// AuthFailure is a refused credential with what the server may count about
+// it: the outcome (metrics.Outcome*) and, when the credential names a key
+// that exists, that key. It is ErrUnauthorized for every caller
+// (errors.Is), and callers still answer all failures alike.
+type AuthFailure struct {
+	Outcome   string
+	KeyID     int64 // 0 when no key can be attributed
+	ProgramID int64
+}
+
+func (f *AuthFailure) Error() string { return ErrUnauthorized.Error() }
+
+// Is makes every AuthFailure ErrUnauthorized.
+func (f *AuthFailure) Is(target error) bool { return target == ErrUnauthorized }
+
+// FailureOf is the failure behind err: its outcome (invalid when err says
+// no more) and the key it can be attributed to.
+func FailureOf(err error) AuthFailure {
+	var f *AuthFailure
+	if errors.As(err, &f) {
+		return *f
+	}
+	return AuthFailure{Outcome: metrics.OutcomeInvalid}
+}
+
+// keyRef names a key that has a digest but does not authenticate
+// (inactive), so its failed calls can be counted against it.
+type keyRef struct {
+	keyID, programID int64
+	partnerID        string
+}
+
+type negativeEntry struct {
+	expires  time.Time
+	inactive *keyRef
+}

@@ -1,0 +1,159 @@
+package web_test
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"keydesk/models/modeltest"
+	"keydesk/web"
+)
+
+// redisURL is TEST_REDIS_URL; without it the test is skipped, saying why,
+// except under CI, where Redis is required.
+func redisURL(t *testing.T) string {
+	t.Helper()
+	u := os.Getenv("TEST_REDIS_URL")
+	if u == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("TEST_REDIS_URL is required under CI (.ci/run starts Redis)")
+		}
+		t.Skip("TEST_REDIS_URL not set (e.g. redis://127.0.0.1:6379/0): Redis-shared rate limits not tested")
+	}
+	return u
+}
+
+// withRedis shares per-key limits through Redis under a prefix of the
+// test's own, so tests never spend each other's budgets.
+func withRedis(url string, readPerMinute int) serverOption {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	prefix := "keydesk-test:" + hex.EncodeToString(b) + ":"
+	return withAPIConfig(func(c *web.APIConfig) {
+		c.RedisURL = url
+		c.RedisKeyPrefix = prefix
+		c.ReadPerMinute = readPerMinute
+	})
+}
+
+// secondServer is another instance over the same database and config.
+func secondServer(t *testing.T, ts *testServer, opts ...serverOption) *httptest.Server {
+	t.Helper()
+	cfg := web.DefaultConfig(modeltest.MasterKey)
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv := web.New(cfg, ts.Store.Stores, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Echo)
+	t.Cleanup(func() {
+		hs.Close()
+		srv.Close()
+	})
+	return hs
+}
+
+func TestRedisBudgetSharedByTwoServers(t *testing.T) {
+	url := redisURL(t)
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
+		const budget = 10
+		opt := withRedis(url, budget)
+		a := newTestServer(t, db, opt)
+		b := secondServer(t, a, opt)
+		_, secret := apiKey(t, a, a.Demo.Program.ID, "Shop")
+		headers := restHeaders(a.Demo.Program.PartnerID, secret)
+
+		// 8 simultaneous calls to each instance: one budget of 10 between them.
+		var mu sync.Mutex
+		statuses := map[int]int{}
+		var wg sync.WaitGroup
+		for i := range 16 {
+			base := a.URL
+			if i%2 == 1 {
+				base = b.URL
+			}
+			wg.Go(func() {
+				r := apiCall(t, base, http.MethodGet, "/v2/loyalty/program", headers, "")
+				mu.Lock()
+				statuses[r.Status]++
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		if statuses[http.StatusOK] != budget || statuses[http.StatusTooManyRequests] != 16-budget {
+			t.Fatalf("statuses %v, want %d OK and %d 429 across both instances", statuses, budget, 16-budget)
+		}
+		// Spent everywhere: the next call on either instance is refused.
+		for _, base := range []string{a.URL, b.URL} {
+			if r := apiCall(t, base, http.MethodGet, "/v2/loyalty/program", headers, ""); r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
+				t.Errorf("%s after the shared budget: %d %s", base, r.Status, r.Raw)
+			}
+		}
+		if got := readyDetails(t, a.URL); got != "shared" {
+			t.Errorf("/readyz rate_limits %q, want shared", got)
+		}
+	})
+}
+
+// readyDetails is /readyz's details.rate_limits.
+func readyDetails(t *testing.T, base string) string {
+	t.Helper()
+	resp, err := http.Get(base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Status  string            `json:"status"`
+		Details map[string]string `json:"details"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || body.Status != "ready" {
+		t.Errorf("/readyz: %d %q", resp.StatusCode, body.Status)
+	}
+	return body.Details["rate_limits"]
+}
+
+func TestRedisDownFallsBackToLocalLimits(t *testing.T) {
+	// A port nothing listens on: every Redis call fails at once.
+	ln := httptest.NewServer(http.NotFoundHandler())
+	deadURL := "redis://" + strings.TrimPrefix(ln.URL, "http://") + "/0"
+	ln.Close()
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
+		const budget = 5
+		ts := newTestServer(t, db, withRedis(deadURL, budget), withMetrics())
+		_, secret := apiKey(t, ts, ts.Demo.Program.ID, "Shop")
+		headers := restHeaders(ts.Demo.Program.PartnerID, secret)
+		before := sample(t, scrape(t, ts), "keydesk_rate_limit_redis_fallbacks_total")
+		counts := map[int]int{}
+		for range budget + 3 {
+			r := apiCall(t, ts.URL, http.MethodGet, "/v2/loyalty/program", headers, "")
+			counts[r.Status]++
+		}
+		if counts[http.StatusOK] != budget || counts[http.StatusTooManyRequests] != 3 {
+			t.Fatalf("statuses %v: want the per-instance budget of %d, then 429, never a 5xx", counts, budget)
+		}
+		if n := strings.Count(ts.Logs.String(), "Redis rate limits unavailable"); n != 1 {
+			t.Errorf("the fallback was logged %d times, want once\n%s", n, ts.Logs.String())
+		}
+		body := scrape(t, ts)
+		if got := sample(t, body, "keydesk_rate_limit_redis_fallbacks_total") - before; got < budget+3 {
+			t.Errorf("fallbacks grew by %v, want at least %d", got, budget+3)
+		}
+		if got := readyDetails(t, ts.URL); got != "local (Redis unavailable)" {
+			t.Errorf("/readyz rate_limits %q", got)
+		}
+	})
+}

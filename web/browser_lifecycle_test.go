@@ -63,12 +63,7 @@ func TestBrowserKeyLifecycleJourney(t *testing.T) {
 	const row = "//tr[.//p[text()='Checkout']]"
 	openMenuItem := func(step, item string) {
 		t.Helper()
-		must(step,
-			onTop("//summary[@aria-label='Actions for Checkout']"),
-			chromedp.Click(chromedp.CSS("summary[aria-label='Actions for Checkout']")),
-			onTop(row+"//details[@open]//button[normalize-space()='"+item+"']"),
-			chromedp.Click(chromedp.Search(row+"//details[@open]//button[normalize-space()='"+item+"']")),
-		)
+		must(step, menuItem("Checkout", item))
 	}
 	newKeyDialog := func(step string) string {
 		t.Helper()
@@ -117,6 +112,7 @@ func TestBrowserKeyLifecycleJourney(t *testing.T) {
 	// Copy new key: no clipboard permission is granted; the page's own
 	// click is the user gesture Chromium asks for, and the toast says so.
 	must("copy new key",
+		settled(),
 		chromedp.Click(chromedp.Search("//dialog[@id='modal']//button[normalize-space()='Copy new key']")),
 		chromedp.WaitVisible(chromedp.Search("//div[@data-toast='success']/p[text()='Copied to the clipboard.']")),
 	)
@@ -272,5 +268,28 @@ func onTop(xpath string) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
 		_, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingInterval(20*time.Millisecond)))
 		return err
+	})
+}
+
+// quiet waits until the page is at rest with no dialog open: htmx idle
+// (settled; a panel swap landing after a menu opened would replace it,
+// closed, and the item clicked next would never show).
+func quiet() chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		if err := chromedp.Do(ctx, settled()); err != nil {
+			return err
+		}
+		_, err := chromedp.Run(ctx, chromedp.Poll[bool](`!document.querySelector('dialog[open]')`, chromedp.WithPollingInterval(20*time.Millisecond)))
+		return err
+	})
+}
+
+// menuItem opens a key's action menu and chooses an item, each click only
+// once the page is quiet and the target is what the click would hit.
+func menuItem(keyName, item string) chromedp.Action[chromedp.Void] {
+	summary := "//summary[@aria-label='Actions for " + keyName + "']"
+	button := "//tr[.//summary[@aria-label='Actions for " + keyName + "']]//details[@open]//button[normalize-space()='" + item + "']"
+	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		return chromedp.Do(ctx, quiet(), onTop(summary), chromedp.Click(chromedp.Search(summary)), onTop(button), chromedp.Click(chromedp.Search(button)))
 	})
 }

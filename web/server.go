@@ -100,12 +100,14 @@ func (s *Server) routes(cfg Config) {
 	console.POST(paths.LoginCode, h.LoginCode)
 	console.GET(paths.InviteRoute, h.ShowInvite)
 	console.POST(paths.InviteRoute, h.AcceptInvite)
+	s.passkeySignInRoutes(console)
 
 	// /account (and switching programs) stays open to an admin whom the
 	// program's two-factor policy sends there; every other signed-in route
 	// requires the second factor set up first.
 	account := console.Group("", h.RequireAdmin)
 	s.accountRoutes(account)
+	s.passkeyAccountRoutes(account)
 	account.POST(paths.SwitchProgram, h.SwitchProgram)
 
 	signedIn := console.Group("", h.RequireAdmin, h.RequireTwoFactorSetup)
@@ -131,6 +133,7 @@ func (s *Server) routes(cfg Config) {
 	full.GET(general(paths.APIKeyDeleteRoute), h.ConfirmDeleteDialog)
 	full.POST(general(paths.APIKeyDeleteRoute), h.DeleteAPIKey)
 	s.adminsRoutes(full, general)
+	s.passkeyReauthRoutes(full, general)
 
 	s.auditTrailRoutes(signedIn.Group(paths.AuditTrail, h.RequireModule(accounts.ModuleAuditTrail)))
 	s.apiRoutes(e.Group("/v2"), cfg.API)

@@ -57,6 +57,12 @@ func (h *Handler) webAuthn() (*webauthn.WebAuthn, error) {
 	})
 }
 
+// passkeysUnavailable refuses a passkey request when the base URL cannot
+// be a relying party (browsers refuse WebAuthn on an IP address).
+func passkeysUnavailable(c echo.Context, err error) error {
+	return passkeyError(c, http.StatusConflict, "Passkeys need KEYDESK_BASE_URL set to the console's host name, such as http://localhost:8080 (browsers refuse passkeys on an IP address): "+err.Error())
+}
+
 // passkeyError answers a passkeys.js request with a message to show.
 func passkeyError(c echo.Context, status int, msg string) error {
 	return c.JSON(status, map[string]string{"error": msg})
@@ -110,7 +116,7 @@ func (h *Handler) PasskeyRegisterOptions(c echo.Context) error {
 	}
 	wa, err := h.webAuthn()
 	if err != nil {
-		return err
+		return passkeysUnavailable(c, err)
 	}
 	user, err := h.stores.Accounts.WebAuthnUser(c.Request().Context(), p.Admin.ID)
 	if err != nil {
@@ -143,7 +149,7 @@ func (h *Handler) PasskeyRegister(c echo.Context) error {
 	}
 	wa, err := h.webAuthn()
 	if err != nil {
-		return err
+		return passkeysUnavailable(c, err)
 	}
 	parsed, err := protocol.ParseCredentialCreationResponseBody(c.Request().Body)
 	if err != nil {
@@ -235,7 +241,7 @@ func (h *Handler) SetPasskeyOnly(c echo.Context) error {
 func (h *Handler) beginPasskeyLogin(c echo.Context, sess *sessions.Session, key string, adminID int64) error {
 	wa, err := h.webAuthn()
 	if err != nil {
-		return err
+		return passkeysUnavailable(c, err)
 	}
 	user, err := h.stores.Accounts.WebAuthnUser(c.Request().Context(), adminID)
 	if err != nil {
@@ -258,12 +264,15 @@ func (h *Handler) beginPasskeyLogin(c echo.Context, sess *sessions.Session, key 
 // verification required) and records its new signature counter.
 func (h *Handler) finishPasskeyLogin(c echo.Context, sess *sessions.Session, key string, adminID int64) (bool, error) {
 	data, err := takeCeremony(c, sess, key)
-	if err != nil || data == nil {
+	if err != nil {
 		return false, err
+	}
+	if data == nil {
+		return false, passkeyError(c, http.StatusBadRequest, msgPasskeyExpired)
 	}
 	wa, err := h.webAuthn()
 	if err != nil {
-		return false, err
+		return false, passkeysUnavailable(c, err)
 	}
 	parsed, err := protocol.ParseCredentialRequestResponseBody(c.Request().Body)
 	if err != nil {
@@ -303,11 +312,11 @@ func (h *Handler) ReauthPasskey(c echo.Context) error {
 	noStore(c)
 	p := principalOf(c)
 	ok, err := h.finishPasskeyLogin(c, p.Session, sessionPasskeyReauth, p.Admin.ID)
-	if err != nil {
+	if err != nil || c.Response().Committed {
 		return err
 	}
 	if !ok {
-		return passkeyError(c, http.StatusUnauthorized, msgPasskeyFailed)
+		return passkeyError(c, http.StatusUnprocessableEntity, msgPasskeyFailed)
 	}
 	if err := h.openReauthWindow(c, p); err != nil {
 		return err
@@ -348,7 +357,7 @@ func (h *Handler) LoginCodePasskey(c echo.Context) error {
 		return err
 	}
 	ok, err := h.finishPasskeyLogin(c, sess, sessionPasskeySecond, id)
-	if err != nil {
+	if err != nil || c.Response().Committed {
 		return err
 	}
 	if !ok {
@@ -385,7 +394,7 @@ func (h *Handler) LoginPasskeyOptions(c echo.Context) error {
 	noStore(c)
 	wa, err := h.webAuthn()
 	if err != nil {
-		return err
+		return passkeysUnavailable(c, err)
 	}
 	assertion, data, err := wa.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
 	if err != nil {
@@ -422,7 +431,7 @@ func (h *Handler) LoginPasskey(c echo.Context) error {
 	}
 	wa, err := h.webAuthn()
 	if err != nil {
-		return err
+		return passkeysUnavailable(c, err)
 	}
 	parsed, err := protocol.ParseCredentialRequestResponseBody(c.Request().Body)
 	if err != nil {

@@ -46,10 +46,16 @@ type Stores struct {
 func New(db *gorm.DB, keyring *keys.Keyring, clock database.Clock) *Stores {
 	auditStore := audit.NewStore(db, keyring.AuditKeys(), clock)
 	revocations := &keys.Revocations{}
+	accountStore := accounts.NewStore(db, auditStore, clock)
+	totpSealer, err := keyring.DeriveSealer("totp secret")
+	if err != nil {
+		panic("models: unable to derive the TOTP sealing key: " + err.Error())
+	}
+	accountStore.SetSealer(totpSealer)
 	return &Stores{
 		Clock:       clock,
 		Audit:       auditStore,
-		Accounts:    accounts.NewStore(db, auditStore, clock),
+		Accounts:    accountStore,
 		Keys:        keys.NewStore(db, auditStore, keyring, revocations, clock),
 		Members:     members.NewStore(db, auditStore, clock),
 		Revocations: revocations,

@@ -21,7 +21,9 @@ type SecretSealer interface {
 // as they are (tests of other packages).
 func (s *Store) SetSealer(sealer SecretSealer) { s.sealer = sealer }
 
-func totpAAD(adminID int64) string { return "keydesk admins.totp_secret " + strconv.FormatInt(adminID, 10) }
+func totpAAD(adminID int64) string {
+	return "keydesk admins.totp_secret " + strconv.FormatInt(adminID, 10)
+}
 
 // sealedTOTP tells a sealed secret from a legacy plain base32 one (base32
 // has no colon).

@@ -15,6 +15,8 @@ type Store struct {
 	db    *gorm.DB
 	audit *audit.Store
 	now   database.Clock
+	// sealer seals TOTP secrets at rest (SetSealer).
+	sealer SecretSealer
 }
 
 // NewStore builds the accounts store; events go to auditStore.

@@ -43,7 +43,7 @@ type Stores struct {
 	Revocations *keys.Revocations
 	// Outbox holds events that leave keydesk: webhook endpoints and deliveries.
 	Outbox *outbox.Store
-	Usage       *usage.Store
+	Usage  *usage.Store
 
 	db *gorm.DB
 }

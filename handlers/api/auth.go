@@ -134,6 +134,7 @@ func (a *API) RequireAPIKey(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		if err := key.PermitAddress(c.RealIP()); err != nil {
+			a.count(c, key.KeyID, key.ProgramID, metrics.OutcomeForbidden)
 			return forbidden(c, err)
 		}
 		a.authenticated(c, key)

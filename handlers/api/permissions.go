@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"keydesk/metrics"
 	"keydesk/models/apiauth"
 	"keydesk/models/keys"
 )
@@ -35,6 +36,7 @@ func (a *API) Require(p keys.Permission) echo.MiddlewareFunc {
 				return unauthorized(c)
 			}
 			if err := key.Permit(p); err != nil {
+				a.count(c, key.KeyID, key.ProgramID, metrics.OutcomeForbidden)
 				return forbidden(c, err)
 			}
 			return next(c)

@@ -167,7 +167,7 @@ func (v *Verifier) VerifyAPIKey(ctx context.Context, partnerID, key string) (*Ve
 		return nil, &AuthFailure{Outcome: metrics.OutcomeInvalid}
 	}
 	if k.expiredAt(v.now()) {
-		return nil, ErrExpired
+		return nil, expiredFailure(k)
 	}
 	v.recordUse(k)
 	return k, nil

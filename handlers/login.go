@@ -7,8 +7,8 @@ import (
 	"strings"
 	"unicode"
 
-	"keydesk/metrics"
 	"keydesk/models/input"
+	"keydesk/models/metrics"
 
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"

@@ -6,7 +6,7 @@ import (
 	"os"
 	"strconv"
 
-	"keydesk/notify"
+	"keydesk/web/notify"
 )
 
 // EventsConfig is how events leave keydesk: webhooks (and, with SMTP, mail).

@@ -21,8 +21,8 @@ import (
 	"keydesk/models"
 	"keydesk/models/accounts"
 	"keydesk/models/sessions"
-	"keydesk/notify"
 	"keydesk/static"
+	"keydesk/web/notify"
 	"keydesk/web/paths"
 )
 

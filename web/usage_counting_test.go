@@ -9,9 +9,9 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"keydesk/metrics"
 	"keydesk/models/audit"
 	"keydesk/models/keys"
+	"keydesk/models/metrics"
 	"keydesk/models/modeltest"
 	"keydesk/web"
 )

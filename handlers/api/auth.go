@@ -14,9 +14,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"keydesk/metrics"
 	"keydesk/models/apiauth"
 	"keydesk/models/members"
+	"keydesk/models/metrics"
 )
 
 // API serves the Zinrelo-compatible REST API (partner-id and api-key

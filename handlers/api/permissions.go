@@ -6,9 +6,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"keydesk/metrics"
 	"keydesk/models/apiauth"
 	"keydesk/models/keys"
+	"keydesk/models/metrics"
 )
 
 // codeForbidden is the error code of a call the key authenticates but may

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"time"
 
-	"keydesk/metrics"
+	"keydesk/models/metrics"
 )
 
 // AuthFailure is a refused credential with what the server may count about

@@ -14,9 +14,9 @@ import (
 	"sync"
 	"time"
 
-	"keydesk/metrics"
 	"keydesk/models/database"
 	"keydesk/models/keys"
+	"keydesk/models/metrics"
 
 	"golang.org/x/sync/singleflight"
 )

@@ -24,7 +24,7 @@ func (h *Handler) ShowAPIKeyUsage(c echo.Context) error {
 	p := principalOf(c)
 	now := h.now()
 	period := c.QueryParam("range")
-	counts, err := h.stores.Usage.Counts(ctx, p.Program.ID, key.ID, views.UsageSince(period, now))
+	counts, err := h.stores.Usage.Sums(ctx, p.Program.ID, key.ID, views.UsageSince(period, now), views.UsageSumPer(period))
 	if err != nil {
 		return err
 	}

@@ -104,6 +104,16 @@ func UsageSince(rangeValue string, now time.Time) time.Time {
 	return NewUsageView(keys.APIKey{}, rangeValue, nil, nil, now).Since()
 }
 
+// UsageSumPer is the resolution the loader sums a period's counts to
+// (usage.Store.Sums): days for 30 days, hours otherwise. Every bar is a
+// whole number of them.
+func UsageSumPer(rangeValue string) string {
+	if rangeValue == "30d" {
+		return usage.Day
+	}
+	return usage.Hour
+}
+
 // chart geometry (SVG user units).
 const (
 	chartWidth  = 600

@@ -381,6 +381,44 @@ CREATE INDEX passkeys_admin ON passkeys (admin_id);
 ALTER TABLE admins ADD COLUMN passkey_count INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE admins ADD COLUMN passkey_only BOOLEAN NOT NULL DEFAULT FALSE;
 `),
+	// The usage page sums a key's buckets since a time per hour or day:
+	// this index holds every column it reads, in (key, bucket) order, so
+	// the sum reads only the key's range of the index, not the table.
+	commonMigration("usage sums index", `
+CREATE INDEX key_usage_key_bucket ON key_usage (key_id, program_id, bucket, outcome, count);
+`),
+	// Audit search with an action filter and few or no matches: one GIN
+	// index over the program, the action and the target name's trigrams
+	// (btree_gin) finds them without walking every event of the action
+	// (audit.Store.List falls back to it after a bounded walk). PostgreSQL
+	// only, and only when pg_trgm and btree_gin can be installed; SQLite
+	// has no trigram index and is unchanged.
+	{
+		description: "audit search by action index",
+		sqlite:      `SELECT 1;`,
+		postgres: `
+DO $$
+DECLARE
+	trgm_schema text;
+	gin_schema text;
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'btree_gin')
+		AND EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'btree_gin') THEN
+		BEGIN
+			CREATE EXTENSION IF NOT EXISTS btree_gin SCHEMA public;
+		EXCEPTION WHEN OTHERS THEN
+			RAISE NOTICE 'btree_gin unavailable (%): audit search by action walks the action index', SQLERRM;
+		END;
+	END IF;
+	SELECT n.nspname INTO trgm_schema FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm';
+	SELECT n.nspname INTO gin_schema FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'btree_gin';
+	IF trgm_schema IS NOT NULL AND gin_schema IS NOT NULL THEN
+		EXECUTE format('CREATE INDEX audit_events_action_search ON audit_events USING gin (program_id %I.int8_ops, action %I.text_ops, lower(target_name) %I.gin_trgm_ops)', gin_schema, gin_schema, trgm_schema);
+	END IF;
+END
+$$;
+`,
+	},
 }
 
 const keyedAuditDDL = `

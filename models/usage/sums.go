@@ -1,0 +1,56 @@
+package usage
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"keydesk/models/database"
+)
+
+// Sums are a key's counts with buckets at or after since, summed in the
+// database per outcome and per UTC hour (per = Hour) or UTC day (per =
+// Day) over every resolution, oldest first: the usage page reads one row
+// per bar and outcome instead of every minute. Bucket is the start of the
+// hour or day; ProgramID and KeyID are the arguments. A bucket coarser
+// than per (a day when per is Hour) keeps its own start.
+func (s *Store) Sums(ctx context.Context, programID, keyID int64, since time.Time, per string) ([]Count, error) {
+	if per != Hour && per != Day {
+		return nil, fmt.Errorf("usage: unknown sum resolution %q", per)
+	}
+	db := s.db.WithContext(ctx)
+	var rows []struct {
+		At      string
+		Outcome string
+		Count   int64
+	}
+	// Buckets are written in UTC. On SQLite a time is stored as text that
+	// starts "2006-01-02 15:04:05", so its first 13 (10) characters are its
+	// hour (day); on PostgreSQL date_trunc at UTC, formatted the same way.
+	at, layout := `substr(bucket, 1, 13)`, "2006-01-02 15"
+	if per == Day {
+		at, layout = `substr(bucket, 1, 10)`, "2006-01-02"
+	}
+	if database.IsPostgres(db) {
+		at = `to_char(date_trunc('hour', bucket AT TIME ZONE 'UTC'), 'YYYY-MM-DD HH24')`
+		if per == Day {
+			at = `to_char(date_trunc('day', bucket AT TIME ZONE 'UTC'), 'YYYY-MM-DD')`
+		}
+	}
+	// key_usage_key_bucket (key_id, program_id, bucket, outcome, count)
+	// answers this from the index alone.
+	if err := db.Raw(`SELECT `+at+` AS at, outcome, SUM(count) AS count FROM key_usage
+WHERE key_id = ? AND program_id = ? AND bucket >= ? GROUP BY `+at+`, outcome ORDER BY at, outcome`,
+		keyID, programID, since.UTC()).Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("usage: unable to sum counts: %w", err)
+	}
+	out := make([]Count, 0, len(rows))
+	for _, r := range rows {
+		t, err := time.ParseInLocation(layout, r.At, time.UTC)
+		if err != nil {
+			return nil, fmt.Errorf("usage: unexpected bucket %q: %w", r.At, err)
+		}
+		out = append(out, Count{KeyID: keyID, ProgramID: programID, Bucket: t, Outcome: r.Outcome, Count: r.Count})
+	}
+	return out, nil
+}

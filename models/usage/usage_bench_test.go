@@ -6,7 +6,7 @@ import (
 
 	"gorm.io/gorm/clause"
 
-	"keydesk/metrics"
+	"keydesk/models/metrics"
 	"keydesk/models/modeltest"
 	"keydesk/models/usage"
 )

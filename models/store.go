@@ -43,7 +43,7 @@ type Stores struct {
 	Revocations *keys.Revocations
 	// Outbox holds events that leave keydesk: webhook endpoints and deliveries.
 	Outbox *outbox.Store
-	Usage       *usage.Store
+	Usage  *usage.Store
 
 	db *gorm.DB
 }
@@ -55,11 +55,13 @@ func New(db *gorm.DB, keyring *keys.Keyring, clock database.Clock) *Stores {
 	outboxStore := outbox.NewStore(db, auditStore, keyring, clock)
 	keysStore := keys.NewStore(db, auditStore, keyring, revocations, clock)
 	keysStore.UseOutbox(outboxStore)
+	accountsStore := accounts.NewStore(db, auditStore, clock)
+	accountsStore.UseOutbox(outboxStore)
 	return &Stores{
 		Clock:       clock,
 		Audit:       auditStore,
 		Outbox:      outboxStore,
-		Accounts:    accounts.NewStore(db, auditStore, clock),
+		Accounts:    accountsStore,
 		Keys:        keysStore,
 		Members:     members.NewStore(db, auditStore, clock),
 		Revocations: revocations,

@@ -8,6 +8,7 @@ import (
 
 	"keydesk/models/audit"
 	"keydesk/models/database"
+	"keydesk/models/outbox"
 )
 
 // Store reads and changes programs, admins and memberships.
@@ -15,6 +16,8 @@ type Store struct {
 	db    *gorm.DB
 	audit *audit.Store
 	now   database.Clock
+	// outbox, when set, receives the notifiable team events (notify.go).
+	outbox *outbox.Store
 }
 
 // NewStore builds the accounts store; events go to auditStore.

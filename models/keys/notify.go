@@ -17,6 +17,7 @@ var keyEventTypes = map[string]string{
 	audit.ActionKeyInactivated: outbox.EventKeyInactivated,
 	audit.ActionKeyActivated:   outbox.EventKeyActivated,
 	audit.ActionKeyDeleted:     outbox.EventKeyDeleted,
+	audit.ActionKeyRolled:      outbox.EventKeyRolled,
 }
 
 // UseOutbox makes the key actions enqueue their notifiable events.

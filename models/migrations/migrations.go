@@ -361,6 +361,20 @@ CREATE TABLE key_usage_clients (
 );
 CREATE INDEX key_usage_clients_last_seen ON key_usage_clients (last_seen);
 `),
+	// Issue 14: the expiry sweep claims each notice (7 days, 1 day, expired)
+	// of a key's expiry with a row, inserted in the transaction that audits
+	// it and writes its outbox event, so of several instances sweeping at
+	// once only one emits it. A changed expiry is a new claim.
+	commonMigration("key expiry notices", `
+CREATE TABLE key_expiry_notices (
+	key_id BIGINT NOT NULL,
+	kind TEXT NOT NULL,
+	expires_at {{time}} NOT NULL,
+	program_id BIGINT NOT NULL,
+	created_at {{time}} NOT NULL,
+	UNIQUE (key_id, kind, expires_at)
+);
+`),
 }
 
 const keyedAuditDDL = `

@@ -47,3 +47,26 @@ func EventsConfigFromEnv() (EventsConfig, error) {
 func (s *Server) runWebhooks(ctx context.Context) {
 	s.webhooks.Run(ctx)
 }
+
+// useMail turns email notices on when KEYDESK_SMTP_URL is set (with
+// KEYDESK_MAIL_FROM and KEYDESK_BASE_URL): the outbox fans mailable events
+// out to full-access admins, invitations are mailed, and the webhook worker
+// sends them. A bad setting is logged and leaves notices off, as the
+// console then says.
+func (s *Server) useMail(cfg Config) bool {
+	if cfg.Events.SMTPURL == "" {
+		return false
+	}
+	base := cfg.BaseURL
+	if base == "" {
+		base = cfg.Events.BaseURL
+	}
+	m, err := notify.NewMailer(cfg.Events.SMTPURL, cfg.Events.MailFrom, base, cfg.Events.Webhooks.Timeout)
+	if err != nil {
+		s.logger.Warn("email notices are off", "reason", err.Error())
+		return false
+	}
+	s.webhooks.UseMailer(m)
+	s.Stores.Outbox.UseMail(true)
+	return true
+}

@@ -269,8 +269,16 @@ func (s *Store) Invite(ctx context.Context, actor audit.Actor, programID int64, 
 		}); err != nil {
 			return err
 		}
-		return s.notify(tx, programID, outbox.EventAdminInvited, actor, map[string]any{"invitation": map[string]any{
-			"id": inv.ID, "email": email, "access": access, "modules": modules, "expires_at": inv.ExpiresAt.UTC().Format(time.RFC3339)}})
+		data := map[string]any{"invitation": map[string]any{
+			"id": inv.ID, "email": email, "access": access, "modules": modules, "expires_at": inv.ExpiresAt.UTC().Format(time.RFC3339)}}
+		if err := s.notify(tx, programID, outbox.EventAdminInvited, actor, data); err != nil {
+			return err
+		}
+		if s.outbox == nil {
+			return nil
+		}
+		data["actor"] = map[string]any{"id": actor.AdminID, "email": actor.Email}
+		return s.outbox.EnqueueInvitationMail(tx, programID, email, token, data)
 	})
 	if errors.Is(err, ErrAdminExists) {
 		return nil, "", err

@@ -21,7 +21,9 @@ type mailSink struct {
 	data []string
 }
 
-func (s *mailSink) NewSession(*smtp.Conn) (smtp.Session, error) { return &mailSinkSession{sink: s}, nil }
+func (s *mailSink) NewSession(*smtp.Conn) (smtp.Session, error) {
+	return &mailSinkSession{sink: s}, nil
+}
 
 type mailSinkSession struct {
 	sink *mailSink

@@ -3,8 +3,11 @@ package web
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"strconv"
+
+	"github.com/labstack/echo/v4"
 
 	"keydesk/notify"
 )
@@ -69,4 +72,18 @@ func (s *Server) useMail(cfg Config) bool {
 	s.webhooks.UseMailer(m)
 	s.Stores.Outbox.UseMail(true)
 	return true
+}
+
+// wakeWebhooksAfterWrites wakes the outbox worker once a console write has
+// answered (its transaction, with any outbox row, has committed), so a
+// notice leaves at once rather than at the worker's next poll. Waking is a
+// non-blocking send; a write that enqueued nothing costs one empty round.
+func (s *Server) wakeWebhooksAfterWrites(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		err := next(c)
+		if c.Request().Method == http.MethodPost {
+			s.webhooks.Wake()
+		}
+		return err
+	}
 }

@@ -117,7 +117,7 @@ func (s *Server) routes(cfg Config) {
 	s.accountRoutes(account)
 	account.POST(paths.SwitchProgram, h.SwitchProgram)
 
-	signedIn := console.Group("", h.RequireAdmin, h.RequireTwoFactorSetup)
+	signedIn := console.Group("", h.RequireAdmin, h.RequireTwoFactorSetup, s.wakeWebhooksAfterWrites)
 	signedIn.GET(paths.Home, h.Home)
 	signedIn.GET(paths.NoAccess, h.NoAccess)
 

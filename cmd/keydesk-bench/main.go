@@ -201,7 +201,7 @@ func (b *bench) run(ctx context.Context) error {
 	step("4 console", b.scenarioConsole)
 	step("3 revocation", func() error { return b.scenarioRevocation(ctx) })
 	step("5 audit trail", func() error { return b.scenarioAudit(ctx) })
-	step("6 webhook delivery", func() error { return b.scenarioDelivery(ctx, store) })
+	step("7 webhook delivery", func() error { return b.scenarioDelivery(ctx, store) })
 	if err := ctx.Err(); err != nil {
 		return err
 	}

@@ -37,6 +37,10 @@ func (h *Handler) renderAccount(c echo.Context, status int, v views.AccountView)
 		v.Sessions = append(v.Sessions, views.SessionRow{Program: names[s.ProgramID], CreatedAt: s.CreatedAt, LastActive: s.UpdatedAt, Current: s.ID == p.Session.ID})
 	}
 	v.CSRF, v.Email, v.HasTOTP, v.Required = csrfToken(c), p.Admin.Email, p.Admin.HasTOTP(), p.Program.RequireTwoFactor
+	if v.Passkeys, err = h.passkeyRows(c, p.Admin.ID); err != nil {
+		return err
+	}
+	v.PasskeyOnly = p.Admin.PasskeyOnly
 	if v.HasTOTP {
 		if v.RecoveryLeft, err = h.stores.Accounts.RecoveryCodesLeft(ctx, p.Admin.ID); err != nil {
 			return err

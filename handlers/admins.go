@@ -248,7 +248,7 @@ func (h *Handler) AcceptInvite(c echo.Context) error {
 			memberships[0], memberships[i] = memberships[i], memberships[0]
 		}
 	}
-	if admin.HasTOTP() {
+	if admin.HasSecondFactor() {
 		return h.startSecondFactor(c, admin, "")
 	}
 	return h.completeSignIn(c, admin, memberships, "")

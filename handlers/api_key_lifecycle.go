@@ -25,11 +25,16 @@ func accessInput(c echo.Context) *keys.AccessInput {
 }
 
 // showNewKey answers Generate or Roll: the dialog shows the new secret once
-// with Copy new key (the panel behind it reloads itself).
+// with Copy new key, and the panel behind it swapped out of band.
 func (h *Handler) showNewKey(c echo.Context, key *keys.APIKey, message string) error {
 	noStore(c)
+	v, err := h.keysView(c.Request().Context(), principalOf(c).Program.ID)
+	if err != nil {
+		return err
+	}
+	v.OutOfBand = true
 	htmx.Trigger(c, map[string]any{"toast": toast(toastSuccess, message)})
-	return render(c, http.StatusOK, views.NewKeyDialog(*key, key.Secret, h.now()))
+	return render(c, http.StatusOK, views.NewKeyResponse(*key, key.Secret, v))
 }
 
 // gated answers a password-gated action of an admin who has not

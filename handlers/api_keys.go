@@ -11,10 +11,10 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"keydesk/handlers/htmx"
-	"keydesk/metrics"
 	"keydesk/models/database"
 	"keydesk/models/input"
 	"keydesk/models/keys"
+	"keydesk/models/metrics"
 	"keydesk/views"
 )
 

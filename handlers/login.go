@@ -7,8 +7,8 @@ import (
 	"strings"
 	"unicode"
 
-	"keydesk/metrics"
 	"keydesk/models/input"
+	"keydesk/models/metrics"
 
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
@@ -60,7 +60,7 @@ func (h *Handler) Login(c echo.Context) error {
 		form.Error = "Your account is not a member of any program."
 		return render(c, http.StatusForbidden, views.LoginPage(form))
 	}
-	if admin.HasTOTP() {
+	if admin.HasSecondFactor() {
 		return h.startSecondFactor(c, admin, next)
 	}
 	return h.completeSignIn(c, admin, memberships, next)
@@ -69,11 +69,20 @@ func (h *Handler) Login(c echo.Context) error {
 // completeSignIn starts the signed-in session of an admin whose every
 // factor checked out, audits it and sends them on.
 func (h *Handler) completeSignIn(c echo.Context, admin *accounts.Admin, memberships []accounts.MembershipWithProgram, next string) error {
+	to, err := h.signIn(c, admin, memberships, next)
+	if err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, to)
+}
+
+// signIn starts the signed-in session, audits it and returns where to go.
+func (h *Handler) signIn(c echo.Context, admin *accounts.Admin, memberships []accounts.MembershipWithProgram, next string) (string, error) {
 	program := memberships[0].Program
 	now := h.now()
 	sess, err := h.freshSession(c)
 	if err != nil {
-		return err
+		return "", err
 	}
 	sess.Values[sessionAdminID] = admin.ID
 	sess.Values[sessionProgramID] = program.ID
@@ -81,20 +90,20 @@ func (h *Handler) completeSignIn(c echo.Context, admin *accounts.Admin, membersh
 	sess.Values[sessionSeen] = now.Unix()
 	h.startSessionCSRF(c, sess)
 	if err := sess.Save(c.Request(), c.Response()); err != nil {
-		return err
+		return "", err
 	}
 	a := actor(c)
 	a.AdminID, a.Email = admin.ID, admin.Email
 	if err := h.stores.Audit.Record(c.Request().Context(), program.ID, a, audit.Entry{Action: audit.ActionSignIn, TargetType: "admin", TargetID: strconv.FormatInt(admin.ID, 10), TargetName: admin.Email}); err != nil {
-		return err
+		return "", err
 	}
 	if err := h.stores.Accounts.RecordSignIn(c.Request().Context(), admin.ID); err != nil {
-		return err
+		return "", err
 	}
 	if next == "" {
 		next = h.homeFor(&Principal{Membership: memberships[0].Membership, Program: program, Admin: admin})
 	}
-	return c.Redirect(http.StatusSeeOther, next)
+	return next, nil
 }
 
 // freshSession deletes whatever session the request carried and returns a

@@ -48,6 +48,17 @@ func (h *Handler) Reauthenticate(c echo.Context) error {
 			return err
 		}
 	}
+	if err := h.openReauthWindow(c, p); err != nil {
+		return err
+	}
+	htmx.Trigger(c, map[string]any{"reauthenticated": true})
+	return render(c, http.StatusOK, views.ReauthCodeForm(p.Admin.Email, "", p.Admin.HasTOTP()))
+}
+
+// openReauthWindow records a successful re-authentication (password or
+// passkey): the window opens for this session and program (with a zero
+// window, a one-time grant), and the session id rotates.
+func (h *Handler) openReauthWindow(c echo.Context, p *Principal) error {
 	p.Session.Values[sessionReauth] = h.now().Unix()
 	p.Session.Values[sessionReauthProgram] = p.Program.ID
 	delete(p.Session.Values, sessionReauthGrant)
@@ -58,9 +69,5 @@ func (h *Handler) Reauthenticate(c echo.Context) error {
 		}
 		p.Session.Values[sessionReauthGrant] = token
 	}
-	if err := h.rotateSession(c, p); err != nil {
-		return err
-	}
-	htmx.Trigger(c, map[string]any{"reauthenticated": true})
-	return render(c, http.StatusOK, views.ReauthCodeForm(p.Admin.Email, "", p.Admin.HasTOTP()))
+	return h.rotateSession(c, p)
 }

@@ -64,7 +64,11 @@ func (h *Handler) ShowLoginCode(c echo.Context) error {
 	if id == 0 {
 		return c.Redirect(http.StatusSeeOther, paths.Login)
 	}
-	return render(c, http.StatusOK, views.LoginCodePage(csrfToken(c), ""))
+	admin, err := h.stores.Accounts.AdminByID(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.LoginCodePage(csrfToken(c), "", admin.HasTOTP(), admin.HasPasskey()))
 }
 
 // LoginCode checks the second factor and completes the sign-in.
@@ -84,17 +88,17 @@ func (h *Handler) LoginCode(c echo.Context) error {
 	if len(memberships) == 0 {
 		return c.Redirect(http.StatusSeeOther, paths.Login)
 	}
+	admin, err := h.stores.Accounts.AdminByID(ctx, id)
+	if err != nil {
+		return err
+	}
 	err = h.stores.Accounts.VerifySecondFactor(ctx, memberships[0].Program.ID, actor(c), id, c.FormValue("code"))
 	switch {
 	case errors.Is(err, accounts.ErrThrottled):
-		return render(c, http.StatusTooManyRequests, views.LoginCodePage(csrfToken(c), "Too many wrong codes. Wait "+minutes(accounts.ThrottleWindow)+" and try again."))
-	case errors.Is(err, accounts.ErrInvalidCode):
-		return render(c, http.StatusUnauthorized, views.LoginCodePage(csrfToken(c), "That code is wrong or was already used. Enter the current code from your authenticator app, or a recovery code."))
+		return render(c, http.StatusTooManyRequests, views.LoginCodePage(csrfToken(c), "Too many wrong codes. Wait "+minutes(accounts.ThrottleWindow)+" and try again.", admin.HasTOTP(), admin.HasPasskey()))
+	case errors.Is(err, accounts.ErrInvalidCode), errors.Is(err, accounts.ErrTOTPNotSetUp):
+		return render(c, http.StatusUnauthorized, views.LoginCodePage(csrfToken(c), "That code is wrong or was already used. Enter the current code from your authenticator app, or a recovery code.", admin.HasTOTP(), admin.HasPasskey()))
 	case err != nil:
-		return err
-	}
-	admin, err := h.stores.Accounts.AdminByID(ctx, id)
-	if err != nil {
 		return err
 	}
 	return h.completeSignIn(c, admin, memberships, next)
@@ -103,7 +107,7 @@ func (h *Handler) LoginCode(c echo.Context) error {
 // needsTwoFactorSetup reports whether the program requires a second
 // factor the admin has not set up.
 func needsTwoFactorSetup(p *Principal) bool {
-	return p != nil && p.Admin != nil && p.Program.RequireTwoFactor && !p.Admin.HasTOTP()
+	return p != nil && p.Admin != nil && p.Program.RequireTwoFactor && !p.Admin.HasSecondFactor()
 }
 
 // RequireTwoFactorSetup sends an admin whom the program requires to use two-factor

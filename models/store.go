@@ -55,13 +55,18 @@ func New(db *gorm.DB, keyring *keys.Keyring, clock database.Clock) *Stores {
 	outboxStore := outbox.NewStore(db, auditStore, keyring, clock)
 	keysStore := keys.NewStore(db, auditStore, keyring, revocations, clock)
 	keysStore.UseOutbox(outboxStore)
-	accountsStore := accounts.NewStore(db, auditStore, clock)
-	accountsStore.UseOutbox(outboxStore)
+	accountStore := accounts.NewStore(db, auditStore, clock)
+	totpSealer, err := keyring.DeriveSealer("totp secret")
+	if err != nil {
+		panic("models: unable to derive the TOTP sealing key: " + err.Error())
+	}
+	accountStore.SetSealer(totpSealer)
+	accountStore.UseOutbox(outboxStore)
 	return &Stores{
 		Clock:       clock,
 		Audit:       auditStore,
 		Outbox:      outboxStore,
-		Accounts:    accountsStore,
+		Accounts:    accountStore,
 		Keys:        keysStore,
 		Members:     members.NewStore(db, auditStore, clock),
 		Revocations: revocations,

@@ -5,8 +5,8 @@ import (
 	"strconv"
 	"time"
 
-	"keydesk/metrics"
 	"keydesk/models/keys"
+	"keydesk/models/metrics"
 	"keydesk/models/usage"
 )
 

@@ -53,6 +53,10 @@ var auditActionLabels = map[string]string{
 	audit.ActionSecondFactorFailed:      "Two-factor code refused",
 	audit.ActionRecoveryCodeUsed:        "Recovery code used",
 	audit.ActionTwoFactorPolicyChanged:  "Two-factor policy changed",
+	audit.ActionPasskeyAdded:            "Passkey added",
+	audit.ActionPasskeyRenamed:          "Passkey renamed",
+	audit.ActionPasskeyRemoved:          "Passkey removed",
+	audit.ActionPasskeyOnlyChanged:      "Passkey-only sign-in changed",
 }
 
 // auditActionLabel is an action in words.

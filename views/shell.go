@@ -18,6 +18,8 @@ type Shell struct {
 	CanAudit    bool
 	// HasTOTP adds the Code field to the password dialog.
 	HasTOTP bool
+	// HasPasskey adds Use passkey to the password dialog.
+	HasPasskey bool
 }
 
 // ProgramChoice is one entry of the program switcher.

@@ -58,6 +58,17 @@ var routePolicies = map[string]policy{
 	"POST /account/totp/confirm":             policyAnyAdmin,
 	"POST /account/totp/remove":              policyAnyAdmin,
 	"GET /general/api-keys/:id/usage":        policyFullAdmin,
+	"POST /account/passkeys/options":         policyAnyAdmin,
+	"POST /account/passkeys":                 policyAnyAdmin,
+	"POST /account/passkeys/:id/rename":      policyAnyAdmin,
+	"POST /account/passkeys/:id/remove":      policyAnyAdmin,
+	"POST /account/passkeys/only":            policyAnyAdmin,
+	"POST /login/passkey/options":            policyPublic,
+	"POST /login/passkey":                    policyPublic,
+	"POST /login/code/passkey/options":       policyPublic,
+	"POST /login/code/passkey":               policyPublic,
+	"POST /general/reauth/passkey/options":   policyFullAdmin,
+	"POST /general/reauth/passkey":           policyFullAdmin,
 
 	"GET /general/admins":                         policyFullAdmin,
 	"POST /general/admins/invite":                 policyFullAdmin,
@@ -195,6 +206,19 @@ func TestAuthorizationMatrix(t *testing.T) {
 						t.Fatal(err)
 					}
 					path = strings.Replace(path, ":id", fmt.Sprint(a.ID), 1)
+				case strings.HasPrefix(path, "/account/passkeys/:id"):
+					// The caller's own passkey (an admin's id for the others,
+					// who are refused before it matters).
+					owner := map[string]int64{"limited admin": ts.Demo.Limited.ID, "support": ts.Demo.Support.ID, "other program's full admin": ts.Other.Full.ID}[who.name]
+					if owner == 0 {
+						owner = ts.Demo.Full.ID
+					}
+					var id int64
+					if err := ts.Store.DB.Raw(`INSERT INTO passkeys (admin_id, name, credential_id, credential, created_at) VALUES (?, ?, ?, '{}', ?) RETURNING id`,
+						owner, "matrix", fmt.Sprintf("cred-%d", checked), time.Now()).Scan(&id).Error; err != nil {
+						t.Fatal(err)
+					}
+					path = strings.Replace(path, ":id", fmt.Sprint(id), 1)
 				case strings.HasPrefix(path, "/invite/"):
 					_, token, err := ts.Store.Accounts.Invite(t.Context(), audit.Actor{}, ts.Demo.Program.ID, fmt.Sprintf("tok%d@example.test", checked), "limited", nil)
 					if err != nil {

@@ -86,10 +86,14 @@ func runStep(t *testing.T, ctx context.Context, step string, actions ...chromedp
 }
 
 // settled waits until no CSS animation runs (the dialogs' entrance), so a
-// click lands where the button has come to rest.
+// click lands where the button has come to rest, and until htmx is idle:
+// no request in flight and no swap still settling. Content swapped in is
+// wired (hx-get, hx-post) only once it has settled; a click before that is
+// lost (a form even submits natively), and the step then waits for an
+// answer until its deadline.
 func settled() chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
-		_, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getAnimations().length === 0`, chromedp.WithPollingInterval(20*time.Millisecond)))
+		_, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getAnimations().length === 0 && !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')`, chromedp.WithPollingInterval(20*time.Millisecond)))
 		return err
 	})
 }
@@ -179,7 +183,7 @@ func TestBrowserAPIKeyJourney(t *testing.T) {
 	)
 	screenshot(t, ctx, "05-revealed")
 
-	must("copy", chromedp.Click(xpathButton("Copy API key")), chromedp.WaitVisible(chromedp.Search("//p[contains(text(), 'copied to the clipboard')]")))
+	must("copy", settled(), chromedp.Click(xpathButton("Copy API key")), chromedp.WaitVisible(chromedp.Search("//p[contains(text(), 'copied to the clipboard')]")))
 	clip, err := chromedp.Run(ctx, chromedp.Evaluate[string](`navigator.clipboard.readText()`, chromedp.EvalAwaitPromise))
 	if err != nil {
 		t.Fatalf("read clipboard: %v", err)
@@ -195,8 +199,7 @@ func TestBrowserAPIKeyJourney(t *testing.T) {
 	)
 
 	must("edit",
-		chromedp.Click(chromedp.CSS("summary[aria-label='Actions for Shopify sync']")),
-		chromedp.Click(xpathButton("Edit")),
+		menuItem("Shopify sync", "Edit"),
 		chromedp.WaitVisible(chromedp.CSS("dialog#modal[open] #key-name")),
 	)
 	screenshot(t, ctx, "06-edit-dialog")
@@ -208,8 +211,7 @@ func TestBrowserAPIKeyJourney(t *testing.T) {
 		chromedp.WaitVisible(chromedp.Search("//td//p[text()='Shopify orders']")),
 	)
 	must("inactivate",
-		chromedp.Click(chromedp.CSS("summary[aria-label='Actions for Shopify orders']")),
-		chromedp.Click(xpathButton("Inactivate")),
+		menuItem("Shopify orders", "Inactivate"),
 		chromedp.WaitVisible(chromedp.Search("//dialog[@id='modal']//h2[contains(text(), 'Inactivate')]")),
 	)
 	screenshot(t, ctx, "07-inactivate-dialog")
@@ -219,8 +221,7 @@ func TestBrowserAPIKeyJourney(t *testing.T) {
 		chromedp.WaitVisible(chromedp.Search("//tr[.//p[text()='Shopify orders']]/td[4]//span[normalize-space()='Inactive']")),
 	)
 	must("delete",
-		chromedp.Click(chromedp.CSS("summary[aria-label='Actions for Shopify orders']")),
-		chromedp.Click(xpathButton("Delete")),
+		menuItem("Shopify orders", "Delete"),
 		chromedp.WaitVisible(chromedp.Search("//dialog[@id='modal']//h2[contains(text(), 'Delete “Shopify orders”?')]")),
 	)
 	screenshot(t, ctx, "08-delete-dialog")

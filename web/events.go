@@ -9,7 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"keydesk/notify"
+	"keydesk/web/notify"
 )
 
 // EventsConfig is how events leave keydesk: webhooks (and, with SMTP, mail).

@@ -12,7 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"keydesk/metrics"
+	"keydesk/models/metrics"
 )
 
 // metricsListener serves Prometheus /metrics on KEYDESK_METRICS_ADDR, a

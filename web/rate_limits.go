@@ -3,8 +3,8 @@ package web
 import (
 	"log/slog"
 
-	"keydesk/metrics"
 	"keydesk/models/apiauth"
+	"keydesk/models/metrics"
 )
 
 // newSharedLimiter builds the Redis-shared limiter when KEYDESK_REDIS_URL

@@ -21,8 +21,8 @@ import (
 	"keydesk/models"
 	"keydesk/models/accounts"
 	"keydesk/models/sessions"
-	"keydesk/notify"
 	"keydesk/static"
+	"keydesk/web/notify"
 	"keydesk/web/paths"
 )
 
@@ -109,12 +109,14 @@ func (s *Server) routes(cfg Config) {
 	console.POST(paths.LoginCode, h.LoginCode)
 	console.GET(paths.InviteRoute, h.ShowInvite)
 	console.POST(paths.InviteRoute, h.AcceptInvite)
+	s.passkeySignInRoutes(console)
 
 	// /account (and switching programs) stays open to an admin whom the
 	// program's two-factor policy sends there; every other signed-in route
 	// requires the second factor set up first.
 	account := console.Group("", h.RequireAdmin)
 	s.accountRoutes(account)
+	s.passkeyAccountRoutes(account)
 	account.POST(paths.SwitchProgram, h.SwitchProgram)
 
 	signedIn := console.Group("", h.RequireAdmin, h.RequireTwoFactorSetup, s.wakeWebhooksAfterWrites)
@@ -155,6 +157,7 @@ func (s *Server) routes(cfg Config) {
 	full.POST(general(paths.MaxKeyLifetime), h.SetMaxKeyLifetime)
 	s.adminsRoutes(full, general)
 	full.GET(general(paths.APIKeyUsageRoute), h.ShowAPIKeyUsage)
+	s.passkeyReauthRoutes(full, general)
 
 	s.auditTrailRoutes(signedIn.Group(paths.AuditTrail, h.RequireModule(accounts.ModuleAuditTrail)))
 	s.apiRoutes(e.Group("/v2"), cfg.API)

@@ -56,6 +56,10 @@ type bench struct {
 	dbURL     string
 	masterKey string
 	pgStats   *gorm.DB // PostgreSQL only: reads pg_stat_database
+	db        *gorm.DB // the bench's own connection (seeding, usage checks)
+	store     *models.Stores
+	authRatio float64 // scenario 1's authenticated/baseline ratio
+	authCalls uint64  // scenario 1's measured authenticated requests
 	seed      *seeded
 	a, b      *server
 	console   *consoleClient
@@ -170,6 +174,7 @@ func (b *bench) run(ctx context.Context) error {
 	}
 	logf("seeding %d programs x %d keys on %s", b.cfg.programs, b.cfg.keysPerProgram, dbLabel)
 	store := models.New(db, keyring, database.SystemClock)
+	b.db, b.store = db, store
 	if b.seed, err = seed(store, b.cfg.programs, b.cfg.keysPerProgram, workers); err != nil {
 		return err
 	}
@@ -201,7 +206,10 @@ func (b *bench) run(ctx context.Context) error {
 	step("4 console", b.scenarioConsole)
 	step("3 revocation", func() error { return b.scenarioRevocation(ctx) })
 	step("5 audit trail", func() error { return b.scenarioAudit(ctx) })
-	step("7 webhook delivery", func() error { return b.scenarioDelivery(ctx, store) })
+	step("7 usage counting", b.scenarioUsageCounting)
+	step("8 Redis rate limits", b.scenarioRedisLimits)
+	step("9 usage page", b.scenarioUsagePage)
+	step("10 webhook delivery", func() error { return b.scenarioDelivery(ctx, store) })
 	if err := ctx.Err(); err != nil {
 		return err
 	}

@@ -16,7 +16,7 @@ import (
 // deliveryGiveUp bounds one delivery trial.
 const deliveryGiveUp = 30 * time.Second
 
-// scenarioDelivery is scenario 7: webhook delivery latency. A local
+// scenarioDelivery is scenario 10: webhook delivery latency. A local
 // receiver subscribes to api_key.inactivated (the bench's servers run
 // with KEYDESK_WEBHOOK_ALLOW_PRIVATE=true); each trial inactivates a key
 // through A's console and times from A's answer (the action committed,
@@ -71,7 +71,7 @@ func (b *bench) scenarioDelivery(ctx context.Context, store *models.Stores) erro
 	s := sortDurations(took)
 	c := sortDurations(fromClick)
 	b.rep.add(row{
-		scenario: fmt.Sprintf("7 webhook delivery: commit -> receiver (%d trials)", len(s)),
+		scenario: fmt.Sprintf("10 webhook delivery: commit -> receiver (%d trials)", len(s)),
 		p50:      ms(quantile(s, 0.50)),
 		p99:      ms(quantile(s, 0.99)),
 		claim: fmt.Sprintf("max %s; from the click: p50 %s / p99 %s (worker polls the outbox every %s when not woken)",

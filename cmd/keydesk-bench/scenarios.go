@@ -44,6 +44,7 @@ func (b *bench) scenarioAuth() (*vegeta.Metrics, error) {
 	}
 
 	ratio := okRate(authed) / okRate(baseline)
+	b.authRatio, b.authCalls = ratio, authed.Requests
 	p99 := authed.Latencies.P99
 	allOK := onlyStatus(authed, http.StatusOK)
 	b.rep.add(row{

@@ -112,6 +112,17 @@ func seed(store *models.Stores, programs, keysPerProgram, workers int) (*seeded,
 						errs <- fmt.Errorf("program %d key %d: %w", i, j, err)
 						return
 					}
+					// Every key restricted and allowlisted, so scenario 1
+					// measures the permission and address checks too.
+					k, err = store.Keys.Update(ctx, p.ID, actor, k.ID, keys.KeyInput{
+						Name:        k.Name,
+						Description: k.Description,
+						Access:      &benchAccess,
+					})
+					if err != nil {
+						errs <- fmt.Errorf("program %d key %d: restrict: %w", i, j, err)
+						return
+					}
 					secret, err := store.Keys.Keyring().Open(k.ID, k.Sealed, k.KeyVersion)
 					if err != nil {
 						errs <- err
@@ -137,4 +148,12 @@ func seed(store *models.Stores, programs, keysPerProgram, workers int) (*seeded,
 	}
 	out.took = time.Since(start)
 	return out, nil
+}
+
+// benchAccess is every seeded key's access: restricted to what the bench
+// calls, from loopback only.
+var benchAccess = keys.AccessInput{
+	Restricted:  true,
+	Permissions: []string{string(keys.PermProgramRead), string(keys.PermMembersRead)},
+	AllowedIPs:  "127.0.0.0/8\n::1",
 }

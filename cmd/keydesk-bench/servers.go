@@ -46,7 +46,8 @@ func freePort() (int, error) {
 // startServer runs `keydesk serve` on a free loopback port with the given
 // database and master key, its logs going to a file in dir, and waits until
 // /healthz answers.
-func startServer(name, bin, dir, databaseURL, masterKey string) (*server, error) {
+// extraEnv (KEY=value) is added to the server's environment.
+func startServer(name, bin, dir, databaseURL, masterKey string, extraEnv ...string) (*server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -59,7 +60,7 @@ func startServer(name, bin, dir, databaseURL, masterKey string) (*server, error)
 	}
 	cmd := exec.Command(bin, "serve", "--addr", addr)
 	cmd.Dir = dir // a relative data/ (master key file, default SQLite) stays in the bench directory
-	cmd.Env = serverEnv(databaseURL, masterKey)
+	cmd.Env = append(serverEnv(databaseURL, masterKey), extraEnv...)
 	// Request logs are written as in production, to a file, not a terminal.
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {

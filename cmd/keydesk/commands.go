@@ -50,7 +50,15 @@ func openStore(logger *slog.Logger) (*models.Stores, web.Config, error) {
 	if err != nil {
 		return nil, cfg, err
 	}
-	return models.New(db, keyring, database.SystemClock), cfg, nil
+	store := models.New(db, keyring, database.SystemClock)
+	// Authenticator secrets stored plain (before sealing) or under a
+	// previous master key are sealed under the current one.
+	if n, err := store.Accounts.ResealTOTPSecrets(context.Background()); err != nil {
+		return nil, cfg, err
+	} else if n > 0 {
+		logger.Info("authenticator app secrets sealed under the current master key", "admins", n)
+	}
+	return store, cfg, nil
 }
 
 func serve(args []string) error {

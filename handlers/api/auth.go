@@ -14,9 +14,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"keydesk/metrics"
 	"keydesk/models/apiauth"
 	"keydesk/models/members"
+	"keydesk/models/metrics"
 )
 
 // API serves the Zinrelo-compatible REST API (partner-id and api-key
@@ -134,6 +134,7 @@ func (a *API) RequireAPIKey(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		if err := key.PermitAddress(c.RealIP()); err != nil {
+			a.count(c, key.KeyID, key.ProgramID, metrics.OutcomeForbidden)
 			return forbidden(c, err)
 		}
 		a.authenticated(c, key)

@@ -8,6 +8,7 @@ import (
 
 	"keydesk/models/apiauth"
 	"keydesk/models/keys"
+	"keydesk/models/metrics"
 )
 
 // codeForbidden is the error code of a call the key authenticates but may
@@ -35,6 +36,7 @@ func (a *API) Require(p keys.Permission) echo.MiddlewareFunc {
 				return unauthorized(c)
 			}
 			if err := key.Permit(p); err != nil {
+				a.count(c, key.KeyID, key.ProgramID, metrics.OutcomeForbidden)
 				return forbidden(c, err)
 			}
 			return next(c)

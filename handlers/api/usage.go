@@ -3,8 +3,8 @@ package api
 import (
 	"github.com/labstack/echo/v4"
 
-	"keydesk/metrics"
 	"keydesk/models/apiauth"
+	"keydesk/models/metrics"
 )
 
 // UsageCounter counts a verification against a key in memory (the usage

@@ -57,7 +57,18 @@ type Admin struct {
 	// until one is confirmed; TOTPLastStep the last time step accepted.
 	TOTPSecret   string `gorm:"column:totp_secret"`
 	TOTPLastStep int64  `gorm:"column:totp_last_step"`
+	// PasskeyCount is how many passkeys the admin added; PasskeyOnly lets
+	// a passkey alone sign them in.
+	PasskeyCount int64 `gorm:"column:passkey_count"`
+	PasskeyOnly  bool  `gorm:"column:passkey_only"`
 }
+
+// HasPasskey reports whether the admin added a passkey.
+func (a Admin) HasPasskey() bool { return a.PasskeyCount > 0 }
+
+// HasSecondFactor reports whether the admin has an authenticator app or a
+// passkey, either of which counts as the second factor.
+func (a Admin) HasSecondFactor() bool { return a.HasTOTP() || a.HasPasskey() }
 
 // HasTOTP reports whether the admin set up an authenticator app.
 func (a Admin) HasTOTP() bool { return a.TOTPSecret != "" }

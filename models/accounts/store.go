@@ -16,6 +16,8 @@ type Store struct {
 	db    *gorm.DB
 	audit *audit.Store
 	now   database.Clock
+	// sealer seals TOTP secrets at rest (SetSealer).
+	sealer SecretSealer
 	// outbox, when set, receives the notifiable team events (notify.go).
 	outbox *outbox.Store
 }

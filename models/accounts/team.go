@@ -49,9 +49,10 @@ func (s *Store) Team(ctx context.Context, programID int64) ([]TeamMember, error)
 		Modules      string
 		LastSignInAt *time.Time
 		TotpSecret   string
+		PasskeyCount int64
 		CreatedAt    time.Time
 	}
-	err := s.db.WithContext(ctx).Raw(`SELECT m.admin_id, a.email, m.access, m.modules, a.last_sign_in_at, a.totp_secret, m.created_at
+	err := s.db.WithContext(ctx).Raw(`SELECT m.admin_id, a.email, m.access, m.modules, a.last_sign_in_at, a.totp_secret, a.passkey_count, m.created_at
 		FROM memberships m JOIN admins a ON a.id = m.admin_id WHERE m.program_id = ? ORDER BY m.created_at, m.id`, programID).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("accounts: unable to list the program's admins: %w", err)
@@ -59,7 +60,7 @@ func (s *Store) Team(ctx context.Context, programID int64) ([]TeamMember, error)
 	out := make([]TeamMember, len(rows))
 	for i, r := range rows {
 		out[i] = TeamMember{AdminID: r.AdminID, Email: r.Email, Access: r.Access, Modules: splitModules(r.Modules),
-			LastSignInAt: r.LastSignInAt, TwoFactor: r.TotpSecret != "", CreatedAt: r.CreatedAt}
+			LastSignInAt: r.LastSignInAt, TwoFactor: r.TotpSecret != "" || r.PasskeyCount > 0, CreatedAt: r.CreatedAt}
 	}
 	return out, nil
 }

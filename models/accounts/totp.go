@@ -79,7 +79,7 @@ func (s *Store) EnableTOTP(ctx context.Context, programID int64, actor audit.Act
 		codes[i] = c[:5] + "-" + c[5:]
 	}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Exec(`UPDATE admins SET totp_secret = ?, totp_last_step = ? WHERE id = ? AND totp_secret = ''`, secret, step, actor.AdminID)
+		res := tx.Exec(`UPDATE admins SET totp_secret = ?, totp_last_step = ? WHERE id = ? AND totp_secret = ''`, s.sealTOTP(actor.AdminID, secret), step, actor.AdminID)
 		if res.Error != nil {
 			return res.Error
 		}
@@ -184,9 +184,13 @@ func (s *Store) VerifySecondFactor(ctx context.Context, programID int64, actor a
 	if len(code) > maxSecondFactorCode {
 		code = code[:maxSecondFactorCode]
 	}
+	secret, err := s.openTOTP(admin.ID, admin.TOTPSecret)
+	if err != nil {
+		return err
+	}
 	ok := false
 	err = db.Transaction(func(tx *gorm.DB) error {
-		if step := matchTOTP(admin.TOTPSecret, code, s.now()); step != 0 {
+		if step := matchTOTP(secret, code, s.now()); step != 0 {
 			res := tx.Exec(`UPDATE admins SET totp_last_step = ? WHERE id = ? AND totp_secret = ? AND totp_last_step < ?`, step, adminID, admin.TOTPSecret, step)
 			if res.Error != nil {
 				return res.Error

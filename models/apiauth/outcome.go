@@ -4,7 +4,7 @@ import (
 	"errors"
 	"time"
 
-	"keydesk/metrics"
+	"keydesk/models/metrics"
 )
 
 // AuthFailure is a refused credential with what the server may count about
@@ -19,8 +19,17 @@ type AuthFailure struct {
 
 func (f *AuthFailure) Error() string { return ErrUnauthorized.Error() }
 
-// Is makes every AuthFailure ErrUnauthorized.
-func (f *AuthFailure) Is(target error) bool { return target == ErrUnauthorized }
+// Is makes every AuthFailure ErrUnauthorized, and an expired one
+// ErrExpired too.
+func (f *AuthFailure) Is(target error) bool {
+	return target == ErrUnauthorized || (target == ErrExpired && f.Outcome == metrics.OutcomeExpired)
+}
+
+// expiredFailure is the refusal of key k used at or after its expiry,
+// counted against it.
+func expiredFailure(k *VerifiedKey) *AuthFailure {
+	return &AuthFailure{Outcome: metrics.OutcomeExpired, KeyID: k.KeyID, ProgramID: k.ProgramID}
+}
 
 // FailureOf is the failure behind err: its outcome (invalid when err says
 // no more) and the key it can be attributed to.

@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"time"
 
-	"keydesk/metrics"
+	"keydesk/models/metrics"
 
 	"github.com/jackc/pgx/v5"
 )

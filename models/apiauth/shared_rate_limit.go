@@ -11,7 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/logging"
 
-	"keydesk/metrics"
+	"keydesk/models/metrics"
 )
 
 // SharedRateLimiter keeps per-key budgets in Redis (GCRA, go-redis's

@@ -153,8 +153,7 @@ func (v *Verifier) VerifyUIToken(ctx context.Context, partnerID, token string) (
 	if !keys.IsPartnerID(partnerID) {
 		return nil, nil, ErrUnauthorized
 	}
-	var key *VerifiedKey
-	expired := false
+	var key, expired *VerifiedKey
 	claims, err := parseUIToken(token, v.opts.UITokenMaxLifetime, func(sub string) (any, error) {
 		k, err := v.bySubject(ctx, partnerID, sub)
 		if err != nil {
@@ -165,7 +164,7 @@ func (v *Verifier) VerifyUIToken(ctx context.Context, partnerID, token string) (
 		}
 		now := v.now()
 		if k.expiredAt(now) {
-			expired = true
+			expired = k
 			return nil, ErrUnauthorized
 		}
 		secret, err := v.store.Unseal(k.credential)
@@ -185,8 +184,8 @@ func (v *Verifier) VerifyUIToken(ctx context.Context, partnerID, token string) (
 		}
 		return jwt.VerificationKeySet{Keys: []jwt.VerificationKey{[]byte(secret), []byte(old)}}, nil
 	}, v.now)
-	if expired && errors.Is(err, ErrUnauthorized) {
-		return nil, nil, ErrExpired
+	if expired != nil && errors.Is(err, ErrUnauthorized) {
+		return nil, nil, expiredFailure(expired)
 	}
 	if err != nil {
 		return nil, nil, err

@@ -14,9 +14,9 @@ import (
 	"sync"
 	"time"
 
-	"keydesk/metrics"
 	"keydesk/models/database"
 	"keydesk/models/keys"
+	"keydesk/models/metrics"
 
 	"golang.org/x/sync/singleflight"
 )
@@ -167,7 +167,7 @@ func (v *Verifier) VerifyAPIKey(ctx context.Context, partnerID, key string) (*Ve
 		return nil, &AuthFailure{Outcome: metrics.OutcomeInvalid}
 	}
 	if k.expiredAt(v.now()) {
-		return nil, ErrExpired
+		return nil, expiredFailure(k)
 	}
 	v.recordUse(k)
 	return k, nil

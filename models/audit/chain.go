@@ -15,8 +15,8 @@ import (
 
 	"gorm.io/gorm"
 
-	"keydesk/metrics"
 	"keydesk/models/database"
+	"keydesk/models/metrics"
 )
 
 // Store appends to and reads the audit chains.

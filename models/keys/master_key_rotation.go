@@ -49,12 +49,37 @@ type RotationReport struct {
 var ErrRotationStopped = errors.New("master-key rotation stopped before the end: run it again to finish")
 
 type staleKey struct {
-	ID         int64
-	ProgramID  int64
-	Identifier string
-	Digest     []byte
-	Sealed     []byte
-	KeyVersion int64
+	ID            int64
+	ProgramID     int64
+	Identifier    string
+	Digest        []byte
+	Sealed        []byte
+	KeyVersion    int64
+	OldDigest     []byte
+	OldSealed     []byte
+	OldKeyVersion int64
+}
+
+// staleCondition selects keys with a secret not sealed under the current
+// master key: the key itself, or the previous secret a roll keeps working
+// until its overlap ends.
+const staleCondition = `(key_version <> ? OR (old_sealed IS NOT NULL AND old_key_version <> ?))`
+
+// reseal opens a secret sealed under any configured master key, checks it
+// against its digest and seals it again under the current one.
+func (s *Store) reseal(r staleKey, what string, sealed []byte, version int64, digest []byte) ([]byte, int64, error) {
+	secret, err := s.keyring.Open(r.ID, sealed, version)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s of API key %s (row %d, key version %d) cannot be opened: set KEYDESK_MASTER_KEY_PREVIOUS to the master key it was sealed with: %w", what, r.Identifier, r.ID, version, err)
+	}
+	if !bytes.Equal(KeyDigest(secret), digest) {
+		return nil, 0, fmt.Errorf("%s of API key %s (row %d) does not match its digest: refusing to re-seal it", what, r.Identifier, r.ID)
+	}
+	resealed, newVersion := s.keyring.Seal(r.ID, secret)
+	if again, err := s.keyring.Open(r.ID, resealed, newVersion); err != nil || again != secret {
+		return nil, 0, fmt.Errorf("%s of API key %s (row %d) did not survive re-sealing: %v", what, r.Identifier, r.ID, err)
+	}
+	return resealed, newVersion, nil
 }
 
 // RotateMasterKey re-seals every API key (default keys included) that is not
@@ -90,8 +115,8 @@ func (s *Store) RotateMasterKey(ctx context.Context, actor audit.Actor, opts Rot
 		err := db.Transaction(func(tx *gorm.DB) error {
 			// The next program with stale keys, then up to a batch of its keys.
 			var first staleKey
-			if err := tx.Raw(`SELECT id, program_id FROM api_keys WHERE key_version <> ? AND (program_id > ? OR (program_id = ? AND id > ?)) ORDER BY program_id, id LIMIT 1`,
-				current, lastProgram, lastProgram, lastID).Scan(&first).Error; err != nil {
+			if err := tx.Raw(`SELECT id, program_id FROM api_keys WHERE `+staleCondition+` AND (program_id > ? OR (program_id = ? AND id > ?)) ORDER BY program_id, id LIMIT 1`,
+				current, current, lastProgram, lastProgram, lastID).Scan(&first).Error; err != nil {
 				return fmt.Errorf("unable to find keys to re-seal: %w", err)
 			}
 			if first.ID == 0 {
@@ -99,24 +124,28 @@ func (s *Store) RotateMasterKey(ctx context.Context, actor audit.Actor, opts Rot
 			}
 			programID = first.ProgramID
 			var rows []staleKey
-			if err := tx.Raw(`SELECT id, program_id, identifier, digest, sealed, key_version FROM api_keys WHERE program_id = ? AND key_version <> ? AND id >= ? ORDER BY id LIMIT ?`+database.ForUpdate(tx),
-				programID, current, first.ID, limit).Scan(&rows).Error; err != nil {
+			if err := tx.Raw(`SELECT id, program_id, identifier, digest, sealed, key_version, old_digest, old_sealed, old_key_version FROM api_keys WHERE program_id = ? AND `+staleCondition+` AND id >= ? ORDER BY id LIMIT ?`+database.ForUpdate(tx),
+				programID, current, current, first.ID, limit).Scan(&rows).Error; err != nil {
 				return fmt.Errorf("unable to load keys of program %d: %w", programID, err)
 			}
 			for _, r := range rows {
 				nextID = r.ID
-				secret, err := s.keyring.Open(r.ID, r.Sealed, r.KeyVersion)
-				if err != nil {
-					return fmt.Errorf("API key %s (row %d, key version %d) cannot be opened: set KEYDESK_MASTER_KEY_PREVIOUS to the master key it was sealed with: %w", r.Identifier, r.ID, r.KeyVersion, err)
+				sealed, version := r.Sealed, r.KeyVersion
+				if version != current {
+					var err error
+					if sealed, version, err = s.reseal(r, "the secret", r.Sealed, r.KeyVersion, r.Digest); err != nil {
+						return err
+					}
 				}
-				if !bytes.Equal(KeyDigest(secret), r.Digest) {
-					return fmt.Errorf("API key %s (row %d) does not match its digest: refusing to re-seal it", r.Identifier, r.ID)
+				oldSealed, oldVersion := r.OldSealed, r.OldKeyVersion
+				if oldSealed != nil && oldVersion != current {
+					var err error
+					if oldSealed, oldVersion, err = s.reseal(r, "the previous secret", r.OldSealed, r.OldKeyVersion, r.OldDigest); err != nil {
+						return err
+					}
 				}
-				sealed, version := s.keyring.Seal(r.ID, secret)
-				if again, err := s.keyring.Open(r.ID, sealed, version); err != nil || again != secret {
-					return fmt.Errorf("API key %s (row %d) did not survive re-sealing: %v", r.Identifier, r.ID, err)
-				}
-				res := tx.Exec(`UPDATE api_keys SET sealed = ?, key_version = ? WHERE id = ? AND key_version = ?`, sealed, version, r.ID, r.KeyVersion)
+				res := tx.Exec(`UPDATE api_keys SET sealed = ?, key_version = ?, old_sealed = ?, old_key_version = ? WHERE id = ? AND key_version = ? AND old_key_version = ?`,
+					sealed, version, oldSealed, oldVersion, r.ID, r.KeyVersion, r.OldKeyVersion)
 				if res.Error != nil {
 					return fmt.Errorf("unable to re-seal API key %s: %w", r.Identifier, res.Error)
 				}
@@ -156,7 +185,7 @@ func (s *Store) RotateMasterKey(ctx context.Context, actor audit.Actor, opts Rot
 	if err := db.Raw(`SELECT COUNT(*) FROM api_keys WHERE key_version = ?`, current).Scan(&report.Current).Error; err != nil && runErr == nil {
 		runErr = fmt.Errorf("keys: unable to count re-sealed keys: %w", err)
 	}
-	if err := db.Raw(`SELECT COUNT(*) FROM api_keys WHERE key_version <> ?`, current).Scan(&report.Pending).Error; err != nil && runErr == nil {
+	if err := db.Raw(`SELECT COUNT(*) FROM api_keys WHERE `+staleCondition, current, current).Scan(&report.Pending).Error; err != nil && runErr == nil {
 		runErr = fmt.Errorf("keys: unable to count keys left to re-seal: %w", err)
 	}
 	if errors.Is(runErr, ErrRotationStopped) && report.Pending == 0 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"keydesk/models/audit"
 	"keydesk/models/keys"
@@ -164,4 +165,50 @@ func equalSecrets(a, b map[int64]string) bool {
 		}
 	}
 	return true
+}
+
+// A key in its roll overlap keeps two secrets; rotation re-seals both, so
+// once the previous master key is gone the old secret still opens (UI
+// tokens signed with it keep working until the overlap ends).
+func TestMasterKeyRotationResealsARolledKeysOldSecret(t *testing.T) {
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
+		gdb := modeltest.Open(t, db)
+		oldStore := modeltest.Wrap(gdb, mustKeyring(t, modeltest.MasterKey))
+		fx := modeltest.Seed(t, oldStore, "Rolled")
+		actor := audit.Actor{AdminID: fx.Full.ID, Email: fx.Full.Email}
+		k, err := oldStore.Keys.Generate(t.Context(), fx.Program.ID, actor, keys.KeyInput{Name: "Shop"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before, err := oldStore.Keys.CredentialByDigest(t.Context(), k.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		oldSecret, err := oldStore.Keys.Unseal(before)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := oldStore.Keys.Roll(t.Context(), fx.Program.ID, actor, k.ID, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+
+		rotating := modeltest.Wrap(gdb, mustKeyring(t, newMasterKey, modeltest.MasterKey))
+		rep, err := rotating.Keys.RotateMasterKey(t.Context(), audit.Actor{Email: "cli"}, keys.RotationOptions{})
+		if err != nil || rep.Pending != 0 {
+			t.Fatalf("rotation: %+v, %v", rep, err)
+		}
+
+		after := modeltest.Wrap(gdb, mustKeyring(t, newMasterKey))
+		c, err := after.Keys.CredentialByDigest(t.Context(), keys.KeyDigest(oldSecret))
+		if err != nil || c == nil {
+			t.Fatalf("old secret not found during its overlap: %v", err)
+		}
+		got, err := after.Keys.UnsealOld(c)
+		if err != nil || got != oldSecret {
+			t.Fatalf("old secret after rotation without the previous master key: %q, %v", got, err)
+		}
+		if _, err := after.Keys.Unseal(c); err != nil {
+			t.Fatalf("new secret after rotation: %v", err)
+		}
+	})
 }

@@ -25,6 +25,8 @@ type Keyring struct {
 	current int64
 	aeads   map[int64]cipher.AEAD
 	audit   *audit.Keys
+	// masters are the raw master keys by version, for DeriveSealer.
+	masters map[int64][]byte
 }
 
 // ErrUnseal means no master key in the keyring opens a sealed value.
@@ -33,7 +35,7 @@ var ErrUnseal = errors.New("unable to unseal API key: wrong master key or tamper
 // NewKeyring builds a keyring whose first key seals; the others (previous
 // master keys during a rotation) only open.
 func NewKeyring(current []byte, previous ...[]byte) (*Keyring, error) {
-	k := &Keyring{aeads: map[int64]cipher.AEAD{}}
+	k := &Keyring{aeads: map[int64]cipher.AEAD{}, masters: map[int64][]byte{}}
 	var masters []audit.MasterKey
 	for i, key := range append([][]byte{current}, previous...) {
 		if len(key) != 32 {
@@ -49,6 +51,7 @@ func NewKeyring(current []byte, previous ...[]byte) (*Keyring, error) {
 		}
 		version := keyFingerprint(key)
 		k.aeads[version] = aead
+		k.masters[version] = key
 		if i == 0 {
 			k.current = version
 		}

@@ -361,6 +361,26 @@ CREATE TABLE key_usage_clients (
 );
 CREATE INDEX key_usage_clients_last_seen ON key_usage_clients (last_seen);
 `),
+	// Issue 15: passkeys. Each row keeps one WebAuthn credential of an
+	// admin (its id base64url-encoded, unique, for the usernameless
+	// sign-in; the library's credential as JSON, with its signature
+	// counter). admins.passkey_count is kept in the transaction that adds
+	// or removes one, so every page knows the two-factor state without a
+	// query; passkey_only lets the admin sign in with a passkey alone.
+	commonMigration("passkeys", `
+CREATE TABLE passkeys (
+	id {{id}},
+	admin_id BIGINT NOT NULL REFERENCES admins(id) ON DELETE CASCADE,
+	name TEXT NOT NULL,
+	credential_id TEXT NOT NULL UNIQUE,
+	credential TEXT NOT NULL,
+	created_at {{time}} NOT NULL,
+	last_used_at {{time}}
+);
+CREATE INDEX passkeys_admin ON passkeys (admin_id);
+ALTER TABLE admins ADD COLUMN passkey_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE admins ADD COLUMN passkey_only BOOLEAN NOT NULL DEFAULT FALSE;
+`),
 	// Issue 14: the expiry sweep claims each notice (7 days, 1 day, expired)
 	// of a key's expiry with a row, inserted in the transaction that audits
 	// it and writes its outbox event, so of several instances sweeping at

@@ -5,8 +5,8 @@ import (
 	"sync"
 	"time"
 
-	"keydesk/metrics"
 	"keydesk/models/database"
+	"keydesk/models/metrics"
 )
 
 // MaxUserAgent bounds a recorded user agent.

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"keydesk/metrics"
+	"keydesk/models/metrics"
 	"keydesk/models/modeltest"
 	"keydesk/models/usage"
 )

@@ -19,7 +19,7 @@ import (
 	"keydesk/models/audit"
 	"keydesk/models/keys"
 	"keydesk/models/modeltest"
-	"keydesk/notify"
+	"keydesk/web/notify"
 )
 
 // smtpSink is a real SMTP server started by the test; it keeps every

@@ -19,7 +19,7 @@ import (
 	"keydesk/models/keys"
 	"keydesk/models/modeltest"
 	"keydesk/models/outbox"
-	"keydesk/notify"
+	"keydesk/web/notify"
 )
 
 // TestSignMatchesThePublishedVector checks the signature against the test

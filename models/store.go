@@ -61,6 +61,7 @@ func New(db *gorm.DB, keyring *keys.Keyring, clock database.Clock) *Stores {
 		panic("models: unable to derive the TOTP sealing key: " + err.Error())
 	}
 	accountStore.SetSealer(totpSealer)
+	accountStore.UseOutbox(outboxStore)
 	return &Stores{
 		Clock:       clock,
 		Audit:       auditStore,

@@ -38,6 +38,8 @@ var auditActionLabels = map[string]string{
 	audit.ActionKeyRolled:          "API key rolled",
 	audit.ActionKeyOldExpired:      "Old API key stopped working",
 	audit.ActionKeyLifetimeChanged: "Maximum key lifetime changed",
+	audit.ActionKeyExpiring:        "API key expiring soon",
+	audit.ActionKeyExpired:         "API key expired",
 
 	audit.ActionAdminInvited:            "Admin invited",
 	audit.ActionAdminInvitationAccepted: "Invitation accepted",

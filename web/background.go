@@ -95,10 +95,14 @@ func (s *Server) Start() error {
 			s.writeAuditCheckpoints(ctx)
 		}()
 	}
-	rt.wg.Add(3)
+	rt.wg.Add(4)
 	go func() {
 		defer rt.wg.Done()
 		s.runWebhooks(ctx)
+	}()
+	go func() {
+		defer rt.wg.Done()
+		s.expirySweep(ctx)
 	}()
 	go func() {
 		defer rt.wg.Done()

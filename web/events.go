@@ -3,8 +3,11 @@ package web
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"strconv"
+
+	"github.com/labstack/echo/v4"
 
 	"keydesk/web/notify"
 )
@@ -46,4 +49,41 @@ func EventsConfigFromEnv() (EventsConfig, error) {
 // instances share the work through the database).
 func (s *Server) runWebhooks(ctx context.Context) {
 	s.webhooks.Run(ctx)
+}
+
+// useMail turns email notices on when KEYDESK_SMTP_URL is set (with
+// KEYDESK_MAIL_FROM and KEYDESK_BASE_URL): the outbox fans mailable events
+// out to full-access admins, invitations are mailed, and the webhook worker
+// sends them. A bad setting is logged and leaves notices off, as the
+// console then says.
+func (s *Server) useMail(cfg Config) bool {
+	if cfg.Events.SMTPURL == "" {
+		return false
+	}
+	base := cfg.BaseURL
+	if base == "" {
+		base = cfg.Events.BaseURL
+	}
+	m, err := notify.NewMailer(cfg.Events.SMTPURL, cfg.Events.MailFrom, base, cfg.Events.Webhooks.Timeout)
+	if err != nil {
+		s.logger.Warn("email notices are off", "reason", err.Error())
+		return false
+	}
+	s.webhooks.UseMailer(m)
+	s.Stores.Outbox.UseMail(true)
+	return true
+}
+
+// wakeWebhooksAfterWrites wakes the outbox worker once a console write has
+// answered (its transaction, with any outbox row, has committed), so a
+// notice leaves at once rather than at the worker's next poll. Waking is a
+// non-blocking send; a write that enqueued nothing costs one empty round.
+func (s *Server) wakeWebhooksAfterWrites(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		err := next(c)
+		if c.Request().Method == http.MethodPost {
+			s.webhooks.Wake()
+		}
+		return err
+	}
 }

@@ -72,9 +72,7 @@ func New(cfg Config, stores *models.Stores, logger *slog.Logger) *Server {
 	s := &Server{Echo: e, Stores: stores, Handlers: h, logger: logger, sessions: sessionStore,
 		auditCheckpoints: auditCheckpointWriter{path: cfg.AuditCheckpointFile, interval: cfg.AuditCheckpointInterval}}
 	s.webhooks = notify.NewWorker(stores.Outbox, cfg.Events.Webhooks, stores.Clock, logger)
-	// Email notices are not sent yet (KEYDESK_SMTP_URL is read but no mailer
-	// exists), so the console says they are off whatever the setting.
-	h.UseEvents(s.webhooks.Wake, false)
+	h.UseEvents(s.webhooks.Wake, s.useMail(cfg))
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
 
@@ -121,7 +119,7 @@ func (s *Server) routes(cfg Config) {
 	s.passkeyAccountRoutes(account)
 	account.POST(paths.SwitchProgram, h.SwitchProgram)
 
-	signedIn := console.Group("", h.RequireAdmin, h.RequireTwoFactorSetup)
+	signedIn := console.Group("", h.RequireAdmin, h.RequireTwoFactorSetup, s.wakeWebhooksAfterWrites)
 	signedIn.GET(paths.Home, h.Home)
 	signedIn.GET(paths.NoAccess, h.NoAccess)
 

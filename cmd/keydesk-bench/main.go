@@ -209,6 +209,7 @@ func (b *bench) run(ctx context.Context) error {
 	step("7 usage counting", b.scenarioUsageCounting)
 	step("8 Redis rate limits", b.scenarioRedisLimits)
 	step("9 usage page", b.scenarioUsagePage)
+	step("10 webhook delivery", func() error { return b.scenarioDelivery(ctx, store) })
 	if err := ctx.Err(); err != nil {
 		return err
 	}

@@ -105,7 +105,8 @@ func serverEnv(databaseURL, masterKey string) []string {
 		}
 		env = append(env, kv)
 	}
-	return append(env, "DATABASE_URL="+databaseURL, "KEYDESK_MASTER_KEY="+masterKey)
+	// Scenario 6's receiver listens on loopback.
+	return append(env, "DATABASE_URL="+databaseURL, "KEYDESK_MASTER_KEY="+masterKey, "KEYDESK_WEBHOOK_ALLOW_PRIVATE=true")
 }
 
 // stop sends SIGTERM and waits for a graceful exit (SIGKILL after 20 s).

@@ -51,6 +51,7 @@ func runRotateMaster(args []string, out io.Writer) error {
 	if report.Pending > 0 {
 		return fmt.Errorf("%d API keys are still sealed under an older master key: run keys rotate-master again", report.Pending)
 	}
+	fmt.Fprintf(out, "webhooks: %d signing secrets and invitation tokens re-sealed\n", report.WebhookSecrets)
 	fmt.Fprintf(out, "audit trail: earlier chain keys wrapped under the new master key, %d chains anchored under it\n", report.AnchoredChains)
 	fmt.Fprintln(out, "master-key rotation complete: KEYDESK_MASTER_KEY_PREVIOUS may now be removed; checkpoints are now signed with a new key (keydesk audit public-key)")
 	return nil

@@ -8,6 +8,7 @@ import (
 
 	"keydesk/models/audit"
 	"keydesk/models/database"
+	"keydesk/models/outbox"
 )
 
 // Store reads and changes programs, admins and memberships.
@@ -17,6 +18,8 @@ type Store struct {
 	now   database.Clock
 	// sealer seals TOTP secrets at rest (SetSealer).
 	sealer SecretSealer
+	// outbox, when set, receives the notifiable team events (notify.go).
+	outbox *outbox.Store
 }
 
 // NewStore builds the accounts store; events go to auditStore.

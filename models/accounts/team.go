@@ -15,6 +15,7 @@ import (
 	"keydesk/models/audit"
 	"keydesk/models/database"
 	"keydesk/models/input"
+	"keydesk/models/outbox"
 )
 
 // InvitationLifetime is how long an invitation link works.
@@ -196,10 +197,14 @@ func (s *Store) RemoveAdmin(ctx context.Context, actor audit.Actor, programID, a
 		if err := tx.Exec(`DELETE FROM reauth_grants WHERE admin_id = ? AND program_id = ?`, adminID, programID).Error; err != nil {
 			return err
 		}
-		return s.audit.Append(tx, programID, actor, audit.Entry{
+		if err := s.audit.Append(tx, programID, actor, audit.Entry{
 			Action: audit.ActionAdminRemoved, TargetType: audit.TargetAdmin, TargetID: fmt.Sprint(a.ID), TargetName: a.Email,
 			Details: map[string]any{"access": m.Access, "modules": splitModules(m.Modules), "sessions_ended": res.RowsAffected},
-		})
+		}); err != nil {
+			return err
+		}
+		return s.notify(tx, programID, outbox.EventAdminRemoved, actor, map[string]any{"admin": map[string]any{
+			"id": a.ID, "email": a.Email, "access": m.Access, "modules": splitModules(m.Modules)}})
 	})
 	if err != nil && !errors.Is(err, ErrLastFullAdmin) && !errors.Is(err, database.ErrNotFound) {
 		return fmt.Errorf("accounts: unable to remove admin: %w", err)
@@ -259,10 +264,22 @@ func (s *Store) Invite(ctx context.Context, actor audit.Actor, programID int64, 
 		if err := tx.Create(inv).Error; err != nil {
 			return err
 		}
-		return s.audit.Append(tx, programID, actor, audit.Entry{
+		if err := s.audit.Append(tx, programID, actor, audit.Entry{
 			Action: audit.ActionAdminInvited, TargetType: audit.TargetInvitation, TargetID: fmt.Sprint(inv.ID), TargetName: email,
 			Details: map[string]any{"access": access, "modules": modules, "expires_at": inv.ExpiresAt.UTC().Format(time.RFC3339)},
-		})
+		}); err != nil {
+			return err
+		}
+		data := map[string]any{"invitation": map[string]any{
+			"id": inv.ID, "email": email, "access": access, "modules": modules, "expires_at": inv.ExpiresAt.UTC().Format(time.RFC3339)}}
+		if err := s.notify(tx, programID, outbox.EventAdminInvited, actor, data); err != nil {
+			return err
+		}
+		if s.outbox == nil {
+			return nil
+		}
+		data["actor"] = map[string]any{"id": actor.AdminID, "email": actor.Email}
+		return s.outbox.EnqueueInvitationMail(tx, programID, email, token, data)
 	})
 	if errors.Is(err, ErrAdminExists) {
 		return nil, "", err

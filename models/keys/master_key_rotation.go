@@ -39,6 +39,9 @@ type RotationReport struct {
 	// AnchoredChains counts the audit chains that got a master_key.rotated
 	// event under the new key, committing to their head under the old one.
 	AnchoredChains int
+	// WebhookSecrets counts the webhook signing secrets and invitation
+	// tokens re-sealed under the new master key.
+	WebhookSecrets int
 }
 
 // ErrRotationStopped means a rotation ended early (a limit or a hook); what
@@ -187,6 +190,12 @@ func (s *Store) RotateMasterKey(ctx context.Context, actor audit.Actor, opts Rot
 	}
 	if errors.Is(runErr, ErrRotationStopped) && report.Pending == 0 {
 		runErr = nil
+	}
+	if runErr == nil && s.outbox != nil {
+		// Webhook signing secrets and pending invitation tokens too.
+		if report.WebhookSecrets, runErr = s.outbox.ResealSecrets(ctx, actor, current); runErr != nil {
+			runErr = fmt.Errorf("keys: API keys re-sealed, but not the webhook secrets: %w", runErr)
+		}
 	}
 	if runErr == nil {
 		// The audit trail too: wrap the previous chain key under the new

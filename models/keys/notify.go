@@ -1,6 +1,8 @@
 package keys
 
 import (
+	"time"
+
 	"gorm.io/gorm"
 
 	"keydesk/models/audit"
@@ -17,6 +19,9 @@ var keyEventTypes = map[string]string{
 	audit.ActionKeyInactivated: outbox.EventKeyInactivated,
 	audit.ActionKeyActivated:   outbox.EventKeyActivated,
 	audit.ActionKeyDeleted:     outbox.EventKeyDeleted,
+	audit.ActionKeyRolled:      outbox.EventKeyRolled,
+	audit.ActionKeyExpiring:    outbox.EventKeyExpiring,
+	audit.ActionKeyExpired:     outbox.EventKeyExpired,
 }
 
 // UseOutbox makes the key actions enqueue their notifiable events.
@@ -36,6 +41,12 @@ func (s *Store) appendAndNotify(tx *gorm.DB, programID int64, actor audit.Actor,
 	data := map[string]any{"api_key": map[string]any{
 		"id": k.ID, "identifier": k.Identifier, "name": k.Name, "description": k.Description, "active": k.Active,
 	}}
+	if k.ExpiresAt != nil {
+		data["api_key"].(map[string]any)["expires_at"] = k.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	if notice, ok := entry.Details["notice"]; ok {
+		data["notice"] = notice
+	}
 	if before, ok := entry.Details["before"]; ok && entry.Action == audit.ActionKeyEdited {
 		data["before"], data["after"] = before, entry.Details["after"]
 	}

@@ -104,7 +104,7 @@ func (s *Store) Roll(ctx context.Context, programID int64, actor audit.Actor, id
 		if overlap == 0 {
 			entry.Details["old_key_works_until"] = "stopped at once"
 		}
-		return s.audit.Append(tx, programID, actor, entry)
+		return s.appendAndNotify(tx, programID, actor, entry, k)
 	})
 	if err != nil {
 		return nil, passThroughKeyErrors(err, "roll")

@@ -419,6 +419,44 @@ END
 $$;
 `,
 	},
+	// Issue 14: the expiry sweep claims each notice (7 days, 1 day, expired)
+	// of a key's expiry with a row, inserted in the transaction that audits
+	// it and writes its outbox event, so of several instances sweeping at
+	// once only one emits it. A changed expiry is a new claim.
+	commonMigration("key expiry notices", `
+CREATE TABLE key_expiry_notices (
+	key_id BIGINT NOT NULL,
+	kind TEXT NOT NULL,
+	expires_at {{time}} NOT NULL,
+	program_id BIGINT NOT NULL,
+	created_at {{time}} NOT NULL,
+	UNIQUE (key_id, kind, expires_at)
+);
+`),
+	// Issue 14: email notices, one row per message and recipient, claimed
+	// and retried like webhook deliveries. An invitation's token (the link
+	// it mails) is sealed and destroyed once the mail is sent or failed.
+	commonMigration("mail deliveries", `
+CREATE TABLE mail_deliveries (
+	id {{id}},
+	program_id BIGINT NOT NULL,
+	message_id TEXT NOT NULL,
+	event_type TEXT NOT NULL,
+	recipient TEXT NOT NULL,
+	payload TEXT NOT NULL,
+	token_sealed {{bytes}},
+	token_key_version BIGINT NOT NULL DEFAULT 0,
+	status TEXT NOT NULL,
+	attempts INTEGER NOT NULL DEFAULT 0,
+	next_attempt_at {{time}} NOT NULL,
+	locked_until {{time}},
+	last_error TEXT NOT NULL DEFAULT '',
+	created_at {{time}} NOT NULL,
+	delivered_at {{time}},
+	UNIQUE (message_id, recipient)
+);
+CREATE INDEX mail_deliveries_due ON mail_deliveries (next_attempt_at) WHERE status = 'pending';
+`),
 }
 
 const keyedAuditDDL = `

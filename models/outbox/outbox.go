@@ -61,6 +61,7 @@ type Store struct {
 	audit  *audit.Store
 	sealer Sealer
 	now    database.Clock
+	mail   bool // email notices on (mail.go)
 }
 
 // NewStore builds the outbox store.
@@ -180,6 +181,9 @@ func (s *Store) Dispatch(ctx context.Context, limit int) (int, error) {
 		ids := make([]int64, 0, len(events))
 		for _, ev := range events {
 			ids = append(ids, ev.ID)
+			if err := s.fanOutMail(tx, &ev); err != nil {
+				return err
+			}
 			eps, ok := endpoints[ev.ProgramID]
 			if !ok {
 				if err := tx.Where("program_id = ? AND enabled = ?", ev.ProgramID, true).Order("id").Find(&eps).Error; err != nil {

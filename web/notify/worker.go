@@ -38,6 +38,7 @@ type Worker struct {
 	now    func() time.Time
 	logger *slog.Logger
 	wake   chan struct{}
+	mailer *Mailer // worker_mail.go
 }
 
 // NewWorker builds a worker over the outbox store.
@@ -104,7 +105,7 @@ func (w *Worker) RunOnce(ctx context.Context) int {
 		if ctx.Err() == nil {
 			w.logger.Warn("claiming webhook deliveries failed; retrying", "error", err.Error())
 		}
-		return n
+		return n + w.mailOnce(ctx)
 	}
 	sem := make(chan struct{}, w.cfg.Concurrency)
 	var wg sync.WaitGroup
@@ -130,5 +131,5 @@ func (w *Worker) RunOnce(ctx context.Context) int {
 		}()
 	}
 	wg.Wait()
-	return n + len(claims)
+	return n + len(claims) + w.mailOnce(ctx)
 }

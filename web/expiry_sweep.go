@@ -1,0 +1,31 @@
+package web
+
+import (
+	"context"
+	"time"
+)
+
+// expirySweepInterval is how often keys' expiries are checked for notices
+// (7 days, 1 day, expired). Every instance sweeps; each notice is claimed
+// by one row, so only one instance emits it.
+const expirySweepInterval = time.Minute
+
+func (s *Server) expirySweep(ctx context.Context) {
+	ticker := time.NewTicker(expirySweepInterval)
+	defer ticker.Stop()
+	for {
+		n, err := s.Stores.Keys.SweepExpiry(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.logger.Warn("expiry sweep failed; retrying at the next tick", "error", err.Error())
+		case n > 0:
+			s.logger.Info("expiry notices emitted", "notices", n)
+			s.webhooks.Wake()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}

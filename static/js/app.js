@@ -147,8 +147,9 @@
       cell.setAttribute("data-armed", "");
       var seconds = parseInt(cell.getAttribute("data-remask-after"), 10) || REMASK_DEFAULT_SECONDS;
       setTimeout(function () { remask(cell, false); }, seconds * 1000);
-      var hide = cell.querySelector("[data-hide-secret]");
-      if (hide) hide.focus();
+      var focus = cell.id === focusCopyAfterReveal ? cell.querySelector("[data-copy-secret]") : cell.querySelector("[data-hide-secret]");
+      if (cell.id === focusCopyAfterReveal) focusCopyAfterReveal = null;
+      if (focus) focus.focus();
     });
   }
 
@@ -190,9 +191,89 @@
     var button = pendingSecretButton;
     pendingSecretButton = null;
     lastOpener = button;
+    if (clipboardWait && clipboardWait.elt === button) clipboardWait.confirmed = true;
     closeDialog(dialog);
     if (button && button.isConnected) button.click();
   });
+
+  // ---- copy inside the user's gesture ----------------------------------
+  // Browsers allow a clipboard write only inside the user's own click or
+  // key press, and the key arrives a round trip (or, after the password
+  // dialog, two) later. So the write starts in the click, with a
+  // ClipboardItem whose content is a promise of the key; the copy response
+  // resolves it. Where that is not possible, the key is revealed with a
+  // focused Copy button for the user to press.
+  var clipboardWait = null;
+
+  function settleClipboardWait(silently) {
+    var wait = clipboardWait;
+    clipboardWait = null;
+    if (!wait) return;
+    wait.silent = silently;
+    wait.reject(new Error("no key"));
+  }
+
+  function startClipboardWrite(button) {
+    settleClipboardWait(true);
+    if (typeof ClipboardItem === "undefined" || !navigator.clipboard || !navigator.clipboard.write) return;
+    var wait = { elt: button, silent: false, secret: null, message: null };
+    var text = new Promise(function (resolve, reject) { wait.resolve = resolve; wait.reject = reject; });
+    text.catch(function () {});
+    var item;
+    try {
+      item = new ClipboardItem({ "text/plain": text.then(function (value) { return new Blob([value], { type: "text/plain" }); }) });
+    } catch (e) {
+      return;
+    }
+    clipboardWait = wait;
+    navigator.clipboard.write([item]).then(function () {
+      showToast(wait.message, "success");
+    }, function () {
+      if (wait.silent) return;
+      if (wait.secret !== null) { fallbackCopy(wait.elt, wait.secret, wait.message); return; }
+      showToast("Copy failed: the key could not be fetched. Nothing was copied.", "error");
+    });
+  }
+
+  // fallbackCopy tries a plain write, then shows the key with its Copy
+  // button focused, so the next press is the user's own gesture.
+  function fallbackCopy(button, secret, message) {
+    var done = function () { showToast(message, "success"); };
+    var reveal = function () {
+      var cell = button && button.closest("[id^='secret-']");
+      var eye = cell && cell.querySelector("[aria-label='Show API key']");
+      if (!eye) {
+        showToast("Copy failed: the browser refused clipboard access. Nothing was copied.", "error");
+        return;
+      }
+      focusCopyAfterReveal = cell.id;
+      eye.click();
+      showToast("Your browser needs one more press: the key is shown, press Copy API key to copy it.", "info");
+    };
+    if (!navigator.clipboard || !navigator.clipboard.writeText) { reveal(); return; }
+    navigator.clipboard.writeText(secret).then(done, reveal);
+  }
+  var focusCopyAfterReveal = null;
+
+  document.addEventListener("click", function (event) {
+    if (!event.isTrusted) return;
+    var target = event.target instanceof Element ? event.target : null;
+    var button = target && target.closest("[data-copy-secret]");
+    if (button && !button.disabled) startClipboardWrite(button);
+  }, true);
+
+  document.addEventListener("submit", function (event) {
+    if (event.target.id !== "reauth-form" || !pendingSecretButton) return;
+    if (pendingSecretButton.hasAttribute("data-copy-secret")) startClipboardWrite(pendingSecretButton);
+  }, true);
+
+  document.body.addEventListener("reauth-required", function (event) {
+    if (clipboardWait && clipboardWait.elt === event.target) settleClipboardWait(true);
+  }, true);
+
+  document.addEventListener("close", function (event) {
+    if (event.target.id === "reauth-dialog" && clipboardWait && !clipboardWait.confirmed) settleClipboardWait(true);
+  }, true);
 
   // A copy response carries the key in its body (never in a header) and a
   // copy-secret event with the message; both arrive with the same request.
@@ -201,15 +282,31 @@
     pendingCopy = { elt: event.target, message: event.detail.message || "API key copied to the clipboard." };
   });
   document.addEventListener("htmx:afterRequest", function (event) {
-    if (!pendingCopy || pendingCopy.elt !== event.detail.elt) return;
+    var elt = event.detail.elt;
+    var xhr = event.detail.xhr;
+    if (clipboardWait && clipboardWait.elt === elt && !(pendingCopy && pendingCopy.elt === elt)) {
+      // Refused before anything ran: the retry's answer settles it.
+      if (xhr.status === 409 && xhr.getResponseHeader("X-Keydesk-Session-Changed") === "retry") return;
+      if (!event.detail.successful) settleClipboardWait(false);
+      return;
+    }
+    if (!pendingCopy || pendingCopy.elt !== elt) return;
     var message = pendingCopy.message;
     pendingCopy = null;
-    var xhr = event.detail.xhr;
     if (!event.detail.successful || !xhr.responseText) {
+      settleClipboardWait(true);
       showToast("Copy failed: the key could not be fetched. Nothing was copied.", "error");
       return;
     }
-    writeClipboard(xhr.responseText, message);
+    if (clipboardWait && clipboardWait.elt === elt) {
+      var wait = clipboardWait;
+      clipboardWait = null;
+      wait.secret = xhr.responseText;
+      wait.message = message;
+      wait.resolve(xhr.responseText);
+      return;
+    }
+    fallbackCopy(elt, xhr.responseText, message);
   });
 
   // A request that left with a session id a re-authentication rotated a

@@ -149,7 +149,7 @@ func Layout(s Shell) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, "\"> <button type=\"submit\" class=\"rounded-md px-2 py-1 font-medium text-slate-600 hover:bg-slate-100 hover:text-slate-900\">Sign out</button></form></div></header><div class=\"mx-auto flex max-w-7xl flex-col md:flex-row\"><nav aria-label=\"General\" class=\"border-b border-slate-200 bg-white px-3 py-2 md:min-h-[calc(100vh-3.5rem)] md:w-56 md:shrink-0 md:border-b-0 md:border-r md:bg-transparent md:px-4 md:py-6\"><p class=\"hidden px-3 pb-2 text-xs font-semibold uppercase tracking-wider text-slate-500 md:block\">General</p><ul class=\"flex gap-1 overflow-x-auto md:flex-col\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, "\"> <button type=\"submit\" class=\"rounded-md px-2 py-1 font-medium text-slate-600 hover:bg-slate-100 hover:text-slate-900\">Sign out</button></form></div></header><div class=\"flex flex-col md:flex-row\"><nav aria-label=\"General\" class=\"border-b border-slate-200 bg-white px-3 py-2 md:min-h-[calc(100vh-3.5rem)] md:w-56 md:shrink-0 md:border-b-0 md:border-r md:bg-transparent md:px-4 md:py-6\"><p class=\"hidden px-3 pb-2 text-xs font-semibold uppercase tracking-wider text-slate-500 md:block\">General</p><ul class=\"flex gap-1 overflow-x-auto md:flex-col\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -379,7 +379,7 @@ func Layout(s Shell) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 31, "</nav><main id=\"main\" class=\"min-w-0 flex-1 px-4 py-6 sm:px-8\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 31, "</nav><main id=\"main\" class=\"min-w-0 flex-1 px-4 pb-32 pt-6 sm:px-8\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

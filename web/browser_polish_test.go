@@ -144,3 +144,94 @@ func TestBrowserCopyFallbackRevealsWithFocusedCopy(t *testing.T) {
 		t.Fatalf("clipboard holds %q, want the full key", clip)
 	}
 }
+
+// revealFirst reveals the named key through the password dialog.
+func revealKey(t *testing.T, ctx context.Context, name, secret string) {
+	t.Helper()
+	runStep(t, ctx, "reveal "+name,
+		chromedp.Click(chromedp.Search("//tr[.//p[text()='"+name+"']]//button[@aria-label='Show API key']")),
+		chromedp.WaitVisible(chromedp.CSS("dialog#reauth-dialog[open] #reauth-password")),
+		chromedp.SendKeys(chromedp.CSS("#reauth-password"), modeltest.Password),
+		settled(),
+		chromedp.Click(xpathButton("Confirm")),
+		chromedp.WaitVisible(chromedp.Search("//code[text()='"+secret+"']")),
+		settled(),
+	)
+}
+
+const columnsJS = `[...document.querySelectorAll('#keys-panel tr')].flatMap(r => [...r.children].filter(c => c.offsetParent !== null).map(c => { const b = c.getBoundingClientRect(); return Math.round(b.left) + ':' + Math.round(b.width) }))`
+
+// pageOverflow is how far the page is wider than the viewport.
+func pageOverflow(t *testing.T, ctx context.Context) int {
+	t.Helper()
+	overflow, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth - window.innerWidth`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if overflow > 0 {
+		culprits, _ := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).slice(0, 8).map(e => e.tagName + '.' + e.className.toString().slice(0, 60) + ' ' + Math.round(e.getBoundingClientRect().right))`))
+		t.Logf("wider than the viewport: %v", culprits)
+	}
+	return overflow
+}
+
+// TestBrowserRevealKeepsLayout: revealing a key neither widens the page nor
+// moves the table's columns, at 1440 and 375 px; the last row's menu opens
+// on screen (upwards when needed) and the next dialog is centred.
+func TestBrowserRevealKeepsLayout(t *testing.T) {
+	for _, size := range [][2]int{{1440, 900}, {375, 700}} {
+		t.Run(itoa(size[0]), func(t *testing.T) {
+			ts := newTestServer(t, modeltest.SQLite(t))
+			list := seedKeys(t, ts, "Shopify sync", "Mobile app", "Point of sale terminals in every store", "Legacy ERP (off)", "Warehouse", "Newsletter")
+			secret := secretOf(t, ts, list[0])
+			ctx := newBrowser(t, size[0], size[1])
+			browserLogin(t, ctx, ts.URL, ts.Demo.Full.Email)
+			runStep(t, ctx, "list", chromedp.Navigate(ts.URL+"/general/api-keys"), chromedp.WaitVisible(chromedp.Search("//p[text()='Newsletter']")))
+			before, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](columnsJS))
+			if err != nil {
+				t.Fatal(err)
+			}
+			revealKey(t, ctx, "Shopify sync", secret)
+			screenshot(t, ctx, "polish-revealed-"+itoa(size[0]))
+			if o := pageOverflow(t, ctx); o > 0 {
+				t.Fatalf("revealing a key widens the page by %d px", o)
+			}
+			after, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](columnsJS))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(before, after) {
+				t.Fatalf("revealing moved the columns:\nbefore %v\nafter  %v", before, after)
+			}
+			runStep(t, ctx, "last menu",
+				chromedp.ScrollIntoView(chromedp.CSS("summary[aria-label='Actions for Newsletter']")),
+				chromedp.Click(chromedp.CSS("summary[aria-label='Actions for Newsletter']")),
+				chromedp.WaitVisible(chromedp.Search("//tr[.//p[text()='Newsletter']]//button[normalize-space()='Edit']")),
+			)
+			screenshot(t, ctx, "polish-last-menu-"+itoa(size[0]))
+			rect, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](`(() => { const b = document.querySelector('details.menu[open] .menu-panel').getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom, window.innerWidth, window.innerHeight] })()`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rect[0] < 0 || rect[1] < 0 || rect[2] > rect[4] || rect[3] > rect[5] {
+				t.Fatalf("the last row's menu is off screen: %v", rect)
+			}
+			if o := pageOverflow(t, ctx); o > 0 {
+				t.Fatalf("the open menu widens the page by %d px", o)
+			}
+			runStep(t, ctx, "edit dialog",
+				chromedp.Click(chromedp.Search("//tr[.//p[text()='Newsletter']]//button[normalize-space()='Edit']")),
+				chromedp.WaitVisible(chromedp.CSS("dialog#modal[open] #key-name")),
+				settled(),
+			)
+			screenshot(t, ctx, "polish-edit-dialog-"+itoa(size[0]))
+			d, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](`(() => { const b = document.querySelector('dialog#modal').getBoundingClientRect(); return [b.left, window.innerWidth - b.right] })()`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := d[0] - d[1]; diff > 2 || diff < -2 || d[0] < 0 {
+				t.Fatalf("the dialog is off centre: left %v, right %v", d[0], d[1])
+			}
+		})
+	}
+}

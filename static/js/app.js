@@ -22,7 +22,7 @@
     toast.className = "toast " + (toastStyles[level] || toastStyles.info);
     toast.setAttribute("data-toast", level || "info");
     var text = document.createElement("p");
-    text.className = "flex-1";
+    text.className = "min-w-0 flex-1 [overflow-wrap:anywhere]";
     text.textContent = message;
     var close = document.createElement("button");
     close.type = "button";
@@ -111,6 +111,19 @@
       if (summary) summary.focus();
     });
   });
+
+  // A row menu opens upwards when it would end below the viewport.
+  document.addEventListener("toggle", function (event) {
+    var menu = event.target;
+    if (!(menu instanceof HTMLDetailsElement) || !menu.classList.contains("menu")) return;
+    var panel = menu.querySelector(".menu-panel");
+    if (!panel) return;
+    panel.classList.remove("menu-up");
+    if (!menu.open) return;
+    var below = panel.getBoundingClientRect().bottom > window.innerHeight;
+    var room = menu.getBoundingClientRect().top > panel.offsetHeight + 8;
+    if (below && room) panel.classList.add("menu-up");
+  }, true);
 
   // ---- secrets ---------------------------------------------------------
   function writeClipboard(value, message) {

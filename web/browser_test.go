@@ -213,7 +213,7 @@ func TestBrowserAPIKeyJourney(t *testing.T) {
 	must("confirm inactivate",
 		settled(),
 		chromedp.Click(chromedp.Search("//dialog[@id='modal']//button[normalize-space()='Inactivate']")),
-		chromedp.WaitVisible(chromedp.Search("//tr[.//p[text()='Shopify orders']]/td[4]//span[normalize-space()='Inactive']")),
+		chromedp.WaitVisible(chromedp.Search("//tr[.//p[text()='Shopify orders']]/td[6]//span[normalize-space()='Inactive']")),
 	)
 	must("delete",
 		chromedp.Click(chromedp.CSS("summary[aria-label='Actions for Shopify orders']")),

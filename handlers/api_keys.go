@@ -126,6 +126,9 @@ func (h *Handler) UpdateAPIKey(c echo.Context) error {
 	}
 	in := keys.KeyInput{Name: c.FormValue("name"), Description: c.FormValue("description")}
 	key, err := h.stores.Keys.Update(c.Request().Context(), principalOf(c).Program.ID, actor(c), id, in)
+	if errors.Is(err, keys.ErrNoChanges) {
+		return h.renderPanel(c, toastInfo, "No changes to save.")
+	}
 	if err != nil {
 		return h.keyFormError(c, views.KeyForm{KeyID: id, Name: in.Name, Description: in.Description}, err)
 	}

@@ -235,3 +235,118 @@ func TestBrowserRevealKeepsLayout(t *testing.T) {
 		})
 	}
 }
+
+// activeLabel describes the focused element: its accessible label or text.
+const activeLabelJS = `(() => { const a = document.activeElement; return (a.getAttribute('aria-label') || a.textContent.trim()).slice(0, 80) })()`
+
+func focusIs(t *testing.T, ctx context.Context, step, want string) {
+	t.Helper()
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[string](activeLabelJS))
+	if err != nil || got != want {
+		t.Fatalf("%s: focus on %q (%v), want %q", step, got, err, want)
+	}
+}
+
+func menuItem(row, item string) chromedp.Search {
+	return chromedp.Search("//tr[.//p[text()='" + row + "']]//button[normalize-space()='" + item + "']")
+}
+
+func openMenu(row string) chromedp.Action[chromedp.Void] {
+	return chromedp.Click(chromedp.CSS("summary[aria-label='Actions for " + row + "']"))
+}
+
+// TestBrowserFocusReturnsToTheRow: after Edit, Inactivate, Activate and
+// Delete focus is on the row's menu button (the next row's after a
+// delete), not the page heading, at 1440 and 375 px.
+func TestBrowserFocusReturnsToTheRow(t *testing.T) {
+	for _, width := range []int{1440, 375} {
+		t.Run(itoa(width), func(t *testing.T) {
+			ts := newTestServer(t, modeltest.SQLite(t))
+			seedKeys(t, ts, "Shopify sync", "Mobile app", "Legacy ERP (off)", "Warehouse")
+			ctx := newBrowser(t, width, 900)
+			browserLogin(t, ctx, ts.URL, ts.Demo.Full.Email)
+			runStep(t, ctx, "list", chromedp.Navigate(ts.URL+"/general/api-keys"), chromedp.WaitVisible(chromedp.Search("//p[text()='Warehouse']")))
+			runStep(t, ctx, "edit",
+				openMenu("Mobile app"), chromedp.Click(menuItem("Mobile app", "Edit")),
+				chromedp.WaitVisible(chromedp.CSS("dialog#modal[open] #key-name")), settled(),
+				chromedp.Clear(chromedp.CSS("#key-name")),
+				chromedp.SendKeys(chromedp.CSS("#key-name"), "Mobile app v2"),
+				chromedp.Click(xpathButton("Save")),
+				chromedp.WaitVisible(chromedp.Search("//p[text()='Mobile app v2']")),
+				chromedp.WaitNotPresent(chromedp.CSS("dialog#modal[open]")),
+				settled(),
+			)
+			focusIs(t, ctx, "after Edit", "Actions for Mobile app v2")
+			runStep(t, ctx, "inactivate", dismissToasts(),
+				openMenu("Mobile app v2"), chromedp.Click(menuItem("Mobile app v2", "Inactivate")),
+				chromedp.WaitVisible(chromedp.Search("//dialog[@id='modal']//h2[contains(text(), 'Inactivate')]")), settled(),
+				chromedp.Click(chromedp.Search("//dialog[@id='modal']//button[normalize-space()='Inactivate']")),
+				chromedp.WaitVisible(menuItemPresent("Mobile app v2", "Activate")),
+				chromedp.WaitNotPresent(chromedp.CSS("dialog#modal[open]")),
+				settled(),
+			)
+			focusIs(t, ctx, "after Inactivate", "Actions for Mobile app v2")
+			runStep(t, ctx, "activate", dismissToasts(),
+				openMenu("Legacy ERP (off)"), chromedp.Click(menuItem("Legacy ERP (off)", "Activate")),
+				chromedp.WaitVisible(menuItemPresent("Legacy ERP (off)", "Inactivate")),
+				settled(),
+			)
+			focusIs(t, ctx, "after Activate", "Actions for Legacy ERP (off)")
+			runStep(t, ctx, "delete", dismissToasts(),
+				openMenu("Mobile app v2"), chromedp.Click(menuItem("Mobile app v2", "Delete")),
+				chromedp.WaitVisible(chromedp.Search("//dialog[@id='modal']//h2[contains(text(), 'Delete')]")), settled(),
+				chromedp.Click(chromedp.Search("//dialog[@id='modal']//button[normalize-space()='Delete']")),
+				chromedp.WaitNotPresent(chromedp.Search("//p[text()='Mobile app v2']")),
+				chromedp.WaitNotPresent(chromedp.CSS("dialog#modal[open]")),
+				settled(),
+			)
+			focusIs(t, ctx, "after Delete", "Actions for Legacy ERP (off)")
+		})
+	}
+}
+
+// menuItemPresent finds a row menu's item, open or not.
+func menuItemPresent(row, item string) chromedp.Search {
+	return chromedp.Search("//tr[.//p[text()='" + row + "']]//button[normalize-space()='" + item + "']")
+}
+
+// dismissToasts closes the toasts, as a person would before reaching for
+// what a toast covers on a phone.
+func dismissToasts() chromedp.Action[chromedp.Void] {
+	return chromedp.Evaluate[chromedp.Void](`document.querySelectorAll('#toasts [data-toast]').forEach(t => t.remove())`)
+}
+
+// TestBrowserPasswordDialogRoughEdges: a wrong password's error is gone
+// when the dialog opens again, and a style a password manager puts on the
+// field is not copied onto the re-rendered form (no CSP violation).
+func TestBrowserPasswordDialogRoughEdges(t *testing.T) {
+	ts := newTestServer(t, modeltest.SQLite(t))
+	seedKeys(t, ts, "Shopify sync")
+	ctx := newBrowser(t, 375, 800)
+	browserLogin(t, ctx, ts.URL, ts.Demo.Full.Email)
+	runStep(t, ctx, "wrong password",
+		chromedp.Navigate(ts.URL+"/general/api-keys"),
+		chromedp.Evaluate[chromedp.Void](`window.violations = []; document.addEventListener('securitypolicyviolation', e => window.violations.push(e.violatedDirective + ' ' + e.sample))`),
+		chromedp.Click(xpathButton("Show API key")),
+		chromedp.WaitVisible(chromedp.CSS("dialog#reauth-dialog[open] #reauth-password")),
+		// What a password manager does: style the field through the CSSOM.
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('reauth-password').style.backgroundColor = 'rgb(232, 240, 254)'`),
+		chromedp.SendKeys(chromedp.CSS("#reauth-password"), "not the password"),
+		settled(),
+		chromedp.Click(xpathButton("Confirm")),
+		chromedp.WaitVisible(chromedp.CSS("#reauth-error")),
+	)
+	screenshot(t, ctx, "polish-password-error-375")
+	if v, _ := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.violations`)); len(v) > 0 {
+		t.Fatalf("CSP violations: %v", v)
+	}
+	runStep(t, ctx, "cancel and reopen",
+		chromedp.Click(chromedp.Search("//dialog[@id='reauth-dialog']//button[normalize-space()='Cancel']")),
+		chromedp.WaitNotPresent(chromedp.CSS("dialog#reauth-dialog[open]")),
+		chromedp.Click(xpathButton("Show API key")),
+		chromedp.WaitVisible(chromedp.CSS("dialog#reauth-dialog[open] #reauth-password")),
+	)
+	if stale, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`!!document.querySelector('#reauth-error') || document.getElementById('reauth-password').hasAttribute('aria-invalid')`)); stale {
+		t.Fatal("the last attempt's error is shown when the dialog opens again")
+	}
+}

@@ -60,17 +60,57 @@
     if (dialog.id === "reauth-dialog") {
       var form = dialog.querySelector("form");
       if (form) form.reset();
+      // The last attempt's error belongs to that attempt, not the next one.
+      var error = dialog.querySelector("#reauth-error");
+      if (error) error.remove();
+      var password = dialog.querySelector("#reauth-password");
+      if (password) { password.removeAttribute("aria-invalid"); password.removeAttribute("aria-describedby"); }
     }
     var opener = lastOpener;
     lastOpener = null;
     if (opener && opener.isConnected && typeof opener.focus === "function") {
+      focusRow = null;
       opener.focus();
-    } else {
+    } else if (!focusRowTarget()) {
       var main = document.getElementById("main");
       var fallback = main && main.querySelector("h1");
       if (fallback) { fallback.setAttribute("tabindex", "-1"); fallback.focus(); }
     }
   }, true);
+
+  // A row action re-renders the keys panel, so the element that opened it
+  // is gone: focus goes back to the same row's menu button, or, when the
+  // row was deleted, the next row's (else the previous one's).
+  var focusRow = null;
+
+  function rememberRow(elt) {
+    var row = elt && elt.closest("tr[id]");
+    if (!row) { focusRow = null; return; }
+    var next = row.nextElementSibling, prev = row.previousElementSibling;
+    focusRow = { id: row.id, next: next && next.id, prev: prev && prev.id };
+  }
+
+  function focusRowTarget() {
+    var info = focusRow;
+    if (!info) return false;
+    focusRow = null;
+    var ids = [info.id, info.next, info.prev];
+    for (var i = 0; i < ids.length; i++) {
+      var row = ids[i] && document.getElementById(ids[i]);
+      var summary = row && row.querySelector("details.menu > summary");
+      if (summary) { summary.focus(); return true; }
+    }
+    var generate = document.querySelector("#keys-panel .btn-primary");
+    if (generate) { generate.focus(); return true; }
+    return false;
+  }
+
+  document.addEventListener("htmx:load", function (event) {
+    if (!focusRow || event.target.id !== "keys-panel") return;
+    setTimeout(function () {
+      if (focusRow && !document.querySelector("dialog[open]")) focusRowTarget();
+    }, 0);
+  });
 
   document.addEventListener("click", function (event) {
     var target = event.target instanceof Element ? event.target : null;
@@ -172,6 +212,7 @@
     var modal = document.getElementById("modal");
     if (elt && modal && !modal.contains(elt) && !elt.closest("dialog")) {
       lastOpener = elt.closest("details.menu") ? elt.closest("details.menu").querySelector("summary") : elt;
+      if (elt.closest("details.menu")) rememberRow(elt); else if (!elt.closest("[id^='secret-']")) focusRow = null;
     }
   });
 

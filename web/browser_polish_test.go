@@ -350,3 +350,32 @@ func TestBrowserPasswordDialogRoughEdges(t *testing.T) {
 		t.Fatal("the last attempt's error is shown when the dialog opens again")
 	}
 }
+
+// TestBrowserSessionEndedDuringAnAction: an htmx action after the session
+// ended leads to the sign-in page saying so, and signing in returns to the
+// page the admin was on.
+func TestBrowserSessionEndedDuringAnAction(t *testing.T) {
+	ts := newTestServer(t, modeltest.SQLite(t))
+	seedKeys(t, ts, "Legacy ERP (off)")
+	ctx := newBrowser(t, 375, 800)
+	browserLogin(t, ctx, ts.URL, ts.Demo.Full.Email)
+	runStep(t, ctx, "list", chromedp.Navigate(ts.URL+"/general/api-keys?sort=name"), chromedp.WaitVisible(chromedp.CSS("summary[aria-label='Actions for Legacy ERP (off)']")))
+	if err := ts.Store.DB.Exec("DELETE FROM sessions").Error; err != nil {
+		t.Fatal(err)
+	}
+	runStep(t, ctx, "activate after the session ended",
+		openMenu("Legacy ERP (off)"), chromedp.Click(menuItem("Legacy ERP (off)", "Activate")),
+		chromedp.WaitVisible(chromedp.Search("//p[@role='status' and text()='Your session has ended. Sign in again.']")),
+	)
+	screenshot(t, ctx, "polish-session-ended-375")
+	runStep(t, ctx, "sign in again",
+		chromedp.SendKeys(chromedp.CSS("#email"), ts.Demo.Full.Email),
+		chromedp.SendKeys(chromedp.CSS("#password"), modeltest.Password),
+		chromedp.Click(xpathButton("Sign in")),
+		chromedp.WaitVisible(chromedp.CSS("summary[aria-label='Actions for Legacy ERP (off)']")),
+	)
+	loc, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.pathname + location.search`))
+	if err != nil || loc != "/general/api-keys?sort=name" {
+		t.Fatalf("after signing in the page is %q (%v), want the page the action came from", loc, err)
+	}
+}

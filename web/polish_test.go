@@ -37,3 +37,36 @@ func TestUnchangedEditWritesNothing(t *testing.T) {
 }
 
 func slicesContains(s []string, v string) bool { return containsAction(s, v) }
+
+// TestSessionEndedSignInTarget: without a live session, an htmx action is
+// sent to the sign-in page with the page it came from and the ended notice;
+// a foreign or missing page is dropped; a visitor without a cookie gets no
+// notice.
+func TestSessionEndedSignInTarget(t *testing.T) {
+	ts := newTestServer(t, modeltest.SQLite(t))
+	k := seedKeys(t, ts, "Legacy ERP (off)")[0]
+	c := ts.loggedIn(t, ts.Demo.Full.Email)
+	csrf := c.pageCSRF()
+	if err := ts.Store.DB.Exec("DELETE FROM sessions").Error; err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ current, want string }{
+		{ts.URL + "/general/api-keys?q=erp", "/login?ended=1&next=%2Fgeneral%2Fapi-keys%3Fq%3Derp"},
+		{"https://evil.example/general/api-keys", "/login?ended=1"},
+		{"", "/login?ended=1"},
+	} {
+		resp, _ := c.do(http.MethodPost, "/general/api-keys/"+itoa(int(k.ID))+"/activate", url.Values{"_csrf": {csrf}}, map[string]string{"HX-Request": "true", "HX-Current-URL": tc.current, "X-CSRF-Token": csrf})
+		if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("HX-Redirect") != tc.want {
+			t.Errorf("from %q: %d HX-Redirect %q, want 401 %q", tc.current, resp.StatusCode, resp.Header.Get("HX-Redirect"), tc.want)
+		}
+	}
+	_, body := c.get("/login?ended=1")
+	if !strings.Contains(body, "Your session has ended. Sign in again.") {
+		t.Fatal("the sign-in page does not say the session ended")
+	}
+	anon := ts.newClient(t)
+	resp, _ := anon.do(http.MethodGet, "/general/api-keys", nil, nil)
+	if loc := resp.Header.Get("Location"); loc != "/login?next=%2Fgeneral%2Fapi-keys" {
+		t.Fatalf("a visitor without a session is sent to %q", loc)
+	}
+}

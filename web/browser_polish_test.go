@@ -379,3 +379,68 @@ func TestBrowserSessionEndedDuringAnAction(t *testing.T) {
 		t.Fatalf("after signing in the page is %q (%v), want the page the action came from", loc, err)
 	}
 }
+
+const visibleRowsJS = `[...document.querySelectorAll('#keys-panel tbody tr')].filter(r => r.offsetParent !== null).map(r => r.querySelector('p').textContent)`
+
+// TestBrowserSearchFilterSort: Search keys matches name, description and
+// identifier; Status filters; Sort by orders by name, created and last
+// used; the choice survives an action's re-render and a reload.
+func TestBrowserSearchFilterSort(t *testing.T) {
+	for _, width := range []int{1440, 375} {
+		t.Run(itoa(width), func(t *testing.T) {
+			ts := newTestServer(t, modeltest.SQLite(t))
+			list := seedKeys(t, ts, "Shopify sync", "Mobile app", "Legacy ERP (off)", "Warehouse")
+			if err := ts.Store.DB.Exec("UPDATE api_keys SET last_used_at = created_at WHERE id = ?", list[1].ID).Error; err != nil {
+				t.Fatal(err)
+			}
+			ctx := newBrowser(t, width, 900)
+			browserLogin(t, ctx, ts.URL, ts.Demo.Full.Email)
+			rows := func(step string, want ...string) {
+				t.Helper()
+				got, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](visibleRowsJS))
+				if err != nil || !slices.Equal(got, want) {
+					t.Fatalf("%s: rows %v (%v), want %v", step, got, err, want)
+				}
+			}
+			runStep(t, ctx, "list", chromedp.Navigate(ts.URL+"/general/api-keys"), chromedp.WaitVisible(chromedp.Search("//label[text()='Search keys']")))
+			runStep(t, ctx, "search by description", chromedp.SendKeys(chromedp.CSS("#keys-search"), "number 2"))
+			rows("by description", "Mobile app")
+			runStep(t, ctx, "search by identifier", setField("keys-search", ""), chromedp.SendKeys(chromedp.CSS("#keys-search"), list[3].Identifier[4:12]))
+			rows("by identifier", "Warehouse")
+			screenshot(t, ctx, "polish-search-"+itoa(width))
+			runStep(t, ctx, "no match", chromedp.SendKeys(chromedp.CSS("#keys-search"), "zzz"), chromedp.WaitVisible(chromedp.CSS("#keys-no-match")))
+			runStep(t, ctx, "clear", chromedp.Click(xpathButton("Clear search and filter")), chromedp.WaitNotVisible(chromedp.CSS("#keys-no-match")))
+			rows("cleared", "Shopify sync", "Mobile app", "Legacy ERP (off)", "Warehouse")
+			runStep(t, ctx, "status", chromedp.SetValue(chromedp.CSS("#keys-status"), "inactive"), chromedp.Evaluate[chromedp.Void](`document.getElementById('keys-status').dispatchEvent(new Event('input', {bubbles: true}))`))
+			rows("inactive", "Legacy ERP (off)")
+			count, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('keys-filter-count').textContent`))
+			if count != "Showing 1 of 4 keys." {
+				t.Fatalf("the live region says %q", count)
+			}
+			sortBy := func(v string) chromedp.Action[chromedp.Void] {
+				return chromedp.Evaluate[chromedp.Void](`(() => { const s = document.getElementById('keys-sort'); s.value = '` + v + `'; s.dispatchEvent(new Event('input', {bubbles: true})) })()`)
+			}
+			runStep(t, ctx, "all, by name", chromedp.SetValue(chromedp.CSS("#keys-status"), ""), chromedp.Evaluate[chromedp.Void](`document.getElementById('keys-status').dispatchEvent(new Event('input', {bubbles: true}))`), sortBy("name"))
+			rows("by name", "Legacy ERP (off)", "Mobile app", "Shopify sync", "Warehouse")
+			runStep(t, ctx, "newest", sortBy("newest"))
+			rows("newest", "Warehouse", "Legacy ERP (off)", "Mobile app", "Shopify sync")
+			runStep(t, ctx, "last used", sortBy("last-used"))
+			rows("last used", "Mobile app", "Shopify sync", "Legacy ERP (off)", "Warehouse")
+			runStep(t, ctx, "by name again", sortBy("name"))
+			// An action re-renders the panel: the order stays.
+			runStep(t, ctx, "activate", openMenu("Legacy ERP (off)"), chromedp.Click(menuItem("Legacy ERP (off)", "Activate")), chromedp.WaitVisible(menuItemPresent("Legacy ERP (off)", "Inactivate")))
+			rows("after an action", "Legacy ERP (off)", "Mobile app", "Shopify sync", "Warehouse")
+			runStep(t, ctx, "reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#keys-sort")))
+			rows("after a reload", "Legacy ERP (off)", "Mobile app", "Shopify sync", "Warehouse")
+			if o := pageOverflow(t, ctx); o > 0 {
+				t.Fatalf("the toolbar widens the page by %d px", o)
+			}
+			screenshot(t, ctx, "polish-sorted-"+itoa(width))
+		})
+	}
+}
+
+// setField sets a field's value as typing would, with an input event.
+func setField(id, value string) chromedp.Action[chromedp.Void] {
+	return chromedp.Evaluate[chromedp.Void](`(() => { const f = document.getElementById(` + strconv.Quote(id) + `); f.value = ` + strconv.Quote(value) + `; f.dispatchEvent(new Event('input', {bubbles: true})) })()`)
+}

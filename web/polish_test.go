@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/PuerkitoBio/goquery"
+
 	"keydesk/models/modeltest"
 )
 
@@ -69,4 +71,43 @@ func TestSessionEndedSignInTarget(t *testing.T) {
 	if loc := resp.Header.Get("Location"); loc != "/login?next=%2Fgeneral%2Fapi-keys" {
 		t.Fatalf("a visitor without a session is sent to %q", loc)
 	}
+}
+
+// TestRowButtonsNameTheirKey: every per-row button keeps its visible name
+// and points aria-describedby at the element holding its key's name.
+func TestRowButtonsNameTheirKey(t *testing.T) {
+	ts := newTestServer(t, modeltest.SQLite(t))
+	seedKeys(t, ts, "Shopify sync", "Legacy ERP (off)")
+	c := ts.loggedIn(t, ts.Demo.Full.Email)
+	_, body := c.get("/general/api-keys")
+	doc := parseHTML(t, body)
+	rows := doc.Find("#keys-panel tbody tr")
+	if rows.Length() != 2 {
+		t.Fatalf("%d rows", rows.Length())
+	}
+	rows.Each(func(_ int, row *goquery.Selection) {
+		name := strings.TrimSpace(row.Find("td p").First().Text())
+		checked := 0
+		row.Find("button").Each(func(_ int, b *goquery.Selection) {
+			label, _ := b.Attr("aria-label")
+			if label == "" {
+				label = strings.TrimSpace(b.Text())
+			}
+			if strings.HasPrefix(label, "Copy identifier") {
+				return
+			}
+			ref, ok := b.Attr("aria-describedby")
+			if !ok {
+				t.Errorf("%s: button %q has no aria-describedby", name, label)
+				return
+			}
+			if got := strings.TrimSpace(doc.Find("#" + ref).Text()); got != name {
+				t.Errorf("%s: button %q is described by %q", name, label, got)
+			}
+			checked++
+		})
+		if checked < 3 {
+			t.Errorf("%s: only %d buttons checked", name, checked)
+		}
+	})
 }

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -16,18 +15,18 @@ import (
 	"keydesk/views"
 )
 
-func (h *Handler) keysView(ctx context.Context, programID int64) (views.KeysView, error) {
-	list, err := h.stores.Keys.List(ctx, programID)
+func (h *Handler) keysView(c echo.Context) (views.KeysView, error) {
+	p := principalOf(c)
+	list, err := h.stores.Keys.List(c.Request().Context(), p.Program.ID)
 	if err != nil {
 		return views.KeysView{}, err
 	}
-	return views.KeysView{Keys: list, Limit: keys.MaxAPIKeysPerProgram, Now: h.now()}, nil
+	return views.KeysView{Keys: list, Limit: keys.MaxAPIKeysPerProgram, Now: h.now(), ReauthUntil: h.reauthUntil(p), PartnerID: p.Program.PartnerID, BaseURL: c.Scheme() + "://" + c.Request().Host}, nil
 }
 
 // ListAPIKeys renders General » API Keys.
 func (h *Handler) ListAPIKeys(c echo.Context) error {
-	p := principalOf(c)
-	v, err := h.keysView(c.Request().Context(), p.Program.ID)
+	v, err := h.keysView(c)
 	if err != nil {
 		return err
 	}
@@ -40,7 +39,7 @@ func (h *Handler) ListAPIKeys(c echo.Context) error {
 // renderPanel answers a successful action: the re-rendered panel replaces
 // the old one, the dialog closes and a toast says what happened.
 func (h *Handler) renderPanel(c echo.Context, level, message string) error {
-	v, err := h.keysView(c.Request().Context(), principalOf(c).Program.ID)
+	v, err := h.keysView(c)
 	if err != nil {
 		return err
 	}

@@ -51,6 +51,12 @@ func (h *Handler) Reauthenticate(c echo.Context) error {
 	if err := h.rotateSession(c, p); err != nil {
 		return err
 	}
-	htmx.Trigger(c, map[string]any{"reauthenticated": true})
+	// The page says until when keys show without a password.
+	p.ReauthAt, p.ReauthProgramID = time.Unix(h.now().Unix(), 0), p.Program.ID
+	var until any = true
+	if t := h.reauthUntil(p); !t.IsZero() {
+		until = map[string]string{"until": t.UTC().Format(time.RFC3339)}
+	}
+	htmx.Trigger(c, map[string]any{"reauthenticated": until})
 	return render(c, http.StatusOK, views.ReauthForm(p.Admin.Email, ""))
 }

@@ -2,8 +2,10 @@ package web_test
 
 import (
 	"context"
+	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/chromedp/cdproto/browser"
@@ -443,4 +445,35 @@ func TestBrowserSearchFilterSort(t *testing.T) {
 // setField sets a field's value as typing would, with an input event.
 func setField(id, value string) chromedp.Action[chromedp.Void] {
 	return chromedp.Evaluate[chromedp.Void](`(() => { const f = document.getElementById(` + strconv.Quote(id) + `); f.value = ` + strconv.Quote(value) + `; f.dispatchEvent(new Event('input', {bubbles: true})) })()`)
+}
+
+// TestBrowserIntegratorHelpAndReauthWindow: the API Keys page shows the
+// partner ID and a copyable request, explains the identifier (JWT sub), and,
+// after the password, until when keys show without it.
+func TestBrowserIntegratorHelpAndReauthWindow(t *testing.T) {
+	ts := newTestServer(t, modeltest.SQLite(t))
+	k := seedKeys(t, ts, "Shopify sync")[0]
+	ctx := newBrowser(t, 375, 800)
+	browserLogin(t, ctx, ts.URL, ts.Demo.Full.Email)
+	runStep(t, ctx, "list", chromedp.Navigate(ts.URL+"/general/api-keys"), chromedp.WaitVisible(chromedp.Search("//h2[text()='Calling the API']")))
+	text, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('[aria-labelledby=integrate-heading]').innerText`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{ts.Demo.Program.PartnerID, "curl " + ts.URL + "/v2/loyalty/program", "partner-id: " + ts.Demo.Program.PartnerID, "sub"} {
+		if !strings.Contains(text, want) {
+			t.Fatalf("the help lacks %q:\n%s", want, text)
+		}
+	}
+	runStep(t, ctx, "copy example", chromedp.Click(xpathButton("Copy example")), chromedp.WaitVisible(chromedp.Search("//div[@data-toast='success']")))
+	if clip := readClipboard(t, ctx, ts.URL); !strings.Contains(clip, "api-key: $KEYDESK_API_KEY") {
+		t.Fatalf("the clipboard holds %q", clip)
+	}
+	revealKey(t, ctx, "Shopify sync", secretOf(t, ts, k))
+	notice, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('reauth-window').textContent`))
+	if err != nil || !regexp.MustCompile(`^You can show keys without your password until \d?\d:\d\d( [AP]M)?\.$`).MatchString(notice) {
+		t.Fatalf("re-auth notice %q (%v)", notice, err)
+	}
+	runStep(t, ctx, "reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#reauth-window time")))
+	screenshot(t, ctx, "polish-help-375")
 }

@@ -240,7 +240,34 @@
     openDialog(document.getElementById("reauth-dialog"));
   });
 
-  document.body.addEventListener("reauthenticated", function () {
+  // "You can show keys without your password until 14:32", in the
+  // browser's time, hidden once that time has passed.
+  var reauthTimer = null;
+  function showReauthWindow(iso) {
+    var notice = document.getElementById("reauth-window");
+    var until = new Date(iso);
+    if (!notice || isNaN(until.getTime())) return;
+    var clock = until.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    notice.textContent = "You can show keys without your password until ";
+    var time = document.createElement("time");
+    time.setAttribute("datetime", iso);
+    time.textContent = clock;
+    notice.appendChild(time);
+    notice.appendChild(document.createTextNode("."));
+    notice.classList.remove("hidden");
+    clearTimeout(reauthTimer);
+    reauthTimer = setTimeout(function () {
+      var n = document.getElementById("reauth-window");
+      if (n) { n.classList.add("hidden"); n.textContent = ""; }
+    }, Math.max(0, until.getTime() - Date.now()));
+  }
+  document.addEventListener("htmx:load", function (event) {
+    var notice = event.target.querySelector && event.target.querySelector("#reauth-window time");
+    if (notice) showReauthWindow(notice.getAttribute("datetime"));
+  });
+
+  document.body.addEventListener("reauthenticated", function (event) {
+    if (event.detail && event.detail.until) showReauthWindow(event.detail.until);
     var dialog = document.getElementById("reauth-dialog");
     var button = pendingSecretButton;
     pendingSecretButton = null;

@@ -477,3 +477,19 @@ func TestBrowserIntegratorHelpAndReauthWindow(t *testing.T) {
 	runStep(t, ctx, "reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#reauth-window time")))
 	screenshot(t, ctx, "polish-help-375")
 }
+
+// TestBrowserAuditFilters: From and To show only for a custom period, and
+// on a phone the filters fold away until opened.
+func TestBrowserAuditFilters(t *testing.T) {
+	ts := newTestServer(t, modeltest.SQLite(t))
+	ctx := newBrowser(t, 375, 800)
+	browserLogin(t, ctx, ts.URL, ts.Demo.Full.Email)
+	runStep(t, ctx, "audit trail", chromedp.Navigate(ts.URL+"/general/audit-trail"), chromedp.WaitVisible(chromedp.Search("//summary[contains(., 'Filters')]")))
+	screenshot(t, ctx, "polish-audit-filters-folded-375")
+	runStep(t, ctx, "open filters", chromedp.Click(chromedp.Search("//summary[contains(., 'Filters')]")), chromedp.WaitVisible(chromedp.CSS("#audit-period")), chromedp.WaitNotVisible(chromedp.CSS("#audit-from")))
+	runStep(t, ctx, "custom period",
+		chromedp.SetValue(chromedp.CSS("#audit-period"), "custom"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('audit-period').dispatchEvent(new Event('change'))`),
+		chromedp.WaitVisible(chromedp.CSS("#audit-from")), chromedp.WaitVisible(chromedp.CSS("#audit-to")))
+	screenshot(t, ctx, "polish-audit-filters-custom-375")
+}

@@ -314,7 +314,7 @@ func TestBrowserKeyboardAndLimit(t *testing.T) {
 	must("settings", chromedp.Navigate(ts.URL+"/general/settings"), chromedp.WaitVisible(chromedp.Search("//h2[text()='Default API key']")))
 	screenshot(t, ctx, "14-settings")
 
-	must("audit trail", chromedp.Navigate(ts.URL+"/general/audit-trail"), chromedp.WaitVisible(chromedp.CSS("main details summary")), chromedp.Click(chromedp.CSS("main details summary")))
+	must("audit trail", chromedp.Navigate(ts.URL+"/general/audit-trail"), chromedp.WaitVisible(chromedp.CSS("#audit-events details summary")), chromedp.Click(chromedp.CSS("#audit-events details summary")))
 	screenshot(t, ctx, "16-audit-trail")
 
 	// 375 px wide: no horizontal overflow of the page itself.

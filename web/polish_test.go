@@ -111,3 +111,18 @@ func TestRowButtonsNameTheirKey(t *testing.T) {
 		}
 	})
 }
+
+// TestNoAccessPageNamesWhoToAsk: a limited admin without modules is told
+// which full-access admins of the program can grant one.
+func TestNoAccessPageNamesWhoToAsk(t *testing.T) {
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
+		ts := newTestServer(t, db)
+		c := ts.loggedIn(t, ts.Demo.Limited.Email)
+		_, body := c.get("/general/no-access")
+		doc := parseHTML(t, body)
+		got := strings.TrimSpace(doc.Find("[aria-labelledby=ask-heading] li").Text())
+		if got != ts.Demo.Full.Email {
+			t.Fatalf("the page names %q, want the full-access admin %q", got, ts.Demo.Full.Email)
+		}
+	})
+}

@@ -145,7 +145,7 @@
 
   document.addEventListener("keydown", function (event) {
     if (event.key !== "Escape") return;
-    document.querySelectorAll("details[open]").forEach(function (menu) {
+    document.querySelectorAll("details.menu[open], header details[open]").forEach(function (menu) {
       menu.removeAttribute("open");
       var summary = menu.querySelector("summary");
       if (summary) summary.focus();

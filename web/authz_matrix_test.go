@@ -49,6 +49,7 @@ var routePolicies = map[string]policy{
 	"GET /general/settings":                 policyFullAdmin,
 	"POST /general/reauth":                  policyFullAdmin,
 	"GET /general/api-keys":                 policyFullAdmin,
+	"GET /general/api-reference":            policyFullAdmin,
 	"GET /general/api-keys/new":             policyFullAdmin,
 	"POST /general/api-keys":                policyFullAdmin,
 	"GET /general/api-keys/:id/edit":        policyFullAdmin,

@@ -122,6 +122,8 @@ func TestBrowserAccessibility(t *testing.T) {
 
 			must("settings", chromedp.Navigate(ts.URL+"/general/settings"), chromedp.WaitVisible(chromedp.Search("//h2[text()='Default API key']")))
 			checkA11y(t, ctx, "settings", width)
+			must("API reference", chromedp.Navigate(ts.URL+"/general/api-reference"), chromedp.WaitVisible(chromedp.Search("//h1[text()='API reference']")))
+			checkA11y(t, ctx, "api-reference", width)
 			must("audit trail", chromedp.Navigate(ts.URL+"/general/audit-trail"), chromedp.WaitVisible(chromedp.CSS("main h1")))
 			checkA11y(t, ctx, "audit-trail", width)
 			must("not found", chromedp.Navigate(ts.URL+"/general/nothing-here"), chromedp.WaitVisible(chromedp.CSS("main h1")))

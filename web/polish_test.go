@@ -126,3 +126,28 @@ func TestNoAccessPageNamesWhoToAsk(t *testing.T) {
 		}
 	})
 }
+
+// TestAPIReferencePage: the API reference lists every operation of
+// openapi.yaml with its responses, for full-access admins.
+func TestAPIReferencePage(t *testing.T) {
+	ts := newTestServer(t, modeltest.SQLite(t))
+	c := ts.loggedIn(t, ts.Demo.Full.Email)
+	resp, body := c.get("/general/api-reference")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("API reference: %d", resp.StatusCode)
+	}
+	doc := parseHTML(t, body)
+	var ops []string
+	doc.Find("main section[aria-label]").Each(func(_ int, s *goquery.Selection) {
+		label, _ := s.Attr("aria-label")
+		ops = append(ops, label)
+	})
+	for _, want := range []string{"GET /v2/loyalty/program", "GET /v2/loyalty/members", "POST /v2/loyalty/members"} {
+		if !slicesContains(ops, want) {
+			t.Errorf("the reference lacks %s (has %v)", want, ops)
+		}
+	}
+	if !strings.Contains(body, "Missing, malformed, unknown, inactive, deleted or foreign credentials.") {
+		t.Error("shared responses ($ref) are not resolved")
+	}
+}

@@ -116,6 +116,13 @@ func (s *Server) routes(cfg Config) {
 	full.POST(general(paths.APIKeyActivateRoute), h.ActivateAPIKey)
 	full.GET(general(paths.APIKeyDeleteRoute), h.ConfirmDeleteDialog)
 	full.POST(general(paths.APIKeyDeleteRoute), h.DeleteAPIKey)
+	// The document is embedded at build time: a parse failure is a build
+	// defect (a test parses it), like template.Must's.
+	apiReference, err := h.APIReference(openAPIDocument)
+	if err != nil {
+		panic(err)
+	}
+	full.GET(general(paths.APIReference), apiReference)
 
 	s.auditTrailRoutes(signedIn.Group(paths.AuditTrail, h.RequireModule(accounts.ModuleAuditTrail)))
 	s.apiRoutes(e.Group("/v2"), cfg.API)

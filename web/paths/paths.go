@@ -34,6 +34,8 @@ const (
 	APIKeyInactivateRoute = APIKeys + "/:id/inactivate"
 	APIKeyActivateRoute   = APIKeys + "/:id/activate"
 	APIKeyDeleteRoute     = APIKeys + "/:id/delete"
+	// APIReference is the REST and UI API reference, read from openapi.yaml.
+	APIReference = General + "/api-reference"
 )
 
 // General » Audit Trail.

@@ -2,11 +2,13 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/network"
@@ -399,6 +401,11 @@ func TestBrowserSearchFilterSort(t *testing.T) {
 			browserLogin(t, ctx, ts.URL, ts.Demo.Full.Email)
 			rows := func(step string, want ...string) {
 				t.Helper()
+				// The panel settles a moment after a swap: wait for the order.
+				wantJSON, _ := json.Marshal(want)
+				pollCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
+				defer cancel()
+				_, _ = chromedp.Run(pollCtx, chromedp.Poll[bool](`JSON.stringify(`+visibleRowsJS+`) === `+strconv.Quote(string(wantJSON)), chromedp.WithPollingInterval(20*time.Millisecond)))
 				got, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](visibleRowsJS))
 				if err != nil || !slices.Equal(got, want) {
 					t.Fatalf("%s: rows %v (%v), want %v", step, got, err, want)

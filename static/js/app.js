@@ -5,6 +5,7 @@
   "use strict";
 
   var REMASK_DEFAULT_SECONDS = 300;
+  var MAX_TOASTS = 3;
   var lastOpener = null;
   var pendingSecretButton = null;
 
@@ -33,6 +34,9 @@
     toast.appendChild(text);
     toast.appendChild(close);
     region.appendChild(toast);
+    // At most three at once, so a burst of outcomes never covers the page.
+    var shown = region.querySelectorAll("[data-toast]");
+    for (var i = 0; i < shown.length - MAX_TOASTS; i++) shown[i].remove();
     setTimeout(function () {
       toast.classList.add("opacity-0");
       setTimeout(function () { toast.remove(); }, 400);

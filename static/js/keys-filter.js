@@ -48,7 +48,13 @@
       var byChoice = comparators[state.sort] ? comparators[state.sort](a, b) : 0;
       return byChoice || Number(a.dataset.created) - Number(b.dataset.created);
     });
-    ordered.forEach(function (row) { body.appendChild(row); });
+    // Move rows only when the order changes: a moved row loses focus.
+    var inOrder = ordered.every(function (row, i) { return rows[i] === row; });
+    if (!inOrder) {
+      var focused = document.activeElement;
+      ordered.forEach(function (row) { body.appendChild(row); });
+      if (focused && focused !== document.activeElement && body.contains(focused)) focused.focus();
+    }
 
     var needle = state.q.trim().toLowerCase().replace(/\s+/g, " ");
     var shown = 0;

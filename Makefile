@@ -6,7 +6,7 @@ FUZZTIME ?= 5s
 # staticcheck, pinned so every machine and CI report the same findings.
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: run build test generate css templ htmx check lint fuzz bench soak clean
+.PHONY: run build test generate css templ htmx axe check lint fuzz bench soak clean
 
 run: build
 	./$(BIN) serve --demo
@@ -18,7 +18,7 @@ test:
 	$(GO) test -count=1 ./...
 
 # Regenerate the committed templ output, CSS and vendored htmx.
-generate: templ css htmx
+generate: templ css htmx axe
 
 templ:
 	$(GO) tool templ generate
@@ -32,6 +32,11 @@ css: node_modules
 
 htmx: node_modules
 	cp node_modules/htmx.org/dist/htmx.min.js static/js/htmx.min.js
+
+# axe-core for the accessibility browser test only (web/browser_a11y_test.go
+# embeds it); no console page serves it.
+axe: node_modules
+	cp node_modules/axe-core/axe.min.js web/testdata/axe.min.js
 
 # Static checks CI runs besides the tests.
 check:

@@ -1,5 +1,7 @@
 /** @type {import('tailwindcss').Config} */
 module.exports = {
+  // Dark mode follows the system (prefers-color-scheme).
+  darkMode: "media",
   content: ["./views/**/*.templ", "./views/**/*.go", "./static/js/app.js"],
   theme: {
     extend: {

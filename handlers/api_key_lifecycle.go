@@ -28,7 +28,7 @@ func accessInput(c echo.Context) *keys.AccessInput {
 // with Copy new key, and the panel behind it swapped out of band.
 func (h *Handler) showNewKey(c echo.Context, key *keys.APIKey, message string) error {
 	noStore(c)
-	v, err := h.keysView(c.Request().Context(), principalOf(c).Program.ID)
+	v, err := h.keysView(c)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -18,18 +17,18 @@ import (
 	"keydesk/views"
 )
 
-func (h *Handler) keysView(ctx context.Context, programID int64) (views.KeysView, error) {
-	list, err := h.stores.Keys.List(ctx, programID)
+func (h *Handler) keysView(c echo.Context) (views.KeysView, error) {
+	p := principalOf(c)
+	list, err := h.stores.Keys.List(c.Request().Context(), p.Program.ID)
 	if err != nil {
 		return views.KeysView{}, err
 	}
-	return views.KeysView{Keys: list, Limit: keys.MaxAPIKeysPerProgram, Now: h.now()}, nil
+	return views.KeysView{Keys: list, Limit: keys.MaxAPIKeysPerProgram, Now: h.now(), ReauthUntil: h.reauthUntil(p), PartnerID: p.Program.PartnerID, BaseURL: c.Scheme() + "://" + c.Request().Host}, nil
 }
 
 // ListAPIKeys renders General » API Keys.
 func (h *Handler) ListAPIKeys(c echo.Context) error {
-	p := principalOf(c)
-	v, err := h.keysView(c.Request().Context(), p.Program.ID)
+	v, err := h.keysView(c)
 	if err != nil {
 		return err
 	}
@@ -42,7 +41,7 @@ func (h *Handler) ListAPIKeys(c echo.Context) error {
 // renderPanel answers a successful action: the re-rendered panel replaces
 // the old one, the dialog closes and a toast says what happened.
 func (h *Handler) renderPanel(c echo.Context, level, message string) error {
-	v, err := h.keysView(c.Request().Context(), principalOf(c).Program.ID)
+	v, err := h.keysView(c)
 	if err != nil {
 		return err
 	}
@@ -135,6 +134,9 @@ func (h *Handler) UpdateAPIKey(c echo.Context) error {
 	}
 	in := keys.KeyInput{Name: c.FormValue("name"), Description: c.FormValue("description"), Access: accessInput(c)}
 	key, err := h.stores.Keys.Update(c.Request().Context(), principalOf(c).Program.ID, actor(c), id, in)
+	if errors.Is(err, keys.ErrNoChanges) {
+		return h.renderPanel(c, toastInfo, "No changes to save.")
+	}
 	if err != nil {
 		return h.keyFormError(c, views.KeyForm{KeyID: id, Name: in.Name, Description: in.Description,
 			Restricted: in.Access.Restricted, Permissions: in.Access.Permissions, AllowedIPs: input.StripUnsafe(in.Access.AllowedIPs)}, err)

@@ -24,7 +24,7 @@ func (h *Handler) ShowLogin(c echo.Context) error {
 	if principalOf(c) != nil {
 		return c.Redirect(http.StatusSeeOther, h.homeFor(principalOf(c)))
 	}
-	return render(c, http.StatusOK, views.LoginPage(views.LoginForm{CSRF: csrfToken(c), Next: safeNext(c.QueryParam("next"))}))
+	return render(c, http.StatusOK, views.LoginPage(views.LoginForm{CSRF: csrfToken(c), Next: safeNext(c.QueryParam("next")), Ended: c.QueryParam("ended") == "1"}))
 }
 
 // Login checks the credentials and starts a fresh session (a new id, so a

@@ -158,10 +158,7 @@ func (h *Handler) RequireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 		if principalOf(c) != nil {
 			return next(c)
 		}
-		target := paths.Login
-		if c.Request().Method == http.MethodGet && !htmx.IsFragment(c) {
-			target += "?next=" + url.QueryEscape(c.Request().URL.RequestURI())
-		}
+		target := loginTarget(c)
 		if htmx.IsRequest(c) {
 			htmx.Redirect(c, target)
 			return c.NoContent(http.StatusUnauthorized)
@@ -171,6 +168,29 @@ func (h *Handler) RequireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return c.Redirect(http.StatusSeeOther, target)
 	}
+}
+
+// loginTarget is the sign-in page for a request without a live session:
+// it returns to the page the admin was on (for an htmx action, the page it
+// came from) and, when the request carried a session cookie, says the
+// session ended.
+func loginTarget(c echo.Context) string {
+	q := url.Values{}
+	switch {
+	case htmx.IsRequest(c):
+		if page := safeNext(htmx.CurrentPage(c)); page != "" {
+			q.Set("next", page)
+		}
+	case c.Request().Method == http.MethodGet:
+		q.Set("next", c.Request().URL.RequestURI())
+	}
+	if _, err := c.Cookie(SessionCookieName); err == nil {
+		q.Set("ended", "1")
+	}
+	if len(q) == 0 {
+		return paths.Login
+	}
+	return paths.Login + "?" + q.Encode()
 }
 
 // RequireFullAccess refuses every admin without full access to the program,

@@ -51,7 +51,7 @@ func (h *Handler) Reauthenticate(c echo.Context) error {
 	if err := h.openReauthWindow(c, p); err != nil {
 		return err
 	}
-	htmx.Trigger(c, map[string]any{"reauthenticated": true})
+	htmx.Trigger(c, map[string]any{"reauthenticated": h.reauthenticatedEvent(p)})
 	return render(c, http.StatusOK, views.ReauthCodeForm(p.Admin.Email, "", p.Admin.HasTOTP()))
 }
 
@@ -69,5 +69,19 @@ func (h *Handler) openReauthWindow(c echo.Context, p *Principal) error {
 		}
 		p.Session.Values[sessionReauthGrant] = token
 	}
-	return h.rotateSession(c, p)
+	if err := h.rotateSession(c, p); err != nil {
+		return err
+	}
+	p.ReauthAt, p.ReauthProgramID = time.Unix(h.now().Unix(), 0), p.Program.ID
+	return nil
+}
+
+// reauthenticatedEvent is the reauthenticated event's detail: until when
+// keys show without a password (the page says so), or true with a zero
+// window.
+func (h *Handler) reauthenticatedEvent(p *Principal) any {
+	if t := h.reauthUntil(p); !t.IsZero() {
+		return map[string]string{"until": t.UTC().Format(time.RFC3339)}
+	}
+	return true
 }

@@ -30,7 +30,11 @@ func (h *Handler) homeFor(p *Principal) string {
 
 // NoAccess is the page of a limited admin with no module.
 func (h *Handler) NoAccess(c echo.Context) error {
-	return render(c, http.StatusOK, views.NoAccessPage(h.shell(c, "No access", "")))
+	admins, err := h.stores.Accounts.FullAccessEmails(c.Request().Context(), principalOf(c).Program.ID)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.NoAccessPage(h.shell(c, "No access", ""), admins))
 }
 
 func csrfToken(c echo.Context) string {

@@ -362,7 +362,7 @@ func auditEventRow(e audit.Event) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		if e.TargetID != "" {
+		if e.TargetID != "" && e.TargetType != audit.TargetAdmin {
 			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 37, "<code class=\"block truncate text-xs text-slate-500\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err

@@ -45,7 +45,7 @@ func htmxHeaders(csrf string) string {
 	return string(b)
 }
 
-const htmxConfig = `{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"historyRestoreAsHxRequest":false,"selfRequestsOnly":true,"defaultSwapStyle":"outerHTML"}`
+const htmxConfig = `{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"historyRestoreAsHxRequest":false,"selfRequestsOnly":true,"defaultSwapStyle":"outerHTML","attributesToSettle":["class","width","height"]}`
 
 func navClass(active bool) string {
 	if active {

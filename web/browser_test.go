@@ -218,7 +218,7 @@ func TestBrowserAPIKeyJourney(t *testing.T) {
 	must("confirm inactivate",
 		settled(),
 		chromedp.Click(chromedp.Search("//dialog[@id='modal']//button[normalize-space()='Inactivate']")),
-		chromedp.WaitVisible(chromedp.Search("//tr[.//p[text()='Shopify orders']]/td[4]//span[normalize-space()='Inactive']")),
+		chromedp.WaitVisible(chromedp.Search("//tr[.//p[text()='Shopify orders']]/td[6]//span[normalize-space()='Inactive']")),
 	)
 	must("delete",
 		menuItem("Shopify orders", "Delete"),
@@ -318,7 +318,7 @@ func TestBrowserKeyboardAndLimit(t *testing.T) {
 	must("settings", chromedp.Navigate(ts.URL+"/general/settings"), chromedp.WaitVisible(chromedp.Search("//h2[text()='Default API key']")))
 	screenshot(t, ctx, "14-settings")
 
-	must("audit trail", chromedp.Navigate(ts.URL+"/general/audit-trail"), chromedp.WaitVisible(chromedp.CSS("main details summary")), chromedp.Click(chromedp.CSS("main details summary")))
+	must("audit trail", chromedp.Navigate(ts.URL+"/general/audit-trail"), chromedp.WaitVisible(chromedp.CSS("#audit-events details summary")), chromedp.Click(chromedp.CSS("#audit-events details summary")))
 	screenshot(t, ctx, "16-audit-trail")
 
 	// 375 px wide: no horizontal overflow of the page itself.

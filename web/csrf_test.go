@@ -156,7 +156,7 @@ func TestCSRFAfterTheSessionEndedSendsToSignIn(t *testing.T) {
 	token := c.csrf()
 	clock = clock.Add(31 * time.Minute)
 	resp, _ := c.do(http.MethodPost, "/general/api-keys", url.Values{"name": {"late"}}, map[string]string{"HX-Request": "true", "X-CSRF-Token": token})
-	if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("HX-Redirect") != "/login" {
+	if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("HX-Redirect") != "/login?ended=1" {
 		t.Fatalf("action after the session ended: %d, HX-Redirect %q", resp.StatusCode, resp.Header.Get("HX-Redirect"))
 	}
 	if n := keyCount(t, ts); n != 0 {

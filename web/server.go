@@ -158,6 +158,13 @@ func (s *Server) routes(cfg Config) {
 	s.adminsRoutes(full, general)
 	full.GET(general(paths.APIKeyUsageRoute), h.ShowAPIKeyUsage)
 	s.passkeyReauthRoutes(full, general)
+	// The document is embedded at build time: a parse failure is a build
+	// defect (a test parses it), like template.Must's.
+	apiReference, err := h.APIReference(openAPIDocument)
+	if err != nil {
+		panic(err)
+	}
+	full.GET(general(paths.APIReference), apiReference)
 
 	s.auditTrailRoutes(signedIn.Group(paths.AuditTrail, h.RequireModule(accounts.ModuleAuditTrail)))
 	s.apiRoutes(e.Group("/v2"), cfg.API)

@@ -29,6 +29,9 @@ var (
 	ErrKeyLimitReached = errors.New("keys: the program has reached its API key limit")
 	ErrKeyActive       = errors.New("keys: the API key is active")
 	ErrDefaultKey      = errors.New("keys: the legacy default key cannot be changed")
+	// ErrNoChanges: an edit that changes nothing writes nothing, not even
+	// an audit event.
+	ErrNoChanges = errors.New("keys: the edit changes nothing")
 )
 
 // APIKey is one program's API key. The plaintext never lives in a column:
@@ -351,6 +354,10 @@ func (s *Store) Update(ctx context.Context, programID int64, actor audit.Actor, 
 		if err != nil {
 			return err
 		}
+		accessSame := acc == nil || (acc.restricted == k.Restricted && acc.permissions == k.Permissions && acc.allowedIPs == k.AllowedIPs)
+		if k.Name == in.Name && k.Description == in.Description && accessSame {
+			return ErrNoChanges
+		}
 		var taken int64
 		if err := tx.Raw(`SELECT COUNT(*) FROM api_keys WHERE program_id = ? AND is_default = FALSE AND lower(name) = lower(?) AND id <> ?`, programID, in.Name, id).Scan(&taken).Error; err != nil {
 			return err
@@ -388,7 +395,7 @@ func (s *Store) Update(ctx context.Context, programID int64, actor audit.Actor, 
 func passThroughKeyErrors(err error, doing string) error {
 	var verr input.ValidationError
 	if errors.As(err, &verr) || errors.Is(err, database.ErrNotFound) || errors.Is(err, ErrKeyActive) || errors.Is(err, ErrDefaultKey) ||
-		errors.Is(err, ErrKeyInactive) || errors.Is(err, ErrNoOldKey) {
+		errors.Is(err, ErrKeyInactive) || errors.Is(err, ErrNoOldKey) || errors.Is(err, ErrNoChanges) {
 		return err
 	}
 	return fmt.Errorf("keys: unable to %s API key: %w", doing, err)

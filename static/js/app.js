@@ -5,6 +5,7 @@
   "use strict";
 
   var REMASK_DEFAULT_SECONDS = 300;
+  var MAX_TOASTS = 3;
   var lastOpener = null;
   var pendingSecretButton = null;
 
@@ -22,7 +23,7 @@
     toast.className = "toast " + (toastStyles[level] || toastStyles.info);
     toast.setAttribute("data-toast", level || "info");
     var text = document.createElement("p");
-    text.className = "flex-1";
+    text.className = "min-w-0 flex-1 [overflow-wrap:anywhere]";
     text.textContent = message;
     var close = document.createElement("button");
     close.type = "button";
@@ -33,6 +34,9 @@
     toast.appendChild(text);
     toast.appendChild(close);
     region.appendChild(toast);
+    // At most three at once, so a burst of outcomes never covers the page.
+    var shown = region.querySelectorAll("[data-toast]");
+    for (var i = 0; i < shown.length - MAX_TOASTS; i++) shown[i].remove();
     setTimeout(function () {
       toast.classList.add("opacity-0");
       setTimeout(function () { toast.remove(); }, 400);
@@ -60,17 +64,57 @@
     if (dialog.id === "reauth-dialog") {
       var form = dialog.querySelector("form");
       if (form) form.reset();
+      // The last attempt's error belongs to that attempt, not the next one.
+      var error = dialog.querySelector("#reauth-error");
+      if (error) error.remove();
+      var password = dialog.querySelector("#reauth-password");
+      if (password) { password.removeAttribute("aria-invalid"); password.removeAttribute("aria-describedby"); }
     }
     var opener = lastOpener;
     lastOpener = null;
     if (opener && opener.isConnected && typeof opener.focus === "function") {
+      focusRow = null;
       opener.focus();
-    } else {
+    } else if (!focusRowTarget()) {
       var main = document.getElementById("main");
       var fallback = main && main.querySelector("h1");
       if (fallback) { fallback.setAttribute("tabindex", "-1"); fallback.focus(); }
     }
   }, true);
+
+  // A row action re-renders the keys panel, so the element that opened it
+  // is gone: focus goes back to the same row's menu button, or, when the
+  // row was deleted, the next row's (else the previous one's).
+  var focusRow = null;
+
+  function rememberRow(elt) {
+    var row = elt && elt.closest("tr[id]");
+    if (!row) { focusRow = null; return; }
+    var next = row.nextElementSibling, prev = row.previousElementSibling;
+    focusRow = { id: row.id, next: next && next.id, prev: prev && prev.id };
+  }
+
+  function focusRowTarget() {
+    var info = focusRow;
+    if (!info) return false;
+    focusRow = null;
+    var ids = [info.id, info.next, info.prev];
+    for (var i = 0; i < ids.length; i++) {
+      var row = ids[i] && document.getElementById(ids[i]);
+      var summary = row && row.querySelector("details.menu > summary");
+      if (summary) { summary.focus(); return true; }
+    }
+    var generate = document.querySelector("#keys-panel .btn-primary");
+    if (generate) { generate.focus(); return true; }
+    return false;
+  }
+
+  document.addEventListener("htmx:load", function (event) {
+    if (!focusRow || event.target.id !== "keys-panel") return;
+    setTimeout(function () {
+      if (focusRow && !document.querySelector("dialog[open]")) focusRowTarget();
+    }, 0);
+  });
 
   document.addEventListener("click", function (event) {
     var target = event.target instanceof Element ? event.target : null;
@@ -105,12 +149,25 @@
 
   document.addEventListener("keydown", function (event) {
     if (event.key !== "Escape") return;
-    document.querySelectorAll("details[open]").forEach(function (menu) {
+    document.querySelectorAll("details.menu[open], header details[open]").forEach(function (menu) {
       menu.removeAttribute("open");
       var summary = menu.querySelector("summary");
       if (summary) summary.focus();
     });
   });
+
+  // A row menu opens upwards when it would end below the viewport.
+  document.addEventListener("toggle", function (event) {
+    var menu = event.target;
+    if (!(menu instanceof HTMLDetailsElement) || !menu.classList.contains("menu")) return;
+    var panel = menu.querySelector(".menu-panel");
+    if (!panel) return;
+    panel.classList.remove("menu-up");
+    if (!menu.open) return;
+    var below = panel.getBoundingClientRect().bottom > window.innerHeight;
+    var room = menu.getBoundingClientRect().top > panel.offsetHeight + 8;
+    if (below && room) panel.classList.add("menu-up");
+  }, true);
 
   // ---- secrets ---------------------------------------------------------
   function writeClipboard(value, message) {
@@ -147,8 +204,9 @@
       cell.setAttribute("data-armed", "");
       var seconds = parseInt(cell.getAttribute("data-remask-after"), 10) || REMASK_DEFAULT_SECONDS;
       setTimeout(function () { remask(cell, false); }, seconds * 1000);
-      var hide = cell.querySelector("[data-hide-secret]");
-      if (hide) hide.focus();
+      var focus = cell.id === focusCopyAfterReveal ? cell.querySelector("[data-copy-secret]") : cell.querySelector("[data-hide-secret]");
+      if (cell.id === focusCopyAfterReveal) focusCopyAfterReveal = null;
+      if (focus) focus.focus();
     });
   }
 
@@ -158,6 +216,7 @@
     var modal = document.getElementById("modal");
     if (elt && modal && !modal.contains(elt) && !elt.closest("dialog")) {
       lastOpener = elt.closest("details.menu") ? elt.closest("details.menu").querySelector("summary") : elt;
+      if (elt.closest("details.menu")) rememberRow(elt); else if (!elt.closest("[id^='secret-']")) focusRow = null;
     }
   });
 
@@ -185,14 +244,121 @@
     openDialog(document.getElementById("reauth-dialog"));
   });
 
-  document.body.addEventListener("reauthenticated", function () {
+  // "You can show keys without your password until 14:32", in the
+  // browser's time, hidden once that time has passed.
+  var reauthTimer = null;
+  function showReauthWindow(iso) {
+    var notice = document.getElementById("reauth-window");
+    var until = new Date(iso);
+    if (!notice || isNaN(until.getTime())) return;
+    var clock = until.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    notice.textContent = "You can show keys without your password until ";
+    var time = document.createElement("time");
+    time.setAttribute("datetime", iso);
+    time.textContent = clock;
+    notice.appendChild(time);
+    notice.appendChild(document.createTextNode("."));
+    notice.classList.remove("hidden");
+    clearTimeout(reauthTimer);
+    reauthTimer = setTimeout(function () {
+      var n = document.getElementById("reauth-window");
+      if (n) { n.classList.add("hidden"); n.textContent = ""; }
+    }, Math.max(0, until.getTime() - Date.now()));
+  }
+  document.addEventListener("htmx:load", function (event) {
+    var notice = event.target.querySelector && event.target.querySelector("#reauth-window time");
+    if (notice) showReauthWindow(notice.getAttribute("datetime"));
+  });
+
+  document.body.addEventListener("reauthenticated", function (event) {
+    if (event.detail && event.detail.until) showReauthWindow(event.detail.until);
     var dialog = document.getElementById("reauth-dialog");
     var button = pendingSecretButton;
     pendingSecretButton = null;
     lastOpener = button;
+    if (clipboardWait && clipboardWait.elt === button) clipboardWait.confirmed = true;
     closeDialog(dialog);
     if (button && button.isConnected) button.click();
   });
+
+  // ---- copy inside the user's gesture ----------------------------------
+  // Browsers allow a clipboard write only inside the user's own click or
+  // key press, and the key arrives a round trip (or, after the password
+  // dialog, two) later. So the write starts in the click, with a
+  // ClipboardItem whose content is a promise of the key; the copy response
+  // resolves it. Where that is not possible, the key is revealed with a
+  // focused Copy button for the user to press.
+  var clipboardWait = null;
+
+  function settleClipboardWait(silently) {
+    var wait = clipboardWait;
+    clipboardWait = null;
+    if (!wait) return;
+    wait.silent = silently;
+    wait.reject(new Error("no key"));
+  }
+
+  function startClipboardWrite(button) {
+    settleClipboardWait(true);
+    if (typeof ClipboardItem === "undefined" || !navigator.clipboard || !navigator.clipboard.write) return;
+    var wait = { elt: button, silent: false, secret: null, message: null };
+    var text = new Promise(function (resolve, reject) { wait.resolve = resolve; wait.reject = reject; });
+    text.catch(function () {});
+    var item;
+    try {
+      item = new ClipboardItem({ "text/plain": text.then(function (value) { return new Blob([value], { type: "text/plain" }); }) });
+    } catch (e) {
+      return;
+    }
+    clipboardWait = wait;
+    navigator.clipboard.write([item]).then(function () {
+      showToast(wait.message, "success");
+    }, function () {
+      if (wait.silent) return;
+      if (wait.secret !== null) { fallbackCopy(wait.elt, wait.secret, wait.message); return; }
+      showToast("Copy failed: the key could not be fetched. Nothing was copied.", "error");
+    });
+  }
+
+  // fallbackCopy tries a plain write, then shows the key with its Copy
+  // button focused, so the next press is the user's own gesture.
+  function fallbackCopy(button, secret, message) {
+    var done = function () { showToast(message, "success"); };
+    var reveal = function () {
+      var cell = button && button.closest("[id^='secret-']");
+      var eye = cell && cell.querySelector("[aria-label='Show API key']");
+      if (!eye) {
+        showToast("Copy failed: the browser refused clipboard access. Nothing was copied.", "error");
+        return;
+      }
+      focusCopyAfterReveal = cell.id;
+      eye.click();
+      showToast("Your browser needs one more press: the key is shown, press Copy API key to copy it.", "info");
+    };
+    if (!navigator.clipboard || !navigator.clipboard.writeText) { reveal(); return; }
+    navigator.clipboard.writeText(secret).then(done, reveal);
+  }
+  var focusCopyAfterReveal = null;
+
+  document.addEventListener("click", function (event) {
+    if (!event.isTrusted) return;
+    var target = event.target instanceof Element ? event.target : null;
+    var button = target && target.closest("[data-copy-secret]");
+    if (button && !button.disabled) startClipboardWrite(button);
+  }, true);
+
+  document.addEventListener("submit", function (event) {
+    if (event.target.id !== "reauth-form" || !pendingSecretButton) return;
+    if (pendingSecretButton.hasAttribute("data-copy-secret")) startClipboardWrite(pendingSecretButton);
+  }, true);
+
+  document.body.addEventListener("reauth-required", function (event) {
+    if (clipboardWait && clipboardWait.elt === event.target) settleClipboardWait(true);
+  }, true);
+
+  document.addEventListener("close", function (event) {
+    if (event.target.id === "reauth-dialog" && clipboardWait && !clipboardWait.confirmed) settleClipboardWait(true);
+  }, true);
 
   // A copy response carries the key in its body (never in a header) and a
   // copy-secret event with the message; both arrive with the same request.
@@ -201,15 +367,31 @@
     pendingCopy = { elt: event.target, message: event.detail.message || "API key copied to the clipboard." };
   });
   document.addEventListener("htmx:afterRequest", function (event) {
-    if (!pendingCopy || pendingCopy.elt !== event.detail.elt) return;
+    var elt = event.detail.elt;
+    var xhr = event.detail.xhr;
+    if (clipboardWait && clipboardWait.elt === elt && !(pendingCopy && pendingCopy.elt === elt)) {
+      // Refused before anything ran: the retry's answer settles it.
+      if (xhr.status === 409 && xhr.getResponseHeader("X-Keydesk-Session-Changed") === "retry") return;
+      if (!event.detail.successful) settleClipboardWait(false);
+      return;
+    }
+    if (!pendingCopy || pendingCopy.elt !== elt) return;
     var message = pendingCopy.message;
     pendingCopy = null;
-    var xhr = event.detail.xhr;
     if (!event.detail.successful || !xhr.responseText) {
+      settleClipboardWait(true);
       showToast("Copy failed: the key could not be fetched. Nothing was copied.", "error");
       return;
     }
-    writeClipboard(xhr.responseText, message);
+    if (clipboardWait && clipboardWait.elt === elt) {
+      var wait = clipboardWait;
+      clipboardWait = null;
+      wait.secret = xhr.responseText;
+      wait.message = message;
+      wait.resolve(xhr.responseText);
+      return;
+    }
+    fallbackCopy(elt, xhr.responseText, message);
   });
 
   // A request that left with a session id a re-authentication rotated a

@@ -41,10 +41,30 @@
     });
   }
 
+  // From and To only for a custom period; on a phone the filters fold
+  // away unless one is in use.
+  function arrangeFilters() {
+    var period = document.getElementById("audit-period");
+    var range = document.querySelector("[data-audit-custom-range]");
+    if (period && range) {
+      var toggle = function () { range.classList.toggle("[&>*]:hidden", period.value !== "custom"); };
+      period.addEventListener("change", toggle);
+      toggle();
+    }
+    var filters = document.querySelector("details[data-audit-filters]");
+    if (filters && window.matchMedia("(max-width: 639px)").matches) {
+      var active = Array.prototype.some.call(filters.querySelectorAll("input[name]:not([type=hidden]), select[name]"), function (f) {
+        return f.name !== "period" && f.value !== "";
+      });
+      if (!active) filters.removeAttribute("open");
+    }
+  }
+
+  function ready() { localise(document); arrangeFilters(); }
   if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", function () { localise(document); });
+    document.addEventListener("DOMContentLoaded", ready);
   } else {
-    localise(document);
+    ready();
   }
   document.addEventListener("htmx:afterSwap", function (e) { localise(e.target); });
 })();

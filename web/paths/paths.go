@@ -35,6 +35,8 @@ const (
 	APIKeyActivateRoute   = APIKeys + "/:id/activate"
 	APIKeyDeleteRoute     = APIKeys + "/:id/delete"
 	APIKeyUsageRoute      = APIKeys + "/:id/usage"
+	// APIReference is the REST and UI API reference, read from openapi.yaml.
+	APIReference = General + "/api-reference"
 )
 
 // General » Audit Trail.

@@ -57,7 +57,7 @@ var auditActionLabels = map[string]string{
 	audit.ActionPasskeyRenamed:          "Passkey renamed",
 	audit.ActionPasskeyRemoved:          "Passkey removed",
 	audit.ActionPasskeyOnlyChanged:      "Passkey-only sign-in changed",
-	audit.ActionMasterKeyRotated: "Master key rotated",
+	audit.ActionMasterKeyRotated:        "Master key rotated",
 }
 
 // auditActionLabel is an action in words.

@@ -69,7 +69,7 @@ var routePolicies = map[string]policy{
 	"POST /login/code/passkey":               policyPublic,
 	"POST /general/reauth/passkey/options":   policyFullAdmin,
 	"POST /general/reauth/passkey":           policyFullAdmin,
-	"GET /general/api-reference":            policyFullAdmin,
+	"GET /general/api-reference":             policyFullAdmin,
 
 	"GET /general/admins":                         policyFullAdmin,
 	"POST /general/admins/invite":                 policyFullAdmin,

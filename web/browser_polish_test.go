@@ -99,7 +99,6 @@ func TestBrowserCopyAfterPasswordPrompt(t *testing.T) {
 	}
 }
 
-
 func containsAction(actions []string, want string) bool { return slices.Contains(actions, want) }
 
 // slowNetwork adds latency to every request the page makes from now on.

@@ -62,7 +62,7 @@ func TestAPIKeyUsageView(t *testing.T) {
 		_, body := c.get(paths.APIKeys)
 		doc := parseHTML(t, body)
 		row := doc.Find("#key-" + strconv.FormatInt(shop.ID, 10))
-		if got := row.Find("[data-requests-24h]").Text(); got != "5 requests in 24 hours" {
+		if got := row.Find("[data-requests-24h]").First().Text(); got != "5 requests in 24 hours" {
 			t.Errorf("list: %q", got)
 		}
 		if href, _ := row.Find(`a.menu-item:contains("Usage")`).Attr("href"); href != paths.APIKeyUsage(shop.ID) {

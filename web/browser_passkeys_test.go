@@ -140,7 +140,7 @@ func TestBrowserPasskeys(t *testing.T) {
 		chromedp.Click(xpathButton("Sign in with a passkey")),
 		chromedp.WaitVisible(chromedp.CSS("nav[aria-label=General]")),
 	)
-	title, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('header a[aria-label=Account]').textContent`))
+	title, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('header a[title="Your account"]').firstChild.textContent`))
 	if err != nil || strings.TrimSpace(title) != ts.Demo.Full.Email {
 		t.Fatalf("signed in as %q (%v), want %s", title, err, ts.Demo.Full.Email)
 	}
@@ -162,7 +162,7 @@ func TestBrowserInvitationAccepted(t *testing.T) {
 		chromedp.Click(xpathButton("Set password")),
 		chromedp.WaitVisible(chromedp.CSS("nav[aria-label=General]")),
 	)
-	who, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('header a[aria-label=Account]').textContent`))
+	who, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('header a[title="Your account"]').firstChild.textContent`))
 	if err != nil || strings.TrimSpace(who) != "invitee@example.test" {
 		t.Fatalf("signed in as %q (%v), want invitee@example.test", who, err)
 	}

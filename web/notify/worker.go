@@ -4,10 +4,11 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"keydesk/models/outbox"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // WorkerConfig tunes the delivery worker.
@@ -107,29 +108,26 @@ func (w *Worker) RunOnce(ctx context.Context) int {
 		}
 		return n + w.mailOnce(ctx)
 	}
-	sem := make(chan struct{}, w.cfg.Concurrency)
-	var wg sync.WaitGroup
+	var attempts errgroup.Group
+	attempts.SetLimit(w.cfg.Concurrency)
 	for i := range claims {
 		c := &claims[i]
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		attempts.Go(func() error {
 			attemptCtx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
 			res := Send(attemptCtx, w.client, c, w.now())
 			cancel()
 			// Record even while shutting down, so an answered attempt is not repeated.
 			if err := w.store.Record(context.WithoutCancel(ctx), c, res, w.cfg.RetryBase); err != nil {
 				w.logger.Warn("recording a webhook attempt failed", "error", err.Error(), "delivery_id", c.ID)
-				return
+				return nil
 			}
 			if !res.OK {
 				w.logger.Info("webhook delivery failed", "delivery_id", c.ID, "endpoint_id", c.EndpointID,
 					"attempt", c.Attempts, "status", c.Status, "code", res.ResponseCode, "error", res.Error)
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = attempts.Wait() // every attempt records its own failure
 	return n + len(claims) + w.mailOnce(ctx)
 }

@@ -2,7 +2,8 @@ package notify
 
 import (
 	"context"
-	"sync"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // UseMailer makes the worker also deliver email notices (nil: none).
@@ -21,28 +22,25 @@ func (w *Worker) mailOnce(ctx context.Context) int {
 		}
 		return 0
 	}
-	sem := make(chan struct{}, w.cfg.Concurrency)
-	var wg sync.WaitGroup
+	var attempts errgroup.Group
+	attempts.SetLimit(w.cfg.Concurrency)
 	for i := range claims {
 		c := &claims[i]
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		attempts.Go(func() error {
 			attemptCtx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
 			sendErr := w.mailer.Send(attemptCtx, c)
 			cancel()
 			if err := w.store.RecordMail(context.WithoutCancel(ctx), c, sendErr, w.cfg.RetryBase); err != nil {
 				w.logger.Warn("recording a mail attempt failed", "error", err.Error(), "mail_id", c.ID)
-				return
+				return nil
 			}
 			if sendErr != nil {
 				w.logger.Info("mail delivery failed", "mail_id", c.ID, "event_type", c.EventType, "attempt", c.Attempts,
 					"status", c.Status, "error", sendErr.Error())
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = attempts.Wait() // every attempt records its own failure
 	return len(claims)
 }

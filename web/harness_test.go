@@ -58,7 +58,7 @@ func withAPIConfig(set func(*web.APIConfig)) serverOption {
 	return func(c *web.Config) { set(&c.API) }
 }
 
-func newTestServer(t *testing.T, db modeltest.Database, opts ...serverOption) *testServer {
+func newTestServer(t testing.TB, db modeltest.Database, opts ...serverOption) *testServer {
 	t.Helper()
 	store := modeltest.NewStores(t, db)
 	cfg := web.DefaultConfig(modeltest.MasterKey)

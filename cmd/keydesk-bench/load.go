@@ -30,6 +30,30 @@ func attackAt(tr vegeta.Targeter, conns, perSecond int, d time.Duration, name st
 // attackFrom is attackAt from a given loopback source address (nil: the
 // default), so that per-address limits see distinct clients.
 func attackFrom(tr vegeta.Targeter, conns, perSecond int, d time.Duration, name string, from net.IP) *vegeta.Metrics {
+	a := vegeta.NewAttacker(attackOptions(conns, from)...)
+	var m vegeta.Metrics
+	for res := range a.Attack(tr, vegeta.Rate{Freq: perSecond, Per: time.Second}, d, name) {
+		m.Add(res)
+	}
+	m.Close()
+	return &m
+}
+
+// attackInto is attack that also adds every result to all.
+func attackInto(tr vegeta.Targeter, conns int, d time.Duration, name string, all *vegeta.Metrics) *vegeta.Metrics {
+	a := vegeta.NewAttacker(attackOptions(conns, nil)...)
+	var m vegeta.Metrics
+	for res := range a.Attack(tr, vegeta.Rate{}, d, name) {
+		m.Add(res)
+		all.Add(res)
+	}
+	m.Close()
+	return &m
+}
+
+// attackOptions are every attack's: conns workers over conns keep-alive
+// connections, from the given loopback source address (nil: the default).
+func attackOptions(conns int, from net.IP) []func(*vegeta.Attacker) {
 	opts := []func(*vegeta.Attacker){
 		vegeta.Connections(conns),
 		vegeta.MaxConnections(conns),
@@ -41,13 +65,7 @@ func attackFrom(tr vegeta.Targeter, conns, perSecond int, d time.Duration, name 
 	if from != nil {
 		opts = append(opts, vegeta.LocalAddr(net.IPAddr{IP: from}))
 	}
-	a := vegeta.NewAttacker(opts...)
-	var m vegeta.Metrics
-	for res := range a.Attack(tr, vegeta.Rate{Freq: perSecond, Per: time.Second}, d, name) {
-		m.Add(res)
-	}
-	m.Close()
-	return &m
+	return opts
 }
 
 // okRate is the number of 2xx responses per second over the attack.

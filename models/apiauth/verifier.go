@@ -200,18 +200,18 @@ func (v *Verifier) lookupDigest(ctx context.Context, d [32]byte) (*VerifiedKey, 
 	if v.caching {
 		if e, ok := v.positive[d]; ok && now.Before(e.expires) {
 			v.mu.RUnlock()
-			metrics.CacheLookups.WithLabelValues("hit").Inc()
+			metrics.CacheHits.Inc()
 			return e.key, nil, nil
 		}
 		if e, ok := v.negative[d]; ok && now.Before(e.expires) {
 			v.mu.RUnlock()
-			metrics.CacheLookups.WithLabelValues("hit").Inc()
+			metrics.CacheHits.Inc()
 			return nil, e.inactive, nil
 		}
 	}
 	gen := v.gen
 	v.mu.RUnlock()
-	metrics.CacheLookups.WithLabelValues("miss").Inc()
+	metrics.CacheMisses.Inc()
 
 	// Concurrent misses of one key share a load, but only within one
 	// generation: a request that arrives after an invalidation never

@@ -104,8 +104,30 @@ func Shared() []prometheus.Collector {
 		RevocationListenerUp, KeyReveals, AuditAppends, SignInFailures, RateLimitBackend, RateLimitFallbacks, UsageFlushes}
 }
 
+// verificationCounters are KeyVerifications' children, resolved once so
+// that counting on the request path does not hash label values.
+var verificationCounters = func() map[string]prometheus.Counter {
+	m := make(map[string]prometheus.Counter, len(Outcomes))
+	for _, o := range Outcomes {
+		m[o] = KeyVerifications.WithLabelValues(o)
+	}
+	return m
+}()
+
+// Cache lookups by result, resolved once (see CacheLookups).
+var (
+	CacheHits   = CacheLookups.WithLabelValues("hit")
+	CacheMisses = CacheLookups.WithLabelValues("miss")
+)
+
 // Verification counts one verification outcome.
-func Verification(outcome string) { KeyVerifications.WithLabelValues(outcome).Inc() }
+func Verification(outcome string) {
+	if c, ok := verificationCounters[outcome]; ok {
+		c.Inc()
+		return
+	}
+	KeyVerifications.WithLabelValues(outcome).Inc()
+}
 
 // StatusClass is "2xx" … "5xx" for a status code.
 func StatusClass(status int) string {

@@ -66,35 +66,12 @@ type Client struct {
 // Write adds minute counts and client sightings in one transaction, in
 // key order, so two instances flushing at once cannot deadlock.
 func (s *Store) Write(ctx context.Context, counts []Count, clients []Client) error {
-	slices.SortFunc(counts, func(a, b Count) int {
-		if a.KeyID != b.KeyID {
-			return cmp.Compare(a.KeyID, b.KeyID)
-		}
-		if c := a.Bucket.Compare(b.Bucket); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.Outcome, b.Outcome)
-	})
-	slices.SortFunc(clients, func(a, b Client) int {
-		if a.KeyID != b.KeyID {
-			return cmp.Compare(a.KeyID, b.KeyID)
-		}
-		if a.IP != b.IP {
-			return cmp.Compare(a.IP, b.IP)
-		}
-		return cmp.Compare(a.UserAgent, b.UserAgent)
-	})
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := addCounts(tx, Minute, counts); err != nil {
 			return err
 		}
-		for _, c := range clients {
-			if err := tx.Exec(`INSERT INTO key_usage_clients (key_id, program_id, ip, user_agent, last_seen, count) VALUES (?, ?, ?, ?, ?, ?)
-ON CONFLICT (key_id, ip, user_agent) DO UPDATE SET count = key_usage_clients.count + excluded.count,
-	last_seen = CASE WHEN excluded.last_seen > key_usage_clients.last_seen THEN excluded.last_seen ELSE key_usage_clients.last_seen END`,
-				c.KeyID, c.ProgramID, c.IP, c.UserAgent, c.LastSeen.UTC(), c.Count).Error; err != nil {
-				return err
-			}
+		if err := upsertClients(tx, clients); err != nil {
+			return err
 		}
 		return nil
 	})
@@ -105,14 +82,7 @@ ON CONFLICT (key_id, ip, user_agent) DO UPDATE SET count = key_usage_clients.cou
 }
 
 func addCounts(tx *gorm.DB, resolution string, counts []Count) error {
-	for _, c := range counts {
-		if err := tx.Exec(`INSERT INTO key_usage (key_id, program_id, resolution, bucket, outcome, count) VALUES (?, ?, ?, ?, ?, ?)
-ON CONFLICT (key_id, resolution, bucket, outcome) DO UPDATE SET count = key_usage.count + excluded.count`,
-			c.KeyID, c.ProgramID, resolution, c.Bucket.UTC(), c.Outcome, c.Count).Error; err != nil {
-			return err
-		}
-	}
-	return nil
+	return upsertCounts(tx, resolution, counts)
 }
 
 // Rollup folds minute buckets older than MinuteRetention into hours and

@@ -192,6 +192,9 @@ FROM generate_series(1, ?) AS g`,
 		{"action + actor, no match", audit.FilterInput{Period: "7d", Action: audit.ActionKeyCopied, Actor: "admin2@bench.test"}},
 		{"API key + action", audit.FilterInput{APIKey: "Integration 04", Action: audit.ActionKeyRevealed}},
 		{"API key + action, no match", audit.FilterInput{APIKey: "Integration 04", Action: audit.ActionKeyCopied}},
+		{"search + action (common)", audit.FilterInput{Search: "ration 0", Action: audit.ActionKeyRevealed}},
+		{"search + action (rare)", audit.FilterInput{Search: "zzrare", Action: audit.ActionKeyDeleted}},
+		// Every event bears a name the search matches, but never with this action.
 		{"search + action, no match", audit.FilterInput{Search: "ration 04", Action: audit.ActionKeyCopied}},
 	}
 	fmt.Printf("\n%-28s %8s %10s %10s %8s %10s %10s\n", "filter", "rows", "first p50", "first max", "rows", "deep p50", "deep max")

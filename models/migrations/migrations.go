@@ -457,6 +457,9 @@ CREATE TABLE mail_deliveries (
 );
 CREATE INDEX mail_deliveries_due ON mail_deliveries (next_attempt_at) WHERE status = 'pending';
 `),
+	// Audit search with an action by the target names it matches
+	// (audit_target_names.go).
+	auditTargetNames,
 }
 
 const keyedAuditDDL = `

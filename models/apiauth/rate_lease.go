@@ -36,11 +36,13 @@ type lease struct {
 	dropped  bool
 	lastUsed time.Time
 
-	// The lease being spent: left of granted units, asked for at start.
+	// The lease being spent: left of granted units, asked for at start
+	// (its lifetime counts from then), spent from since on.
 	left    int
 	granted int
 	start   time.Time
 	expires time.Time
+	since   time.Time
 	// The next lease, when it came while the current one still had units.
 	nextLeft  int
 	nextStart time.Time
@@ -63,24 +65,25 @@ func (l *lease) spend(now time.Time) bool {
 		return true
 	}
 	if l.nextLeft > 0 && now.Before(l.nextStart.Add(LeaseLifetime)) {
-		l.granted, l.left, l.start, l.expires = l.nextLeft, l.nextLeft-1, l.nextStart, l.nextStart.Add(LeaseLifetime)
+		l.granted, l.left, l.start, l.expires, l.since = l.nextLeft, l.nextLeft-1, l.nextStart, l.nextStart.Add(LeaseLifetime), now
 		l.nextLeft = 0
 		return true
 	}
 	return false
 }
 
-// size is how many units to ask for: what this instance spent of its
-// current lease, scaled to a whole lifetime at the pace it spent them
-// (at most eightfold), when less than a lifetime has passed. The size is
-// kept over an idle spell: the price is one lease dropped unused when a
-// key stops.
+// size is how many units to ask for: what this instance would spend in
+// a lifetime at the pace it spent its current lease (at most eight times
+// what it spent of it). The pace is kept over an idle spell: the price is
+// one lease dropped unused when a key stops.
 func (l *lease) size(now time.Time) int {
 	spent := l.granted - l.left
-	n := spent
-	if took := now.Sub(l.start); took < LeaseLifetime {
-		n = min(8*spent, int(int64(spent)*int64(LeaseLifetime)/int64(max(took, time.Millisecond))))
+	end := now
+	if l.expires.Before(now) {
+		end = l.expires
 	}
+	spending := max(end.Sub(l.since), time.Millisecond)
+	n := min(8*spent, int(int64(spent)*int64(LeaseLifetime)/int64(spending)))
 	return max(1, min(n, l.largest()))
 }
 
@@ -93,25 +96,29 @@ func (l *lease) largest() int {
 }
 
 // wantsMore reports whether to ask for the next lease before this one
-// runs out: when a quarter of it is left, unless leases are one unit.
-func (l *lease) wantsMore() bool {
-	return !l.inFlight && l.nextLeft == 0 && 4*l.left <= l.granted && l.largest() > 1
+// runs out: when a quarter of it is left, or of its lifetime, unless
+// leases are one unit.
+func (l *lease) wantsMore(now time.Time) bool {
+	if l.inFlight || l.nextLeft > 0 || l.largest() == 1 {
+		return false
+	}
+	return 4*l.left <= l.granted || !now.Before(l.expires.Add(-LeaseLifetime/4))
 }
 
 // collect takes the answer to the lease in flight if it has come.
-func (l *lease) collect() {
+func (l *lease) collect(now time.Time) {
 	if !l.inFlight {
 		return
 	}
 	select {
 	case g := <-l.pending:
-		l.accept(g)
+		l.accept(g, now)
 	default:
 	}
 }
 
 // accept records Redis's answer to the lease in flight.
-func (l *lease) accept(g grant) {
+func (l *lease) accept(g grant, now time.Time) {
 	l.inFlight = false
 	if g.err != nil {
 		return
@@ -125,7 +132,7 @@ func (l *lease) accept(g grant) {
 	case l.left > 0:
 		l.nextLeft, l.nextStart = g.allowed, l.asked
 	default:
-		l.granted, l.left, l.start, l.expires = g.allowed, g.allowed, l.asked, l.asked.Add(LeaseLifetime)
+		l.granted, l.left, l.start, l.expires, l.since = g.allowed, g.allowed, l.asked, l.asked.Add(LeaseLifetime), now
 	}
 }
 

@@ -92,7 +92,7 @@ func (s *SharedRateLimiter) AllowKey(_ context.Context, keyID int64, c RateCateg
 	now := s.now()
 	l := s.leaseFor(keyID, c, perMinute, now)
 	defer l.mu.Unlock()
-	l.collect()
+	l.collect(now)
 	for asked := 0; !l.spend(now); asked++ {
 		if now.Before(l.refusedUntil) {
 			return false, l.refusedUntil.Sub(now)
@@ -115,13 +115,13 @@ func (s *SharedRateLimiter) AllowKey(_ context.Context, keyID int64, c RateCateg
 		case <-s.closed:
 			g = grant{err: errLimiterClosed}
 		}
-		l.accept(g)
+		l.accept(g, now)
 		if g.err != nil {
 			metrics.RateLimitFallbacks.Inc()
 			return s.fallback.Allow(keyID, c)
 		}
 	}
-	if l.wantsMore() && !s.down.Load() {
+	if l.wantsMore(now) && !s.down.Load() {
 		s.ask(l, now, false)
 	}
 	return true, 0

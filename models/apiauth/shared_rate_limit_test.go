@@ -146,6 +146,12 @@ func TestGCRALeaseScriptIsRedisRate(t *testing.T) {
 
 func TestLeaseSizeFollowsDemandAndBudget(t *testing.T) {
 	start := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	// spending is a lease of granted units asked for at start, left of
+	// them unspent, spent from start+since on.
+	spending := func(perMinute, remaining, granted, left int, since time.Duration) *lease {
+		return &lease{perMinute: perMinute, remaining: remaining, granted: granted, left: left,
+			start: start, expires: start.Add(LeaseLifetime), since: start.Add(since)}
+	}
 	cases := []struct {
 		name  string
 		lease *lease
@@ -153,14 +159,15 @@ func TestLeaseSizeFollowsDemandAndBudget(t *testing.T) {
 		want  int
 	}{
 		{"first lease", &lease{perMinute: 600}, 0, 1},
-		{"small budget, spent at once", &lease{perMinute: 10, remaining: 9, granted: 1, start: start}, time.Millisecond, 1},
-		{"spent at once: eightfold", &lease{perMinute: 600, remaining: 590, granted: 1, start: start}, time.Millisecond, 8},
-		{"6 in a second: 18 in a lifetime", &lease{perMinute: 600, remaining: 500, granted: 6, start: start}, time.Second, 18},
-		{"no more than a twentieth of the budget", &lease{perMinute: 600, remaining: 500, granted: 20, start: start}, time.Second, 30},
-		{"no more than an eighth of what remains", &lease{perMinute: 600, remaining: 80, granted: 20, start: start}, time.Second, 10},
-		{"nearly spent: one at a time", &lease{perMinute: 600, remaining: 15, granted: 20, start: start}, time.Second, 1},
-		{"expired with 4 of 10 left: 6", &lease{perMinute: 600, remaining: 500, granted: 10, left: 4, start: start}, LeaseLifetime, 6},
-		{"idle an hour: kept", &lease{perMinute: 600, remaining: 500, granted: 10, left: 4, start: start}, time.Hour, 6},
+		{"small budget, spent at once", spending(10, 9, 1, 0, 0), time.Millisecond, 1},
+		{"spent at once: eightfold", spending(600, 590, 1, 0, 0), time.Millisecond, 8},
+		{"6 in a second: 18 in a lifetime", spending(600, 500, 6, 0, 0), time.Second, 18},
+		{"no more than a twentieth of the budget", spending(600, 500, 20, 0, 0), time.Second, 30},
+		{"no more than an eighth of what remains", spending(600, 80, 20, 0, 0), time.Second, 10},
+		{"nearly spent: one at a time", spending(600, 15, 20, 0, 0), time.Second, 1},
+		{"expired with 4 of 10 left: 6", spending(600, 500, 10, 4, 0), LeaseLifetime, 6},
+		{"asked ahead, spent 3 in its last 1.5 s: 6", spending(600, 500, 8, 5, LeaseLifetime/2), LeaseLifetime, 6},
+		{"idle an hour: the pace is kept", spending(600, 500, 10, 4, 0), time.Hour, 6},
 	}
 	for _, c := range cases {
 		if got := c.lease.size(start.Add(c.at)); got != c.want {
@@ -168,14 +175,26 @@ func TestLeaseSizeFollowsDemandAndBudget(t *testing.T) {
 		}
 	}
 	// Budgets leased one unit at a time are never leased ahead.
-	small := &lease{perMinute: 39, remaining: 38, granted: 1}
-	nearlySpent := &lease{perMinute: 600, remaining: 15, granted: 8, left: 1}
-	if small.wantsMore() || nearlySpent.wantsMore() {
+	if spending(39, 38, 1, 0, 0).wantsMore(start) || spending(600, 15, 8, 1, 0).wantsMore(start) {
 		t.Error("a lease of one unit was asked for ahead")
 	}
-	busy := &lease{perMinute: 600, remaining: 500, granted: 8, left: 2}
-	if !busy.wantsMore() {
-		t.Error("a quarter of a lease left: the next one was not asked for")
+	// Others are when a quarter of the lease is left, or of its lifetime.
+	cases2 := []struct {
+		name  string
+		lease *lease
+		at    time.Duration
+		want  bool
+	}{
+		{"6 of 8 left, early", spending(600, 500, 8, 6, 0), time.Second, false},
+		{"2 of 8 left", spending(600, 500, 8, 2, 0), time.Second, true},
+		{"6 of 8 left, in the last quarter of its life", spending(600, 500, 8, 6, 0), LeaseLifetime * 3 / 4, true},
+		{"one asked already", &lease{perMinute: 600, remaining: 500, granted: 8, left: 1, inFlight: true}, 0, false},
+		{"the next one is here", &lease{perMinute: 600, remaining: 500, granted: 8, left: 1, nextLeft: 8}, 0, false},
+	}
+	for _, c := range cases2 {
+		if got := c.lease.wantsMore(start.Add(c.at)); got != c.want {
+			t.Errorf("%s: asks ahead %v, want %v", c.name, got, c.want)
+		}
 	}
 }
 
@@ -239,8 +258,9 @@ func TestLeaseIsSpentLocallyAndDroppedWhenItExpires(t *testing.T) {
 	}
 
 	// The lease was asked for at the first request: one lifetime after
-	// it, its 5 units are gone and the next request asks Redis, for as
-	// many as were spent of it.
+	// it, its 5 units are gone and the next request asks Redis, for what
+	// it would spend in a lifetime at the pace it spent the last lease (3
+	// in 1.5 s).
 	clock.advance(LeaseLifetime - LeaseLifetime/2)
 	if ok, _ := allow(t, s, key); !ok {
 		t.Fatal("request after the lease expired refused")
@@ -251,8 +271,8 @@ func TestLeaseIsSpentLocallyAndDroppedWhenItExpires(t *testing.T) {
 	l.mu.Lock()
 	granted, left = l.granted, l.left
 	l.mu.Unlock()
-	if granted != 3 || left != 2 {
-		t.Fatalf("new lease of %d with %d left, want 3 (what was spent of the last one) with 2 left", granted, left)
+	if granted != 6 || left != 5 {
+		t.Fatalf("new lease of %d with %d left, want 6 with 5 left", granted, left)
 	}
 }
 

@@ -6,6 +6,7 @@
 //
 //	go run ./cmd/keydesk-bench            # the full run (make bench)
 //	go run ./cmd/keydesk-bench -smoke     # about 1 s per scenario, for CI
+//	go run ./cmd/keydesk-bench -only 8    # one scenario (after the seed)
 //
 // The database is PostgreSQL when -database, BENCH_DATABASE_URL or
 // DATABASE_URL is a postgres:// URL (a fresh schema in it, dropped at the

@@ -276,6 +276,29 @@ func TestLeaseIsSpentLocallyAndDroppedWhenItExpires(t *testing.T) {
 	}
 }
 
+func TestIdleLeasesAreEvicted(t *testing.T) {
+	s, _ := newTestShared(t, testPrefix(), 600)
+	clock := newTestClock()
+	s.now = clock.now
+	// Key 1 leases one unit and asks ahead; key 2 stays busy.
+	allow(t, s, 1)
+	waitForAnswer(t, leaseOf(t, s, 1))
+	clock.advance(30 * time.Second)
+	allow(t, s, 2)
+	clock.advance(30 * time.Second)
+	s.EvictIdle()
+	if _, ok := s.leases.Load(bucketKey{1, RateRead}); ok {
+		t.Error("a lease idle for a minute (its answer asked ahead never collected) was kept")
+	}
+	if _, ok := s.leases.Load(bucketKey{2, RateRead}); !ok {
+		t.Error("a lease used 30 s ago was evicted")
+	}
+	// The evicted key starts afresh.
+	if ok, _ := allow(t, s, 1); !ok {
+		t.Error("the evicted key was refused")
+	}
+}
+
 func TestRefusalIsAnsweredLocallyUntilRetryAfter(t *testing.T) {
 	s, leased := newTestShared(t, testPrefix(), 10)
 	clock := newTestClock()

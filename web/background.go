@@ -133,6 +133,9 @@ func (s *Server) apiMaintenance(ctx context.Context) {
 				s.logger.Warn("usage flush failed; retrying at the next tick", "error", err.Error())
 			}
 			rt.limiter.EvictIdle()
+			if rt.shared != nil {
+				rt.shared.EvictIdle()
+			}
 			rt.failures.EvictIdle()
 			rt.verifier.Sweep()
 			// A roll's old secret is refused from its end on (the cached

@@ -4,14 +4,18 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"keydesk/models/modeltest"
 	"keydesk/web"
@@ -101,6 +105,71 @@ func TestRedisBudgetSharedByTwoServers(t *testing.T) {
 		}
 		if got := readyDetails(t, a.URL); got != "shared" {
 			t.Errorf("/readyz rate_limits %q, want shared", got)
+		}
+	})
+}
+
+// With a budget large enough to be leased several units at a time, two
+// servers answering hundreds of simultaneous calls for three keys still
+// allow no more than each key's budget (plus what refills meanwhile), and
+// lose little of it to leases left unspent.
+func TestRedisLeasedBudgetSharedByTwoServers(t *testing.T) {
+	url := redisURL(t)
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
+		const budget, keys, callsPerKey = 600, 3, 800
+		opt := withRedis(url, budget)
+		a := newTestServer(t, db, opt)
+		b := secondServer(t, a, opt)
+		var headers [keys]map[string]string
+		for k := range headers {
+			_, secret := apiKey(t, a, a.Demo.Program.ID, fmt.Sprintf("Shop %d", k))
+			headers[k] = restHeaders(a.Demo.Program.PartnerID, secret)
+		}
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+		t.Cleanup(client.CloseIdleConnections)
+
+		var ok, refused, other [keys]atomic.Int64
+		var next atomic.Int64
+		started := time.Now()
+		var wg sync.WaitGroup
+		for range 48 {
+			wg.Go(func() {
+				for {
+					i := int(next.Add(1) - 1)
+					if i >= keys*callsPerKey {
+						return
+					}
+					base := a.URL
+					if i%2 == 1 {
+						base = b.URL
+					}
+					k := i % keys
+					switch r := apiCallWith(t, client, base, http.MethodGet, "/v2/loyalty/program", headers[k], ""); r.Status {
+					case http.StatusOK:
+						ok[k].Add(1)
+					case http.StatusTooManyRequests:
+						refused[k].Add(1)
+					default:
+						other[k].Add(1)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		// Each budget refills at 10 a second while the calls run.
+		ceiling := budget + int64(math.Ceil(time.Since(started).Seconds()*budget/60))
+		for k := range keys {
+			got := ok[k].Load()
+			t.Logf("key %d: %d OK, %d refused of %d calls (budget %d, at most %d with what refilled)", k, got, refused[k].Load(), callsPerKey, budget, ceiling)
+			if other[k].Load() != 0 {
+				t.Errorf("key %d: %d answers neither 200 nor 429", k, other[k].Load())
+			}
+			if got > ceiling {
+				t.Errorf("key %d: %d OK across both servers, more than the budget (%d with what refilled)", k, got, ceiling)
+			}
+			if got < budget*98/100 {
+				t.Errorf("key %d: %d OK of a budget of %d: more than 2%% lost to unspent leases", k, got, budget)
+			}
 		}
 	})
 }

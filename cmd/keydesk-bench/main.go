@@ -6,6 +6,7 @@
 //
 //	go run ./cmd/keydesk-bench            # the full run (make bench)
 //	go run ./cmd/keydesk-bench -smoke     # about 1 s per scenario, for CI
+//	go run ./cmd/keydesk-bench -only 8    # one scenario (after the seed)
 //
 // The database is PostgreSQL when -database, BENCH_DATABASE_URL or
 // DATABASE_URL is a postgres:// URL (a fresh schema in it, dropped at the
@@ -23,9 +24,11 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
+	vegeta "github.com/tsenart/vegeta/v12/lib"
 	"gorm.io/gorm"
 
 	"keydesk/models"
@@ -47,6 +50,7 @@ type config struct {
 	smoke           bool
 	audit           bool
 	profileDir      string
+	only            string
 }
 
 type bench struct {
@@ -86,6 +90,7 @@ func run() int {
 	flag.BoolVar(&cfg.smoke, "smoke", false, "a quick run (about 1 s per scenario, fewer programs and trials) that only proves the bench works")
 	flag.BoolVar(&cfg.audit, "audit", true, "run the audit-trail benchmark (scenario 5)")
 	flag.StringVar(&cfg.profileDir, "profile", "", "instead of the scenarios, run scenario 1's loads against an in-process server and write CPU profiles (healthz.pprof, auth.pprof) into this directory")
+	flag.StringVar(&cfg.only, "only", "", "run only the scenario with this number (e.g. 8); scenario 1 runs too when it is 1, 2 or 7")
 	flag.Parse()
 	if cfg.smoke {
 		cfg.duration, cfg.warmup, cfg.proofDuration, cfg.consoleDuration = time.Second, 500*time.Millisecond, 500*time.Millisecond, time.Second
@@ -188,7 +193,7 @@ func (b *bench) run(ctx context.Context) error {
 	}
 	failed := 0
 	step := func(name string, fn func() error) {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || (b.cfg.only != "" && !strings.HasPrefix(name, b.cfg.only+" ")) {
 			return
 		}
 		logf("scenario %s", name)
@@ -197,11 +202,14 @@ func (b *bench) run(ctx context.Context) error {
 			b.rep.add(row{scenario: name, claim: "error: " + err.Error(), verdict: "FAILED"})
 		}
 	}
-	authMetrics, err := b.scenarioAuth()
-	if err != nil {
-		return err
+	// Scenarios 2 and 7 read scenario 1's loads.
+	var authMetrics *vegeta.Metrics
+	if b.cfg.only == "" || b.cfg.only == "1" || b.cfg.only == "2" || b.cfg.only == "7" {
+		if authMetrics, err = b.scenarioAuth(); err != nil {
+			return err
+		}
+		b.scenarioMemory()
 	}
-	b.scenarioMemory()
 	step("2 bad-key flood", func() error { return b.scenarioFlood(authMetrics) })
 	step("4 console", b.scenarioConsole)
 	step("3 revocation", func() error { return b.scenarioRevocation(ctx) })

@@ -64,8 +64,8 @@ func redisURL() string {
 }
 
 // scenarioRedisLimits is scenario 8: scenario 1's pair of loads against a
-// second server whose per-key rate limits go through Redis (one Redis
-// round trip per authenticated call).
+// second server whose per-key rate limits go through Redis (budgets leased
+// a few units at a time, leases asked for in batches).
 func (b *bench) scenarioRedisLimits() error {
 	const name = "8 auth/baseline with Redis rate limits"
 	url := redisURL()

@@ -3,35 +3,45 @@ package apiauth
 import (
 	"context"
 	"log/slog"
-	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/logging"
 
 	"keydesk/models/metrics"
 )
 
-// SharedRateLimiter keeps per-key budgets in Redis (GCRA, go-redis's
-// redis_rate), so every instance spends from one budget. When Redis fails
-// it falls back to the per-instance limiter: the API keeps answering, the
-// switch is logged once (and the way back once), counted in
+// SharedRateLimiter keeps per-key budgets in Redis (GCRA, the script of
+// go-redis's redis_rate), so every instance spends from one budget. Each
+// instance leases a few units at a time and spends them without a round
+// trip (see lease); leases are asked for in batches, one script call per
+// round trip (see batchLeases). When Redis fails it falls back to the
+// per-instance limiter: the API keeps answering, the switch is logged
+// once (and the way back once), counted in
 // keydesk_rate_limit_redis_fallbacks_total and shown by /readyz. While
 // down, Redis is tried again at most once per RetryInterval, so requests
 // do not each wait for a dead server.
 type SharedRateLimiter struct {
 	limits   RateLimits
 	client   *redis.Client
-	limiter  *redis_rate.Limiter
 	prefix   string
 	fallback *RateLimiter
 	logger   *slog.Logger
 	now      func() time.Time
+	leases   sync.Map // bucketKey → *lease
 
+	jobs        chan leaseJob
+	urgent      chan struct{}
+	closed      chan struct{}
+	batcherDone chan struct{}
+	closeOnce   sync.Once
+
+	// down mirrors mu's state for the hot path, which reads it without
+	// the lock.
+	down      atomic.Bool
 	mu        sync.Mutex
-	down      bool
 	nextProbe time.Time
 	lastError string
 }
@@ -44,6 +54,7 @@ const RetryInterval = time.Second
 
 // NewSharedRateLimiter builds a limiter over the Redis at url (redis://…);
 // keys in Redis start with prefix. fallback decides while Redis fails.
+// Close stops it.
 func NewSharedRateLimiter(url, prefix string, limits RateLimits, fallback *RateLimiter, logger *slog.Logger) (*SharedRateLimiter, error) {
 	opts, err := redis.ParseURL(url)
 	if err != nil {
@@ -63,39 +74,67 @@ func NewSharedRateLimiter(url, prefix string, limits RateLimits, fallback *RateL
 	client := redis.NewClient(opts)
 	metrics.RateLimitBackend.WithLabelValues("shared").Set(1)
 	metrics.RateLimitBackend.WithLabelValues("local").Set(0)
-	return &SharedRateLimiter{limits: limits, client: client, limiter: redis_rate.NewLimiter(client),
-		prefix: prefix, fallback: fallback, logger: logger, now: time.Now}, nil
+	s := &SharedRateLimiter{limits: limits, client: client, prefix: prefix, fallback: fallback, logger: logger, now: time.Now,
+		jobs: make(chan leaseJob, 4*leaseBatchMax), urgent: make(chan struct{}, 1),
+		closed: make(chan struct{}), batcherDone: make(chan struct{})}
+	go s.batchLeases()
+	return s, nil
 }
 
-// AllowKey spends one request of the key's shared budget of the category.
-func (s *SharedRateLimiter) AllowKey(ctx context.Context, keyID int64, c RateCategory) (bool, time.Duration) {
+// AllowKey spends one request of the key's shared budget of the category:
+// from this instance's lease when it holds one, otherwise from a new
+// lease it waits for.
+func (s *SharedRateLimiter) AllowKey(_ context.Context, keyID int64, c RateCategory) (bool, time.Duration) {
 	perMinute := s.limits.perMinute(c)
 	if perMinute <= 0 {
 		return true, 0
 	}
-	if !s.tryRedis() {
-		metrics.RateLimitFallbacks.Inc()
-		return s.fallback.Allow(keyID, c)
+	now := s.now()
+	l := s.leaseFor(keyID, c, perMinute, now)
+	defer l.mu.Unlock()
+	l.collect(now)
+	for asked := 0; !l.spend(now); asked++ {
+		if now.Before(l.refusedUntil) {
+			return false, l.refusedUntil.Sub(now)
+		}
+		// Twice a lease came that had run out before this request could
+		// spend it: Redis is too slow to wait for.
+		if asked == 2 {
+			metrics.RateLimitFallbacks.Inc()
+			return s.fallback.Allow(keyID, c)
+		}
+		if l.inFlight {
+			s.hurry()
+		} else if !s.tryRedis() || !s.ask(l, now, true) {
+			metrics.RateLimitFallbacks.Inc()
+			return s.fallback.Allow(keyID, c)
+		}
+		var g grant
+		select {
+		case g = <-l.pending:
+		case <-s.closed:
+			g = grant{err: errLimiterClosed}
+		}
+		l.accept(g, now)
+		if g.err != nil {
+			metrics.RateLimitFallbacks.Inc()
+			return s.fallback.Allow(keyID, c)
+		}
 	}
-	key := s.prefix + "rl:" + strconv.FormatInt(keyID, 10) + ":" + strconv.Itoa(int(c))
-	res, err := s.limiter.Allow(context.WithoutCancel(ctx), key, redis_rate.PerMinute(perMinute))
-	if err != nil {
-		s.failed(err)
-		metrics.RateLimitFallbacks.Inc()
-		return s.fallback.Allow(keyID, c)
+	if l.wantsMore(now) && !s.down.Load() {
+		s.ask(l, now, false)
 	}
-	s.succeeded()
-	if res.Allowed > 0 {
-		return true, 0
-	}
-	return false, res.RetryAfter
+	return true, 0
 }
 
 // tryRedis reports whether Redis should be asked now.
 func (s *SharedRateLimiter) tryRedis() bool {
+	if !s.down.Load() {
+		return true
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.down {
+	if !s.down.Load() {
 		return true
 	}
 	if now := s.now(); !now.Before(s.nextProbe) {
@@ -110,22 +149,25 @@ func (s *SharedRateLimiter) failed(err error) {
 	defer s.mu.Unlock()
 	s.nextProbe = s.now().Add(RetryInterval)
 	s.lastError = err.Error()
-	if s.down {
+	if s.down.Load() {
 		return
 	}
-	s.down = true
+	s.down.Store(true)
 	metrics.RateLimitBackend.WithLabelValues("shared").Set(0)
 	metrics.RateLimitBackend.WithLabelValues("local").Set(1)
 	s.logger.Warn("Redis rate limits unavailable; per-key limits are per instance until it answers again", "error", err.Error())
 }
 
 func (s *SharedRateLimiter) succeeded() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.down {
+	if !s.down.Load() {
 		return
 	}
-	s.down = false
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.down.Load() {
+		return
+	}
+	s.down.Store(false)
 	s.lastError = ""
 	metrics.RateLimitBackend.WithLabelValues("shared").Set(1)
 	metrics.RateLimitBackend.WithLabelValues("local").Set(0)
@@ -134,13 +176,16 @@ func (s *SharedRateLimiter) succeeded() {
 
 // Status says which limiter decides: "shared" or "local (Redis unavailable)".
 func (s *SharedRateLimiter) Status() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.down {
+	if s.down.Load() {
 		return "local (Redis unavailable)"
 	}
 	return "shared"
 }
 
-// Close closes the Redis connections.
-func (s *SharedRateLimiter) Close() error { return s.client.Close() }
+// Close stops asking for leases and closes the Redis connections; later
+// decisions are the fallback's.
+func (s *SharedRateLimiter) Close() error {
+	s.closeOnce.Do(func() { close(s.closed) })
+	<-s.batcherDone
+	return s.client.Close()
+}

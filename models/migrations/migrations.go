@@ -457,6 +457,9 @@ CREATE TABLE mail_deliveries (
 );
 CREATE INDEX mail_deliveries_due ON mail_deliveries (next_attempt_at) WHERE status = 'pending';
 `),
+	// Issue 13: every flush adds to hour rows too; existing minutes are
+	// folded into their hours once (usage_hours.go).
+	{description: "usage hour sums kept at flush", sqlite: usageHoursSQLite, postgres: usageHoursPostgres},
 }
 
 const keyedAuditDDL = `

@@ -5,10 +5,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
 
 	"keydesk/models/modeltest"
+	"keydesk/models/usage"
 	"keydesk/web"
 	"keydesk/web/paths"
 )
@@ -25,49 +27,66 @@ func TestAPIKeyUsageView(t *testing.T) {
 			t.Fatal(err)
 		}
 		c := ts.loggedIn(t, ts.Demo.Full.Email)
-		for _, period := range []string{"", "?range=7d", "?range=30d"} {
-			resp, body := c.get(paths.APIKeyUsage(shop.ID) + period)
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("usage%s: %d", period, resp.StatusCode)
+		// The page and the list read hour rows: the same counts before and
+		// after the retention job deletes the minutes.
+		check := func(when string) {
+			t.Helper()
+			for _, period := range []string{"", "?range=7d", "?range=30d"} {
+				resp, body := c.get(paths.APIKeyUsage(shop.ID) + period)
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("%s: usage%s: %d", when, period, resp.StatusCode)
+				}
+				doc := parseHTML(t, body)
+				if got := doc.Find(`[data-usage="succeeded"]`).Text(); got != "3" {
+					t.Errorf("%s: usage%s: successful %q, want 3", when, period, got)
+				}
+				if got := doc.Find(`[data-usage="failed"]`).Text(); got != "2" {
+					t.Errorf("%s: usage%s: failed %q, want 2", when, period, got)
+				}
+				if got := strings.TrimSpace(doc.Find(`[data-outcome="rate_limited"]`).Text()); got != "Rate-limited: 2" {
+					t.Errorf("%s: usage%s: rate-limited %q", when, period, got)
+				}
+				if doc.Find("svg[role=img] title").Length() != 1 || doc.Find("table caption").Length() != 1 {
+					t.Errorf("usage%s: chart or table missing", period)
+				}
+				if !strings.Contains(doc.Find("section").Last().Text(), "127.0.0.1") {
+					t.Errorf("usage%s: the address is not listed", period)
+				}
+				if strings.Contains(body, "style=") {
+					t.Errorf("usage%s: inline style", period)
+				}
+				var sum int
+				doc.Find("tbody tr td:nth-of-type(1)").Each(func(_ int, s *goquery.Selection) {
+					n, _ := strconv.Atoi(s.Text())
+					sum += n
+				})
+				if sum != 3 {
+					t.Errorf("%s: usage%s: table sums to %d successful, want 3", when, period, sum)
+				}
 			}
+			// The list shows the 24-hour count and the menu links the view.
+			_, body := c.get(paths.APIKeys)
 			doc := parseHTML(t, body)
-			if got := doc.Find(`[data-usage="succeeded"]`).Text(); got != "3" {
-				t.Errorf("usage%s: successful %q, want 3", period, got)
+			row := doc.Find("#key-" + strconv.FormatInt(shop.ID, 10))
+			if got := row.Find("[data-requests-24h]").First().Text(); got != "5 requests in 24 hours" {
+				t.Errorf("%s: list: %q", when, got)
 			}
-			if got := doc.Find(`[data-usage="failed"]`).Text(); got != "2" {
-				t.Errorf("usage%s: failed %q, want 2", period, got)
-			}
-			if got := strings.TrimSpace(doc.Find(`[data-outcome="rate_limited"]`).Text()); got != "Rate-limited: 2" {
-				t.Errorf("usage%s: rate-limited %q", period, got)
-			}
-			if doc.Find("svg[role=img] title").Length() != 1 || doc.Find("table caption").Length() != 1 {
-				t.Errorf("usage%s: chart or table missing", period)
-			}
-			if !strings.Contains(doc.Find("section").Last().Text(), "127.0.0.1") {
-				t.Errorf("usage%s: the address is not listed", period)
-			}
-			if strings.Contains(body, "style=") {
-				t.Errorf("usage%s: inline style", period)
-			}
-			var sum int
-			doc.Find("tbody tr td:nth-of-type(1)").Each(func(_ int, s *goquery.Selection) {
-				n, _ := strconv.Atoi(s.Text())
-				sum += n
-			})
-			if sum != 3 {
-				t.Errorf("usage%s: table sums to %d successful, want 3", period, sum)
+			if href, _ := row.Find(`a.menu-item:contains("Usage")`).Attr("href"); href != paths.APIKeyUsage(shop.ID) {
+				t.Errorf("menu Usage link %q", href)
 			}
 		}
-		// The list shows the 24-hour count and the menu links the view.
-		_, body := c.get(paths.APIKeys)
-		doc := parseHTML(t, body)
-		row := doc.Find("#key-" + strconv.FormatInt(shop.ID, 10))
-		if got := row.Find("[data-requests-24h]").First().Text(); got != "5 requests in 24 hours" {
-			t.Errorf("list: %q", got)
+		check("after the flush")
+		ts.Store.SetClock(func() time.Time { return time.Now().Add(usage.MinuteRetention + 2*time.Hour) })
+		if _, err := ts.Store.Usage.Rollup(t.Context()); err != nil {
+			t.Fatal(err)
 		}
-		if href, _ := row.Find(`a.menu-item:contains("Usage")`).Attr("href"); href != paths.APIKeyUsage(shop.ID) {
-			t.Errorf("menu Usage link %q", href)
+		ts.Store.SetClock(time.Now)
+		var minutes int64
+		ts.Store.DB.Raw(`SELECT COUNT(*) FROM key_usage WHERE resolution = ?`, usage.Minute).Scan(&minutes)
+		if minutes != 0 {
+			t.Fatalf("%d minute rows left after the retention job", minutes)
 		}
+		check("after the retention job")
 		// Another program's key is a 404.
 		other, _ := apiKey(t, ts, ts.Other.Program.ID, "Theirs")
 		if resp, _ := c.get(paths.APIKeyUsage(other.ID)); resp.StatusCode != http.StatusNotFound {

@@ -13,6 +13,7 @@ import (
 	"keydesk/models/keys"
 	"keydesk/models/metrics"
 	"keydesk/models/modeltest"
+	"keydesk/models/usage"
 	"keydesk/web"
 )
 
@@ -108,20 +109,24 @@ func TestUsageCountsAKnownMixOfCalls(t *testing.T) {
 			{demo.ID, short.ID, "expired:3 valid:1"},
 			{other.ID, shop.ID, ""},
 		} {
-			var rows []struct {
-				Outcome string
-				Total   int64
-			}
-			ts.Store.DB.Raw(`SELECT outcome, SUM(count) AS total FROM key_usage WHERE program_id = ? AND key_id = ? GROUP BY outcome ORDER BY outcome`, c.program, c.key).Scan(&rows)
-			got := ""
-			for i, r := range rows {
-				if i > 0 {
-					got += " "
+			// Each call is in its minute row and in its hour row.
+			for _, resolution := range []string{usage.Minute, usage.Hour} {
+				var rows []struct {
+					Outcome string
+					Total   int64
 				}
-				got += fmt.Sprintf("%s:%d", r.Outcome, r.Total)
-			}
-			if got != c.want {
-				t.Errorf("program %d key %d: %q, want %q", c.program, c.key, got, c.want)
+				ts.Store.DB.Raw(`SELECT outcome, SUM(count) AS total FROM key_usage WHERE program_id = ? AND key_id = ? AND resolution = ? GROUP BY outcome ORDER BY outcome`,
+					c.program, c.key, resolution).Scan(&rows)
+				got := ""
+				for i, r := range rows {
+					if i > 0 {
+						got += " "
+					}
+					got += fmt.Sprintf("%s:%d", r.Outcome, r.Total)
+				}
+				if got != c.want {
+					t.Errorf("program %d key %d, %s rows: %q, want %q", c.program, c.key, resolution, got, c.want)
+				}
 			}
 		}
 		clients, err := ts.Store.Usage.Clients(t.Context(), demo.ID, shop.ID, 5)

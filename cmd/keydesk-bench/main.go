@@ -6,7 +6,7 @@
 //
 //	go run ./cmd/keydesk-bench            # the full run (make bench)
 //	go run ./cmd/keydesk-bench -smoke     # about 1 s per scenario, for CI
-//	go run ./cmd/keydesk-bench -only 8    # one scenario (after the seed)
+//	go run ./cmd/keydesk-bench -only 4,9  # only scenarios 4 and 9
 //
 // The database is PostgreSQL when -database, BENCH_DATABASE_URL or
 // DATABASE_URL is a postgres:// URL (a fresh schema in it, dropped at the
@@ -24,11 +24,11 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
-	vegeta "github.com/tsenart/vegeta/v12/lib"
 	"gorm.io/gorm"
 
 	"keydesk/models"
@@ -69,6 +69,7 @@ type bench struct {
 	console   *consoleClient
 	pacedRate int // half of the baseline's maximum rate, from scenario 1
 	rep       report
+	only      map[int]bool // the scenarios -only names; nil runs every one
 }
 
 func main() {
@@ -90,7 +91,7 @@ func run() int {
 	flag.BoolVar(&cfg.smoke, "smoke", false, "a quick run (about 1 s per scenario, fewer programs and trials) that only proves the bench works")
 	flag.BoolVar(&cfg.audit, "audit", true, "run the audit-trail benchmark (scenario 5)")
 	flag.StringVar(&cfg.profileDir, "profile", "", "instead of the scenarios, run scenario 1's loads against an in-process server and write CPU profiles (healthz.pprof, auth.pprof) into this directory")
-	flag.StringVar(&cfg.only, "only", "", "run only the scenario with this number (e.g. 8); scenario 1 runs too when it is 1, 2 or 7")
+	flag.StringVar(&cfg.only, "only", "", "run only these scenarios, comma-separated numbers (e.g. 9 or 4,9); 2, 6 and 7 read scenario 1's results, so they run it too")
 	flag.Parse()
 	if cfg.smoke {
 		cfg.duration, cfg.warmup, cfg.proofDuration, cfg.consoleDuration = time.Second, 500*time.Millisecond, 500*time.Millisecond, time.Second
@@ -102,6 +103,11 @@ func run() int {
 	if cfg.database == "" {
 		cfg.database = os.Getenv("DATABASE_URL")
 	}
+	only, err := parseOnly(cfg.only)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "keydesk-bench:", err)
+		return 2
+	}
 	if cfg.keysPerProgram < 1 || cfg.keysPerProgram > keys.MaxAPIKeysPerProgram || cfg.programs < 1 || cfg.conns < 1 || cfg.trials < 1 {
 		fmt.Fprintf(os.Stderr, "keydesk-bench: -programs, -conns, -trials must be positive and -keys 1..%d\n", keys.MaxAPIKeysPerProgram)
 		return 2
@@ -109,7 +115,7 @@ func run() int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	b := &bench{cfg: cfg}
+	b := &bench{cfg: cfg, only: only}
 	defer b.cleanup()
 	if err := b.run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "keydesk-bench:", err)
@@ -192,8 +198,8 @@ func (b *bench) run(ctx context.Context) error {
 		return err
 	}
 	failed := 0
-	step := func(name string, fn func() error) {
-		if ctx.Err() != nil || (b.cfg.only != "" && !strings.HasPrefix(name, b.cfg.only+" ")) {
+	step := func(n int, name string, fn func() error) {
+		if ctx.Err() != nil || !b.runs(n) {
 			return
 		}
 		logf("scenario %s", name)
@@ -202,22 +208,23 @@ func (b *bench) run(ctx context.Context) error {
 			b.rep.add(row{scenario: name, claim: "error: " + err.Error(), verdict: "FAILED"})
 		}
 	}
-	// Scenarios 2 and 7 read scenario 1's loads.
-	var authMetrics *vegeta.Metrics
-	if b.cfg.only == "" || b.cfg.only == "1" || b.cfg.only == "2" || b.cfg.only == "7" {
-		if authMetrics, err = b.scenarioAuth(); err != nil {
+	if b.runs(1) || b.runs(2) || b.runs(6) || b.runs(7) {
+		authMetrics, err := b.scenarioAuth()
+		if err != nil {
 			return err
 		}
-		b.scenarioMemory()
+		if b.runs(6) {
+			b.scenarioMemory()
+		}
+		step(2, "2 bad-key flood", func() error { return b.scenarioFlood(authMetrics) })
 	}
-	step("2 bad-key flood", func() error { return b.scenarioFlood(authMetrics) })
-	step("4 console", b.scenarioConsole)
-	step("3 revocation", func() error { return b.scenarioRevocation(ctx) })
-	step("5 audit trail", func() error { return b.scenarioAudit(ctx) })
-	step("7 usage counting", b.scenarioUsageCounting)
-	step("8 Redis rate limits", b.scenarioRedisLimits)
-	step("9 usage page", b.scenarioUsagePage)
-	step("10 webhook delivery", func() error { return b.scenarioDelivery(ctx, store) })
+	step(4, "4 console", b.scenarioConsole)
+	step(3, "3 revocation", func() error { return b.scenarioRevocation(ctx) })
+	step(5, "5 audit trail", func() error { return b.scenarioAudit(ctx) })
+	step(7, "7 usage counting", b.scenarioUsageCounting)
+	step(8, "8 Redis rate limits", b.scenarioRedisLimits)
+	step(9, "9 usage page", b.scenarioUsagePage)
+	step(10, "10 webhook delivery", func() error { return b.scenarioDelivery(ctx, store) })
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -229,6 +236,9 @@ func (b *bench) run(ctx context.Context) error {
 	fmt.Printf("seed:     %d programs x %d keys (+ a default key each) in %s; load spread over all %d keys\n",
 		b.cfg.programs, b.cfg.keysPerProgram, b.seed.took.Round(time.Millisecond), len(b.seed.keys))
 	fmt.Printf("load:     load average %s before the run, %s after\n", loadBefore, loadAverage())
+	if b.only != nil {
+		fmt.Println("only:     scenarios " + b.cfg.only)
+	}
 	if b.cfg.smoke {
 		fmt.Println("mode:     SMOKE (short runs: the numbers only prove the bench works)")
 	}
@@ -240,6 +250,29 @@ func (b *bench) run(ctx context.Context) error {
 	}
 	return nil
 }
+
+// lastScenario is the highest scenario number -only accepts.
+const lastScenario = 10
+
+// parseOnly reads -only: nil when empty (every scenario), else the set of
+// scenario numbers it lists.
+func parseOnly(list string) (map[int]bool, error) {
+	if strings.TrimSpace(list) == "" {
+		return nil, nil
+	}
+	only := map[int]bool{}
+	for _, field := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(field))
+		if err != nil || n < 1 || n > lastScenario {
+			return nil, fmt.Errorf("-only %q: want scenario numbers 1..%d separated by commas", list, lastScenario)
+		}
+		only[n] = true
+	}
+	return only, nil
+}
+
+// runs says whether scenario n is to run.
+func (b *bench) runs(n int) bool { return b.only == nil || b.only[n] }
 
 func (b *bench) cleanup() {
 	b.b.stop()

@@ -460,6 +460,9 @@ CREATE INDEX mail_deliveries_due ON mail_deliveries (next_attempt_at) WHERE stat
 	// Audit search with an action by the target names it matches
 	// (audit_target_names.go).
 	auditTargetNames,
+	// Issue 13: every flush adds to hour rows too; existing minutes are
+	// folded into their hours once (usage_hours.go).
+	{description: "usage hour sums kept at flush", sqlite: usageHoursSQLite, postgres: usageHoursPostgres},
 }
 
 const keyedAuditDDL = `

@@ -8,12 +8,14 @@ import (
 	"keydesk/models/database"
 )
 
-// Sums are a key's counts with buckets at or after since, summed in the
-// database per outcome and per UTC hour (per = Hour) or UTC day (per =
-// Day) over every resolution, oldest first: the usage page reads one row
-// per bar and outcome instead of every minute. Bucket is the start of the
-// hour or day; ProgramID and KeyID are the arguments. A bucket coarser
-// than per (a day when per is Hour) keeps its own start.
+// Sums are a key's counts at or after since, summed in the database per
+// outcome and per UTC hour (per = Hour) or UTC day (per = Day), oldest
+// first: the usage page reads one row per bar and outcome. The rows read
+// are the hour and day buckets (plus, when since is not a whole hour, the
+// minutes up to the next one: see coveringSince), at most 24 per key,
+// outcome and day, however busy the key. Bucket is the start of the hour
+// or day; ProgramID and KeyID are the arguments. A bucket coarser than per
+// (a day when per is Hour) keeps its own start.
 func (s *Store) Sums(ctx context.Context, programID, keyID int64, since time.Time, per string) ([]Count, error) {
 	if per != Hour && per != Day {
 		return nil, fmt.Errorf("usage: unknown sum resolution %q", per)
@@ -37,11 +39,12 @@ func (s *Store) Sums(ctx context.Context, programID, keyID int64, since time.Tim
 			at = `to_char(date_trunc('day', bucket AT TIME ZONE 'UTC'), 'YYYY-MM-DD')`
 		}
 	}
-	// key_usage_key_bucket (key_id, program_id, bucket, outcome, count)
-	// answers this from the index alone.
+	// key_usage_key_resolution_bucket (key_id, program_id, resolution,
+	// bucket, outcome, count) answers this from the index alone.
+	where, args := coveringSince(since)
 	if err := db.Raw(`SELECT `+at+` AS at, outcome, SUM(count) AS count FROM key_usage
-WHERE key_id = ? AND program_id = ? AND bucket >= ? GROUP BY `+at+`, outcome ORDER BY at, outcome`,
-		keyID, programID, since.UTC()).Scan(&rows).Error; err != nil {
+WHERE key_id = ? AND program_id = ? AND `+where+` GROUP BY `+at+`, outcome ORDER BY at, outcome`,
+		append([]any{keyID, programID}, args...)...).Scan(&rows).Error; err != nil {
 		return nil, fmt.Errorf("usage: unable to sum counts: %w", err)
 	}
 	out := make([]Count, 0, len(rows))

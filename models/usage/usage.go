@@ -1,12 +1,12 @@
 // Package usage counts every API verification by key and outcome: in
 // memory on the request path (Recorder), flushed in batches to minute
-// buckets (Store.Write), rolled up to hours after 48 hours and to days
-// after 90 days, and read back for a key's usage view. No request writes
-// the database.
+// buckets and, in the same transaction, to hour buckets (Store.Write);
+// minutes are deleted after 48 hours and hours rolled up to days after 90
+// days, and the usage view reads hours (and days), never every minute. No
+// request writes the database.
 package usage
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -24,9 +24,10 @@ const (
 	Day    = "day"
 )
 
-// Retention: minutes become hours after MinuteRetention, hours become days
-// after HourRetention, days are deleted after DayRetention; the addresses
-// a key was used from are kept for ClientRetention, at most ClientsPerKey.
+// Retention: minutes are deleted after MinuteRetention (their hours hold
+// them from the flush on), hours become days after HourRetention, days
+// are deleted after DayRetention; the addresses a key was used from are
+// kept for ClientRetention, at most ClientsPerKey.
 const (
 	MinuteRetention = 48 * time.Hour
 	HourRetention   = 90 * 24 * time.Hour
@@ -48,7 +49,7 @@ func NewStore(db *gorm.DB, now database.Clock) *Store { return &Store{db: db, no
 type Count struct {
 	KeyID     int64
 	ProgramID int64
-	Bucket    time.Time // start of the minute, UTC
+	Bucket    time.Time // start of the minute (hour, day), UTC
 	Outcome   string
 	Count     int64
 }
@@ -63,11 +64,19 @@ type Client struct {
 	Count     int64
 }
 
-// Write adds minute counts and client sightings in one transaction, in
-// key order, so two instances flushing at once cannot deadlock.
+// Write adds minute counts to their minute buckets and to their hour
+// buckets, and client sightings, in one transaction: an hour row always
+// holds every call of its hour written so far, so the usage page reads
+// hours, never minutes. Rows are written in key order, so two instances
+// flushing at once cannot deadlock.
 func (s *Store) Write(ctx context.Context, counts []Count, clients []Client) error {
+	minutes := sumPer(counts, time.Minute)
+	hours := sumPer(counts, time.Hour)
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := addCounts(tx, Minute, counts); err != nil {
+		if err := upsertCounts(tx, Minute, minutes); err != nil {
+			return err
+		}
+		if err := upsertCounts(tx, Hour, hours); err != nil {
 			return err
 		}
 		if err := upsertClients(tx, clients); err != nil {
@@ -81,35 +90,52 @@ func (s *Store) Write(ctx context.Context, counts []Count, clients []Client) err
 	return nil
 }
 
-func addCounts(tx *gorm.DB, resolution string, counts []Count) error {
-	return upsertCounts(tx, resolution, counts)
+// sumPer sums counts per key, UTC bucket truncated to step, and outcome,
+// in (key, bucket, outcome) order: one count per row it adds to.
+func sumPer(counts []Count, step time.Duration) []Count {
+	type bucketKey struct {
+		keyID   int64
+		bucket  int64
+		outcome string
+	}
+	index := make(map[bucketKey]int, len(counts))
+	out := make([]Count, 0, len(counts))
+	for _, c := range counts {
+		bucket := c.Bucket.UTC().Truncate(step)
+		k := bucketKey{c.KeyID, bucket.Unix(), c.Outcome}
+		if i, ok := index[k]; ok {
+			out[i].Count += c.Count
+			continue
+		}
+		index[k] = len(out)
+		out = append(out, Count{KeyID: c.KeyID, ProgramID: c.ProgramID, Bucket: bucket, Outcome: c.Outcome, Count: c.Count})
+	}
+	slices.SortFunc(out, compareCounts)
+	return out
 }
 
-// Rollup folds minute buckets older than MinuteRetention into hours and
-// hour buckets older than HourRetention into days, deletes days older than
+// Rollup deletes minute buckets older than MinuteRetention (their hours
+// already hold them: Write adds every count to both), folds hour buckets
+// older than HourRetention into days, deletes days older than
 // DayRetention and old or surplus client rows. Each step is one
 // transaction; it returns the number of rows removed.
 func (s *Store) Rollup(ctx context.Context) (int64, error) {
 	now := s.now().UTC()
-	var removed int64
-	for _, step := range []struct {
-		from, to string
-		age      time.Duration
-		trunc    func(time.Time) time.Time
-	}{
-		{Minute, Hour, MinuteRetention, func(t time.Time) time.Time { return t.Truncate(time.Hour) }},
-		{Hour, Day, HourRetention, func(t time.Time) time.Time { return t.Truncate(24 * time.Hour) }},
-	} {
-		// Whole target buckets only: a partly old hour waits for its end.
-		cutoff := step.trunc(now.Add(-step.age))
-		n, err := s.fold(ctx, step.from, step.to, cutoff, step.trunc)
-		if err != nil {
-			return removed, err
-		}
-		removed += n
-	}
 	db := s.db.WithContext(ctx)
-	res := db.Exec(`DELETE FROM key_usage WHERE resolution = ? AND bucket < ?`, Day, now.Add(-DayRetention))
+	// Whole hours of minutes only: a partly old hour keeps its minutes
+	// until its end.
+	res := db.Exec(`DELETE FROM key_usage WHERE resolution = ? AND bucket < ?`, Minute, now.Add(-MinuteRetention).Truncate(time.Hour))
+	if res.Error != nil {
+		return 0, fmt.Errorf("usage: unable to delete old minutes: %w", res.Error)
+	}
+	removed := res.RowsAffected
+	// Whole days only: a partly old day waits for its end.
+	n, err := s.foldHoursIntoDays(ctx, now.Add(-HourRetention).Truncate(24*time.Hour))
+	if err != nil {
+		return removed, err
+	}
+	removed += n
+	res = db.Exec(`DELETE FROM key_usage WHERE resolution = ? AND bucket < ?`, Day, now.Add(-DayRetention))
 	if res.Error != nil {
 		return removed, fmt.Errorf("usage: unable to delete old days: %w", res.Error)
 	}
@@ -119,51 +145,32 @@ func (s *Store) Rollup(ctx context.Context) (int64, error) {
 		return removed, fmt.Errorf("usage: unable to delete old clients: %w", res.Error)
 	}
 	removed += res.RowsAffected
-	n, err := s.trimClients(ctx)
+	n, err = s.trimClients(ctx)
 	return removed + n, err
 }
 
-// fold moves the rows of resolution from with bucket < cutoff into
-// resolution to, summed per truncated bucket.
-func (s *Store) fold(ctx context.Context, from, to string, cutoff time.Time, trunc func(time.Time) time.Time) (int64, error) {
+// foldHoursIntoDays moves the hour rows with bucket < cutoff into day
+// rows, summed per UTC day.
+func (s *Store) foldHoursIntoDays(ctx context.Context, cutoff time.Time) (int64, error) {
 	var removed int64
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var rows []Count
 		if err := tx.Raw(`SELECT key_id, program_id, bucket, outcome, count FROM key_usage WHERE resolution = ? AND bucket < ?`+database.ForUpdate(tx),
-			from, cutoff).Scan(&rows).Error; err != nil {
+			Hour, cutoff).Scan(&rows).Error; err != nil {
 			return err
 		}
 		if len(rows) == 0 {
 			return nil
 		}
-		type k struct {
-			key     int64
-			bucket  time.Time
-			outcome string
-		}
-		sums := map[k]*Count{}
-		var out []Count
-		for _, r := range rows {
-			kk := k{r.KeyID, trunc(r.Bucket.UTC()), r.Outcome}
-			if c, ok := sums[kk]; ok {
-				c.Count += r.Count
-				continue
-			}
-			sums[kk] = &Count{KeyID: r.KeyID, ProgramID: r.ProgramID, Bucket: kk.bucket, Outcome: r.Outcome, Count: r.Count}
-		}
-		for _, c := range sums {
-			out = append(out, *c)
-		}
-		slices.SortFunc(out, func(a, b Count) int { return cmp.Compare(a.KeyID, b.KeyID) })
-		if err := addCounts(tx, to, out); err != nil {
+		if err := upsertCounts(tx, Day, sumPer(rows, 24*time.Hour)); err != nil {
 			return err
 		}
-		res := tx.Exec(`DELETE FROM key_usage WHERE resolution = ? AND bucket < ?`, from, cutoff)
+		res := tx.Exec(`DELETE FROM key_usage WHERE resolution = ? AND bucket < ?`, Hour, cutoff)
 		removed = res.RowsAffected
 		return res.Error
 	})
 	if err != nil {
-		return 0, fmt.Errorf("usage: unable to roll %s buckets into %s: %w", from, to, err)
+		return 0, fmt.Errorf("usage: unable to roll hour buckets into days: %w", err)
 	}
 	return removed, nil
 }
@@ -190,17 +197,6 @@ func (s *Store) trimClients(ctx context.Context) (int64, error) {
 	return removed, nil
 }
 
-// Counts are a key's counts with buckets at or after since, every
-// resolution, oldest first. The key is loaded through its program.
-func (s *Store) Counts(ctx context.Context, programID, keyID int64, since time.Time) ([]Count, error) {
-	var rows []Count
-	if err := s.db.WithContext(ctx).Raw(`SELECT key_id, program_id, bucket, outcome, count FROM key_usage
-WHERE key_id = ? AND program_id = ? AND bucket >= ? ORDER BY bucket`, keyID, programID, since.UTC()).Scan(&rows).Error; err != nil {
-		return nil, fmt.Errorf("usage: unable to read counts: %w", err)
-	}
-	return rows, nil
-}
-
 // Clients are the latest addresses and user agents the key was used from,
 // most recent first.
 func (s *Store) Clients(ctx context.Context, programID, keyID int64, limit int) ([]Client, error) {
@@ -213,14 +209,16 @@ WHERE key_id = ? AND program_id = ? ORDER BY last_seen DESC LIMIT ?`, keyID, pro
 }
 
 // RequestsSince is each of the program's keys' request count (every
-// outcome) since the time given, by key id.
+// outcome) since the time given (to the minute within MinuteRetention),
+// by key id.
 func (s *Store) RequestsSince(ctx context.Context, programID int64, since time.Time) (map[int64]int64, error) {
 	var rows []struct {
 		KeyID int64
 		Total int64
 	}
+	where, args := coveringSince(since)
 	if err := s.db.WithContext(ctx).Raw(`SELECT key_id, SUM(count) AS total FROM key_usage
-WHERE program_id = ? AND bucket >= ? GROUP BY key_id`, programID, since.UTC()).Scan(&rows).Error; err != nil {
+WHERE program_id = ? AND `+where+` GROUP BY key_id`, append([]any{programID}, args...)...).Scan(&rows).Error; err != nil {
 		return nil, fmt.Errorf("usage: unable to read request totals: %w", err)
 	}
 	out := make(map[int64]int64, len(rows))
@@ -228,4 +226,19 @@ WHERE program_id = ? AND bucket >= ? GROUP BY key_id`, programID, since.UTC()).S
 		out[r.KeyID] = r.Total
 	}
 	return out, nil
+}
+
+// coveringSince is the condition (and its arguments) that picks the rows
+// counting every call at or after since exactly once: hour and day rows
+// from since's hour on when since starts an hour; otherwise minute rows up
+// to the next whole hour (exact within MinuteRetention) and hour and day
+// rows from it. A day row counts from its start.
+func coveringSince(since time.Time) (string, []any) {
+	since = since.UTC()
+	hour := since.Truncate(time.Hour)
+	if hour.Equal(since) {
+		return `resolution IN (?, ?) AND bucket >= ?`, []any{Hour, Day, since}
+	}
+	hour = hour.Add(time.Hour)
+	return `(resolution IN (?, ?) AND bucket >= ? OR resolution = ? AND bucket >= ? AND bucket < ?)`, []any{Hour, Day, hour, Minute, since, hour}
 }

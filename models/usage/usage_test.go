@@ -2,6 +2,7 @@ package usage_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,6 +26,37 @@ func totals(t *testing.T, s *modeltest.Stores, programID, keyID int64) map[strin
 		out[r.Resolution+"/"+r.Outcome] = r.Total
 	}
 	return out
+}
+
+// buckets lists a key's rows of one resolution, oldest first, as
+// "15:04 outcome count" joined by ", ".
+func buckets(t *testing.T, s *modeltest.Stores, resolution string, programID, keyID int64) string {
+	t.Helper()
+	var rows []usage.Count
+	if err := s.DB.Raw(`SELECT bucket, outcome, count FROM key_usage WHERE resolution = ? AND key_id = ? AND program_id = ? ORDER BY bucket, outcome`,
+		resolution, keyID, programID).Scan(&rows).Error; err != nil {
+		t.Fatal(err)
+	}
+	out := make([]string, len(rows))
+	for i, r := range rows {
+		out[i] = fmt.Sprintf("%s %s %d", r.Bucket.UTC().Format("15:04"), r.Outcome, r.Count)
+	}
+	return strings.Join(out, ", ")
+}
+
+// pageTotals is what the usage page shows for a key since a time: its
+// Sums per hour, totalled by outcome ("outcome:n" in a map's print order).
+func pageTotals(t *testing.T, s *modeltest.Stores, programID, keyID int64, since time.Time, per string) string {
+	t.Helper()
+	sums, err := s.Usage.Sums(t.Context(), programID, keyID, since, per)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byOutcome := map[string]int64{}
+	for _, c := range sums {
+		byOutcome[c.Outcome] += c.Count
+	}
+	return fmt.Sprint(byOutcome)
 }
 
 func TestRecorderFlushesExactCountsInMinuteBuckets(t *testing.T) {
@@ -51,21 +83,21 @@ func TestRecorderFlushesExactCountsInMinuteBuckets(t *testing.T) {
 		if err := rec.Flush(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		if got := fmt.Sprint(totals(t, s, 10, 1)); got != "map[minute/rate_limited:1 minute/valid:7]" {
+		// Every count is in its minute row and in its hour row.
+		if got := fmt.Sprint(totals(t, s, 10, 1)); got != "map[hour/rate_limited:1 hour/valid:7 minute/rate_limited:1 minute/valid:7]" {
 			t.Errorf("key 1: %s", got)
 		}
-		if got := fmt.Sprint(totals(t, s, 10, 2)); got != "map[minute/inactive:1]" {
+		if got := fmt.Sprint(totals(t, s, 10, 2)); got != "map[hour/inactive:1 minute/inactive:1]" {
 			t.Errorf("key 2: %s", got)
 		}
 		if got := totals(t, s, 99, 1); len(got) != 0 {
 			t.Errorf("another program sees key 1's counts: %v", got)
 		}
-		counts, err := s.Usage.Counts(t.Context(), 10, 1, now.Add(-time.Hour))
-		if err != nil {
-			t.Fatal(err)
+		if got := buckets(t, s, usage.Minute, 10, 1); got != "12:00 rate_limited 1, 12:00 valid 5, 12:01 valid 2" {
+			t.Errorf("minute buckets: %s", got)
 		}
-		if len(counts) != 3 || !counts[0].Bucket.Equal(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)) {
-			t.Errorf("minute buckets: %+v", counts)
+		if got := buckets(t, s, usage.Hour, 10, 1); got != "12:00 rate_limited 1, 12:00 valid 7" {
+			t.Errorf("hour buckets: %s", got)
 		}
 		req, err := s.Usage.RequestsSince(t.Context(), 10, now.Add(-24*time.Hour))
 		if err != nil || req[1] != 8 || req[2] != 1 {
@@ -81,7 +113,11 @@ func TestRecorderFlushesExactCountsInMinuteBuckets(t *testing.T) {
 	})
 }
 
-func TestRollupFoldsMinutesIntoHoursAndHoursIntoDays(t *testing.T) {
+// TestRollupDeletesMinutesAndFoldsHoursIntoDays: minutes older than 48
+// hours are deleted, not folded (their hours hold them since the flush),
+// so what the page shows never changes; hours older than 90 days become
+// days, and days go after 400.
+func TestRollupDeletesMinutesAndFoldsHoursIntoDays(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
 		s := modeltest.NewStores(t, db)
 		start := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
@@ -100,41 +136,39 @@ func TestRollupFoldsMinutesIntoHoursAndHoursIntoDays(t *testing.T) {
 		if err := rec.Flush(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-
+		since := start.Add(-time.Hour)
+		const shown = "map[invalid:1 valid:7]"
+		step := func(at time.Duration, wantRows string) {
+			t.Helper()
+			now = start.Add(at)
+			if _, err := s.Usage.Rollup(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if got := fmt.Sprint(totals(t, s, 10, 1)); got != wantRows {
+				t.Fatalf("at +%s: rows %s, want %s", at, got, wantRows)
+			}
+			for _, per := range []string{usage.Hour, usage.Day} {
+				if got := pageTotals(t, s, 10, 1, since.Truncate(24*time.Hour), per); got != shown {
+					t.Fatalf("at +%s: the page shows %s per %s, want %s", at, got, per, shown)
+				}
+			}
+		}
 		// 47 hours later nothing is old enough.
-		now = start.Add(47 * time.Hour)
-		if _, err := s.Usage.Rollup(t.Context()); err != nil {
-			t.Fatal(err)
+		step(47*time.Hour, "map[hour/invalid:1 hour/valid:7 minute/invalid:1 minute/valid:7]")
+		// 48h10m after 10:00: the 10:xx minutes are whole and old, 11:30 is
+		// not; the hours keep every count (nothing is added twice), and a
+		// second run changes nothing.
+		step(48*time.Hour+70*time.Minute, "map[hour/invalid:1 hour/valid:7 minute/invalid:1 minute/valid:1]")
+		step(48*time.Hour+70*time.Minute, "map[hour/invalid:1 hour/valid:7 minute/invalid:1 minute/valid:1]")
+		if got := buckets(t, s, usage.Hour, 10, 1); got != "10:00 valid 6, 11:00 invalid 1, 11:00 valid 1" {
+			t.Errorf("hour buckets: %s", got)
 		}
-		if got := fmt.Sprint(totals(t, s, 10, 1)); got != "map[minute/invalid:1 minute/valid:7]" {
-			t.Fatalf("before 48 hours: %s", got)
-		}
-		// 48h10m after 10:00: the 10:xx hour is whole and old, 11:30 is not.
-		now = start.Add(48*time.Hour + 70*time.Minute)
-		if _, err := s.Usage.Rollup(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		if got := fmt.Sprint(totals(t, s, 10, 1)); got != "map[hour/valid:6 minute/invalid:1 minute/valid:1]" {
-			t.Fatalf("after 48 hours: %s", got)
-		}
-		now = start.Add(50 * time.Hour)
-		if _, err := s.Usage.Rollup(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		if got := fmt.Sprint(totals(t, s, 10, 1)); got != "map[hour/invalid:1 hour/valid:7]" {
-			t.Fatalf("all in hours: %s", got)
-		}
+		step(50*time.Hour, "map[hour/invalid:1 hour/valid:7]")
 		// After 90 days (and a day's end) the hours become one day.
-		now = start.Add(92 * 24 * time.Hour)
-		if _, err := s.Usage.Rollup(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		if got := fmt.Sprint(totals(t, s, 10, 1)); got != "map[day/invalid:1 day/valid:7]" {
-			t.Fatalf("after 90 days: %s", got)
-		}
-		counts, _ := s.Usage.Counts(t.Context(), 10, 1, start.Add(-24*time.Hour))
-		if len(counts) != 2 || !counts[0].Bucket.Equal(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) {
-			t.Errorf("day buckets: %+v", counts)
+		step(92*24*time.Hour, "map[day/invalid:1 day/valid:7]")
+		step(92*24*time.Hour, "map[day/invalid:1 day/valid:7]")
+		if got := buckets(t, s, usage.Day, 10, 1); got != "00:00 invalid 1, 00:00 valid 7" {
+			t.Errorf("day buckets: %s", got)
 		}
 		// Retention: days and clients go in the end.
 		now = start.Add(401 * 24 * time.Hour)

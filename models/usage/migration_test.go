@@ -1,0 +1,89 @@
+package usage_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"keydesk/models/database"
+	"keydesk/models/metrics"
+	"keydesk/models/migrations"
+	"keydesk/models/modeltest"
+	"keydesk/models/usage"
+)
+
+// TestMigrationFoldsExistingMinutesIntoHours builds a database as the
+// release before hour sums left it (hour rows only for folded minutes,
+// minute rows not yet folded, one of them flushed late into a folded
+// hour), migrates it, and checks that every hour row then holds its
+// minutes, that the minutes are kept, and that a flush afterwards adds to
+// the same hour rows (the migration writes buckets as the driver does).
+func TestMigrationFoldsExistingMinutesIntoHours(t *testing.T) {
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
+		gdb, err := database.Open(db.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if sqlDB, err := gdb.DB(); err == nil {
+				sqlDB.Close()
+			}
+		})
+		before := migrations.VersionOf("usage hour sums kept at flush") - 1
+		if before <= 0 {
+			t.Fatal("no migration usage hour sums kept at flush")
+		}
+		if _, err := migrations.MigrateTo(t.Context(), gdb, before); err != nil {
+			t.Fatal(err)
+		}
+		at := func(hhmm string) time.Time {
+			tm, err := time.Parse("2006-01-02 15:04", "2026-02-03 "+hhmm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tm
+		}
+		old := []seedRow{
+			{1, 10, usage.Hour, at("08:00"), metrics.OutcomeValid, 5},
+			{1, 10, usage.Hour, at("09:00"), metrics.OutcomeValid, 3},
+			{1, 10, usage.Minute, at("09:59"), metrics.OutcomeValid, 2}, // flushed after 09:00 was folded
+			{1, 10, usage.Minute, at("10:00"), metrics.OutcomeValid, 4},
+			{1, 10, usage.Minute, at("10:59"), metrics.OutcomeValid, 6},
+			{1, 10, usage.Minute, at("10:30"), metrics.OutcomeInvalid, 1},
+			{1, 10, usage.Minute, at("11:05"), metrics.OutcomeValid, 7},
+			{2, 10, usage.Minute, at("10:01"), metrics.OutcomeValid, 9},
+			{3, 11, usage.Minute, at("10:01"), metrics.OutcomeExpired, 8},
+		}
+		if err := gdb.Create(old).Error; err != nil {
+			t.Fatal(err)
+		}
+		if _, err := migrations.Migrate(t.Context(), gdb); err != nil {
+			t.Fatal(err)
+		}
+		s := modeltest.Wrap(gdb, modeltest.Keyring(t))
+		for _, c := range []struct {
+			res          string
+			program, key int64
+			want         string
+		}{
+			{usage.Hour, 10, 1, "08:00 valid 5, 09:00 valid 5, 10:00 invalid 1, 10:00 valid 10, 11:00 valid 7"},
+			{usage.Minute, 10, 1, "09:59 valid 2, 10:00 valid 4, 10:30 invalid 1, 10:59 valid 6, 11:05 valid 7"},
+			{usage.Hour, 10, 2, "10:00 valid 9"},
+			{usage.Hour, 11, 3, "10:00 expired 8"},
+		} {
+			if got := buckets(t, s, c.res, c.program, c.key); got != c.want {
+				t.Errorf("key %d %s rows after the migration: %s, want %s", c.key, c.res, got, c.want)
+			}
+		}
+		s.SetClock(func() time.Time { return at("11:20") })
+		if err := s.Usage.Write(t.Context(), []usage.Count{{KeyID: 1, ProgramID: 10, Bucket: at("11:06"), Outcome: metrics.OutcomeValid, Count: 1}}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if got := buckets(t, s, usage.Hour, 10, 1); !strings.HasSuffix(got, "10:00 valid 10, 11:00 valid 8") {
+			t.Errorf("hour rows after a flush: %s", got)
+		}
+		if got := pageTotals(t, s, 10, 1, at("00:00"), usage.Day); got != "map[invalid:1 valid:28]" {
+			t.Errorf("the page shows %s", got)
+		}
+	})
+}

@@ -1,8 +1,10 @@
 package usage
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"keydesk/models/database"
@@ -12,7 +14,7 @@ import (
 // outcome and per UTC hour (per = Hour) or UTC day (per = Day), oldest
 // first: the usage page reads one row per bar and outcome. The rows read
 // are the hour and day buckets (plus, when since is not a whole hour, the
-// minutes up to the next one: see coveringSince), at most 24 per key,
+// minutes up to the next one: see spansSince), at most 24 per key,
 // outcome and day, however busy the key. Bucket is the start of the hour
 // or day; ProgramID and KeyID are the arguments. A bucket coarser than per
 // (a day when per is Hour) keeps its own start.
@@ -21,11 +23,6 @@ func (s *Store) Sums(ctx context.Context, programID, keyID int64, since time.Tim
 		return nil, fmt.Errorf("usage: unknown sum resolution %q", per)
 	}
 	db := s.db.WithContext(ctx)
-	var rows []struct {
-		At      string
-		Outcome string
-		Count   int64
-	}
 	// Buckets are written in UTC. On SQLite a time is stored as text that
 	// starts "2006-01-02 15:04:05", so its first 13 (10) characters are its
 	// hour (day); on PostgreSQL date_trunc at UTC, formatted the same way.
@@ -40,20 +37,40 @@ func (s *Store) Sums(ctx context.Context, programID, keyID int64, since time.Tim
 		}
 	}
 	// key_usage_key_resolution_bucket (key_id, program_id, resolution,
-	// bucket, outcome, count) answers this from the index alone.
-	where, args := coveringSince(since)
-	if err := db.Raw(`SELECT `+at+` AS at, outcome, SUM(count) AS count FROM key_usage
-WHERE key_id = ? AND program_id = ? AND `+where+` GROUP BY `+at+`, outcome ORDER BY at, outcome`,
-		append([]any{keyID, programID}, args...)...).Scan(&rows).Error; err != nil {
-		return nil, fmt.Errorf("usage: unable to sum counts: %w", err)
+	// bucket, on SQLite with outcome and count) finds each span's rows.
+	type sumKey struct {
+		at      string
+		outcome string
 	}
-	out := make([]Count, 0, len(rows))
-	for _, r := range rows {
-		t, err := time.ParseInLocation(layout, r.At, time.UTC)
-		if err != nil {
-			return nil, fmt.Errorf("usage: unexpected bucket %q: %w", r.At, err)
+	totals := map[sumKey]int64{}
+	for _, sp := range spansSince(since) {
+		var rows []struct {
+			At      string
+			Outcome string
+			Count   int64
 		}
-		out = append(out, Count{KeyID: keyID, ProgramID: programID, Bucket: t, Outcome: r.Outcome, Count: r.Count})
+		if err := db.Raw(`SELECT `+at+` AS at, outcome, SUM(count) AS count FROM key_usage
+WHERE key_id = ? AND program_id = ? AND `+sp.where+` GROUP BY `+at+`, outcome`,
+			append([]any{keyID, programID}, sp.args...)...).Scan(&rows).Error; err != nil {
+			return nil, fmt.Errorf("usage: unable to sum counts: %w", err)
+		}
+		for _, r := range rows {
+			totals[sumKey{r.At, r.Outcome}] += r.Count
+		}
 	}
+	out := make([]Count, 0, len(totals))
+	for k, n := range totals {
+		t, err := time.ParseInLocation(layout, k.at, time.UTC)
+		if err != nil {
+			return nil, fmt.Errorf("usage: unexpected bucket %q: %w", k.at, err)
+		}
+		out = append(out, Count{KeyID: keyID, ProgramID: programID, Bucket: t, Outcome: k.outcome, Count: n})
+	}
+	slices.SortFunc(out, func(a, b Count) int {
+		if c := a.Bucket.Compare(b.Bucket); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Outcome, b.Outcome)
+	})
 	return out, nil
 }

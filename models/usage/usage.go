@@ -212,33 +212,43 @@ WHERE key_id = ? AND program_id = ? ORDER BY last_seen DESC LIMIT ?`, keyID, pro
 // outcome) since the time given (to the minute within MinuteRetention),
 // by key id.
 func (s *Store) RequestsSince(ctx context.Context, programID int64, since time.Time) (map[int64]int64, error) {
-	var rows []struct {
-		KeyID int64
-		Total int64
-	}
-	where, args := coveringSince(since)
-	if err := s.db.WithContext(ctx).Raw(`SELECT key_id, SUM(count) AS total FROM key_usage
-WHERE program_id = ? AND `+where+` GROUP BY key_id`, append([]any{programID}, args...)...).Scan(&rows).Error; err != nil {
-		return nil, fmt.Errorf("usage: unable to read request totals: %w", err)
-	}
-	out := make(map[int64]int64, len(rows))
-	for _, r := range rows {
-		out[r.KeyID] = r.Total
+	out := map[int64]int64{}
+	for _, sp := range spansSince(since) {
+		var rows []struct {
+			KeyID int64
+			Total int64
+		}
+		if err := s.db.WithContext(ctx).Raw(`SELECT key_id, SUM(count) AS total FROM key_usage
+WHERE program_id = ? AND `+sp.where+` GROUP BY key_id`, append([]any{programID}, sp.args...)...).Scan(&rows).Error; err != nil {
+			return nil, fmt.Errorf("usage: unable to read request totals: %w", err)
+		}
+		for _, r := range rows {
+			out[r.KeyID] += r.Total
+		}
 	}
 	return out, nil
 }
 
-// coveringSince is the condition (and its arguments) that picks the rows
-// counting every call at or after since exactly once: hour and day rows
-// from since's hour on when since starts an hour; otherwise minute rows up
-// to the next whole hour (exact within MinuteRetention) and hour and day
-// rows from it. A day row counts from its start.
-func coveringSince(since time.Time) (string, []any) {
+// span is a range of key_usage rows: a condition and its arguments.
+type span struct {
+	where string
+	args  []any
+}
+
+// spansSince are the ranges of rows that count every call at or after
+// since exactly once, each read on its own so that each is one index
+// range: hour and day rows from since on when since starts an hour;
+// otherwise hour and day rows from the next whole hour and minute rows up
+// to it (exact within MinuteRetention). A day row counts from its start.
+func spansSince(since time.Time) []span {
 	since = since.UTC()
-	hour := since.Truncate(time.Hour)
-	if hour.Equal(since) {
-		return `resolution IN (?, ?) AND bucket >= ?`, []any{Hour, Day, since}
+	next := since.Truncate(time.Hour)
+	if next.Equal(since) {
+		return []span{{`resolution IN (?, ?) AND bucket >= ?`, []any{Hour, Day, since}}}
 	}
-	hour = hour.Add(time.Hour)
-	return `(resolution IN (?, ?) AND bucket >= ? OR resolution = ? AND bucket >= ? AND bucket < ?)`, []any{Hour, Day, hour, Minute, since, hour}
+	next = next.Add(time.Hour)
+	return []span{
+		{`resolution IN (?, ?) AND bucket >= ?`, []any{Hour, Day, next}},
+		{`resolution = ? AND bucket >= ? AND bucket < ?`, []any{Minute, since, next}},
+	}
 }

@@ -13,7 +13,6 @@ import (
 	"gorm.io/gorm"
 
 	"keydesk/models/audit"
-	"keydesk/models/database"
 	"keydesk/models/migrations"
 	"keydesk/models/modeltest"
 )
@@ -99,22 +98,7 @@ func TestVerifyChainDetectsAChainRecomputedWithPlainSHA256(t *testing.T) {
 // then migrated to the current schema.
 func auditLegacyDB(t *testing.T, db modeltest.Database, programID int64, n int, before func(gdb *gorm.DB)) *gorm.DB {
 	t.Helper()
-	gdb, err := database.Open(db.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if sqlDB, err := gdb.DB(); err == nil {
-			sqlDB.Close()
-		}
-	})
-	legacy := migrations.VersionOf("keyed audit chain") - 1
-	if legacy <= 0 {
-		t.Fatal("no keyed audit chain migration")
-	}
-	if _, err := migrations.MigrateTo(t.Context(), gdb, legacy); err != nil {
-		t.Fatal(err)
-	}
+	gdb := modeltest.OpenBefore(t, db, "keyed audit chain")
 	prev := ""
 	at := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	for seq := int64(1); seq <= int64(n); seq++ {

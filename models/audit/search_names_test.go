@@ -10,7 +10,6 @@ import (
 	"gorm.io/gorm"
 
 	"keydesk/models/audit"
-	"keydesk/models/database"
 	"keydesk/models/migrations"
 	"keydesk/models/modeltest"
 )
@@ -197,22 +196,7 @@ func TestSearchWithActionOverManyNames(t *testing.T) {
 // several in one statement (the trigger takes every row) are found.
 func TestSearchWithActionAfterUpgrade(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
-		gdb, err := database.Open(db.URL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if sqlDB, err := gdb.DB(); err == nil {
-				sqlDB.Close()
-			}
-		})
-		before := migrations.VersionOf("audit target names by action") - 1
-		if before <= 0 {
-			t.Fatal("no audit target names migration")
-		}
-		if _, err := migrations.MigrateTo(t.Context(), gdb, before); err != nil {
-			t.Fatal(err)
-		}
+		gdb := modeltest.OpenBefore(t, db, "audit target names by action")
 		const program = 7
 		at := time.Date(2026, 2, 1, 12, 0, 0, 0, time.UTC)
 		type row struct {

@@ -95,6 +95,29 @@ func Postgres(t testing.TB) Database {
 
 // Open opens and migrates db, closing it after the test.
 func Open(t testing.TB, db Database) *gorm.DB {
+	gdb := openUnmigrated(t, db)
+	if _, err := migrations.Migrate(context.Background(), gdb); err != nil {
+		t.Fatalf("migrate %s: %v", db.Name, err)
+	}
+	return gdb
+}
+
+// OpenBefore opens db migrated up to, not including, the migration with
+// this description: the schema an upgrade starts from.
+func OpenBefore(t testing.TB, db Database, migration string) *gorm.DB {
+	t.Helper()
+	gdb := openUnmigrated(t, db)
+	before := migrations.VersionOf(migration) - 1
+	if before <= 0 {
+		t.Fatalf("no migration %q", migration)
+	}
+	if _, err := migrations.MigrateTo(context.Background(), gdb, before); err != nil {
+		t.Fatalf("migrate %s to %d: %v", db.Name, before, err)
+	}
+	return gdb
+}
+
+func openUnmigrated(t testing.TB, db Database) *gorm.DB {
 	gdb, err := database.Open(db.URL)
 	if err != nil {
 		t.Fatalf("open %s: %v", db.Name, err)
@@ -104,9 +127,6 @@ func Open(t testing.TB, db Database) *gorm.DB {
 			sqlDB.Close()
 		}
 	})
-	if _, err := migrations.Migrate(context.Background(), gdb); err != nil {
-		t.Fatalf("migrate %s: %v", db.Name, err)
-	}
 	return gdb
 }
 

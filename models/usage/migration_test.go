@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"keydesk/models/database"
 	"keydesk/models/metrics"
 	"keydesk/models/migrations"
 	"keydesk/models/modeltest"
@@ -20,22 +19,7 @@ import (
 // the same hour rows (the migration writes buckets as the driver does).
 func TestMigrationFoldsExistingMinutesIntoHours(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
-		gdb, err := database.Open(db.URL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if sqlDB, err := gdb.DB(); err == nil {
-				sqlDB.Close()
-			}
-		})
-		before := migrations.VersionOf("usage hour sums kept at flush") - 1
-		if before <= 0 {
-			t.Fatal("no migration usage hour sums kept at flush")
-		}
-		if _, err := migrations.MigrateTo(t.Context(), gdb, before); err != nil {
-			t.Fatal(err)
-		}
+		gdb := modeltest.OpenBefore(t, db, "usage hour sums kept at flush")
 		at := func(hhmm string) time.Time {
 			tm, err := time.Parse("2006-01-02 15:04", "2026-02-03 "+hhmm)
 			if err != nil {

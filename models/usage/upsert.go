@@ -15,70 +15,50 @@ import (
 // 100 rows beat 200 and 500).
 const upsertRows = 100
 
-// upsertCounts adds counts into key_usage buckets of a resolution, in
-// multi-row statements. Rows with the same key, bucket and outcome are
-// summed first: one statement must not update a row twice (PostgreSQL
-// refuses it). Rows go in key order, so that two instances flushing at
-// once lock rows in the same order.
+// upsertCounts adds counts into key_usage buckets of a resolution. No two
+// counts may share a row (PostgreSQL refuses to update a row twice in one
+// statement) and they come in key order, so that two instances flushing
+// at once lock rows in the same order: sumPer's output.
 func upsertCounts(tx *gorm.DB, resolution string, counts []Count) error {
-	counts = mergeCounts(counts)
-	for chunk := range slices.Chunk(counts, upsertRows) {
-		var sql strings.Builder
-		args := make([]any, 0, 6*len(chunk))
-		sql.WriteString(`INSERT INTO key_usage (key_id, program_id, resolution, bucket, outcome, count) VALUES `)
-		for i, c := range chunk {
-			if i > 0 {
-				sql.WriteString(", ")
-			}
-			sql.WriteString("(?, ?, ?, ?, ?, ?)")
-			args = append(args, c.KeyID, c.ProgramID, resolution, c.Bucket.UTC(), c.Outcome, c.Count)
-		}
-		sql.WriteString(` ON CONFLICT (key_id, resolution, bucket, outcome) DO UPDATE SET count = key_usage.count + excluded.count`)
-		if err := tx.Exec(sql.String(), args...).Error; err != nil {
-			return err
-		}
-	}
-	return nil
+	return insertInChunks(tx, counts,
+		`INSERT INTO key_usage (key_id, program_id, resolution, bucket, outcome, count) VALUES `,
+		` ON CONFLICT (key_id, resolution, bucket, outcome) DO UPDATE SET count = key_usage.count + excluded.count`,
+		func(c Count) []any {
+			return []any{c.KeyID, c.ProgramID, resolution, c.Bucket.UTC(), c.Outcome, c.Count}
+		})
 }
 
-// upsertClients adds client sightings into key_usage_clients, in
-// multi-row statements, merged and ordered as upsertCounts does.
+// upsertClients adds client sightings into key_usage_clients, merged and
+// in key order first (Write takes any batch).
 func upsertClients(tx *gorm.DB, clients []Client) error {
-	clients = mergeClients(clients)
-	for chunk := range slices.Chunk(clients, upsertRows) {
+	return insertInChunks(tx, mergeClients(clients),
+		`INSERT INTO key_usage_clients (key_id, program_id, ip, user_agent, last_seen, count) VALUES `,
+		` ON CONFLICT (key_id, ip, user_agent) DO UPDATE SET count = key_usage_clients.count + excluded.count,
+	last_seen = CASE WHEN excluded.last_seen > key_usage_clients.last_seen THEN excluded.last_seen ELSE key_usage_clients.last_seen END`,
+		func(c Client) []any { return []any{c.KeyID, c.ProgramID, c.IP, c.UserAgent, c.LastSeen.UTC(), c.Count} })
+}
+
+// insertInChunks runs insert + one "(?, …)" tuple per row + onConflict,
+// upsertRows rows a statement; values are a row's parameters.
+func insertInChunks[T any](tx *gorm.DB, rows []T, insert, onConflict string, values func(T) []any) error {
+	for chunk := range slices.Chunk(rows, upsertRows) {
 		var sql strings.Builder
-		args := make([]any, 0, 6*len(chunk))
-		sql.WriteString(`INSERT INTO key_usage_clients (key_id, program_id, ip, user_agent, last_seen, count) VALUES `)
-		for i, c := range chunk {
+		var args []any
+		sql.WriteString(insert)
+		for i, r := range chunk {
+			v := values(r)
 			if i > 0 {
 				sql.WriteString(", ")
 			}
-			sql.WriteString("(?, ?, ?, ?, ?, ?)")
-			args = append(args, c.KeyID, c.ProgramID, c.IP, c.UserAgent, c.LastSeen.UTC(), c.Count)
+			sql.WriteString("(?" + strings.Repeat(", ?", len(v)-1) + ")")
+			args = append(args, v...)
 		}
-		sql.WriteString(` ON CONFLICT (key_id, ip, user_agent) DO UPDATE SET count = key_usage_clients.count + excluded.count,
-	last_seen = CASE WHEN excluded.last_seen > key_usage_clients.last_seen THEN excluded.last_seen ELSE key_usage_clients.last_seen END`)
+		sql.WriteString(onConflict)
 		if err := tx.Exec(sql.String(), args...).Error; err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// mergeCounts sorts counts by key, bucket and outcome and sums the rows
-// that share all three.
-func mergeCounts(counts []Count) []Count {
-	sorted := slices.Clone(counts)
-	slices.SortFunc(sorted, compareCounts)
-	merged := sorted[:0]
-	for _, c := range sorted {
-		if n := len(merged); n > 0 && compareCounts(merged[n-1], c) == 0 {
-			merged[n-1].Count += c.Count
-			continue
-		}
-		merged = append(merged, c)
-	}
-	return merged
 }
 
 // mergeClients sorts sightings by key, address and user agent and sums

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 
 	"keydesk/models/audit"
@@ -66,10 +67,9 @@ func BenchmarkAPIOverhead(b *testing.B) {
 		}
 	}
 	healthz := func() *http.Request { return httptest.NewRequest(http.MethodGet, "/healthz", nil) }
-	next := 0
+	var next atomic.Int64
 	program := func() *http.Request {
-		k := calls[next%len(calls)]
-		next++
+		k := calls[(next.Add(1)-1)%int64(len(calls))]
 		r := httptest.NewRequest(http.MethodGet, "/v2/loyalty/program", nil) // from 192.0.2.1
 		r.Header.Set("partner-id", k.partnerID)
 		r.Header.Set("api-key", k.secret)
@@ -89,6 +89,24 @@ func BenchmarkAPIOverhead(b *testing.B) {
 		for b.Loop() {
 			serve(b, program())
 		}
+	})
+	// The same two on every core at once: shared state (locks, maps,
+	// counters) costs more when cores contend for it, as under load.
+	b.Run("healthz-parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				serve(b, healthz())
+			}
+		})
+	})
+	b.Run("program-parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				serve(b, program())
+			}
+		})
 	})
 }
 

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"keydesk/handlers/api"
 )
 
 // contentSecurityPolicy allows nothing inline: scripts and styles come only
@@ -61,17 +63,13 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil && status >= 500 {
 			attrs = append(attrs, "error", err.Error())
 		}
-		if id, ok := c.Get(LogKeyIdentifier).(string); ok {
+		if id, ok := api.KeyIdentifier(c); ok {
 			attrs = append(attrs, "key_identifier", id)
 		}
 		s.logger.Log(c.Request().Context(), level, "request", attrs...)
 		return nil
 	}
 }
-
-// LogKeyIdentifier is the context key under which the API puts the calling
-// key's public identifier for the request log.
-const LogKeyIdentifier = "keydesk.key_identifier"
 
 // assignRequestID gives every request a fresh id (a client-sent X-Request-ID
 // is ignored: it is a header value, and header values never reach the logs).

@@ -23,7 +23,7 @@ func (s *Server) apiRoutes(g *echo.Group, cfg APIConfig) {
 	rt := newAPIRuntime(cfg, s.Stores, s.logger)
 	s.api = rt
 	s.Handlers.SetReadinessDetails(rt.readiness)
-	handler := api.New(s.Stores.Members, rt.verifier, rt.keyLimiter(), rt.failures, LogKeyIdentifier)
+	handler := api.New(s.Stores.Members, rt.verifier, rt.keyLimiter(), rt.failures)
 	handler.CountUsage(rt.counts)
 
 	g.GET("/openapi.yaml", func(c echo.Context) error {
@@ -31,23 +31,33 @@ func (s *Server) apiRoutes(g *echo.Group, cfg APIConfig) {
 	})
 
 	// Middleware per route rather than per group: a group's middleware
-	// would also register catch-all routes under its prefix.
+	// would also register catch-all routes under its prefix. Each chain is
+	// built once, here: Echo v4 would wrap a route's middleware around its
+	// handler again on every request.
 	// Each route names the permission a restricted key needs (openapi.yaml
 	// declares the same, x-keydesk-permission; a test keeps them equal).
-	read := func(p keys.Permission) []echo.MiddlewareFunc {
-		return []echo.MiddlewareFunc{handler.NoStore, handler.RequireAPIKey, handler.Require(p), handler.RateLimit(apiauth.RateRead)}
+	read := func(p keys.Permission, h echo.HandlerFunc) echo.HandlerFunc {
+		return chain(h, handler.NoStore, handler.RequireAPIKey, handler.Require(p), handler.RateLimit(apiauth.RateRead))
 	}
-	write := func(p keys.Permission) []echo.MiddlewareFunc {
-		return []echo.MiddlewareFunc{handler.NoStore, handler.RequireAPIKey, handler.Require(p), handler.RateLimit(apiauth.RateWrite)}
+	write := func(p keys.Permission, h echo.HandlerFunc) echo.HandlerFunc {
+		return chain(h, handler.NoStore, handler.RequireAPIKey, handler.Require(p), handler.RateLimit(apiauth.RateWrite))
 	}
-	ui := func(p keys.Permission) []echo.MiddlewareFunc {
-		return []echo.MiddlewareFunc{handler.NoStore, handler.RequireUIToken, handler.Require(p), handler.RateLimit(apiauth.RateRead)}
+	ui := func(p keys.Permission, h echo.HandlerFunc) echo.HandlerFunc {
+		return chain(h, handler.NoStore, handler.RequireUIToken, handler.Require(p), handler.RateLimit(apiauth.RateRead))
 	}
 
 	loyalty := g.Group("/loyalty")
-	loyalty.GET("/program", handler.Program, read(keys.PermProgramRead)...)
-	loyalty.GET("/members", handler.ListMembers, read(keys.PermMembersRead)...)
-	loyalty.POST("/members", handler.CreateMember, write(keys.PermMembersWrite)...)
-	loyalty.GET("/members/:member_id", handler.GetMember, read(keys.PermMembersRead)...)
-	loyalty.GET("/ui/member", handler.UIMember, ui(keys.PermMembersRead)...)
+	loyalty.GET("/program", read(keys.PermProgramRead, handler.Program))
+	loyalty.GET("/members", read(keys.PermMembersRead, handler.ListMembers))
+	loyalty.POST("/members", write(keys.PermMembersWrite, handler.CreateMember))
+	loyalty.GET("/members/:member_id", read(keys.PermMembersRead, handler.GetMember))
+	loyalty.GET("/ui/member", ui(keys.PermMembersRead, handler.UIMember))
+}
+
+// chain wraps h in middleware, the first outermost.
+func chain(h echo.HandlerFunc, middleware ...echo.MiddlewareFunc) echo.HandlerFunc {
+	for i := len(middleware) - 1; i >= 0; i-- {
+		h = middleware[i](h)
+	}
+	return h
 }

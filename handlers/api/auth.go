@@ -27,21 +27,19 @@ type API struct {
 	limiter  apiauth.KeyLimiter
 	failures *apiauth.FailedAuthLimiter
 	usage    UsageCounter
-	// logKey is the context key under which the request logger finds the
-	// calling key's identifier.
-	logKey string
 }
 
 // New builds the API handlers. failures limits failed authentications per
 // client address (nil: no limit).
-func New(memberStore *members.Store, verifier *apiauth.Verifier, limiter apiauth.KeyLimiter, failures *apiauth.FailedAuthLimiter, logKey string) *API {
-	return &API{members: memberStore, verifier: verifier, limiter: limiter, failures: failures, logKey: logKey}
+func New(memberStore *members.Store, verifier *apiauth.Verifier, limiter apiauth.KeyLimiter, failures *apiauth.FailedAuthLimiter) *API {
+	return &API{members: memberStore, verifier: verifier, limiter: limiter, failures: failures}
 }
 
-// Header names of the REST API.
+// Header names of the REST API, in Go's canonical form: looked up as
+// written, without canonicalising them on every call.
 const (
-	HeaderPartnerID = "partner-id"
-	HeaderAPIKey    = "api-key"
+	HeaderPartnerID = "Partner-Id"
+	HeaderAPIKey    = "Api-Key"
 )
 
 // Error codes of the API, beside "ERROR_" + the status text.
@@ -173,7 +171,6 @@ const ctxUIClaims = "keydesk.api.claims"
 
 func (a *API) authenticated(c echo.Context, key *apiauth.VerifiedKey) {
 	c.Set(ctxVerifiedKey, key)
-	c.Set(a.logKey, key.Identifier)
 }
 
 func bearerToken(header string) (string, bool) {
@@ -189,6 +186,15 @@ func bearerToken(header string) (string, bool) {
 func verifiedKey(c echo.Context) *apiauth.VerifiedKey {
 	k, _ := c.Get(ctxVerifiedKey).(*apiauth.VerifiedKey)
 	return k
+}
+
+// KeyIdentifier is the public identifier of the key that authenticated
+// the request, for the request log; false when none did.
+func KeyIdentifier(c echo.Context) (string, bool) {
+	if k := verifiedKey(c); k != nil {
+		return k.Identifier, true
+	}
+	return "", false
 }
 
 // RateLimit spends one request of the calling key's budget in the category;

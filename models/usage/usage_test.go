@@ -2,6 +2,7 @@ package usage_test
 
 import (
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -201,6 +202,64 @@ func TestRollupKeepsEachKeysLatestClients(t *testing.T) {
 		clients, _ := s.Usage.Clients(t.Context(), 10, 1, 100)
 		if len(clients) != usage.ClientsPerKey || clients[0].IP != fmt.Sprintf("192.0.2.%d", usage.ClientsPerKey+4) {
 			t.Errorf("clients kept: %d, newest %+v", len(clients), clients[0])
+		}
+	})
+}
+
+// TestRecorderCountsEveryClientOfABusyKey: a key used from more clients
+// than are scanned per key (they are then indexed) still has every
+// sighting counted exactly, and a failed flush keeps them for the next,
+// added to what was counted meanwhile.
+func TestRecorderCountsEveryClientOfABusyKey(t *testing.T) {
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
+		s := modeltest.NewStores(t, db)
+		now := time.Date(2026, 2, 1, 9, 0, 0, 0, time.UTC)
+		s.SetClock(func() time.Time { return now })
+		rec := usage.NewRecorder(s.Usage, s.Clock)
+		const clients = 30
+		want := map[string]int64{}
+		call := func(i int) {
+			now = now.Add(time.Second)
+			ip := fmt.Sprintf("192.0.2.%d", i)
+			rec.Count(1, 10, metrics.OutcomeValid, ip, "ua")
+			rec.Count(2, 10, metrics.OutcomeInactive, ip, "other") // another key, same addresses
+			want[ip]++
+		}
+		for round := range 3 {
+			for i := range clients {
+				if i%(round+1) == 0 {
+					call(i)
+				}
+			}
+		}
+		refuseHourRows(t, s, true)
+		if err := rec.Flush(t.Context()); err == nil {
+			t.Fatal("a flush refused its hour rows: no error")
+		}
+		refuseHourRows(t, s, false)
+		for i := range clients / 2 {
+			call(i)
+		}
+		if err := rec.Flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		for keyID := range int64(2) {
+			got, err := s.Usage.Clients(t.Context(), 10, keyID+1, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			byIP := map[string]int64{}
+			var total int64
+			for _, c := range got {
+				byIP[c.IP] += c.Count
+				total += c.Count
+			}
+			if !maps.Equal(byIP, want) {
+				t.Errorf("key %d clients: got %v, want %v", keyID+1, byIP, want)
+			}
+			if calls := totals(t, s, 10, keyID+1); calls["minute/valid"]+calls["minute/inactive"] != total {
+				t.Errorf("key %d: %v calls counted, %d sightings", keyID+1, calls, total)
+			}
 		}
 	})
 }

@@ -52,14 +52,15 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		case status >= 400:
 			level = slog.LevelWarn
 		}
-		attrs := []any{
+		attrs := make([]any, 0, 16) // room for the optional attributes too
+		attrs = append(attrs,
 			"method", c.Request().Method,
 			"route", c.Path(),
 			"status", status,
-			"duration_ms", float64(time.Since(start).Microseconds()) / 1000,
+			"duration_ms", float64(time.Since(start).Microseconds())/1000,
 			"request_id", c.Response().Header().Get(echo.HeaderXRequestID),
 			"ip", c.RealIP(),
-		}
+		)
 		if err != nil && status >= 500 {
 			attrs = append(attrs, "error", err.Error())
 		}

@@ -34,16 +34,18 @@ func (s *Server) apiRoutes(g *echo.Group, cfg APIConfig) {
 	// would also register catch-all routes under its prefix. Each chain is
 	// built once, here: Echo v4 would wrap a route's middleware around its
 	// handler again on every request.
+	// Responses are not cached: the server sends Cache-Control: no-store
+	// on every response.
 	// Each route names the permission a restricted key needs (openapi.yaml
 	// declares the same, x-keydesk-permission; a test keeps them equal).
 	read := func(p keys.Permission, h echo.HandlerFunc) echo.HandlerFunc {
-		return chain(h, handler.NoStore, handler.RequireAPIKey, handler.Require(p), handler.RateLimit(apiauth.RateRead))
+		return chain(h, handler.RequireAPIKey, handler.Require(p), handler.RateLimit(apiauth.RateRead))
 	}
 	write := func(p keys.Permission, h echo.HandlerFunc) echo.HandlerFunc {
-		return chain(h, handler.NoStore, handler.RequireAPIKey, handler.Require(p), handler.RateLimit(apiauth.RateWrite))
+		return chain(h, handler.RequireAPIKey, handler.Require(p), handler.RateLimit(apiauth.RateWrite))
 	}
 	ui := func(p keys.Permission, h echo.HandlerFunc) echo.HandlerFunc {
-		return chain(h, handler.NoStore, handler.RequireUIToken, handler.Require(p), handler.RateLimit(apiauth.RateRead))
+		return chain(h, handler.RequireUIToken, handler.Require(p), handler.RateLimit(apiauth.RateRead))
 	}
 
 	loyalty := g.Group("/loyalty")

@@ -106,15 +106,6 @@ func (a *API) authFailed(c echo.Context) error {
 	return unauthorized(c)
 }
 
-// NoStore marks every API response uncacheable.
-func (a *API) NoStore(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		c.Response().Header().Set("Cache-Control", "no-store")
-		c.Response().Header().Set("Pragma", "no-cache")
-		return next(c)
-	}
-}
-
 // RequireAPIKey authenticates a REST call by its partner-id and api-key
 // headers; anything wrong is the same 401.
 func (a *API) RequireAPIKey(next echo.HandlerFunc) echo.HandlerFunc {

@@ -81,15 +81,11 @@ func (r *RateLimiter) Allow(keyID int64, c RateCategory) (ok bool, retryAfter ti
 		r.mu.Unlock()
 	}
 	b.lastSeen.Store(now.UnixNano())
-	res := b.limiter.ReserveN(now, 1)
-	if !res.OK() {
-		return false, time.Minute
+	if b.limiter.AllowN(now, 1) {
+		return true, 0
 	}
-	if d := res.DelayFrom(now); d > 0 {
-		res.CancelAt(now)
-		return false, d
-	}
-	return true, 0
+	missing := 1 - b.limiter.TokensAt(now)
+	return false, time.Duration(missing / float64(b.limiter.Limit()) * float64(time.Second))
 }
 
 // EvictIdle drops buckets unused for a minute or more: by then they have

@@ -152,7 +152,7 @@ func (v *Verifier) VerifyAPIKey(ctx context.Context, partnerID, key string) (*Ve
 	if !keys.IsPartnerID(partnerID) || keys.CheckKeyFormat(key) != nil {
 		return nil, &AuthFailure{Outcome: metrics.OutcomeInvalid}
 	}
-	k, inactive, err := v.lookupDigest(ctx, sha256.Sum256([]byte(key)))
+	k, inactive, err := v.lookupDigest(ctx, digestOf(key))
 	if err != nil {
 		return nil, err
 	}
@@ -171,6 +171,13 @@ func (v *Verifier) VerifyAPIKey(ctx context.Context, partnerID, key string) (*Ve
 	}
 	v.recordUse(k)
 	return k, nil
+}
+
+// digestOf is a well-formed key's SHA-256, hashed from a copy on the
+// stack rather than the heap.
+func digestOf(key string) [sha256.Size]byte {
+	var buf [keys.KeyLength]byte
+	return sha256.Sum256(append(buf[:0], key...))
 }
 
 func (v *Verifier) recordUse(k *VerifiedKey) {
@@ -212,7 +219,12 @@ func (v *Verifier) lookupDigest(ctx context.Context, d [32]byte) (*VerifiedKey, 
 	gen := v.gen
 	v.mu.RUnlock()
 	metrics.CacheMisses.Inc()
+	return v.load(ctx, gen, d)
+}
 
+// load reads the key with digest d from the database and caches the
+// result, unless an invalidation happened since gen was read.
+func (v *Verifier) load(ctx context.Context, gen uint64, d [32]byte) (*VerifiedKey, *keyRef, error) {
 	// Concurrent misses of one key share a load, but only within one
 	// generation: a request that arrives after an invalidation never
 	// receives a result read before it. The shared load outlives a caller

@@ -64,3 +64,18 @@ func BenchmarkVerifyUITokenCached(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkVerifyAPIKeyUncached measures a cache miss: the lookup by
+// digest that every key pays once per cache TTL.
+func BenchmarkVerifyAPIKeyUncached(b *testing.B) {
+	store, p, _, secret := benchKey(b)
+	opts := apiauth.DefaultVerifierOptions()
+	opts.Caching = false
+	v := apiauth.NewVerifier(store.Keys, apiauth.NewUsageRecorder(store.Keys, store.Clock), opts, store.Clock)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := v.VerifyAPIKey(context.Background(), p.PartnerID, secret); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -99,8 +99,12 @@ func CheckKeyFormat(key string) error {
 		return ErrMalformedKey
 	}
 	random, checksum := body[:keyRandomLen], body[keyRandomLen:]
-	if encodeChecksum(crc32.ChecksumIEEE([]byte(random))) != checksum {
-		return ErrMalformedKey
+	v := crc32.ChecksumIEEE([]byte(random))
+	for i := keyChecksumLen - 1; i >= 0; i-- {
+		if checksum[i] != base62Alphabet[v%62] {
+			return ErrMalformedKey
+		}
+		v /= 62
 	}
 	return nil
 }

@@ -60,8 +60,9 @@ func newAPIRuntime(cfg APIConfig, stores *models.Stores, logger *slog.Logger) *a
 
 // Start launches the server's background work: on PostgreSQL the
 // revocation listener (waiting briefly for its first LISTEN), the loop
-// that flushes "last used" times and sweeps the caches, and with
-// KEYDESK_AUDIT_CHECKPOINT_FILE the audit checkpoint writer.
+// that flushes "last used" times and sweeps the caches, the key cache
+// refresh, and with KEYDESK_AUDIT_CHECKPOINT_FILE the audit checkpoint
+// writer.
 func (s *Server) Start() error {
 	rt := s.api
 	rt.mu.Lock()
@@ -95,7 +96,11 @@ func (s *Server) Start() error {
 			s.writeAuditCheckpoints(ctx)
 		}()
 	}
-	rt.wg.Add(4)
+	rt.wg.Add(5)
+	go func() {
+		defer rt.wg.Done()
+		s.refreshKeyCache(ctx)
+	}()
 	go func() {
 		defer rt.wg.Done()
 		s.runWebhooks(ctx)
@@ -113,6 +118,23 @@ func (s *Server) Start() error {
 		s.housekeeping(ctx)
 	}()
 	return nil
+}
+
+// refreshKeyCache reloads, in batches, the cached keys in use before their
+// entries expire (Verifier.Refresh).
+func (s *Server) refreshKeyCache(ctx context.Context) {
+	ticker := time.NewTicker(s.api.verifier.RefreshInterval())
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			if err := s.api.verifier.Refresh(ctx); err != nil && ctx.Err() == nil {
+				s.logger.Warn("key cache refresh failed; entries expire and load on demand", "error", err.Error())
+			}
+		}
+	}
 }
 
 // apiMaintenance flushes last-used times once per interval (so each key's

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"keydesk/models/database"
@@ -48,6 +49,9 @@ type VerifiedKey struct {
 	Restricted bool
 	perms      permSet
 	allowed    []netip.Prefix
+	// used is set by the first cache hit: Refresh reloads only entries
+	// in use.
+	used atomic.Bool
 
 	credential *keys.Credential
 }
@@ -207,6 +211,9 @@ func (v *Verifier) lookupDigest(ctx context.Context, d [32]byte) (*VerifiedKey, 
 	if v.caching {
 		if e, ok := v.positive[d]; ok && now.Before(e.expires) {
 			v.mu.RUnlock()
+			if !e.key.used.Load() {
+				e.key.used.Store(true)
+			}
 			metrics.CacheHits.Inc()
 			return e.key, nil, nil
 		}

@@ -66,19 +66,34 @@ func (s *Store) CredentialBySubject(ctx context.Context, partnerID, sub string) 
 }
 
 func (s *Store) credential(ctx context.Context, where string, args ...any) (*Credential, error) {
+	rows, err := s.credentials(ctx, where+" LIMIT 1", args...)
+	if err != nil || len(rows) == 0 {
+		return nil, err
+	}
+	return &rows[0], nil
+}
+
+// CredentialsByDigests finds the keys whose digest, or whose old digest
+// during a roll's overlap, is one of digests: the verifier's batched
+// refresh of its cache.
+func (s *Store) CredentialsByDigests(ctx context.Context, digests [][]byte) ([]Credential, error) {
+	if len(digests) == 0 {
+		return nil, nil
+	}
+	return s.credentials(ctx, "k.digest IN ? OR k.old_digest IN ?", digests, digests)
+}
+
+func (s *Store) credentials(ctx context.Context, where string, args ...any) ([]Credential, error) {
 	var rows []Credential
 	err := s.db.WithContext(ctx).Raw(`SELECT k.id, k.program_id, k.identifier, k.name, k.digest, k.sealed, k.key_version, k.is_default, k.active,
 	k.expires_at, k.restricted, k.permissions, k.allowed_ips, k.old_digest, k.old_sealed, k.old_key_version, k.old_expires_at,
 	p.partner_id, p.name AS program_name
 FROM api_keys k JOIN programs p ON p.id = k.program_id
-WHERE `+where+` LIMIT 1`, args...).Scan(&rows).Error
+WHERE `+where, args...).Scan(&rows).Error
 	if err != nil {
-		return nil, fmt.Errorf("keys: unable to load API key: %w", err)
+		return nil, fmt.Errorf("keys: unable to load API keys: %w", err)
 	}
-	if len(rows) == 0 {
-		return nil, nil
-	}
-	return &rows[0], nil
+	return rows, nil
 }
 
 // Unseal opens a credential's sealed key, to check a UI token's signature.

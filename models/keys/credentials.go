@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
+
+	"keydesk/models/database"
 )
 
 // Credential is an API key joined with its program, as the API verifier
@@ -101,9 +104,12 @@ func (s *Store) Unseal(c *Credential) (string, error) {
 	return s.keyring.Open(c.ID, c.Sealed, c.KeyVersion)
 }
 
+// lastUsedBatch is how many keys one last-used statement moves.
+const lastUsedBatch = 100
+
 // RecordLastUsed moves each key's "last used" time forward to the time given
-// (never back), in one transaction, in id order so that two instances
-// flushing at once cannot deadlock.
+// (never back), in one transaction, lastUsedBatch keys per statement in id
+// order, so that two instances flushing at once cannot deadlock.
 func (s *Store) RecordLastUsed(ctx context.Context, lastUsed map[int64]time.Time) error {
 	ids := make([]int64, 0, len(lastUsed))
 	for id := range lastUsed {
@@ -111,9 +117,8 @@ func (s *Store) RecordLastUsed(ctx context.Context, lastUsed map[int64]time.Time
 	}
 	slices.Sort(ids)
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		for _, id := range ids {
-			t := lastUsed[id]
-			if err := tx.Exec(`UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`, t, id, t).Error; err != nil {
+		for start := 0; start < len(ids); start += lastUsedBatch {
+			if err := recordLastUsed(tx, ids[start:min(start+lastUsedBatch, len(ids))], lastUsed); err != nil {
 				return err
 			}
 		}
@@ -123,4 +128,26 @@ func (s *Store) RecordLastUsed(ctx context.Context, lastUsed map[int64]time.Time
 		return fmt.Errorf("keys: unable to record API key use: %w", err)
 	}
 	return nil
+}
+
+// recordLastUsed moves the last-used times of ids (sorted) forward in one
+// UPDATE … FROM (VALUES …). Such an UPDATE locks its rows in no set
+// order, so on PostgreSQL the rows are locked first, in id order: two
+// instances flushing overlapping keys then wait for each other rather
+// than deadlock. (SQLite has one writer at a time.)
+func recordLastUsed(tx *gorm.DB, ids []int64, lastUsed map[int64]time.Time) error {
+	row := "(?, ?)"
+	if database.IsPostgres(tx) {
+		row = "(CAST(? AS BIGINT), CAST(? AS TIMESTAMPTZ))"
+		if err := tx.Exec(`SELECT id FROM api_keys WHERE id IN ? ORDER BY id FOR UPDATE`, ids).Error; err != nil {
+			return err
+		}
+	}
+	args := make([]any, 0, 2*len(ids))
+	for _, id := range ids {
+		args = append(args, id, lastUsed[id])
+	}
+	values := strings.TrimSuffix(strings.Repeat(row+", ", len(ids)), ", ")
+	return tx.Exec(`UPDATE api_keys SET last_used_at = v.column2 FROM (VALUES `+values+`) AS v
+WHERE api_keys.id = v.column1 AND (api_keys.last_used_at IS NULL OR api_keys.last_used_at < v.column2)`, args...).Error
 }

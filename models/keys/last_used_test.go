@@ -76,7 +76,7 @@ func TestRecordLastUsedMovesTimesForwardOnlyInBatches(t *testing.T) {
 				want[id] = first[id]
 			}
 		}
-		second[1 << 40] = base // no such key
+		second[1<<40] = base // no such key
 		if err := s.Keys.RecordLastUsed(t.Context(), second); err != nil {
 			t.Fatal(err)
 		}

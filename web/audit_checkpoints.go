@@ -32,16 +32,7 @@ func (s *Server) writeAuditCheckpoints(ctx context.Context) {
 		}
 	}
 	write()
-	ticker := time.NewTicker(interval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-			write()
-		}
-	}
+	every(ctx, interval, write)
 }
 
 // appendAuditCheckpoints signs every chain's head and appends the lines to

@@ -120,53 +120,53 @@ func (s *Server) Start() error {
 	return nil
 }
 
-// refreshKeyCache reloads, in batches, the cached keys in use before their
-// entries expire (Verifier.Refresh).
-func (s *Server) refreshKeyCache(ctx context.Context) {
-	ticker := time.NewTicker(s.api.verifier.RefreshInterval())
+// every runs work once per interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, work func()) {
+	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
-			if err := s.api.verifier.Refresh(ctx); err != nil && ctx.Err() == nil {
-				s.logger.Warn("key cache refresh failed; entries expire and load on demand", "error", err.Error())
-			}
+			work()
 		}
 	}
+}
+
+// refreshKeyCache reloads, in batches, the cached keys in use before their
+// entries expire (Verifier.Refresh).
+func (s *Server) refreshKeyCache(ctx context.Context) {
+	every(ctx, s.api.verifier.RefreshInterval(), func() {
+		if err := s.api.verifier.Refresh(ctx); err != nil && ctx.Err() == nil {
+			s.logger.Warn("key cache refresh failed; entries expire and load on demand", "error", err.Error())
+		}
+	})
 }
 
 // apiMaintenance flushes last-used times once per interval (so each key's
 // row is written at most once per interval) and evicts idle state.
 func (s *Server) apiMaintenance(ctx context.Context) {
 	rt := s.api
-	ticker := time.NewTicker(rt.cfg.LastUsedInterval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-			if err := rt.usage.Flush(ctx); err != nil {
-				s.logger.Warn("last-used flush failed; retrying at the next tick", "error", err.Error())
-			}
-			if err := rt.counts.Flush(ctx); err != nil {
-				s.logger.Warn("usage flush failed; retrying at the next tick", "error", err.Error())
-			}
-			rt.limiter.EvictIdle()
-			if rt.shared != nil {
-				rt.shared.EvictIdle()
-			}
-			rt.failures.EvictIdle()
-			rt.verifier.Sweep()
-			// A roll's old secret is refused from its end on (the cached
-			// entry carries it); here it is destroyed and the end audited.
-			if _, err := s.Stores.Keys.DestroyEndedOverlaps(ctx); err != nil {
-				s.logger.Warn("destroying ended roll overlaps failed; retrying at the next tick", "error", err.Error())
-			}
+	every(ctx, rt.cfg.LastUsedInterval, func() {
+		if err := rt.usage.Flush(ctx); err != nil {
+			s.logger.Warn("last-used flush failed; retrying at the next tick", "error", err.Error())
 		}
-	}
+		if err := rt.counts.Flush(ctx); err != nil {
+			s.logger.Warn("usage flush failed; retrying at the next tick", "error", err.Error())
+		}
+		rt.limiter.EvictIdle()
+		if rt.shared != nil {
+			rt.shared.EvictIdle()
+		}
+		rt.failures.EvictIdle()
+		rt.verifier.Sweep()
+		// A roll's old secret is refused from its end on (the cached
+		// entry carries it); here it is destroyed and the end audited.
+		if _, err := s.Stores.Keys.DestroyEndedOverlaps(ctx); err != nil {
+			s.logger.Warn("destroying ended roll overlaps failed; retrying at the next tick", "error", err.Error())
+		}
+	})
 }
 
 // Close stops the background work and writes the last-used times still in

@@ -11,9 +11,7 @@ import (
 const expirySweepInterval = time.Minute
 
 func (s *Server) expirySweep(ctx context.Context) {
-	ticker := time.NewTicker(expirySweepInterval)
-	defer ticker.Stop()
-	for {
+	sweep := func() {
 		n, err := s.Stores.Keys.SweepExpiry(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil:
@@ -22,10 +20,7 @@ func (s *Server) expirySweep(ctx context.Context) {
 			s.logger.Info("expiry notices emitted", "notices", n)
 			s.webhooks.Wake()
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
 	}
+	sweep()
+	every(ctx, expirySweepInterval, sweep)
 }

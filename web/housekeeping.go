@@ -10,29 +10,22 @@ import (
 const housekeepingInterval = 10 * time.Minute
 
 func (s *Server) housekeeping(ctx context.Context) {
-	ticker := time.NewTicker(housekeepingInterval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
+	every(ctx, housekeepingInterval, func() {
+		sessions, err := s.sessions.Purge(ctx)
+		if err != nil {
+			s.logger.Warn("housekeeping failed; retrying at the next tick", "error", err.Error())
 			return
-		case <-ticker.C:
-			sessions, err := s.sessions.Purge(ctx)
-			if err != nil {
-				s.logger.Warn("housekeeping failed; retrying at the next tick", "error", err.Error())
-				continue
-			}
-			failures, err := s.Stores.Accounts.PurgeAuthFailures(ctx)
-			if err != nil {
-				s.logger.Warn("housekeeping failed; retrying at the next tick", "error", err.Error())
-				continue
-			}
-			if _, err := s.Stores.Usage.Rollup(ctx); err != nil {
-				s.logger.Warn("usage rollup failed; retrying at the next tick", "error", err.Error())
-			}
-			if sessions+failures > 0 {
-				s.logger.Info("housekeeping", "expired_sessions", sessions, "old_auth_failures", failures)
-			}
 		}
-	}
+		failures, err := s.Stores.Accounts.PurgeAuthFailures(ctx)
+		if err != nil {
+			s.logger.Warn("housekeeping failed; retrying at the next tick", "error", err.Error())
+			return
+		}
+		if _, err := s.Stores.Usage.Rollup(ctx); err != nil {
+			s.logger.Warn("usage rollup failed; retrying at the next tick", "error", err.Error())
+		}
+		if sessions+failures > 0 {
+			s.logger.Info("housekeeping", "expired_sessions", sessions, "old_auth_failures", failures)
+		}
+	})
 }

@@ -151,14 +151,25 @@ func NewVerifier(store *keys.Store, usage *UsageRecorder, opts VerifierOptions, 
 }
 
 // VerifyAPIKey authenticates a REST call by its partner-id and api-key
-// headers. A malformed key or partner ID is refused before any lookup.
+// headers. A malformed key or partner ID is refused before any database
+// lookup. The key's length is checked before it is hashed; the rest of
+// its format (alphabet, checksum) only when the cache does not hold it,
+// since a cached key is a stored, well-formed one.
 func (v *Verifier) VerifyAPIKey(ctx context.Context, partnerID, key string) (*VerifiedKey, error) {
-	if !keys.IsPartnerID(partnerID) || keys.CheckKeyFormat(key) != nil {
+	if !keys.IsPartnerID(partnerID) || len(key) != keys.KeyLength {
 		return nil, &AuthFailure{Outcome: metrics.OutcomeInvalid}
 	}
-	k, inactive, err := v.lookupDigest(ctx, digestOf(key))
-	if err != nil {
-		return nil, err
+	d := digestOf(key)
+	k := v.cached(d)
+	var inactive *keyRef
+	if k == nil {
+		if keys.CheckKeyFormat(key) != nil {
+			return nil, &AuthFailure{Outcome: metrics.OutcomeInvalid}
+		}
+		var err error
+		if k, inactive, err = v.lookupDigest(ctx, d); err != nil {
+			return nil, err
+		}
 	}
 	switch {
 	case k != nil && k.PartnerID != partnerID:
@@ -203,20 +214,32 @@ type lookupResult struct {
 	inactive *keyRef
 }
 
+// cached returns the active key with this digest if the cache holds it.
+func (v *Verifier) cached(d [32]byte) *VerifiedKey {
+	now := v.now()
+	v.mu.RLock()
+	e, ok := v.positive[d]
+	ok = ok && v.caching && now.Before(e.expires)
+	v.mu.RUnlock()
+	if !ok {
+		return nil
+	}
+	if !e.key.used.Load() {
+		e.key.used.Store(true)
+	}
+	metrics.CacheHits.Inc()
+	return e.key
+}
+
 // lookupDigest returns the active key with this digest; when there is
 // none, the inactive (or deleted-but-present) key that has it, if any.
 func (v *Verifier) lookupDigest(ctx context.Context, d [32]byte) (*VerifiedKey, *keyRef, error) {
+	if k := v.cached(d); k != nil {
+		return k, nil, nil
+	}
 	now := v.now()
 	v.mu.RLock()
 	if v.caching {
-		if e, ok := v.positive[d]; ok && now.Before(e.expires) {
-			v.mu.RUnlock()
-			if !e.key.used.Load() {
-				e.key.used.Store(true)
-			}
-			metrics.CacheHits.Inc()
-			return e.key, nil, nil
-		}
 		if e, ok := v.negative[d]; ok && now.Before(e.expires) {
 			v.mu.RUnlock()
 			metrics.CacheHits.Inc()

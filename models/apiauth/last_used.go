@@ -26,8 +26,10 @@ func NewUsageRecorder(store *keys.Store, now database.Clock) *UsageRecorder {
 }
 
 // Record notes that the key was used now. It never touches the database.
-func (u *UsageRecorder) Record(keyID int64) {
-	now := u.now()
+func (u *UsageRecorder) Record(keyID int64) { u.RecordAt(keyID, u.now()) }
+
+// RecordAt notes that the key was used at now.
+func (u *UsageRecorder) RecordAt(keyID int64, now time.Time) {
 	u.mu.Lock()
 	if now.After(u.pending[keyID]) {
 		u.pending[keyID] = now

@@ -190,7 +190,7 @@ func (v *Verifier) VerifyUIToken(ctx context.Context, partnerID, token string) (
 	if err != nil {
 		return nil, nil, err
 	}
-	v.recordUse(key)
+	v.recordUse(key, v.now())
 	return key, claims, nil
 }
 

@@ -52,6 +52,9 @@ type VerifiedKey struct {
 	// used is set by the first cache hit: Refresh reloads only entries
 	// in use.
 	used atomic.Bool
+	// lastNoted is when the usage recorder last heard of this key (unix
+	// nanoseconds).
+	lastNoted atomic.Int64
 
 	credential *keys.Credential
 }
@@ -181,10 +184,11 @@ func (v *Verifier) VerifyAPIKey(ctx context.Context, partnerID, key string) (*Ve
 	case k == nil:
 		return nil, &AuthFailure{Outcome: metrics.OutcomeInvalid}
 	}
-	if k.expiredAt(v.now()) {
+	now := v.now()
+	if k.expiredAt(now) {
 		return nil, expiredFailure(k)
 	}
-	v.recordUse(k)
+	v.recordUse(k, now)
 	return k, nil
 }
 
@@ -195,10 +199,19 @@ func digestOf(key string) [sha256.Size]byte {
 	return sha256.Sum256(append(buf[:0], key...))
 }
 
-func (v *Verifier) recordUse(k *VerifiedKey) {
-	if v.usage != nil {
-		v.usage.Record(k.KeyID)
+// recordUse notes that k was used at now. "Last used" is written about
+// once a minute, so a key already noted less than a second before is not
+// noted again: busy keys skip the recorder's lock.
+func (v *Verifier) recordUse(k *VerifiedKey, now time.Time) {
+	if v.usage == nil {
+		return
 	}
+	at := now.UnixNano()
+	if last := k.lastNoted.Load(); last <= at && at-last < int64(time.Second) {
+		return
+	}
+	k.lastNoted.Store(at)
+	v.usage.RecordAt(k.KeyID, now)
 }
 
 // byDigest returns the active key with this digest, or nil.

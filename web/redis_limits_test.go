@@ -1,8 +1,6 @@
 package web_test
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,7 +8,6 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,26 +18,10 @@ import (
 	"keydesk/web"
 )
 
-// redisURL is TEST_REDIS_URL; without it the test is skipped, saying why,
-// except under CI, where Redis is required.
-func redisURL(t *testing.T) string {
-	t.Helper()
-	u := os.Getenv("TEST_REDIS_URL")
-	if u == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("TEST_REDIS_URL is required under CI (.ci/run starts Redis)")
-		}
-		t.Skip("TEST_REDIS_URL not set (e.g. redis://127.0.0.1:6379/0): Redis-shared rate limits not tested")
-	}
-	return u
-}
-
 // withRedis shares per-key limits through Redis under a prefix of the
 // test's own, so tests never spend each other's budgets.
 func withRedis(url string, readPerMinute int) serverOption {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	prefix := "keydesk-test:" + hex.EncodeToString(b) + ":"
+	prefix := modeltest.RedisPrefix()
 	return withAPIConfig(func(c *web.APIConfig) {
 		c.RedisURL = url
 		c.RedisKeyPrefix = prefix
@@ -68,7 +49,7 @@ func secondServer(t *testing.T, ts *testServer, opts ...serverOption) *httptest.
 }
 
 func TestRedisBudgetSharedByTwoServers(t *testing.T) {
-	url := redisURL(t)
+	url := modeltest.RedisURL(t)
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
 		const budget = 10
 		opt := withRedis(url, budget)
@@ -114,7 +95,7 @@ func TestRedisBudgetSharedByTwoServers(t *testing.T) {
 // allow no more than each key's budget (plus what refills meanwhile), and
 // lose little of it to leases left unspent.
 func TestRedisLeasedBudgetSharedByTwoServers(t *testing.T) {
-	url := redisURL(t)
+	url := modeltest.RedisURL(t)
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
 		const budget, keys, callsPerKey = 600, 3, 800
 		opt := withRedis(url, budget)

@@ -2,12 +2,9 @@ package apiauth
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"log/slog"
 	"math"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,28 +12,9 @@ import (
 
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
+
+	"keydesk/models/modeltest"
 )
-
-// testRedisURL is TEST_REDIS_URL; without it the test is skipped, saying
-// why, except under CI, where Redis is required.
-func testRedisURL(t *testing.T) string {
-	t.Helper()
-	u := os.Getenv("TEST_REDIS_URL")
-	if u == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("TEST_REDIS_URL is required under CI (.ci/run starts Redis)")
-		}
-		t.Skip("TEST_REDIS_URL not set (e.g. redis://127.0.0.1:6379/0): Redis-shared rate limits not tested")
-	}
-	return u
-}
-
-// testPrefix is a Redis key prefix of the test's own.
-func testPrefix() string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return "keydesk-test:" + hex.EncodeToString(b) + ":"
-}
 
 // leaseCounter counts the budgets asked for in Redis (the keys of every
 // script call), so tests see which decisions made a round trip.
@@ -78,7 +56,7 @@ func newTestShared(t *testing.T, prefix string, perMinute int) (*SharedRateLimit
 	t.Helper()
 	limits := RateLimits{ReadPerMinute: perMinute}
 	local := NewRateLimiter(limits, time.Now)
-	s, err := NewSharedRateLimiter(testRedisURL(t), prefix, limits, local, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s, err := NewSharedRateLimiter(modeltest.RedisURL(t), prefix, limits, local, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +71,7 @@ func newTestShared(t *testing.T, prefix string, perMinute int) (*SharedRateLimit
 }
 
 func TestGCRALeaseScriptIsRedisRate(t *testing.T) {
-	s, _ := newTestShared(t, testPrefix(), 10)
+	s, _ := newTestShared(t, modeltest.RedisPrefix(), 10)
 	ctx := t.Context()
 	library := redis_rate.NewLimiter(s.client)
 	// An hour's budget of 10: nothing refills while the test runs.
@@ -226,7 +204,7 @@ func allow(t *testing.T, s *SharedRateLimiter, keyID int64) (bool, time.Duration
 }
 
 func TestLeaseIsSpentLocallyAndDroppedWhenItExpires(t *testing.T) {
-	s, leased := newTestShared(t, testPrefix(), 600)
+	s, leased := newTestShared(t, modeltest.RedisPrefix(), 600)
 	clock := newTestClock()
 	s.now = clock.now
 	const key = 1
@@ -277,7 +255,7 @@ func TestLeaseIsSpentLocallyAndDroppedWhenItExpires(t *testing.T) {
 }
 
 func TestIdleLeasesAreEvicted(t *testing.T) {
-	s, _ := newTestShared(t, testPrefix(), 600)
+	s, _ := newTestShared(t, modeltest.RedisPrefix(), 600)
 	clock := newTestClock()
 	s.now = clock.now
 	// Key 1 leases one unit and asks ahead; key 2 stays busy.
@@ -300,7 +278,7 @@ func TestIdleLeasesAreEvicted(t *testing.T) {
 }
 
 func TestRefusalIsAnsweredLocallyUntilRetryAfter(t *testing.T) {
-	s, leased := newTestShared(t, testPrefix(), 10)
+	s, leased := newTestShared(t, modeltest.RedisPrefix(), 10)
 	clock := newTestClock()
 	s.now = clock.now
 	const key = 7
@@ -336,7 +314,7 @@ func TestRefusalIsAnsweredLocallyUntilRetryAfter(t *testing.T) {
 }
 
 func TestInstancesNeverAllowMoreThanTheSharedBudget(t *testing.T) {
-	prefix := testPrefix()
+	prefix := modeltest.RedisPrefix()
 	const budget, keys, callsPerKey, instances = 600, 3, 1000, 3
 	var limiters []*SharedRateLimiter
 	for range instances {
@@ -377,7 +355,7 @@ func TestInstancesNeverAllowMoreThanTheSharedBudget(t *testing.T) {
 }
 
 func TestClosedLimiterFallsBackWithoutWaiting(t *testing.T) {
-	s, _ := newTestShared(t, testPrefix(), 2)
+	s, _ := newTestShared(t, modeltest.RedisPrefix(), 2)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -191,3 +191,25 @@ func Seed(t testing.TB, store *Stores, name string) Fixture {
 		Support: mk("support", accounts.AccessLimited, accounts.ModuleAuditTrail),
 	}
 }
+
+// RedisURL is TEST_REDIS_URL; without it the test is skipped, saying why,
+// except under CI, where Redis is required (.ci/run starts it).
+func RedisURL(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv("TEST_REDIS_URL")
+	if u == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("TEST_REDIS_URL is required under CI (.ci/run starts Redis)")
+		}
+		t.Skip("TEST_REDIS_URL not set (e.g. redis://127.0.0.1:6379/0): Redis-shared rate limits not tested")
+	}
+	return u
+}
+
+// RedisPrefix is a Redis key prefix of the test's own, so tests never
+// spend each other's budgets.
+func RedisPrefix() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return "keydesk-test:" + hex.EncodeToString(b) + ":"
+}

@@ -2,6 +2,7 @@ package apiauth
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"time"
 
@@ -73,7 +74,7 @@ func (v *Verifier) rememberRefresh(gen uint64, batch [][32]byte, creds []keys.Cr
 	for i := range creds {
 		c := &creds[i]
 		for _, d := range [][]byte{c.Digest, c.OldDigest} {
-			if len(d) == len([32]byte{}) {
+			if len(d) == sha256.Size {
 				byDigest[[32]byte(d)] = c
 			}
 		}

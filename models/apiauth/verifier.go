@@ -6,7 +6,6 @@ package apiauth
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -162,7 +161,7 @@ func (v *Verifier) VerifyAPIKey(ctx context.Context, partnerID, key string) (*Ve
 	if !keys.IsPartnerID(partnerID) || len(key) != keys.KeyLength {
 		return nil, &AuthFailure{Outcome: metrics.OutcomeInvalid}
 	}
-	d := digestOf(key)
+	d := keys.DigestOf(key)
 	k := v.cached(d)
 	var inactive *keyRef
 	if k == nil {
@@ -170,7 +169,7 @@ func (v *Verifier) VerifyAPIKey(ctx context.Context, partnerID, key string) (*Ve
 			return nil, &AuthFailure{Outcome: metrics.OutcomeInvalid}
 		}
 		var err error
-		if k, inactive, err = v.lookupDigest(ctx, d); err != nil {
+		if k, inactive, err = v.lookupUncached(ctx, d); err != nil {
 			return nil, err
 		}
 	}
@@ -190,13 +189,6 @@ func (v *Verifier) VerifyAPIKey(ctx context.Context, partnerID, key string) (*Ve
 	}
 	v.recordUse(k, now)
 	return k, nil
-}
-
-// digestOf is a well-formed key's SHA-256, hashed from a copy on the
-// stack rather than the heap.
-func digestOf(key string) [sha256.Size]byte {
-	var buf [keys.KeyLength]byte
-	return sha256.Sum256(append(buf[:0], key...))
 }
 
 // recordUse notes that k was used at now. "Last used" is written about
@@ -250,6 +242,12 @@ func (v *Verifier) lookupDigest(ctx context.Context, d [32]byte) (*VerifiedKey, 
 	if k := v.cached(d); k != nil {
 		return k, nil, nil
 	}
+	return v.lookupUncached(ctx, d)
+}
+
+// lookupUncached is lookupDigest for a digest the positive cache does not
+// hold: the negative cache, else a load.
+func (v *Verifier) lookupUncached(ctx context.Context, d [32]byte) (*VerifiedKey, *keyRef, error) {
 	now := v.now()
 	v.mu.RLock()
 	if v.caching {

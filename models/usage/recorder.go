@@ -83,9 +83,16 @@ func (r *Recorder) Count(keyID, programID int64, outcome, ip, userAgent string) 
 	}
 	t.programID = programID
 	t.count(minute, outcome, 1)
-	if r.clients < maxPendingClients || t.find(clientID{ip, userAgent}) >= 0 {
-		r.clients += t.sight(clientCount{clientID: clientID{ip, userAgent}, lastSeen: now, n: 1})
+	r.sight(t, clientCount{clientID: clientID{ip, userAgent}, lastSeen: now, n: 1})
+}
+
+// sight adds a sighting to t's key, unless it is of a new client and
+// maxPendingClients are held already (sightings are dropped, never counts).
+func (r *Recorder) sight(t *keyTally, c clientCount) {
+	if r.clients >= maxPendingClients && t.find(c.clientID) < 0 {
+		return
 	}
+	r.clients += t.sight(c)
 }
 
 // count adds n to the key's count of a minute and outcome.
@@ -180,7 +187,7 @@ func (r *Recorder) Flush(ctx context.Context) error {
 }
 
 // restore puts back what a failed flush took, added to what was counted
-// meanwhile. Sightings beyond the bound are dropped, never counts.
+// meanwhile.
 func (r *Recorder) restore(tallies map[int64]*keyTally) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -194,9 +201,7 @@ func (r *Recorder) restore(tallies map[int64]*keyTally) {
 			t.count(c.minute, c.outcome, c.n)
 		}
 		for _, c := range old.clients {
-			if r.clients < maxPendingClients || t.find(c.clientID) >= 0 {
-				r.clients += t.sight(c)
-			}
+			r.sight(t, c)
 		}
 	}
 }

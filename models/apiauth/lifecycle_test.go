@@ -161,12 +161,24 @@ func TestRollOverlapEndRollingTwiceAndJWTs(t *testing.T) {
 				t.Fatalf("%s secret: %v", name, err)
 			}
 		}
+		// The key is cached with its old secret (a UI token's sub leads to
+		// the current digest's entry): Expire old key now must drop that
+		// entry too, not only the old digest's.
+		if _, _, err := v.VerifyUIToken(t.Context(), f.program.PartnerID, sign(second.Secret)); err != nil {
+			t.Fatalf("JWT with the old secret during the second overlap: %v", err)
+		}
 		if _, err := store.Keys.ExpireOldKey(t.Context(), f.program.ID, audit.Actor{}, f.key.ID); err != nil {
 			t.Fatal(err)
 		}
 		v.WaitPending()
 		if _, err := v.VerifyAPIKey(t.Context(), f.program.PartnerID, second.Secret); !errors.Is(err, apiauth.ErrUnauthorized) {
 			t.Fatalf("old secret after Expire old key now: %v", err)
+		}
+		if _, _, err := v.VerifyUIToken(t.Context(), f.program.PartnerID, sign(second.Secret)); !errors.Is(err, apiauth.ErrUnauthorized) {
+			t.Fatalf("JWT with the old secret after Expire old key now: %v", err)
+		}
+		if _, _, err := v.VerifyUIToken(t.Context(), f.program.PartnerID, sign(third.Secret)); err != nil {
+			t.Fatalf("JWT with the new secret after Expire old key now: %v", err)
 		}
 		if after, _ := store.Keys.Count(t.Context(), f.program.ID); after != before {
 			t.Fatalf("rolls changed the key count %d → %d", before, after)

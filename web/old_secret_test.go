@@ -130,3 +130,104 @@ func TestExpireOldKeyNowRefusesOldSecretTokensAtOnce(t *testing.T) {
 		}
 	})
 }
+
+// Two servers on one PostgreSQL database: a roll with "Now" refuses a UI
+// token of the old secret on B within a second, although B had the key
+// cached; the new secret's token works on both.
+func TestRollNowRefusesOldSecretTokensOnEveryInstance(t *testing.T) {
+	db := modeltest.Postgres(t)
+	a := newTestServer(t, db)
+	b := newInstance(t, db)
+	demo := a.Demo.Program
+	k, secret := apiKey(t, a, demo.ID, "Shop")
+	oldToken := uiTokenFor(t, k, secret, time.Now())
+	for _, url := range []string{a.URL, b.URL} {
+		for range 3 {
+			if s := uiStatus(t, url, demo.PartnerID, oldToken); s != 404 {
+				t.Fatalf("token before the roll: %d", s)
+			}
+		}
+	}
+	rolled, err := a.Store.Keys.Roll(t.Context(), demo.ID, audit.Actor{}, k.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := waitFor(t, time.Second, "instance B refuses the old secret's token", func() bool {
+		return uiStatus(t, b.URL, demo.PartnerID, oldToken) == 401
+	})
+	t.Logf("B refused the old secret's token %s after the roll committed", took)
+	newToken := uiTokenFor(t, k, rolled.Secret, time.Now())
+	for _, url := range []string{a.URL, b.URL} {
+		if s := uiStatus(t, url, demo.PartnerID, oldToken); s != 401 {
+			t.Fatalf("old secret's token after a roll with Now: %d", s)
+		}
+		if s := uiStatus(t, url, demo.PartnerID, newToken); s != 404 {
+			t.Fatalf("new secret's token after a roll with Now: %d", s)
+		}
+	}
+}
+
+// When a roll's overlap simply elapses, the old secret is refused from
+// that instant, for UI tokens as for REST, although the key's cache entry
+// (loaded seconds before, still fresh) carries the old secret; the sweep
+// that destroys the old secret later changes nothing for the new one.
+func TestOverlapEndRefusesOldSecretTokensAtItsInstant(t *testing.T) {
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
+		ts := newTestServer(t, db)
+		demo := ts.Demo.Program
+		start := time.Now()
+		ts.Store.SetClock(func() time.Time { return start })
+		k, secret := apiKey(t, ts, demo.ID, "Shop")
+		rolled, err := ts.Store.Keys.Roll(t.Context(), demo.ID, audit.Actor{}, k.ID, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts.App.WaitRevocations()
+
+		// Five seconds before the end: both secrets work, and the key is
+		// cached (the entry stays fresh well past the end).
+		before := start.Add(time.Hour - 5*time.Second)
+		ts.Store.SetClock(func() time.Time { return before })
+		oldToken := uiTokenFor(t, k, secret, before)
+		newToken := uiTokenFor(t, k, rolled.Secret, before)
+		for range 3 {
+			if s := uiStatus(t, ts.URL, demo.PartnerID, oldToken); s != 404 {
+				t.Fatalf("old secret's token just before the overlap ends: %d", s)
+			}
+			if s := apiCall(t, ts.URL, "GET", "/v2/loyalty/program", restHeaders(demo.PartnerID, secret), "").Status; s != 200 {
+				t.Fatalf("old secret just before the overlap ends: %d", s)
+			}
+		}
+		// The server really answers from its cache: a change behind the
+		// store's back is not seen.
+		if err := ts.Store.DB.Exec(`UPDATE api_keys SET name = 'Renamed behind the cache' WHERE id = ?`, k.ID).Error; err != nil {
+			t.Fatal(err)
+		}
+		if r := apiCall(t, ts.URL, "GET", "/v2/loyalty/program", restHeaders(demo.PartnerID, rolled.Secret), ""); r.Status != 200 || r.Body["data"].(map[string]any)["api_key"].(map[string]any)["name"] != "Shop" {
+			t.Fatalf("the key is not answered from the cache; this test would prove nothing: %d %s", r.Status, r.Raw)
+		}
+
+		for _, at := range []time.Duration{time.Hour, time.Hour + time.Second} {
+			now := start.Add(at)
+			ts.Store.SetClock(func() time.Time { return now })
+			h := map[string]string{"partner-id": demo.PartnerID, "Authorization": "Bearer " + oldToken}
+			assertUnauthorized(t, "old secret's token at the overlap's end +"+(at-time.Hour).String(), apiCall(t, ts.URL, "GET", "/v2/loyalty/ui/member", h, ""))
+			assertUnauthorized(t, "old secret at the overlap's end +"+(at-time.Hour).String(), apiCall(t, ts.URL, "GET", "/v2/loyalty/program", restHeaders(demo.PartnerID, secret), ""))
+			if s := uiStatus(t, ts.URL, demo.PartnerID, newToken); s != 404 {
+				t.Fatalf("new secret's token at the overlap's end: %d", s)
+			}
+		}
+
+		// (The server's own sweep may have been first.)
+		if _, err := ts.Store.Keys.DestroyEndedOverlaps(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		ts.App.WaitRevocations()
+		if s := uiStatus(t, ts.URL, demo.PartnerID, oldToken); s != 401 {
+			t.Fatalf("old secret's token after the sweep: %d", s)
+		}
+		if s := uiStatus(t, ts.URL, demo.PartnerID, newToken); s != 404 {
+			t.Fatalf("new secret's token after the sweep: %d", s)
+		}
+	})
+}

@@ -133,8 +133,14 @@ func (s *Store) ExpireOldKey(ctx context.Context, programID int64, actor audit.A
 	return key, nil
 }
 
+// destroyOldKey ends a roll's overlap inside tx: the old secret is erased
+// from the row and announced together with the current one. The current
+// digest matters as much as the old: its cached entry carries the old
+// sealed secret, which UI tokens are checked against (a token's sub leads
+// to the current key), so announcing the old digest alone would leave
+// tokens signed with the old secret good until that entry expired.
 func (s *Store) destroyOldKey(tx *gorm.DB, programID int64, actor audit.Actor, k *APIKey, reason string) error {
-	if err := s.revocations.announce(tx, k.OldDigest); err != nil {
+	if err := s.announceKey(tx, k); err != nil {
 		return err
 	}
 	until := expiryWords(k.OldExpiresAt)

@@ -20,20 +20,37 @@ import (
 	"keydesk/web/paths"
 )
 
-// Session values holding a WebAuthn ceremony's state between its options
-// and its answer: the library's SessionData as JSON, kept server-side in
-// the sessions table (the browser holds only the session id) and removed
-// when the answer arrives, so a challenge is answered once.
+// Session values holding a signed-in (or half signed-in) admin's WebAuthn
+// ceremony between its options and its answer: the library's SessionData
+// as JSON, kept server-side in the sessions table (the browser holds only
+// the session id) and removed when the answer arrives.
+//
+// A challenge is answered once: the session is loaded at each request's
+// start, so simultaneous answers all find it, and the finish that verifies
+// an assertion also records the challenge in passkey_challenges_used, one
+// insert that exactly one of them wins (spendChallenge).
 const (
 	sessionPasskeyRegister     = "passkey_register"
 	sessionPasskeyRegisterName = "passkey_register_name"
 	sessionPasskeyReauth       = "passkey_reauth"
 	sessionPasskeySecond       = "passkey_second"
-	sessionPasskeyLogin        = "passkey_login"
-	sessionPasskeyLoginNext    = "passkey_login_next"
 	// PasskeyCeremonyTimeout bounds how long a challenge stays valid.
 	PasskeyCeremonyTimeout = 5 * time.Minute
 )
+
+// An anonymous visitor's usernameless sign-in has no session row to hold
+// its ceremony, and must not make one (anyone can ask for options): the
+// ceremony travels in a sealed cookie (authenticated and encrypted under
+// keys derived from the master key, refused after PasskeyCeremonyTimeout),
+// sent only to the sign-in's answer route and cleared when it is read.
+// Copies of the cookie are stopped by spendChallenge like any answer.
+const passkeyLoginCookie = "keydesk_passkey_login"
+
+// passkeyLoginCeremony is what the sign-in cookie holds.
+type passkeyLoginCeremony struct {
+	Data webauthn.SessionData `json:"data"`
+	Next string               `json:"next"`
+}
 
 // webAuthn is the relying party: its ID is the host of the base URL
 // (KEYDESK_BASE_URL) and the base URL's origin the only origin accepted.
@@ -78,8 +95,9 @@ func saveCeremony(c echo.Context, sess *sessions.Session, key string, data *weba
 	return sess.Save(c.Request(), c.Response())
 }
 
-// takeCeremony removes a ceremony's state from the session (saved at once,
-// so a replayed answer finds none) and returns it.
+// takeCeremony removes a ceremony's state from the session (saved at once)
+// and returns it. Simultaneous answers may all have loaded it: only
+// spendChallenge makes it one use.
 func takeCeremony(c echo.Context, sess *sessions.Session, key string) (*webauthn.SessionData, error) {
 	raw, _ := sess.Values[key].(string)
 	if raw == "" {
@@ -94,6 +112,18 @@ func takeCeremony(c echo.Context, sess *sessions.Session, key string) (*webauthn
 		return nil, nil
 	}
 	return &data, nil
+}
+
+// spendChallenge marks a verified answer's challenge as used and reports
+// whether this request was the first to answer it (of simultaneous answers
+// of one assertion, exactly one is). The signature counter cannot stop a
+// replay by itself: a synced passkey always reports 0. Called only after
+// the library verified the answer, so the table grows with verified
+// answers, never with anonymous requests. The record outlives the
+// challenge: it was issued before now and expires PasskeyCeremonyTimeout
+// after it was issued.
+func (h *Handler) spendChallenge(c echo.Context, data *webauthn.SessionData) (bool, error) {
+	return h.stores.Accounts.SpendPasskeyChallenge(c.Request().Context(), data.Challenge, h.now().Add(PasskeyCeremonyTimeout))
 }
 
 const (
@@ -171,6 +201,11 @@ func (h *Handler) PasskeyRegister(c echo.Context) error {
 	if err != nil {
 		h.logger.Info("passkey registration refused", "error", err.Error(), "admin_id", p.Admin.ID)
 		return passkeyError(c, http.StatusBadRequest, "The passkey could not be added. It must verify you (PIN, fingerprint or face). Try again.")
+	}
+	if first, err := h.spendChallenge(c, data); err != nil {
+		return err
+	} else if !first {
+		return passkeyError(c, http.StatusBadRequest, msgPasskeyExpired)
 	}
 	_, err = h.stores.Accounts.AddPasskey(ctx, p.Program.ID, actor(c), name, cred)
 	var invalid input.ValidationError
@@ -300,6 +335,9 @@ func (h *Handler) finishPasskeyLogin(c echo.Context, sess *sessions.Session, key
 		h.logger.Info("passkey assertion refused", "error", err.Error(), "admin_id", adminID)
 		return false, nil
 	}
+	if first, err := h.spendChallenge(c, data); err != nil || !first {
+		return false, err
+	}
 	switch err := h.stores.Accounts.PasskeyUsed(ctx, adminID, cred); {
 	case errors.Is(err, accounts.ErrPasskeyCloned), errors.Is(err, database.ErrNotFound):
 		h.logger.Warn("passkey assertion refused", "error", err.Error(), "admin_id", adminID)
@@ -412,12 +450,8 @@ func (h *Handler) LoginPasskeyOptions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	sess, err := h.sessions.Get(c.Request(), SessionCookieName)
-	if err != nil {
-		sess = h.sessions.Fresh(SessionCookieName)
-	}
-	sess.Values[sessionPasskeyLoginNext] = safeNext(c.FormValue("next"))
-	if err := saveCeremony(c, sess, sessionPasskeyLogin, data); err != nil {
+	ceremony := passkeyLoginCeremony{Data: *data, Next: safeNext(c.FormValue("next"))}
+	if err := h.sessions.SealCookie(c.Response(), passkeyLoginCookie, paths.LoginPasskey, ceremony, PasskeyCeremonyTimeout); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, assertion)
@@ -428,19 +462,11 @@ func (h *Handler) LoginPasskeyOptions(c echo.Context) error {
 // first (their passkey is then the second factor).
 func (h *Handler) LoginPasskey(c echo.Context) error {
 	noStore(c)
-	sess, err := h.sessions.Get(c.Request(), SessionCookieName)
-	if err != nil || sess.IsNew {
+	var ceremony passkeyLoginCeremony
+	if !h.sessions.OpenCookie(c.Request(), c.Response(), passkeyLoginCookie, paths.LoginPasskey, &ceremony, PasskeyCeremonyTimeout) {
 		return passkeyError(c, http.StatusBadRequest, msgPasskeyExpired)
 	}
-	next, _ := sess.Values[sessionPasskeyLoginNext].(string)
-	delete(sess.Values, sessionPasskeyLoginNext)
-	data, err := takeCeremony(c, sess, sessionPasskeyLogin)
-	if err != nil {
-		return err
-	}
-	if data == nil {
-		return passkeyError(c, http.StatusBadRequest, msgPasskeyExpired)
-	}
+	data := &ceremony.Data
 	wa, err := h.webAuthn()
 	if err != nil {
 		return passkeysUnavailable(c, err)
@@ -465,6 +491,11 @@ func (h *Handler) LoginPasskey(c echo.Context) error {
 		}
 		return passkeyError(c, http.StatusUnauthorized, msgPasskeyFailed)
 	}
+	if first, err := h.spendChallenge(c, data); err != nil {
+		return err
+	} else if !first {
+		return passkeyError(c, http.StatusBadRequest, msgPasskeyExpired)
+	}
 	if !admin.PasskeyOnly {
 		return passkeyError(c, http.StatusUnauthorized, "This passkey is your second step: sign in with your email and password first. To sign in with the passkey alone, turn on \"Sign in with a passkey only\" on your account page.")
 	}
@@ -475,7 +506,7 @@ func (h *Handler) LoginPasskey(c echo.Context) error {
 	case err != nil:
 		return err
 	}
-	return h.passkeySignIn(c, admin.ID, safeNext(next))
+	return h.passkeySignIn(c, admin.ID, safeNext(ceremony.Next))
 }
 
 func init() {

@@ -23,12 +23,12 @@ import (
 // Session values holding a signed-in (or half signed-in) admin's WebAuthn
 // ceremony between its options and its answer: the library's SessionData
 // as JSON, kept server-side in the sessions table (the browser holds only
-// the session id) and removed when the answer arrives.
+// the session id).
 //
-// A challenge is answered once: the session is loaded at each request's
-// start, so simultaneous answers all find it, and the finish that verifies
-// an assertion also records the challenge in passkey_challenges_used, one
-// insert that exactly one of them wins (spendChallenge).
+// A challenge is answered once. The session is loaded at each request's
+// start, so simultaneous answers all find the challenge there: the finish
+// that verifies an answer records the challenge in passkey_challenges_used,
+// one insert that exactly one of them wins (spendChallenge).
 const (
 	sessionPasskeyRegister     = "passkey_register"
 	sessionPasskeyRegisterName = "passkey_register_name"
@@ -95,23 +95,22 @@ func saveCeremony(c echo.Context, sess *sessions.Session, key string, data *weba
 	return sess.Save(c.Request(), c.Response())
 }
 
-// takeCeremony removes a ceremony's state from the session (saved at once)
-// and returns it. Simultaneous answers may all have loaded it: only
-// spendChallenge makes it one use.
-func takeCeremony(c echo.Context, sess *sessions.Session, key string) (*webauthn.SessionData, error) {
+// takeCeremony returns a ceremony's state and drops it from the session's
+// values, to go with the session's next save (the winning answer's). It
+// does not save: simultaneous answers have all loaded it, spendChallenge
+// alone makes it one use, and a losing answer must not write a session
+// the winner may have just rotated.
+func takeCeremony(sess *sessions.Session, key string) *webauthn.SessionData {
 	raw, _ := sess.Values[key].(string)
-	if raw == "" {
-		return nil, nil
-	}
 	delete(sess.Values, key)
-	if err := sess.Save(c.Request(), c.Response()); err != nil {
-		return nil, err
+	if raw == "" {
+		return nil
 	}
 	var data webauthn.SessionData
 	if err := json.Unmarshal([]byte(raw), &data); err != nil {
-		return nil, nil
+		return nil
 	}
-	return &data, nil
+	return &data
 }
 
 // spendChallenge marks a verified answer's challenge as used and reports
@@ -177,10 +176,7 @@ func (h *Handler) PasskeyRegister(c echo.Context) error {
 	p := principalOf(c)
 	name, _ := p.Session.Values[sessionPasskeyRegisterName].(string)
 	delete(p.Session.Values, sessionPasskeyRegisterName)
-	data, err := takeCeremony(c, p.Session, sessionPasskeyRegister)
-	if err != nil {
-		return err
-	}
+	data := takeCeremony(p.Session, sessionPasskeyRegister)
 	if data == nil {
 		return passkeyError(c, http.StatusBadRequest, msgPasskeyExpired)
 	}
@@ -310,10 +306,7 @@ func (h *Handler) beginPasskeyLogin(c echo.Context, sess *sessions.Session, key 
 // finishPasskeyLogin verifies an assertion by one admin's passkey (user
 // verification required) and records its new signature counter.
 func (h *Handler) finishPasskeyLogin(c echo.Context, sess *sessions.Session, key string, adminID int64) (bool, error) {
-	data, err := takeCeremony(c, sess, key)
-	if err != nil {
-		return false, err
-	}
+	data := takeCeremony(sess, key)
 	if data == nil {
 		return false, passkeyError(c, http.StatusBadRequest, msgPasskeyExpired)
 	}

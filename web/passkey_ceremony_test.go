@@ -154,7 +154,7 @@ func TestPasskeyAssertionIsTakenOnce(t *testing.T) {
 		}
 		for _, r := range results {
 			if r.status >= 500 {
-				t.Fatalf("a simultaneous answer failed with %d: %s", r.status, r.body)
+				t.Fatalf("a simultaneous answer failed with %d", r.status)
 			}
 		}
 	})

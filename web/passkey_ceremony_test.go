@@ -117,7 +117,8 @@ func doRequest(t *testing.T, c *client, req *http.Request) (*http.Response, stri
 
 // Issue 21 item 10: a passkey's challenge is taken once. Ten simultaneous
 // answers carrying one assertion of a passkey whose signature count stays
-// 0 (a synced passkey): exactly one signs in, and exactly one confirms a
+// 0 (a synced passkey): exactly one signs in (with the passkey alone, or as
+// the second step after the password), and exactly one confirms a
 // re-authentication.
 func TestPasskeyAssertionIsTakenOnce(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
@@ -156,6 +157,22 @@ func TestPasskeyAssertionIsTakenOnce(t *testing.T) {
 			if r.status >= 500 {
 				t.Fatalf("a simultaneous answer failed with %d", r.status)
 			}
+		}
+
+		// The passkey as the second step after the password.
+		limited := newSoftPasskey(t, ts, ts.Demo.Limited.ID, ts.Demo.Limited.Email, ts.Demo.Program.ID)
+		signingIn := ts.newClient(t)
+		resp, _ := signingIn.post("/login", url.Values{"email": {ts.Demo.Limited.Email}, "password": {modeltest.Password}})
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login/code" {
+			t.Fatalf("password step: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		answer = limited.assert(t, passkeyOptions(t, signingIn, "/login/code/passkey/options", nil))
+		frozen = frozenClient(signingIn)
+		results = raceRequests(n, func(int) (*client, *http.Request) {
+			return frozen, withCookiesOf(signingIn, passkeyRequest(signingIn, "/login/code/passkey", answer))
+		})
+		if got := count(results, func(r raceResult) bool { return r.status == http.StatusOK && strings.Contains(r.body, "redirect") }); got != 1 {
+			t.Fatalf("%d simultaneous second steps with one assertion succeeded, want 1: %+v", got, results)
 		}
 	})
 }

@@ -230,8 +230,9 @@ func (h *Handler) refuse(c echo.Context) error {
 // reauthenticatedRecently reports whether the admin confirmed their password
 // within the re-authentication window, in the current program, and is not
 // locked out of re-authentication since (a lock closes an open window at
-// once). A zero window always asks: the confirmation is a one-time grant in
-// the database that exactly one request can spend, within a minute.
+// once). It spends nothing: with a zero window (always ask) it only looks
+// for the one-time grant, so opening a dialog (a GET) leaves it for the
+// action, which spends it with reauthConfirm.
 func (h *Handler) reauthenticatedRecently(c echo.Context, p *Principal) (bool, error) {
 	if p.ReauthAt.IsZero() || p.ReauthProgramID != p.Program.ID {
 		return false, nil
@@ -244,16 +245,21 @@ func (h *Handler) reauthenticatedRecently(c echo.Context, p *Principal) (bool, e
 		return now.Sub(p.ReauthAt) <= h.reauthWindow, nil
 	}
 	token, _ := p.Session.Values[sessionReauthGrant].(string)
-	ok, err := h.stores.Accounts.ConsumeReauthGrant(c.Request().Context(), p.Admin.ID, p.Program.ID, token)
-	if err != nil {
-		return false, err
+	return h.stores.Accounts.HasReauthGrant(c.Request().Context(), p.Admin.ID, p.Program.ID, token)
+}
+
+// reauthConfirm is the step a secret-releasing action runs in its own
+// transaction after reauthenticatedRecently said yes. With a zero window
+// it spends the one-time grant, so the confirmation goes if and only if
+// the action commits, and of simultaneous actions exactly one gets through
+// (the others fail with accounts.ErrReauthGrantSpent). With a window there
+// is nothing to spend.
+func (h *Handler) reauthConfirm(p *Principal) database.TxStep {
+	if h.reauthWindow > 0 {
+		return nil
 	}
-	clearReauth(p.Session)
-	p.ReauthAt = time.Time{}
-	if err := p.Session.Save(c.Request(), c.Response()); err != nil {
-		return false, err
-	}
-	return ok, nil
+	token, _ := p.Session.Values[sessionReauthGrant].(string)
+	return h.stores.Accounts.SpendReauthGrant(p.Admin.ID, p.Program.ID, token)
 }
 
 // clearReauth closes the session's re-authentication window.

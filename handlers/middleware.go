@@ -17,7 +17,7 @@ import (
 
 // Session lifetime rules.
 const (
-	SessionCookieName  = "keydesk_session"
+	SessionCookieName  = "keydesk_session" // __Host-keydesk_session with secure cookies (Store.CookieName)
 	SessionIdleTimeout = 30 * time.Minute
 	SessionMaxLifetime = 12 * time.Hour
 	// seenResolution bounds how often a busy session is written back.
@@ -63,12 +63,19 @@ func unixValue(s *sessions.Session, key string) time.Time {
 	return time.Unix(v, 0)
 }
 
+// hasSessionCookie reports whether the request carries a session cookie
+// (live or not).
+func (h *Handler) hasSessionCookie(c echo.Context) bool {
+	_, err := c.Cookie(h.sessions.CookieName(SessionCookieName))
+	return err == nil
+}
+
 // LoadSession reads the session cookie, enforces the idle and absolute
 // timeouts, and puts the principal into the context. It never refuses a
 // request itself: RequireAdmin does.
 func (h *Handler) LoadSession(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if _, err := c.Cookie(SessionCookieName); err != nil {
+		if !h.hasSessionCookie(c) {
 			return next(c)
 		}
 		sess, err := h.sessions.Get(c.Request(), SessionCookieName)
@@ -158,7 +165,7 @@ func (h *Handler) RequireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 		if principalOf(c) != nil {
 			return next(c)
 		}
-		target := loginTarget(c)
+		target := h.loginTarget(c)
 		if htmx.IsRequest(c) {
 			htmx.Redirect(c, target)
 			return c.NoContent(http.StatusUnauthorized)
@@ -174,7 +181,7 @@ func (h *Handler) RequireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 // it returns to the page the admin was on (for an htmx action, the page it
 // came from) and, when the request carried a session cookie, says the
 // session ended.
-func loginTarget(c echo.Context) string {
+func (h *Handler) loginTarget(c echo.Context) string {
 	q := url.Values{}
 	switch {
 	case htmx.IsRequest(c):
@@ -184,7 +191,7 @@ func loginTarget(c echo.Context) string {
 	case c.Request().Method == http.MethodGet:
 		q.Set("next", c.Request().URL.RequestURI())
 	}
-	if _, err := c.Cookie(SessionCookieName); err == nil {
+	if h.hasSessionCookie(c) {
 		q.Set("ended", "1")
 	}
 	if len(q) == 0 {

@@ -63,6 +63,13 @@ func unixValue(s *sessions.Session, key string) time.Time {
 	return time.Unix(v, 0)
 }
 
+// isRead reports whether the request is a GET or a HEAD, which answers
+// as its GET does.
+func isRead(c echo.Context) bool {
+	m := c.Request().Method
+	return m == http.MethodGet || m == http.MethodHead
+}
+
 // hasSessionCookie reports whether the request carries a session cookie
 // (live or not).
 func (h *Handler) hasSessionCookie(c echo.Context) bool {
@@ -170,7 +177,7 @@ func (h *Handler) RequireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 			htmx.Redirect(c, target)
 			return c.NoContent(http.StatusUnauthorized)
 		}
-		if c.Request().Method != http.MethodGet {
+		if !isRead(c) {
 			return echo.NewHTTPError(http.StatusUnauthorized, "Sign in to continue.")
 		}
 		return c.Redirect(http.StatusSeeOther, target)
@@ -188,7 +195,7 @@ func (h *Handler) loginTarget(c echo.Context) string {
 		if page := safeNext(htmx.CurrentPage(c)); page != "" {
 			q.Set("next", page)
 		}
-	case c.Request().Method == http.MethodGet:
+	case isRead(c):
 		q.Set("next", c.Request().URL.RequestURI())
 	}
 	if h.hasSessionCookie(c) {

@@ -121,7 +121,7 @@ func (h *Handler) RequireTwoFactorSetup(next echo.HandlerFunc) echo.HandlerFunc 
 			c.Response().Header().Set("HX-Redirect", paths.Account)
 			return c.NoContent(http.StatusForbidden)
 		}
-		if c.Request().Method == http.MethodGet {
+		if isRead(c) {
 			return c.Redirect(http.StatusSeeOther, paths.Account)
 		}
 		return echo.NewHTTPError(http.StatusForbidden, "This program requires two-factor authentication. Set up an authenticator app in your account first.")

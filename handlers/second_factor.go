@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"keydesk/models/accounts"
+	"keydesk/models/metrics"
 	"keydesk/views"
 	"keydesk/web/paths"
 )
@@ -95,8 +96,10 @@ func (h *Handler) LoginCode(c echo.Context) error {
 	err = h.stores.Accounts.VerifySecondFactor(ctx, memberships[0].Program.ID, actor(c), id, c.FormValue("code"))
 	switch {
 	case errors.Is(err, accounts.ErrThrottled):
+		metrics.SignInFailures.WithLabelValues(metrics.FactorCode).Inc()
 		return render(c, http.StatusTooManyRequests, views.LoginCodePage(csrfToken(c), "Too many wrong codes. Wait "+minutes(accounts.ThrottleWindow)+" and try again.", admin.HasTOTP(), admin.HasPasskey()))
 	case errors.Is(err, accounts.ErrInvalidCode), errors.Is(err, accounts.ErrTOTPNotSetUp):
+		metrics.SignInFailures.WithLabelValues(metrics.FactorCode).Inc()
 		return render(c, http.StatusUnauthorized, views.LoginCodePage(csrfToken(c), "That code is wrong or was already used. Enter the current code from your authenticator app, or a recovery code.", admin.HasTOTP(), admin.HasPasskey()))
 	case err != nil:
 		return err

@@ -7,9 +7,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
 
 	"keydesk/models/modeltest"
 )
@@ -130,6 +134,88 @@ func TestEveryGetRouteAnswersHead(t *testing.T) {
 	}
 	if gets < 20 {
 		t.Fatalf("only %d GET routes", gets)
+	}
+}
+
+// A made-up method is recorded as method="other": a client cannot add
+// series by inventing methods, nor routes by inventing paths.
+func TestMetricsLabelsStayBounded(t *testing.T) {
+	ts := newTestServer(t, modeltest.SQLite(t), withMetrics())
+	invented := "XYZ" + strconv.FormatInt(time.Now().UnixNano()%100000, 10)
+	unknownPath := "/nope-" + invented
+	for _, path := range []string{"/healthz", "/login", "/v2/loyalty/program", unknownPath} {
+		req, err := http.NewRequest(invented, ts.URL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed && resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("%s %s: %d", invented, path, resp.StatusCode)
+		}
+	}
+	if resp, _ := ts.newClient(t).get(unknownPath); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("GET %s: %d", unknownPath, resp.StatusCode)
+	}
+	body := scrape(t, ts)
+	if strings.Contains(body, invented) {
+		t.Fatalf("the scrape holds the invented method or path %q", invented)
+	}
+	for _, series := range []string{
+		`keydesk_http_request_duration_seconds_count{method="other",route="/healthz",status="4xx"}`,
+		`keydesk_http_request_duration_seconds_count{method="other",route="/v2/loyalty/program",status="4xx"}`,
+		`keydesk_http_request_duration_seconds_count{method="other",route="unmatched",status="4xx"}`,
+		`keydesk_http_request_duration_seconds_count{method="GET",route="unmatched",status="4xx"}`,
+	} {
+		if sample(t, body, series) < 1 {
+			t.Errorf("scrape lacks %s", series)
+		}
+	}
+	standard := []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE", "other"}
+	for line := range strings.SplitSeq(body, "\n") {
+		if !strings.HasPrefix(line, "keydesk_http_request_duration_seconds_count{") {
+			continue
+		}
+		_, rest, _ := strings.Cut(line, `method="`)
+		method, _, _ := strings.Cut(rest, `"`)
+		if !slices.Contains(standard, method) {
+			t.Errorf("method label %q: %s", method, line)
+		}
+	}
+}
+
+// A wrong second-factor code during sign-in is a sign-in failure, counted
+// by factor.
+func TestSignInFailuresCountWrongCodes(t *testing.T) {
+	ts := newTestServer(t, modeltest.SQLite(t), withMetrics())
+	base := time.Now().Truncate(30 * time.Second)
+	ts.Store.SetClock(func() time.Time { return base })
+	full := ts.loggedIn(t, ts.Demo.Full.Email)
+	secret, _ := setUpTOTP(t, ts, full, base)
+	right, _ := totp.GenerateCode(secret, base.Add(30*time.Second))
+	wrong := "000000"
+	if wrong == right {
+		wrong = "111111"
+	}
+
+	before := scrape(t, ts)
+	if _, status := signInWithCode(t, ts, ts.Demo.Full.Email, wrong); status != http.StatusUnauthorized {
+		t.Fatalf("wrong code: %d", status)
+	}
+	ts.newClient(t).post("/login", url.Values{"email": {ts.Demo.Full.Email}, "password": {"not the password"}})
+	after := scrape(t, ts)
+	// Counters are process-wide: other tests may add to them, never take
+	// away, so the deltas are at least ours.
+	for series, want := range map[string]float64{
+		`keydesk_signin_failures_total{factor="code"}`:     1,
+		`keydesk_signin_failures_total{factor="password"}`: 1,
+	} {
+		if got := sample(t, after, series) - sample(t, before, series); got < want {
+			t.Errorf("%s grew by %v, want at least %v", series, got, want)
+		}
 	}
 }
 

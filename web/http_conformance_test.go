@@ -248,6 +248,18 @@ func TestGzipOnlyForPublicBodies(t *testing.T) {
 		}
 	}
 
+	// HEAD with Accept-Encoding: gzip has GET's headers, Content-Length
+	// the compressed length, and no body.
+	for _, path := range []string{"/static/css/app.css", "/v2/openapi.yaml"} {
+		get := serveDirect(ts, http.MethodGet, path, gzipHeader, nil)
+		head := serveDirect(ts, http.MethodHead, path, gzipHeader, nil)
+		if head.Code != http.StatusOK || head.Body.Len() != 0 || head.Header().Get("Content-Encoding") != "gzip" ||
+			head.Header().Get("Content-Length") != strconv.Itoa(get.Body.Len()) {
+			t.Errorf("HEAD %s with gzip: %d, %d bytes, Content-Encoding %q, Content-Length %q (GET sent %d bytes)", path,
+				head.Code, head.Body.Len(), head.Header().Get("Content-Encoding"), head.Header().Get("Content-Length"), get.Body.Len())
+		}
+	}
+
 	// Without Accept-Encoding: as before.
 	if resp, _ := admin.get("/static/css/app.css"); resp.Header.Get("Content-Encoding") != "" {
 		t.Errorf("app.css without Accept-Encoding: Content-Encoding %q", resp.Header.Get("Content-Encoding"))

@@ -184,6 +184,13 @@ func staticHandler() echo.HandlerFunc {
 		c.Response().Header().Set("Cache-Control", "public, max-age=3600")
 		req := c.Request()
 		req.URL.Path = name
+		if req.Method == http.MethodHead {
+			// Served as GET, so that HEAD's headers are GET's to the
+			// letter (compression included); headWithoutBody drops the
+			// body.
+			req = req.Clone(req.Context())
+			req.Method = http.MethodGet
+		}
 		files.ServeHTTP(c.Response(), req)
 		return nil
 	}

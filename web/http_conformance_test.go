@@ -157,8 +157,10 @@ func TestMetricsLabelsStayBounded(t *testing.T) {
 			t.Fatalf("%s %s: %d", invented, path, resp.StatusCode)
 		}
 	}
-	if resp, _ := ts.newClient(t).get(unknownPath); resp.StatusCode != http.StatusNotFound {
-		t.Fatalf("GET %s: %d", unknownPath, resp.StatusCode)
+	anonymous := ts.newClient(t)
+	for _, path := range []string{unknownPath, "/general/api-keys/1/" + invented, "/general/" + invented, "/v2/loyalty/" + invented,
+		"/v2/loyalty/members/1/" + invented, "/account/" + invented, "/static/" + invented} {
+		anonymous.get(path)
 	}
 	body := scrape(t, ts)
 	if strings.Contains(body, invented) {
@@ -174,6 +176,11 @@ func TestMetricsLabelsStayBounded(t *testing.T) {
 			t.Errorf("scrape lacks %s", series)
 		}
 	}
+	// Every route label is a registered route's template or "unmatched".
+	routes := map[string]bool{"unmatched": true}
+	for _, r := range ts.App.Echo.Routes() {
+		routes[r.Path] = true
+	}
 	standard := []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE", "other"}
 	for line := range strings.SplitSeq(body, "\n") {
 		if !strings.HasPrefix(line, "keydesk_http_request_duration_seconds_count{") {
@@ -183,6 +190,10 @@ func TestMetricsLabelsStayBounded(t *testing.T) {
 		method, _, _ := strings.Cut(rest, `"`)
 		if !slices.Contains(standard, method) {
 			t.Errorf("method label %q: %s", method, line)
+		}
+		_, rest, _ = strings.Cut(line, `route="`)
+		if route, _, _ := strings.Cut(rest, `"`); !routes[route] {
+			t.Errorf("route label %q is no route: %s", route, line)
 		}
 	}
 }

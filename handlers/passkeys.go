@@ -16,6 +16,7 @@ import (
 	"keydesk/models/accounts"
 	"keydesk/models/database"
 	"keydesk/models/input"
+	"keydesk/models/metrics"
 	"keydesk/views"
 	"keydesk/web/paths"
 )
@@ -404,6 +405,7 @@ func (h *Handler) LoginCodePasskey(c echo.Context) error {
 		return err
 	}
 	if !ok {
+		metrics.SignInFailures.WithLabelValues(metrics.FactorPasskey).Inc()
 		return passkeyError(c, http.StatusUnauthorized, msgPasskeyFailed)
 	}
 	return h.passkeySignIn(c, id, next)
@@ -482,6 +484,7 @@ func (h *Handler) LoginPasskey(c echo.Context) error {
 		if err != nil {
 			h.logger.Info("passkey sign-in refused", "error", err.Error())
 		}
+		metrics.SignInFailures.WithLabelValues(metrics.FactorPasskey).Inc()
 		return passkeyError(c, http.StatusUnauthorized, msgPasskeyFailed)
 	}
 	if first, err := h.spendChallenge(c, data); err != nil {
@@ -495,6 +498,7 @@ func (h *Handler) LoginPasskey(c echo.Context) error {
 	switch err := h.stores.Accounts.PasskeyUsed(ctx, admin.ID, cred); {
 	case errors.Is(err, accounts.ErrPasskeyCloned), errors.Is(err, database.ErrNotFound):
 		h.logger.Warn("passkey sign-in refused", "error", err.Error(), "admin_id", admin.ID)
+		metrics.SignInFailures.WithLabelValues(metrics.FactorPasskey).Inc()
 		return passkeyError(c, http.StatusUnauthorized, msgPasskeyFailed)
 	case err != nil:
 		return err

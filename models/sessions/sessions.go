@@ -96,24 +96,44 @@ func NewStore(db *gorm.DB, now database.Clock, options sessions.Options, hashKey
 }
 
 // Get returns the named session of the request, loaded once per request.
+// name is the base name: the cookie is CookieName(name).
 func (s *Store) Get(r *http.Request, name string) (*sessions.Session, error) {
-	return sessions.GetRegistry(r).Get(s, name)
+	return sessions.GetRegistry(r).Get(s, s.CookieName(name))
 }
 
-// Fresh returns a new, unsaved session; it gets an id when saved.
+// Fresh returns a new, unsaved session named name (its cookie is
+// CookieName(name)); it gets an id when saved.
 func (s *Store) Fresh(name string) *sessions.Session {
-	session := sessions.NewSession(s, name)
+	return s.fresh(s.CookieName(name))
+}
+
+// CookieName is the name of the cookie called base. With secure cookies
+// it carries the __Host- prefix: browsers accept such a cookie only when
+// it is Secure, has Path=/ and no Domain, so neither a plain-http page
+// nor a sibling subdomain can plant or overwrite it. The session's cookie
+// is named so, and so are the cookies set beside it.
+func (s *Store) CookieName(base string) string {
+	if s.options.Secure {
+		return "__Host-" + base
+	}
+	return base
+}
+
+// fresh returns a new, unsaved session whose cookie is cookieName.
+func (s *Store) fresh(cookieName string) *sessions.Session {
+	session := sessions.NewSession(s, cookieName)
 	opts := s.options
 	session.Options = &opts
 	session.IsNew = true
 	return session
 }
 
-// New loads the session named by the request's cookie. A missing, forged or
-// expired cookie, or one whose row is gone, gives a new session and no
-// error; a database failure is returned.
+// New loads the session of the request's cookie called name (gorilla's
+// registry passes the cookie's full name: Get has prefixed it). A missing,
+// forged or expired cookie, or one whose row is gone, gives a new session
+// and no error; a database failure is returned.
 func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
-	session := s.Fresh(name)
+	session := s.fresh(name)
 	cookie, err := r.Cookie(name)
 	if err != nil {
 		return session, nil

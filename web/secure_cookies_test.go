@@ -53,7 +53,10 @@ func TestSecureCookiesFollowAnHTTPSBaseURL(t *testing.T) {
 // (Secure, Path=/, no Domain), every response carries HSTS, and a browser
 // signs in over https with them.
 func TestSecureCookiesAreHostCookies(t *testing.T) {
-	ts := newTestServer(t, modeltest.SQLite(t), func(c *web.Config) { c.SecureCookies = true })
+	ts := newTestServer(t, modeltest.SQLite(t), func(c *web.Config) {
+		c.SecureCookies = true
+		c.BaseURL = "https://localhost"
+	})
 	tlsServer := httptest.NewTLSServer(ts.App.Echo)
 	t.Cleanup(tlsServer.Close)
 	jar, _ := cookiejar.New(nil)
@@ -86,12 +89,40 @@ func TestSecureCookiesAreHostCookies(t *testing.T) {
 
 	resp, body := get("/login")
 	checkCookie(resp, "__Host-keydesk_csrf")
+	loginCSRF, _ := parseHTML(t, body).Find(`input[name="_csrf"]`).First().Attr("value")
+	passkeyOptions, err := http.NewRequest(http.MethodPost, tlsServer.URL+"/login/passkey/options", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	passkeyOptions.Header.Set("X-CSRF-Token", loginCSRF)
+	optionsResp, err := browser.Do(passkeyOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	optionsResp.Body.Close()
+	if optionsResp.StatusCode != http.StatusOK {
+		t.Fatalf("passkey sign-in options over https: %d", optionsResp.StatusCode)
+	}
+	// The ceremony cookie is scoped to /login/passkey, so __Host- (Path=/
+	// only) cannot apply; __Secure- still keeps plain HTTP from setting it.
+	ceremonySet := false
+	for _, ck := range optionsResp.Cookies() {
+		if ck.Name == "__Secure-keydesk_passkey_login" {
+			ceremonySet = ck.Secure && ck.HttpOnly && ck.Path == "/login/passkey"
+		}
+		if ck.Name == "keydesk_passkey_login" {
+			t.Errorf("unprefixed passkey ceremony cookie set: %s", ck.String())
+		}
+	}
+	if !ceremonySet {
+		t.Errorf("no secure __Secure-keydesk_passkey_login cookie among %q", optionsResp.Header.Values("Set-Cookie"))
+	}
 	if hsts := resp.Header.Get("Strict-Transport-Security"); hsts != "max-age=63072000; includeSubDomains" {
 		t.Errorf("HSTS %q", hsts)
 	}
 	token, _ := parseHTML(t, body).Find(`input[name="_csrf"]`).First().Attr("value")
 	form := url.Values{"email": {ts.Demo.Full.Email}, "password": {modeltest.Password}, "_csrf": {token}}
-	resp, err := browser.PostForm(tlsServer.URL+"/login", form)
+	resp, err = browser.PostForm(tlsServer.URL+"/login", form)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -258,6 +258,7 @@ func (s *Store) sealer(maxAge time.Duration) *securecookie.SecureCookie {
 // is authenticated, so it never passes for a session cookie or another
 // sealed cookie; path limits where the browser sends it.
 func (s *Store) SealCookie(w http.ResponseWriter, name, path string, value any, maxAge time.Duration) error {
+	name = s.pathCookieName(name)
 	sealed, err := s.sealer(maxAge).Encode(name, value)
 	if err != nil {
 		return fmt.Errorf("sessions: unable to seal the %s cookie: %w", name, err)
@@ -266,10 +267,21 @@ func (s *Store) SealCookie(w http.ResponseWriter, name, path string, value any, 
 	return nil
 }
 
+// pathCookieName is the name of a cookie scoped to a path below "/": with
+// secure cookies it carries the __Secure- prefix (__Host- requires Path=/),
+// so a plain-HTTP page of the same site cannot plant or overwrite it.
+func (s *Store) pathCookieName(base string) string {
+	if s.options.Secure {
+		return "__Secure-" + base
+	}
+	return base
+}
+
 // OpenCookie reads a cookie SealCookie set into value and clears it in the
 // response, so the browser holds it for one use. It reports false for a
 // missing, forged or expired cookie.
 func (s *Store) OpenCookie(r *http.Request, w http.ResponseWriter, name, path string, value any, maxAge time.Duration) bool {
+	name = s.pathCookieName(name)
 	cookie, err := r.Cookie(name)
 	if err != nil {
 		return false

@@ -281,7 +281,7 @@ func (s *Store) VerifyChain(ctx context.Context, programID int64) (verified int6
 	if err != nil {
 		return 0, nil, err
 	}
-	legacyThrough, err := s.pendingRekey(ctx, programID)
+	legacyThrough, err := legacyThrough(db, keys, programID)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -327,8 +327,8 @@ func (s *Store) VerifyChain(ctx context.Context, programID int64) (verified int6
 }
 
 // checkEventHash says why an event's hash fails, or "" when it verifies.
-// legacyThrough is the last seq the keyed-hash migration found with an
-// unkeyed hash (0: none wait for re-keying).
+// legacyThrough is the last seq an authenticated re-keying mark leaves with
+// an unkeyed hash (0: none wait for re-keying; see legacyThrough).
 func checkEventHash(keys *Keys, e *Event, legacyThrough int64) string {
 	switch e.HashVersion {
 	case HashHMACv1:
@@ -342,7 +342,7 @@ func checkEventHash(keys *Keys, e *Event, legacyThrough int64) string {
 		return ""
 	case HashLegacySHA256:
 		if e.Seq > legacyThrough {
-			return "unkeyed SHA-256 hash on an event the keyed-hash migration did not leave so (the event was altered or forged)"
+			return "unkeyed SHA-256 hash on an event that no re-keying mark authenticated under the master key covers (the event was altered or forged; re-keying does not apply to it)"
 		}
 		if e.legacyHash() != e.Hash {
 			return "hash does not match the event's fields (the event was altered)"
@@ -351,20 +351,6 @@ func checkEventHash(keys *Keys, e *Event, legacyThrough int64) string {
 	default:
 		return fmt.Sprintf("unknown hash version %d (the event was altered)", e.HashVersion)
 	}
-}
-
-// pendingRekey is the last seq of a program's chain that the keyed-hash
-// migration found with unkeyed hashes and that `keydesk audit rekey` has
-// not re-keyed yet; 0 when none.
-func (s *Store) pendingRekey(ctx context.Context, programID int64) (int64, error) {
-	var through []int64
-	if err := s.db.WithContext(ctx).Raw(`SELECT through_seq FROM audit_rekey_pending WHERE program_id = ?`, programID).Scan(&through).Error; err != nil {
-		return 0, fmt.Errorf("audit: unable to read pending re-keying: %w", err)
-	}
-	if len(through) == 0 {
-		return 0, nil
-	}
-	return through[0], nil
 }
 
 // verificationKeys are the keys the keyring holds plus the earlier chain

@@ -155,6 +155,30 @@ func verifyCheckpointsFile(ctx context.Context, store *models.Stores, path strin
 
 var errNoCheckpoints = errors.New("no checkpoint for the chains verified")
 
+// checkpointsContradict returns the first checkpoint of a program's chain
+// in path (when that file exists) that the chain no longer matches.
+func checkpointsContradict(ctx context.Context, store *models.Stores, path string, programID int64) error {
+	if path == "" {
+		return nil
+	}
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	cps, err := readCheckpointsFile(path)
+	if err != nil {
+		return err
+	}
+	for _, cp := range cps {
+		if cp.ProgramID != programID {
+			continue
+		}
+		if err := store.Audit.VerifyCheckpoint(ctx, cp); err != nil {
+			return fmt.Errorf("audit chain of program %d awaits re-keying by its mark, but a signed checkpoint shows it keyed once and since rewritten or cut (do not run audit rekey): %w", programID, err)
+		}
+	}
+	return nil
+}
+
 // warnUncoveredEvents says, for each chain verified, when no checkpoint
 // covers its newest events: those are protected by the keyed hash alone,
 // which does not show events removed from the end of a chain.

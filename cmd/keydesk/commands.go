@@ -238,11 +238,22 @@ func verifyAudit(args []string) error {
 	if err != nil {
 		return err
 	}
+	checkpointFile := *checkpoints
+	if checkpointFile == "" {
+		checkpointFile = cfg.AuditCheckpointFile
+	}
 	heads := map[int64]int64{}
 	for _, id := range ids {
 		n, brk, err := store.Audit.VerifyChain(ctx, id)
 		if err != nil {
 			return err
+		}
+		if brk != nil && brk.AwaitsRekey() {
+			// A chain a signed checkpoint shows keyed once is a forgery,
+			// whatever its re-keying mark says: never advise re-keying it.
+			if err := checkpointsContradict(ctx, store, checkpointFile, id); err != nil {
+				return err
+			}
 		}
 		if brk != nil {
 			return brk

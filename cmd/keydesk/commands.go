@@ -93,6 +93,11 @@ func serve(args []string) error {
 	} else if n > 0 {
 		logger.Warn("audit chains still carry the legacy unkeyed SHA-256 hash and fail verification: run `keydesk audit rekey` once", "chains", n)
 	}
+	if cfg.AuditCheckpointFile == "" {
+		logger.Warn("signed audit checkpoints are off (KEYDESK_AUDIT_CHECKPOINT_FILE=off): nothing kept outside the database shows audit events removed from the end of a chain or a chain rewritten")
+	} else {
+		logger.Info("signed audit checkpoints are appended at start and every 10 minutes", "path", cfg.AuditCheckpointFile)
+	}
 	if *demo {
 		if err := seedDemo(store, os.Stdout); err != nil {
 			return err

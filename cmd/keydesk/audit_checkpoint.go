@@ -104,7 +104,7 @@ func auditRekey(args []string, out io.Writer) error {
 			return err
 		}
 	}
-	rep, err := store.Audit.RekeyLegacy(ctx, against)
+	rep, err := store.Audit.RekeyLegacy(ctx, cliActor(), against)
 	fmt.Fprintf(out, "re-keyed %d events in %d audit chains\n", rep.Events, rep.Programs)
 	return err
 }

@@ -12,6 +12,14 @@ import (
 	"keydesk/models/migrations"
 )
 
+// ActionAuditRekeyed records that `keydesk audit rekey` re-chained a
+// legacy chain under the keyed hash (counts only).
+const ActionAuditRekeyed = "audit.rekeyed"
+
+func init() {
+	Actions = append(Actions, ActionAuditRekeyed)
+}
+
 // RekeyReport counts what re-keying did.
 type RekeyReport struct {
 	Programs int   // chains re-keyed
@@ -40,8 +48,9 @@ type RekeyReport struct {
 //     and has since been rewritten or cut is refused.
 //
 // Refused chains are left untouched and named in the returned error; the
-// others are re-keyed.
-func (s *Store) RekeyLegacy(ctx context.Context, against []Checkpoint) (RekeyReport, error) {
+// others are re-keyed, each with an audit.rekeyed event by actor appended
+// in the same transaction.
+func (s *Store) RekeyLegacy(ctx context.Context, actor Actor, against []Checkpoint) (RekeyReport, error) {
 	var report RekeyReport
 	marks, err := readRekeyMarks(s.db.WithContext(ctx), nil)
 	if err != nil {
@@ -61,7 +70,7 @@ func (s *Store) RekeyLegacy(ctx context.Context, against []Checkpoint) (RekeyRep
 			refusals = append(refusals, fmt.Errorf("audit: refusing to re-key the chain of program %d: %w", m.ProgramID, err))
 			continue
 		}
-		n, err := s.rekeyChain(ctx, keys, m)
+		n, err := s.rekeyChain(ctx, keys, actor, m)
 		if err != nil {
 			refusals = append(refusals, err)
 			continue
@@ -105,7 +114,7 @@ func (s *Store) PendingRekey(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-func (s *Store) rekeyChain(ctx context.Context, keys *Keys, mark rekeyMark) (int64, error) {
+func (s *Store) rekeyChain(ctx context.Context, keys *Keys, actor Actor, mark rekeyMark) (int64, error) {
 	const batch = 2000
 	programID, legacyThrough := mark.ProgramID, mark.ThroughSeq
 	var rewritten int64
@@ -178,7 +187,15 @@ func (s *Store) rekeyChain(ctx context.Context, keys *Keys, mark rekeyMark) (int
 		if err := tx.Exec(`DELETE FROM audit_rekey_pending WHERE program_id = ?`, programID).Error; err != nil {
 			return fmt.Errorf("audit: unable to clear the re-keying mark: %w", err)
 		}
-		return migrations.RestoreAuditGuard(tx)
+		if err := migrations.RestoreAuditGuard(tx); err != nil {
+			return err
+		}
+		// The chain records, under the keyed hash, that it was re-keyed: a
+		// later attempt to pass it off as legacy again must cut this event.
+		return s.Append(tx, programID, actor, Entry{
+			Action: ActionAuditRekeyed, TargetType: TargetAuditTrail,
+			Details: map[string]any{"events": rewritten, "legacy_through_seq": legacyThrough},
+		})
 	})
 	if err != nil {
 		return 0, err

@@ -87,7 +87,7 @@ func TestRekeyDoesNotLaunderAForgedLegacyChain(t *testing.T) {
 			t.Fatalf("a forged mark counts as a chain awaiting re-keying: %d %v", n, err)
 		}
 
-		rep, err := store.Audit.RekeyLegacy(t.Context(), nil)
+		rep, err := store.Audit.RekeyLegacy(t.Context(), audit.Actor{Email: "ops@example.test"}, nil)
 		if rep.Programs != 0 || rep.Events != 0 {
 			t.Fatalf("rekey laundered the forged chain: %+v %v", rep, err)
 		}
@@ -150,7 +150,7 @@ func TestRekeyRefusesKeyedEventsRewrittenAsLegacy(t *testing.T) {
 		if err != nil || brk == nil || brk.Seq != 6 || !strings.Contains(brk.Reason, "forged") || brk.AwaitsRekey() {
 			t.Fatalf("legacy events past the mark: %v %v, want a forgery at seq 6", brk, err)
 		}
-		rep, err := store.Audit.RekeyLegacy(t.Context(), nil)
+		rep, err := store.Audit.RekeyLegacy(t.Context(), audit.Actor{Email: "ops@example.test"}, nil)
 		if rep.Programs != 0 || err == nil || !strings.Contains(err.Error(), "seq 6") {
 			t.Fatalf("rekey over legacy events past the mark: %+v %v", rep, err)
 		}
@@ -164,7 +164,7 @@ func TestRekeyRefusesKeyedEventsRewrittenAsLegacy(t *testing.T) {
 		if err != nil || brk == nil || brk.Seq != 1 || !strings.Contains(brk.Reason, "forged") || brk.AwaitsRekey() {
 			t.Fatalf("moved mark: %v %v, want a forgery at seq 1 and no advice to re-key", brk, err)
 		}
-		rep, err = store.Audit.RekeyLegacy(t.Context(), nil)
+		rep, err = store.Audit.RekeyLegacy(t.Context(), audit.Actor{Email: "ops@example.test"}, nil)
 		if rep.Programs != 0 || err == nil || !strings.Contains(err.Error(), "not authenticated") {
 			t.Fatalf("rekey with a moved mark: %+v %v", rep, err)
 		}
@@ -204,7 +204,7 @@ func TestRekeyMarksAreSealedOnlyByTheUpgrade(t *testing.T) {
 		if _, brk, err := store.Audit.VerifyChain(t.Context(), other.Program.ID); err != nil || brk != nil {
 			t.Fatalf("a keyed chain with a copied mark: %v %v", brk, err)
 		}
-		rep, err := store.Audit.RekeyLegacy(t.Context(), nil)
+		rep, err := store.Audit.RekeyLegacy(t.Context(), audit.Actor{Email: "ops@example.test"}, nil)
 		if rep.Programs != 1 || rep.Events != 3 || err == nil || !strings.Contains(err.Error(), "not authenticated") ||
 			!strings.Contains(err.Error(), fmt.Sprintf("program %d:", other.Program.ID)) || !strings.Contains(err.Error(), "program 0:") {
 			t.Fatalf("rekey: %+v %v, want the genuine chain re-keyed and both forged marks refused", rep, err)
@@ -224,7 +224,7 @@ func TestCheckpointsLeaveOutChainsAwaitingRekey(t *testing.T) {
 		if err != nil || len(cps) != 1 || cps[0].ProgramID != other.Program.ID {
 			t.Fatalf("checkpoints before re-keying: %+v %v", cps, err)
 		}
-		if _, err := store.Audit.RekeyLegacy(t.Context(), nil); err != nil {
+		if _, err := store.Audit.RekeyLegacy(t.Context(), audit.Actor{Email: "ops@example.test"}, nil); err != nil {
 			t.Fatal(err)
 		}
 		cps, err = store.Audit.Checkpoints(t.Context(), nil)

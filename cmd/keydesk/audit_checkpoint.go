@@ -47,6 +47,15 @@ func auditCheckpoint(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	signed := map[int64]bool{}
+	for _, cp := range cps {
+		signed[cp.ProgramID] = true
+	}
+	for _, id := range ids {
+		if !signed[id] {
+			fmt.Fprintf(os.Stderr, "keydesk: the audit chain of program %d awaits `keydesk audit rekey` and is not checkpointed until then\n", id)
+		}
+	}
 	return audit.WriteCheckpoints(out, cps)
 }
 

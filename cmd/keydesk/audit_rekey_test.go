@@ -146,7 +146,7 @@ func TestAuditRekeyCommandRefusesAChainACheckpointShowsKeyed(t *testing.T) {
 			t.Fatalf("legacy chain after the upgrade: exit %d\n%s%s", code, out, errOut)
 		}
 		// Not checkpointed while it awaits re-keying.
-		if code, out, errOut := auditRunCLI(t, "audit", "checkpoint"); code != 0 || strings.Contains(out, `"program_id":42`) {
+		if code, out, errOut := auditRunCLI(t, "audit", "checkpoint"); code != 0 || strings.Contains(out, `"program_id":42`) || !strings.Contains(errOut, "program 42 awaits `keydesk audit rekey`") {
 			t.Fatalf("checkpoint of a chain awaiting re-keying: exit %d\n%s%s", code, out, errOut)
 		}
 		type markRow struct {

@@ -58,6 +58,7 @@ var auditActionLabels = map[string]string{
 	audit.ActionPasskeyRemoved:          "Passkey removed",
 	audit.ActionPasskeyOnlyChanged:      "Passkey-only sign-in changed",
 	audit.ActionMasterKeyRotated:        "Master key rotated",
+	audit.ActionAuditRekeyed:            "Audit trail re-keyed",
 }
 
 // auditActionLabel is an action in words.

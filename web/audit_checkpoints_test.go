@@ -27,6 +27,62 @@ func TestConfigReadsTheAuditCheckpointFile(t *testing.T) {
 	}
 }
 
+// Issue 21 item 2: checkpoints are on unless turned off. Unset, the file is
+// next to the SQLite database (data/ for the embedded default) or, with
+// PostgreSQL, data/audit-checkpoints.jsonl; "off" turns them off.
+func TestConfigDefaultsTheAuditCheckpointFile(t *testing.T) {
+	t.Setenv("KEYDESK_MASTER_KEY", base64.StdEncoding.EncodeToString(modeltest.MasterKey))
+	for _, c := range []struct {
+		databaseURL, value, want string
+	}{
+		{"", "", "data/audit-checkpoints.jsonl"},
+		{"sqlite:/srv/keydesk/keydesk.db", "", "/srv/keydesk/audit-checkpoints.jsonl"},
+		{"sqlite:keydesk.db", "", "audit-checkpoints.jsonl"},
+		{"postgres://keydesk@db.example.test/keydesk", "", "data/audit-checkpoints.jsonl"},
+		{"postgres://keydesk@db.example.test/keydesk", "off", ""},
+		{"", "off", ""},
+		{"sqlite:/srv/keydesk/keydesk.db", "/var/log/keydesk/cp.jsonl", "/var/log/keydesk/cp.jsonl"},
+	} {
+		t.Setenv("DATABASE_URL", c.databaseURL)
+		t.Setenv("KEYDESK_AUDIT_CHECKPOINT_FILE", c.value)
+		cfg, err := web.ConfigFromEnv(slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.AuditCheckpointFile != c.want {
+			t.Errorf("DATABASE_URL=%q KEYDESK_AUDIT_CHECKPOINT_FILE=%q: checkpoint file %q, want %q", c.databaseURL, c.value, cfg.AuditCheckpointFile, c.want)
+		}
+	}
+}
+
+// The server creates the checkpoint file's directory when it is missing
+// (the PostgreSQL default data/ may not exist yet).
+func TestServerCreatesTheCheckpointDirectory(t *testing.T) {
+	store := modeltest.NewStores(t, modeltest.SQLite(t))
+	modeltest.Seed(t, store, "Alpha")
+	path := filepath.Join(t.TempDir(), "data", "audit-checkpoints.jsonl")
+	cfg := web.DefaultConfig(modeltest.MasterKey)
+	cfg.AuditCheckpointFile = path
+	srv := web.New(cfg, store.Stores, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if b, err := os.ReadFile(path); err == nil && len(b) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no checkpoint written into a missing directory")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if fi, err := os.Stat(filepath.Dir(path)); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("checkpoint directory: %v %v", fi.Mode(), err)
+	}
+}
+
 // With KEYDESK_AUDIT_CHECKPOINT_FILE the server appends signed checkpoints
 // at start and then periodically, and they verify against the trail.
 func TestServerAppendsAuditCheckpoints(t *testing.T) {

@@ -26,9 +26,10 @@ type Config struct {
 	SecureCookies bool
 	LogJSON       bool
 	API           APIConfig
-	// AuditCheckpointFile (KEYDESK_AUDIT_CHECKPOINT_FILE), when set, is
-	// where the server appends signed audit checkpoints, once at start and
-	// every AuditCheckpointInterval.
+	// AuditCheckpointFile (KEYDESK_AUDIT_CHECKPOINT_FILE) is where the
+	// server appends signed audit checkpoints, once at start and every
+	// AuditCheckpointInterval; "" (KEYDESK_AUDIT_CHECKPOINT_FILE=off): none.
+	// ConfigFromEnv defaults it (DefaultAuditCheckpointFile).
 	AuditCheckpointFile     string
 	AuditCheckpointInterval time.Duration
 	// TrustedProxies (KEYDESK_TRUSTED_PROXIES, CIDRs) are the proxies whose
@@ -59,7 +60,7 @@ func ConfigFromEnv(logger *slog.Logger) (Config, error) {
 	cfg := DefaultConfig(nil)
 	cfg.Addr = envOr("KEYDESK_ADDR", cfg.Addr)
 	cfg.DatabaseURL = os.Getenv("DATABASE_URL")
-	cfg.AuditCheckpointFile = os.Getenv("KEYDESK_AUDIT_CHECKPOINT_FILE")
+	cfg.AuditCheckpointFile = auditCheckpointFileFromEnv(os.Getenv("KEYDESK_AUDIT_CHECKPOINT_FILE"), cfg.DatabaseURL)
 	proxies, err := parseTrustedProxies(os.Getenv("KEYDESK_TRUSTED_PROXIES"))
 	if err != nil {
 		return cfg, err

@@ -39,6 +39,10 @@ func openStore(logger *slog.Logger) (*models.Stores, web.Config, error) {
 	if err != nil {
 		return nil, cfg, err
 	}
+	migratedFrom, err := migrations.Version(context.Background(), db)
+	if err != nil {
+		return nil, cfg, err
+	}
 	applied, err := migrations.Migrate(context.Background(), db)
 	if err != nil {
 		return nil, cfg, err
@@ -51,6 +55,13 @@ func openStore(logger *slog.Logger) (*models.Stores, web.Config, error) {
 		return nil, cfg, err
 	}
 	store := models.New(db, keyring, database.SystemClock)
+	// The re-keying marks the migrations just wrote are authenticated under
+	// the master key now, before anyone else can add one.
+	if n, err := store.Audit.SealRekeyMarks(context.Background(), migratedFrom); err != nil {
+		return nil, cfg, err
+	} else if n > 0 {
+		logger.Info("audit chains awaiting `keydesk audit rekey` sealed under the master key", "chains", n)
+	}
 	// Authenticator secrets stored plain (before sealing) or under a
 	// previous master key are sealed under the current one.
 	if n, err := store.Accounts.ResealTOTPSecrets(context.Background()); err != nil {
@@ -81,6 +92,11 @@ func serve(args []string) error {
 		return err
 	} else if n > 0 {
 		logger.Warn("audit chains still carry the legacy unkeyed SHA-256 hash and fail verification: run `keydesk audit rekey` once", "chains", n)
+	}
+	if cfg.AuditCheckpointFile == "" {
+		logger.Warn("signed audit checkpoints are off (KEYDESK_AUDIT_CHECKPOINT_FILE=off): nothing kept outside the database shows audit events removed from the end of a chain or a chain rewritten")
+	} else {
+		logger.Info("signed audit checkpoints are appended at start and every 10 minutes", "path", cfg.AuditCheckpointFile)
 	}
 	if *demo {
 		if err := seedDemo(store, os.Stdout); err != nil {
@@ -214,11 +230,11 @@ func verifyAudit(args []string) error {
 	ctx := context.Background()
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
 	partnerID := fs.String("program", "", "verify only this program's chain")
-	checkpoints := fs.String("checkpoints", "", "also check the chains against these signed checkpoints (JSON Lines from audit checkpoint or KEYDESK_AUDIT_CHECKPOINT_FILE)")
+	checkpoints := fs.String("checkpoints", "", "also check the chains against these signed checkpoints (JSON Lines from audit checkpoint or KEYDESK_AUDIT_CHECKPOINT_FILE; default: the server's checkpoint file, when it exists)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	store, _, err := openStore(newLogger(false))
+	store, cfg, err := openStore(newLogger(false))
 	if err != nil {
 		return err
 	}
@@ -227,25 +243,52 @@ func verifyAudit(args []string) error {
 	if err != nil {
 		return err
 	}
+	checkpointFile := *checkpoints
+	if checkpointFile == "" {
+		checkpointFile = cfg.AuditCheckpointFile
+	}
+	heads := map[int64]int64{}
 	for _, id := range ids {
 		n, brk, err := store.Audit.VerifyChain(ctx, id)
 		if err != nil {
 			return err
 		}
+		if brk != nil && brk.AwaitsRekey() {
+			// A chain a signed checkpoint shows keyed once is a forgery,
+			// whatever its re-keying mark says: never advise re-keying it.
+			if err := checkpointsContradict(ctx, store, checkpointFile, id); err != nil {
+				return err
+			}
+		}
 		if brk != nil {
 			return brk
 		}
+		heads[id] = n
 		fmt.Printf("program %d: %d events verified\n", id, n)
 	}
-	if *checkpoints != "" {
-		var only map[int64]bool
-		if *partnerID != "" {
-			only = map[int64]bool{ids[0]: true}
+	only := map[int64]bool{}
+	for _, id := range ids {
+		only[id] = true
+	}
+	var covered []audit.Checkpoint
+	switch {
+	case *checkpoints != "":
+		if covered, err = verifyCheckpointsFile(ctx, store, *checkpoints, only, os.Stdout); err != nil {
+			return err
 		}
-		if err := verifyCheckpointsFile(ctx, store, *checkpoints, only, os.Stdout); err != nil {
+		if len(covered) == 0 {
+			return fmt.Errorf("%s: %w", *checkpoints, errNoCheckpoints)
+		}
+	case cfg.AuditCheckpointFile == "":
+		fmt.Println("warning: signed audit checkpoints are off (KEYDESK_AUDIT_CHECKPOINT_FILE=off): nothing kept outside the database shows events removed from the end of a chain or a chain rewritten")
+	default:
+		if _, err := os.Stat(cfg.AuditCheckpointFile); errors.Is(err, os.ErrNotExist) {
+			fmt.Printf("warning: no checkpoint file at %s yet (the server writes it at start and every 10 minutes)\n", cfg.AuditCheckpointFile)
+		} else if covered, err = verifyCheckpointsFile(ctx, store, cfg.AuditCheckpointFile, only, os.Stdout); err != nil {
 			return err
 		}
 	}
+	warnUncoveredEvents(os.Stdout, ids, heads, covered)
 	fmt.Println("audit trail intact")
 	return nil
 }

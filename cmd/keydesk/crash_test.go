@@ -52,9 +52,15 @@ func keydeskBinary(t *testing.T) string {
 	return binaryPath
 }
 
-// binEnv is the environment the binary runs with.
+// binEnv is the environment the binary runs with. On SQLite the server's
+// default checkpoint file lands next to the test's database file; with
+// PostgreSQL it would land in data/ of this directory, so checkpoints are
+// off unless extra names a file.
 func binEnv(db modeltest.Database, extra ...string) []string {
-	env := append(os.Environ(), "DATABASE_URL="+db.URL, "KEYDESK_MASTER_KEY="+base64.StdEncoding.EncodeToString(modeltest.MasterKey), "KEYDESK_MASTER_KEY_PREVIOUS=")
+	env := append(os.Environ(), "DATABASE_URL="+db.URL, "KEYDESK_MASTER_KEY="+base64.StdEncoding.EncodeToString(modeltest.MasterKey), "KEYDESK_MASTER_KEY_PREVIOUS=", "KEYDESK_AUDIT_CHECKPOINT_FILE=")
+	if db.Name == "postgres" {
+		env = append(env, "KEYDESK_AUDIT_CHECKPOINT_FILE=off")
+	}
 	return append(env, extra...)
 }
 

@@ -264,6 +264,16 @@ type ChainBreak struct {
 	Reason    string
 }
 
+// reasonAwaitsRekey is the break of a legacy chain that an authenticated
+// re-keying mark covers.
+const reasonAwaitsRekey = "event still carries the legacy unkeyed SHA-256 hash: run `keydesk audit rekey` once after upgrading"
+
+// AwaitsRekey says that the chain breaks only because it still waits for
+// `keydesk audit rekey` under an authenticated re-keying mark. A signed
+// checkpoint the chain contradicts overrules that advice (the chain was
+// keyed once, see RekeyLegacy).
+func (b *ChainBreak) AwaitsRekey() bool { return b.Reason == reasonAwaitsRekey }
+
 func (b *ChainBreak) Error() string {
 	return fmt.Sprintf("audit chain of program %d broken at event #%d (seq %d): %s", b.ProgramID, b.EventID, b.Seq, b.Reason)
 }
@@ -274,6 +284,9 @@ func (b *ChainBreak) Error() string {
 // a keyed hash (HMAC-SHA-256 under a key derived from a master key the
 // keyring holds, or one wrapped in audit_chain_keys at a rotation): whoever
 // writes the database without the master key cannot recompute the chain.
+// Legacy events under an authenticated re-keying mark break the chain with
+// advice to re-key (ChainBreak.AwaitsRekey), given only when no other event
+// breaks it.
 func (s *Store) VerifyChain(ctx context.Context, programID int64) (verified int64, brk *ChainBreak, err error) {
 	const batch = 2000
 	db := s.db.WithContext(ctx)
@@ -281,13 +294,15 @@ func (s *Store) VerifyChain(ctx context.Context, programID int64) (verified int6
 	if err != nil {
 		return 0, nil, err
 	}
-	legacyThrough, err := s.pendingRekey(ctx, programID)
+	legacyThrough, err := legacyThrough(db, keys, programID)
 	if err != nil {
 		return 0, nil, err
 	}
 	prevHash := ""
 	expectSeq := int64(1)
 	lastSeq := int64(0)
+	var awaitsRekey *ChainBreak
+	var verifiedBeforeRekey int64
 	for {
 		var events []Event
 		if err := db.Where("program_id = ? AND seq > ?", programID, lastSeq).Order("seq ASC").Limit(batch).Find(&events).Error; err != nil {
@@ -301,7 +316,14 @@ func (s *Store) VerifyChain(ctx context.Context, programID int64) (verified int6
 			case e.PrevHash != prevHash:
 				return verified, &ChainBreak{programID, e.Seq, e.ID, "previous-hash link does not match the preceding event"}, nil
 			}
-			if reason := checkEventHash(keys, e, legacyThrough); reason != "" {
+			switch reason := checkEventHash(keys, e, legacyThrough); {
+			case reason == reasonAwaitsRekey:
+				// Advise re-keying only if nothing else in the chain
+				// breaks: walk on.
+				if awaitsRekey == nil {
+					awaitsRekey, verifiedBeforeRekey = &ChainBreak{programID, e.Seq, e.ID, reason}, verified
+				}
+			case reason != "":
 				return verified, &ChainBreak{programID, e.Seq, e.ID, reason}, nil
 			}
 			prevHash = e.Hash
@@ -323,12 +345,15 @@ func (s *Store) VerifyChain(ctx context.Context, programID int64) (verified int6
 	if head.Seq != lastSeq || head.Hash != prevHash {
 		return verified, &ChainBreak{programID, lastSeq + 1, 0, fmt.Sprintf("chain ends at seq %d but its head records seq %d (events were removed from the end)", lastSeq, head.Seq)}, nil
 	}
+	if awaitsRekey != nil {
+		return verifiedBeforeRekey, awaitsRekey, nil
+	}
 	return verified, nil, nil
 }
 
 // checkEventHash says why an event's hash fails, or "" when it verifies.
-// legacyThrough is the last seq the keyed-hash migration found with an
-// unkeyed hash (0: none wait for re-keying).
+// legacyThrough is the last seq an authenticated re-keying mark leaves with
+// an unkeyed hash (0: none wait for re-keying; see legacyThrough).
 func checkEventHash(keys *Keys, e *Event, legacyThrough int64) string {
 	switch e.HashVersion {
 	case HashHMACv1:
@@ -342,29 +367,15 @@ func checkEventHash(keys *Keys, e *Event, legacyThrough int64) string {
 		return ""
 	case HashLegacySHA256:
 		if e.Seq > legacyThrough {
-			return "unkeyed SHA-256 hash on an event the keyed-hash migration did not leave so (the event was altered or forged)"
+			return "unkeyed SHA-256 hash on an event that no re-keying mark authenticated under the master key covers (the event was altered or forged; re-keying does not apply to it)"
 		}
 		if e.legacyHash() != e.Hash {
 			return "hash does not match the event's fields (the event was altered)"
 		}
-		return "event still carries the legacy unkeyed SHA-256 hash: run `keydesk audit rekey` once after upgrading"
+		return reasonAwaitsRekey
 	default:
 		return fmt.Sprintf("unknown hash version %d (the event was altered)", e.HashVersion)
 	}
-}
-
-// pendingRekey is the last seq of a program's chain that the keyed-hash
-// migration found with unkeyed hashes and that `keydesk audit rekey` has
-// not re-keyed yet; 0 when none.
-func (s *Store) pendingRekey(ctx context.Context, programID int64) (int64, error) {
-	var through []int64
-	if err := s.db.WithContext(ctx).Raw(`SELECT through_seq FROM audit_rekey_pending WHERE program_id = ?`, programID).Scan(&through).Error; err != nil {
-		return 0, fmt.Errorf("audit: unable to read pending re-keying: %w", err)
-	}
-	if len(through) == 0 {
-		return 0, nil
-	}
-	return through[0], nil
 }
 
 // verificationKeys are the keys the keyring holds plus the earlier chain

@@ -43,7 +43,10 @@ func (c *Checkpoint) signedBytes() []byte {
 }
 
 // Checkpoints signs the current head of each chain in programIDs (every
-// chain when empty) with the current master key's checkpoint key.
+// chain when empty) with the current master key's checkpoint key. A chain
+// that still waits for `keydesk audit rekey` is left out: re-keying changes
+// every hash, and a checkpoint of a chain shows that it was keyed then
+// (RekeyLegacy refuses a chain a checkpoint contradicts).
 func (s *Store) Checkpoints(ctx context.Context, programIDs []int64) ([]Checkpoint, error) {
 	ids := programIDs
 	if len(ids) == 0 {
@@ -52,10 +55,21 @@ func (s *Store) Checkpoints(ctx context.Context, programIDs []int64) ([]Checkpoi
 			return nil, fmt.Errorf("audit: unable to list chains: %w", err)
 		}
 	}
+	keys, err := s.verificationKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
 	ck := s.keys.byVer[s.keys.current]
 	now := s.now().UTC()
 	out := make([]Checkpoint, 0, len(ids))
 	for _, id := range ids {
+		pending, err := legacyThrough(s.db.WithContext(ctx), keys, id)
+		if err != nil {
+			return nil, err
+		}
+		if pending > 0 {
+			continue
+		}
 		var heads []struct {
 			Seq       int64
 			Hash      string

@@ -120,10 +120,24 @@ func auditLegacyDB(t *testing.T, db modeltest.Database, programID int64, n int, 
 	if before != nil {
 		before(gdb)
 	}
+	auditUpgrade(t, gdb)
+	return gdb
+}
+
+// auditUpgrade migrates gdb as keydesk does at start: the process that
+// applies the migrations seals the re-keying marks they wrote.
+func auditUpgrade(t *testing.T, gdb *gorm.DB) {
+	t.Helper()
+	from, err := migrations.Version(t.Context(), gdb)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := migrations.Migrate(t.Context(), gdb); err != nil {
 		t.Fatal(err)
 	}
-	return gdb
+	if _, err := modeltest.Wrap(gdb, modeltest.Keyring(t)).Audit.SealRekeyMarks(t.Context(), from); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // A chain written with the old encoding is re-keyed once by RekeyLegacy,
@@ -147,18 +161,23 @@ func TestLegacyChainIsRekeyedThenEditsFail(t *testing.T) {
 			t.Fatal("an unkeyed event was accepted")
 		}
 
-		rep, err := store.Audit.RekeyLegacy(t.Context())
+		rep, err := store.Audit.RekeyLegacy(t.Context(), audit.Actor{Email: "ops@example.test"}, nil)
 		if err != nil || rep.Programs != 1 || rep.Events != 5 {
 			t.Fatalf("rekey: %+v %v", rep, err)
 		}
-		if rep, err := store.Audit.RekeyLegacy(t.Context()); err != nil || rep.Programs != 0 {
+		if rep, err := store.Audit.RekeyLegacy(t.Context(), audit.Actor{Email: "ops@example.test"}, nil); err != nil || rep.Programs != 0 {
 			t.Fatalf("second rekey: %+v %v", rep, err)
+		}
+		// The re-keyed chain records it, under the keyed hash.
+		if e := auditEventAt(t, gdb, program, 6); e.Action != audit.ActionAuditRekeyed || e.ActorEmail != "ops@example.test" || e.HashVersion != audit.HashHMACv1 ||
+			!strings.Contains(e.Details, `"events":5`) || !strings.Contains(e.Details, `"legacy_through_seq":5`) {
+			t.Fatalf("event after re-keying: %+v", e)
 		}
 		if err := store.Audit.Record(t.Context(), program, audit.Actor{Email: "ops@example.test"}, audit.Entry{Action: audit.ActionAuditVerified}); err != nil {
 			t.Fatal(err)
 		}
 		n, brk, err := store.Audit.VerifyChain(t.Context(), program)
-		if err != nil || brk != nil || n != 6 {
+		if err != nil || brk != nil || n != 7 {
 			t.Fatalf("re-keyed chain: n=%d %v %v", n, brk, err)
 		}
 		// The append-only guard is back.
@@ -182,7 +201,7 @@ func TestLegacyChainIsRekeyedThenEditsFail(t *testing.T) {
 		if err != nil || brk == nil || brk.Seq != 3 || !strings.Contains(brk.Reason, "forged") {
 			t.Fatalf("edited after rekey: %v %v, want a break at seq 3", brk, err)
 		}
-		if rep, err := store.Audit.RekeyLegacy(t.Context()); err != nil || rep.Programs != 0 {
+		if rep, err := store.Audit.RekeyLegacy(t.Context(), audit.Actor{Email: "ops@example.test"}, nil); err != nil || rep.Programs != 0 {
 			t.Fatalf("rekey must not launder a forged chain: %+v %v", rep, err)
 		}
 	})
@@ -200,7 +219,7 @@ func TestRekeyRefusesABrokenLegacyChain(t *testing.T) {
 			}
 		})
 		store := modeltest.Wrap(gdb, modeltest.Keyring(t))
-		_, err := store.Audit.RekeyLegacy(t.Context())
+		_, err := store.Audit.RekeyLegacy(t.Context(), audit.Actor{Email: "ops@example.test"}, nil)
 		if err == nil || !strings.Contains(err.Error(), "refusing to re-key") || !strings.Contains(err.Error(), "seq 2") {
 			t.Fatalf("rekey of a broken chain: %v", err)
 		}

@@ -2,6 +2,8 @@ package audit
 
 import (
 	"context"
+	"crypto/hmac"
+	"errors"
 	"fmt"
 
 	"gorm.io/gorm"
@@ -9,6 +11,14 @@ import (
 	"keydesk/models/database"
 	"keydesk/models/migrations"
 )
+
+// ActionAuditRekeyed records that `keydesk audit rekey` re-chained a
+// legacy chain under the keyed hash (counts only).
+const ActionAuditRekeyed = "audit.rekeyed"
+
+func init() {
+	Actions = append(Actions, ActionAuditRekeyed)
+}
 
 // RekeyReport counts what re-keying did.
 type RekeyReport struct {
@@ -25,44 +35,88 @@ type RekeyReport struct {
 // removed, with the append-only guard lifted only inside that transaction.
 //
 // Re-keying trusts the legacy hashes, which anyone with write access could
-// have recomputed: run it once, right after upgrading. Later, a chain the
-// migration did not mark is never re-keyed, and unkeyed events outside the
-// mark fail verification as forged.
-func (s *Store) RekeyLegacy(ctx context.Context) (RekeyReport, error) {
+// recompute, so it re-keys only what the upgrade itself marked:
+//
+//   - a mark counts only when it is authenticated under the master key
+//     (SealRekeyMarks, right after the migration); a mark someone inserted
+//     later is refused;
+//   - the events up to the mark must be exactly the unkeyed events the
+//     upgrade found (the mark pins the hash of its last one): a chain that
+//     holds keyed events there, or other legacy events, is refused;
+//   - every checkpoint in against for the chain (the signed checkpoint file)
+//     must still match it: a chain a checkpoint shows as it was once keyed
+//     and has since been rewritten or cut is refused.
+//
+// Refused chains are left untouched and named in the returned error; the
+// others are re-keyed, each with an audit.rekeyed event by actor appended
+// in the same transaction.
+func (s *Store) RekeyLegacy(ctx context.Context, actor Actor, against []Checkpoint) (RekeyReport, error) {
 	var report RekeyReport
-	var pending []struct {
-		ProgramID  int64
-		ThroughSeq int64
-	}
-	if err := s.db.WithContext(ctx).Raw(`SELECT program_id, through_seq FROM audit_rekey_pending ORDER BY program_id`).Scan(&pending).Error; err != nil {
+	marks, err := readRekeyMarks(s.db.WithContext(ctx), nil)
+	if err != nil {
 		return report, fmt.Errorf("audit: unable to list chains awaiting re-keying: %w", err)
 	}
 	keys, err := s.verificationKeys(ctx)
 	if err != nil {
 		return report, err
 	}
-	for _, p := range pending {
-		n, err := s.rekeyChain(ctx, keys, p.ProgramID, p.ThroughSeq)
+	var refusals []error
+	for _, m := range marks {
+		if !keys.authentic(&m) {
+			refusals = append(refusals, fmt.Errorf("audit: refusing to re-key the chain of program %d: %s", m.ProgramID, rekeyMarkNotAuthenticated))
+			continue
+		}
+		if err := s.checkpointsAgree(ctx, m.ProgramID, against); err != nil {
+			refusals = append(refusals, fmt.Errorf("audit: refusing to re-key the chain of program %d: %w", m.ProgramID, err))
+			continue
+		}
+		n, err := s.rekeyChain(ctx, keys, actor, m)
 		if err != nil {
-			return report, err
+			refusals = append(refusals, err)
+			continue
 		}
 		report.Programs++
 		report.Events += n
 	}
-	return report, nil
+	return report, errors.Join(refusals...)
 }
 
-// PendingRekey counts the chains that still wait for `keydesk audit rekey`.
+// checkpointsAgree checks every checkpoint of a program's chain among cps.
+func (s *Store) checkpointsAgree(ctx context.Context, programID int64, cps []Checkpoint) error {
+	for _, cp := range cps {
+		if cp.ProgramID != programID {
+			continue
+		}
+		if err := s.VerifyCheckpoint(ctx, cp); err != nil {
+			return fmt.Errorf("a signed checkpoint contradicts it (it was keyed, then rewritten or cut): %w", err)
+		}
+	}
+	return nil
+}
+
+// PendingRekey counts the chains that still wait for `keydesk audit rekey`:
+// those with a re-keying mark authenticated under the master key.
 func (s *Store) PendingRekey(ctx context.Context) (int64, error) {
+	marks, err := readRekeyMarks(s.db.WithContext(ctx), nil)
+	if err != nil {
+		return 0, err
+	}
+	keys, err := s.verificationKeys(ctx)
+	if err != nil {
+		return 0, err
+	}
 	var n int64
-	if err := s.db.WithContext(ctx).Raw(`SELECT COUNT(*) FROM audit_rekey_pending`).Scan(&n).Error; err != nil {
-		return 0, fmt.Errorf("audit: unable to count chains awaiting re-keying: %w", err)
+	for _, m := range marks {
+		if keys.authentic(&m) {
+			n++
+		}
 	}
 	return n, nil
 }
 
-func (s *Store) rekeyChain(ctx context.Context, keys *Keys, programID, legacyThrough int64) (int64, error) {
+func (s *Store) rekeyChain(ctx context.Context, keys *Keys, actor Actor, mark rekeyMark) (int64, error) {
 	const batch = 2000
+	programID, legacyThrough := mark.ProgramID, mark.ThroughSeq
 	var rewritten int64
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var heads []struct {
@@ -90,6 +144,10 @@ func (s *Store) rekeyChain(ctx context.Context, keys *Keys, programID, legacyThr
 					reason = fmt.Sprintf("sequence gap: expected %d, found %d", expectSeq, e.Seq)
 				case e.PrevHash != oldPrev:
 					reason = "previous-hash link does not match the preceding event"
+				case e.Seq <= legacyThrough && e.HashVersion != HashLegacySHA256:
+					reason = "keyed event where the re-keying mark expects the legacy events the upgrade found (the chain was keyed there)"
+				case e.Seq == legacyThrough && !hmac.Equal([]byte(e.Hash), []byte(mark.ThroughHash)):
+					reason = "the legacy events differ from those the upgrade found (they were altered since)"
 				default:
 					reason = checkEventHash(keys, e, legacyThrough)
 					if e.HashVersion == HashLegacySHA256 && e.legacyHash() == e.Hash && e.Seq <= legacyThrough {
@@ -117,6 +175,9 @@ func (s *Store) rekeyChain(ctx context.Context, keys *Keys, programID, legacyThr
 				break
 			}
 		}
+		if lastSeq < legacyThrough {
+			return fmt.Errorf("audit: refusing to re-key the chain of program %d: it ends at seq %d, before the seq %d its re-keying mark ends at (events were removed)", programID, lastSeq, legacyThrough)
+		}
 		if len(heads) == 0 || heads[0].Seq != lastSeq || heads[0].Hash != oldPrev {
 			return fmt.Errorf("audit: refusing to re-key the chain of program %d: its head does not match its last event (seq %d)", programID, lastSeq)
 		}
@@ -126,7 +187,15 @@ func (s *Store) rekeyChain(ctx context.Context, keys *Keys, programID, legacyThr
 		if err := tx.Exec(`DELETE FROM audit_rekey_pending WHERE program_id = ?`, programID).Error; err != nil {
 			return fmt.Errorf("audit: unable to clear the re-keying mark: %w", err)
 		}
-		return migrations.RestoreAuditGuard(tx)
+		if err := migrations.RestoreAuditGuard(tx); err != nil {
+			return err
+		}
+		// The chain records, under the keyed hash, that it was re-keyed: a
+		// later attempt to pass it off as legacy again must cut this event.
+		return s.Append(tx, programID, actor, Entry{
+			Action: ActionAuditRekeyed, TargetType: TargetAuditTrail,
+			Details: map[string]any{"events": rewritten, "legacy_through_seq": legacyThrough},
+		})
 	})
 	if err != nil {
 		return 0, err

@@ -475,7 +475,23 @@ CREATE TABLE passkey_challenges_used (
 );
 CREATE INDEX passkey_challenges_used_expires_at ON passkey_challenges_used (expires_at);
 `),
+	// Issue 21 item 2: a re-keying mark is trusted only when it is
+	// authenticated under the master key. through_hash pins the legacy
+	// chain as the upgrade found it (the hash of the event at through_seq),
+	// mac is an HMAC over the mark under the key of key_version. Migrations
+	// never see the master key: the process that applies this migration (or
+	// the keyed-chain one) seals the marks right after (audit.SealRekeyMarks);
+	// a mark without a valid mac is ignored by verify and refused by rekey.
+	commonMigration(RekeyMarksMigration, `
+ALTER TABLE audit_rekey_pending ADD COLUMN through_hash TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit_rekey_pending ADD COLUMN key_version BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE audit_rekey_pending ADD COLUMN mac TEXT NOT NULL DEFAULT '';
+`),
 }
+
+// RekeyMarksMigration is the migration after which re-keying marks must be
+// authenticated under the master key.
+const RekeyMarksMigration = "authenticated audit re-keying marks"
 
 const keyedAuditDDL = `
 ALTER TABLE audit_events ADD COLUMN hash_version INTEGER NOT NULL DEFAULT 0;
@@ -540,6 +556,20 @@ func mustPostgres(common string) string {
 
 // SchemaVersion is the version a fully migrated database has.
 func SchemaVersion() int { return len(migrations) }
+
+// Version is the schema version the database is at: the number of
+// migrations applied, 0 for a database keydesk never migrated.
+func Version(ctx context.Context, db *gorm.DB) (int, error) {
+	db = db.WithContext(ctx)
+	if !db.Migrator().HasTable("schema_migrations") {
+		return 0, nil
+	}
+	var n int64
+	if err := db.Raw(`SELECT COUNT(*) FROM schema_migrations`).Scan(&n).Error; err != nil {
+		return 0, fmt.Errorf("migrations: unable to read the schema version: %w", err)
+	}
+	return int(n), nil
+}
 
 // Migrate applies every migration the database has not seen yet, each in its
 // own transaction. On PostgreSQL an advisory lock keeps two instances

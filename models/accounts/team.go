@@ -65,15 +65,18 @@ func (s *Store) Team(ctx context.Context, programID int64) ([]TeamMember, error)
 	return out, nil
 }
 
+// splitModules reads a stored module list; none is an empty list (JSON
+// [], never null, in payloads and audit details).
 func splitModules(s string) []string {
 	if s == "" {
-		return nil
+		return []string{}
 	}
 	return strings.Split(s, ",")
 }
 
 // checkAccess validates an access level and its modules, returning the
-// modules to store (none for full access).
+// modules to store (an empty list for full access, or for limited access
+// without modules).
 func checkAccess(access string, modules []string) ([]string, error) {
 	if access != AccessFull && access != AccessLimited {
 		return nil, ErrInvalidAccess
@@ -84,10 +87,11 @@ func checkAccess(access string, modules []string) ([]string, error) {
 		}
 	}
 	if access == AccessFull {
-		return nil, nil
+		return []string{}, nil
 	}
+	modules = slices.Clone(modules)
 	slices.Sort(modules)
-	return slices.Compact(modules), nil
+	return append([]string{}, slices.Compact(modules)...), nil
 }
 
 // lockProgram serialises the changes of one program's team until the

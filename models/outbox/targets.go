@@ -103,9 +103,11 @@ func TargetProblem(ctx context.Context, r Resolver, rawURL string) string {
 	if err != nil {
 		return ""
 	}
+	// The message names the class, not the address: the admins of one
+	// program learn no more of the operator's internal DNS than that.
 	for _, ip := range addrs {
 		if class := addressClass(ip); class != "" {
-			return targetRefusal + host + " resolves to " + ip.Unmap().String() + ", " + class + "."
+			return targetRefusal + host + " resolves to " + class + "."
 		}
 	}
 	return ""

@@ -52,9 +52,9 @@ func TestTargetProblem(t *testing.T) {
 		"http://localhost:9000/hook":        "localhost is this machine",
 		"http://LOCALHOST./hook":            "localhost is this machine",
 		"http://api.localhost/hook":         "api.localhost is this machine",
-		"https://internal.example.com/hook": "internal.example.com resolves to 10.1.2.3, a private address",
-		"https://mixed.example.com/hook":    "mixed.example.com resolves to ::1, a loopback address",
-		"https://mapped.example.com/hook":   "resolves to 169.254.169.254, a link-local address",
+		"https://internal.example.com/hook": "internal.example.com resolves to a private address",
+		"https://mixed.example.com/hook":    "mixed.example.com resolves to a loopback address",
+		"https://mapped.example.com/hook":   "mapped.example.com resolves to a link-local address (the cloud metadata service)",
 		"http://2130706433/hook":            "Write the address in the usual form",
 		"http://0x7f.1/hook":                "Write the address in the usual form",
 	}

@@ -37,7 +37,7 @@ func noticeText(code string) string { return notices[code] }
 func (h *Handler) renderAdmins(c echo.Context, status int, v views.AdminsView) error {
 	p := principalOf(c)
 	ctx := c.Request().Context()
-	v.MailOn = h.mailOn
+	v.MailOn = h.mail.On
 	team, err := h.stores.Accounts.Team(ctx, p.Program.ID)
 	if err != nil {
 		return err

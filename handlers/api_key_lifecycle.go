@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"keydesk/handlers/htmx"
+	"keydesk/models/accounts"
 	"keydesk/models/database"
 	"keydesk/models/input"
 	"keydesk/models/keys"
@@ -39,7 +40,8 @@ func (h *Handler) showNewKey(c echo.Context, key *keys.APIKey, message string) e
 
 // gated answers a password-gated action of an admin who has not
 // re-authenticated lately: the page opens the password dialog and, once
-// confirmed, clicks the button again. It reports whether it answered.
+// confirmed, clicks the button again. It reports whether it answered. It
+// spends nothing (the action does, with reauthConfirm).
 func (h *Handler) gated(c echo.Context) (bool, error) {
 	allowed, err := h.reauthenticatedRecently(c, principalOf(c))
 	if err != nil {
@@ -51,9 +53,15 @@ func (h *Handler) gated(c echo.Context) (bool, error) {
 	if _, err := h.loadKey(c); err != nil {
 		return true, err
 	}
+	return true, askReauth(c)
+}
+
+// askReauth answers a gated request with nothing but the signal that
+// opens the password dialog.
+func askReauth(c echo.Context) error {
 	htmx.Reswap(c, htmx.SwapNone)
 	htmx.Trigger(c, map[string]any{"reauth-required": true})
-	return true, c.NoContent(http.StatusOK)
+	return c.NoContent(http.StatusOK)
 }
 
 // RollAPIKeyDialog opens the Roll key dialog, after the password re-prompt.
@@ -87,9 +95,12 @@ func (h *Handler) RollAPIKey(c echo.Context) error {
 		}
 		return render(c, http.StatusOK, views.RollKeyDialog(*k, "24h", "Choose when the old key stops working."))
 	}
-	key, err := h.stores.Keys.Roll(c.Request().Context(), principalOf(c).Program.ID, actor(c), id, overlap)
+	p := principalOf(c)
+	key, err := h.stores.Keys.RollConfirmed(c.Request().Context(), h.reauthConfirm(p), p.Program.ID, actor(c), id, overlap)
 	var verr input.ValidationError
 	switch {
+	case errors.Is(err, accounts.ErrReauthGrantSpent):
+		return askReauth(c)
 	case errors.Is(err, database.ErrNotFound):
 		return notFound()
 	case errors.Is(err, keys.ErrDefaultKey), errors.Is(err, keys.ErrKeyInactive), errors.As(err, &verr):

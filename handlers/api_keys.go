@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"keydesk/handlers/htmx"
+	"keydesk/models/accounts"
 	"keydesk/models/database"
 	"keydesk/models/input"
 	"keydesk/models/keys"
@@ -234,11 +235,12 @@ func (h *Handler) unseal(c echo.Context, copied bool) error {
 		if _, err := h.loadKey(c); err != nil {
 			return err
 		}
-		htmx.Reswap(c, htmx.SwapNone)
-		htmx.Trigger(c, map[string]any{"reauth-required": true})
-		return c.NoContent(http.StatusOK)
+		return askReauth(c)
 	}
-	key, secret, err := h.stores.Keys.Reveal(c.Request().Context(), p.Program.ID, actor(c), id, copied)
+	key, secret, err := h.stores.Keys.RevealConfirmed(c.Request().Context(), h.reauthConfirm(p), p.Program.ID, actor(c), id, copied)
+	if errors.Is(err, accounts.ErrReauthGrantSpent) {
+		return askReauth(c)
+	}
 	if errors.Is(err, database.ErrNotFound) {
 		return notFound()
 	}

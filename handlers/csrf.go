@@ -19,6 +19,7 @@ const (
 	CSRFField  = "_csrf"
 	// CSRFCookieName holds the token of anonymous pages (the sign-in
 	// form) only: a double-submit cookie, since there is no session yet.
+	// With secure cookies it is __Host-keydesk_csrf (Store.CookieName).
 	CSRFCookieName   = "keydesk_csrf"
 	csrfCookieMaxAge = 2 * time.Hour
 	sessionCSRF      = "csrf"
@@ -57,7 +58,7 @@ func (h *Handler) CSRF(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		c.Set(csrfContextKey, want)
 		if !safe && !csrfTokensMatch(submittedCSRFToken(c.Request()), want) {
-			if _, err := c.Cookie(SessionCookieName); err == nil && p == nil && c.Path() != "/login" {
+			if h.hasSessionCookie(c) && p == nil && c.Path() != "/login" {
 				// The page's session ended (its token went with it):
 				// refuse as for any signed-out request, which sends the
 				// admin to sign in rather than to a dead end.
@@ -115,7 +116,7 @@ func (h *Handler) startSessionCSRF(c echo.Context, sess *sessions.Session) {
 // one when there is none. Safe requests (the pages that embed the token)
 // refresh the cookie's lifetime.
 func (h *Handler) anonymousCSRFToken(c echo.Context, refresh bool) string {
-	if ck, err := c.Cookie(CSRFCookieName); err == nil && wellFormedCSRFToken(ck.Value) {
+	if ck, err := c.Cookie(h.sessions.CookieName(CSRFCookieName)); err == nil && wellFormedCSRFToken(ck.Value) {
 		if refresh {
 			c.SetCookie(h.csrfCookie(ck.Value, int(csrfCookieMaxAge.Seconds())))
 		}
@@ -128,7 +129,7 @@ func (h *Handler) anonymousCSRFToken(c echo.Context, refresh bool) string {
 
 func (h *Handler) csrfCookie(value string, maxAge int) *http.Cookie {
 	return &http.Cookie{
-		Name:     CSRFCookieName,
+		Name:     h.sessions.CookieName(CSRFCookieName),
 		Value:    value,
 		Path:     "/",
 		MaxAge:   maxAge,

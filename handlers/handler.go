@@ -28,16 +28,25 @@ type Handler struct {
 	now          database.Clock
 	baseURL      string
 	// wakeWebhooks makes this instance's delivery worker look now;
-	// mailOn says whether email notices are configured.
+	// mail says whether email notices are on, or why not.
 	wakeWebhooks func()
-	mailOn       bool
+	mail         MailStatus
 	readiness    func() map[string]string
+}
+
+// MailStatus is whether email notices are on and, when the configuration
+// asks for them (KEYDESK_SMTP_URL or KEYDESK_MAIL_FROM set) but they are
+// off, Problem: what is wrong and how to fix it. The Webhooks and Settings
+// pages show a Problem, so notices are never off without a word.
+type MailStatus struct {
+	On      bool
+	Problem string
 }
 
 // UseEvents tells the handlers how to wake the webhook worker and whether
 // email notices are on.
-func (h *Handler) UseEvents(wakeWebhooks func(), mailOn bool) {
-	h.wakeWebhooks, h.mailOn = wakeWebhooks, mailOn
+func (h *Handler) UseEvents(wakeWebhooks func(), mail MailStatus) {
+	h.wakeWebhooks, h.mail = wakeWebhooks, mail
 }
 
 // New builds the handlers; they read the stores' clock.

@@ -42,11 +42,11 @@ func (h *Handler) Login(c echo.Context) error {
 	admin, err := h.stores.Accounts.Authenticate(c.Request().Context(), email, password, actor(c))
 	switch {
 	case errors.Is(err, accounts.ErrThrottled):
-		metrics.SignInFailures.Inc()
+		metrics.SignInFailures.WithLabelValues(metrics.FactorPassword).Inc()
 		form.Error = "Too many failed sign-in attempts. Wait " + minutes(accounts.ThrottleWindow) + " and try again."
 		return render(c, http.StatusTooManyRequests, views.LoginPage(form))
 	case errors.Is(err, accounts.ErrInvalidCredentials):
-		metrics.SignInFailures.Inc()
+		metrics.SignInFailures.WithLabelValues(metrics.FactorPassword).Inc()
 		form.Error = "Email or password is incorrect."
 		return render(c, http.StatusUnauthorized, views.LoginPage(form))
 	case err != nil:

@@ -17,7 +17,7 @@ import (
 
 // Session lifetime rules.
 const (
-	SessionCookieName  = "keydesk_session"
+	SessionCookieName  = "keydesk_session" // __Host-keydesk_session with secure cookies (Store.CookieName)
 	SessionIdleTimeout = 30 * time.Minute
 	SessionMaxLifetime = 12 * time.Hour
 	// seenResolution bounds how often a busy session is written back.
@@ -63,12 +63,26 @@ func unixValue(s *sessions.Session, key string) time.Time {
 	return time.Unix(v, 0)
 }
 
+// isRead reports whether the request is a GET or a HEAD, which answers
+// as its GET does.
+func isRead(c echo.Context) bool {
+	m := c.Request().Method
+	return m == http.MethodGet || m == http.MethodHead
+}
+
+// hasSessionCookie reports whether the request carries a session cookie
+// (live or not).
+func (h *Handler) hasSessionCookie(c echo.Context) bool {
+	_, err := c.Cookie(h.sessions.CookieName(SessionCookieName))
+	return err == nil
+}
+
 // LoadSession reads the session cookie, enforces the idle and absolute
 // timeouts, and puts the principal into the context. It never refuses a
 // request itself: RequireAdmin does.
 func (h *Handler) LoadSession(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if _, err := c.Cookie(SessionCookieName); err != nil {
+		if !h.hasSessionCookie(c) {
 			return next(c)
 		}
 		sess, err := h.sessions.Get(c.Request(), SessionCookieName)
@@ -158,12 +172,12 @@ func (h *Handler) RequireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 		if principalOf(c) != nil {
 			return next(c)
 		}
-		target := loginTarget(c)
+		target := h.loginTarget(c)
 		if htmx.IsRequest(c) {
 			htmx.Redirect(c, target)
 			return c.NoContent(http.StatusUnauthorized)
 		}
-		if c.Request().Method != http.MethodGet {
+		if !isRead(c) {
 			return echo.NewHTTPError(http.StatusUnauthorized, "Sign in to continue.")
 		}
 		return c.Redirect(http.StatusSeeOther, target)
@@ -174,17 +188,17 @@ func (h *Handler) RequireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 // it returns to the page the admin was on (for an htmx action, the page it
 // came from) and, when the request carried a session cookie, says the
 // session ended.
-func loginTarget(c echo.Context) string {
+func (h *Handler) loginTarget(c echo.Context) string {
 	q := url.Values{}
 	switch {
 	case htmx.IsRequest(c):
 		if page := safeNext(htmx.CurrentPage(c)); page != "" {
 			q.Set("next", page)
 		}
-	case c.Request().Method == http.MethodGet:
+	case isRead(c):
 		q.Set("next", c.Request().URL.RequestURI())
 	}
-	if _, err := c.Cookie(SessionCookieName); err == nil {
+	if h.hasSessionCookie(c) {
 		q.Set("ended", "1")
 	}
 	if len(q) == 0 {
@@ -230,8 +244,9 @@ func (h *Handler) refuse(c echo.Context) error {
 // reauthenticatedRecently reports whether the admin confirmed their password
 // within the re-authentication window, in the current program, and is not
 // locked out of re-authentication since (a lock closes an open window at
-// once). A zero window always asks: the confirmation is a one-time grant in
-// the database that exactly one request can spend, within a minute.
+// once). It spends nothing: with a zero window (always ask) it only looks
+// for the one-time grant, so opening a dialog (a GET) leaves it for the
+// action, which spends it with reauthConfirm.
 func (h *Handler) reauthenticatedRecently(c echo.Context, p *Principal) (bool, error) {
 	if p.ReauthAt.IsZero() || p.ReauthProgramID != p.Program.ID {
 		return false, nil
@@ -244,16 +259,21 @@ func (h *Handler) reauthenticatedRecently(c echo.Context, p *Principal) (bool, e
 		return now.Sub(p.ReauthAt) <= h.reauthWindow, nil
 	}
 	token, _ := p.Session.Values[sessionReauthGrant].(string)
-	ok, err := h.stores.Accounts.ConsumeReauthGrant(c.Request().Context(), p.Admin.ID, p.Program.ID, token)
-	if err != nil {
-		return false, err
+	return h.stores.Accounts.HasReauthGrant(c.Request().Context(), p.Admin.ID, p.Program.ID, token)
+}
+
+// reauthConfirm is the step a secret-releasing action runs in its own
+// transaction after reauthenticatedRecently said yes. With a zero window
+// it spends the one-time grant, so the confirmation goes if and only if
+// the action commits, and of simultaneous actions exactly one gets through
+// (the others fail with accounts.ErrReauthGrantSpent). With a window there
+// is nothing to spend.
+func (h *Handler) reauthConfirm(p *Principal) database.TxStep {
+	if h.reauthWindow > 0 {
+		return nil
 	}
-	clearReauth(p.Session)
-	p.ReauthAt = time.Time{}
-	if err := p.Session.Save(c.Request(), c.Response()); err != nil {
-		return false, err
-	}
-	return ok, nil
+	token, _ := p.Session.Values[sessionReauthGrant].(string)
+	return h.stores.Accounts.SpendReauthGrant(p.Admin.ID, p.Program.ID, token)
 }
 
 // clearReauth closes the session's re-authentication window.

@@ -16,24 +16,42 @@ import (
 	"keydesk/models/accounts"
 	"keydesk/models/database"
 	"keydesk/models/input"
+	"keydesk/models/metrics"
 	"keydesk/views"
 	"keydesk/web/paths"
 )
 
-// Session values holding a WebAuthn ceremony's state between its options
-// and its answer: the library's SessionData as JSON, kept server-side in
-// the sessions table (the browser holds only the session id) and removed
-// when the answer arrives, so a challenge is answered once.
+// Session values holding a signed-in (or half signed-in) admin's WebAuthn
+// ceremony between its options and its answer: the library's SessionData
+// as JSON, kept server-side in the sessions table (the browser holds only
+// the session id).
+//
+// A challenge is answered once. The session is loaded at each request's
+// start, so simultaneous answers all find the challenge there: the finish
+// that verifies an answer records the challenge in passkey_challenges_used,
+// one insert that exactly one of them wins (spendChallenge).
 const (
 	sessionPasskeyRegister     = "passkey_register"
 	sessionPasskeyRegisterName = "passkey_register_name"
 	sessionPasskeyReauth       = "passkey_reauth"
 	sessionPasskeySecond       = "passkey_second"
-	sessionPasskeyLogin        = "passkey_login"
-	sessionPasskeyLoginNext    = "passkey_login_next"
 	// PasskeyCeremonyTimeout bounds how long a challenge stays valid.
 	PasskeyCeremonyTimeout = 5 * time.Minute
 )
+
+// An anonymous visitor's usernameless sign-in has no session row to hold
+// its ceremony, and must not make one (anyone can ask for options): the
+// ceremony travels in a sealed cookie (authenticated and encrypted under
+// keys derived from the master key, refused after PasskeyCeremonyTimeout),
+// sent only to the sign-in's answer route and cleared when it is read.
+// Copies of the cookie are stopped by spendChallenge like any answer.
+const passkeyLoginCookie = "keydesk_passkey_login"
+
+// passkeyLoginCeremony is what the sign-in cookie holds.
+type passkeyLoginCeremony struct {
+	Data webauthn.SessionData `json:"data"`
+	Next string               `json:"next"`
+}
 
 // webAuthn is the relying party: its ID is the host of the base URL
 // (KEYDESK_BASE_URL) and the base URL's origin the only origin accepted.
@@ -78,22 +96,34 @@ func saveCeremony(c echo.Context, sess *sessions.Session, key string, data *weba
 	return sess.Save(c.Request(), c.Response())
 }
 
-// takeCeremony removes a ceremony's state from the session (saved at once,
-// so a replayed answer finds none) and returns it.
-func takeCeremony(c echo.Context, sess *sessions.Session, key string) (*webauthn.SessionData, error) {
+// takeCeremony returns a ceremony's state and drops it from the session's
+// values, to go with the session's next save (the winning answer's). It
+// does not save: simultaneous answers have all loaded it, spendChallenge
+// alone makes it one use, and a losing answer must not write a session
+// the winner may have just rotated.
+func takeCeremony(sess *sessions.Session, key string) *webauthn.SessionData {
 	raw, _ := sess.Values[key].(string)
-	if raw == "" {
-		return nil, nil
-	}
 	delete(sess.Values, key)
-	if err := sess.Save(c.Request(), c.Response()); err != nil {
-		return nil, err
+	if raw == "" {
+		return nil
 	}
 	var data webauthn.SessionData
 	if err := json.Unmarshal([]byte(raw), &data); err != nil {
-		return nil, nil
+		return nil
 	}
-	return &data, nil
+	return &data
+}
+
+// spendChallenge marks a verified answer's challenge as used and reports
+// whether this request was the first to answer it (of simultaneous answers
+// of one assertion, exactly one is). The signature counter cannot stop a
+// replay by itself: a synced passkey always reports 0. Called only after
+// the library verified the answer, so the table grows with verified
+// answers, never with anonymous requests. The record outlives the
+// challenge: it was issued before now and expires PasskeyCeremonyTimeout
+// after it was issued.
+func (h *Handler) spendChallenge(c echo.Context, data *webauthn.SessionData) (bool, error) {
+	return h.stores.Accounts.SpendPasskeyChallenge(c.Request().Context(), data.Challenge, h.now().Add(PasskeyCeremonyTimeout))
 }
 
 const (
@@ -147,10 +177,7 @@ func (h *Handler) PasskeyRegister(c echo.Context) error {
 	p := principalOf(c)
 	name, _ := p.Session.Values[sessionPasskeyRegisterName].(string)
 	delete(p.Session.Values, sessionPasskeyRegisterName)
-	data, err := takeCeremony(c, p.Session, sessionPasskeyRegister)
-	if err != nil {
-		return err
-	}
+	data := takeCeremony(p.Session, sessionPasskeyRegister)
 	if data == nil {
 		return passkeyError(c, http.StatusBadRequest, msgPasskeyExpired)
 	}
@@ -171,6 +198,11 @@ func (h *Handler) PasskeyRegister(c echo.Context) error {
 	if err != nil {
 		h.logger.Info("passkey registration refused", "error", err.Error(), "admin_id", p.Admin.ID)
 		return passkeyError(c, http.StatusBadRequest, "The passkey could not be added. It must verify you (PIN, fingerprint or face). Try again.")
+	}
+	if first, err := h.spendChallenge(c, data); err != nil {
+		return err
+	} else if !first {
+		return passkeyError(c, http.StatusBadRequest, msgPasskeyExpired)
 	}
 	_, err = h.stores.Accounts.AddPasskey(ctx, p.Program.ID, actor(c), name, cred)
 	var invalid input.ValidationError
@@ -275,10 +307,7 @@ func (h *Handler) beginPasskeyLogin(c echo.Context, sess *sessions.Session, key 
 // finishPasskeyLogin verifies an assertion by one admin's passkey (user
 // verification required) and records its new signature counter.
 func (h *Handler) finishPasskeyLogin(c echo.Context, sess *sessions.Session, key string, adminID int64) (bool, error) {
-	data, err := takeCeremony(c, sess, key)
-	if err != nil {
-		return false, err
-	}
+	data := takeCeremony(sess, key)
 	if data == nil {
 		return false, passkeyError(c, http.StatusBadRequest, msgPasskeyExpired)
 	}
@@ -299,6 +328,9 @@ func (h *Handler) finishPasskeyLogin(c echo.Context, sess *sessions.Session, key
 	if err != nil {
 		h.logger.Info("passkey assertion refused", "error", err.Error(), "admin_id", adminID)
 		return false, nil
+	}
+	if first, err := h.spendChallenge(c, data); err != nil || !first {
+		return false, err
 	}
 	switch err := h.stores.Accounts.PasskeyUsed(ctx, adminID, cred); {
 	case errors.Is(err, accounts.ErrPasskeyCloned), errors.Is(err, database.ErrNotFound):
@@ -373,6 +405,7 @@ func (h *Handler) LoginCodePasskey(c echo.Context) error {
 		return err
 	}
 	if !ok {
+		metrics.SignInFailures.WithLabelValues(metrics.FactorPasskey).Inc()
 		return passkeyError(c, http.StatusUnauthorized, msgPasskeyFailed)
 	}
 	return h.passkeySignIn(c, id, next)
@@ -412,12 +445,8 @@ func (h *Handler) LoginPasskeyOptions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	sess, err := h.sessions.Get(c.Request(), SessionCookieName)
-	if err != nil {
-		sess = h.sessions.Fresh(SessionCookieName)
-	}
-	sess.Values[sessionPasskeyLoginNext] = safeNext(c.FormValue("next"))
-	if err := saveCeremony(c, sess, sessionPasskeyLogin, data); err != nil {
+	ceremony := passkeyLoginCeremony{Data: *data, Next: safeNext(c.FormValue("next"))}
+	if err := h.sessions.SealCookie(c.Response(), passkeyLoginCookie, paths.LoginPasskey, ceremony, PasskeyCeremonyTimeout); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, assertion)
@@ -428,19 +457,11 @@ func (h *Handler) LoginPasskeyOptions(c echo.Context) error {
 // first (their passkey is then the second factor).
 func (h *Handler) LoginPasskey(c echo.Context) error {
 	noStore(c)
-	sess, err := h.sessions.Get(c.Request(), SessionCookieName)
-	if err != nil || sess.IsNew {
+	var ceremony passkeyLoginCeremony
+	if !h.sessions.OpenCookie(c.Request(), c.Response(), passkeyLoginCookie, paths.LoginPasskey, &ceremony, PasskeyCeremonyTimeout) {
 		return passkeyError(c, http.StatusBadRequest, msgPasskeyExpired)
 	}
-	next, _ := sess.Values[sessionPasskeyLoginNext].(string)
-	delete(sess.Values, sessionPasskeyLoginNext)
-	data, err := takeCeremony(c, sess, sessionPasskeyLogin)
-	if err != nil {
-		return err
-	}
-	if data == nil {
-		return passkeyError(c, http.StatusBadRequest, msgPasskeyExpired)
-	}
+	data := &ceremony.Data
 	wa, err := h.webAuthn()
 	if err != nil {
 		return passkeysUnavailable(c, err)
@@ -463,7 +484,13 @@ func (h *Handler) LoginPasskey(c echo.Context) error {
 		if err != nil {
 			h.logger.Info("passkey sign-in refused", "error", err.Error())
 		}
+		metrics.SignInFailures.WithLabelValues(metrics.FactorPasskey).Inc()
 		return passkeyError(c, http.StatusUnauthorized, msgPasskeyFailed)
+	}
+	if first, err := h.spendChallenge(c, data); err != nil {
+		return err
+	} else if !first {
+		return passkeyError(c, http.StatusBadRequest, msgPasskeyExpired)
 	}
 	if !admin.PasskeyOnly {
 		return passkeyError(c, http.StatusUnauthorized, "This passkey is your second step: sign in with your email and password first. To sign in with the passkey alone, turn on \"Sign in with a passkey only\" on your account page.")
@@ -471,11 +498,12 @@ func (h *Handler) LoginPasskey(c echo.Context) error {
 	switch err := h.stores.Accounts.PasskeyUsed(ctx, admin.ID, cred); {
 	case errors.Is(err, accounts.ErrPasskeyCloned), errors.Is(err, database.ErrNotFound):
 		h.logger.Warn("passkey sign-in refused", "error", err.Error(), "admin_id", admin.ID)
+		metrics.SignInFailures.WithLabelValues(metrics.FactorPasskey).Inc()
 		return passkeyError(c, http.StatusUnauthorized, msgPasskeyFailed)
 	case err != nil:
 		return err
 	}
-	return h.passkeySignIn(c, admin.ID, safeNext(next))
+	return h.passkeySignIn(c, admin.ID, safeNext(ceremony.Next))
 }
 
 func init() {

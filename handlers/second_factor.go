@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"keydesk/models/accounts"
+	"keydesk/models/metrics"
 	"keydesk/views"
 	"keydesk/web/paths"
 )
@@ -95,8 +96,10 @@ func (h *Handler) LoginCode(c echo.Context) error {
 	err = h.stores.Accounts.VerifySecondFactor(ctx, memberships[0].Program.ID, actor(c), id, c.FormValue("code"))
 	switch {
 	case errors.Is(err, accounts.ErrThrottled):
+		metrics.SignInFailures.WithLabelValues(metrics.FactorCode).Inc()
 		return render(c, http.StatusTooManyRequests, views.LoginCodePage(csrfToken(c), "Too many wrong codes. Wait "+minutes(accounts.ThrottleWindow)+" and try again.", admin.HasTOTP(), admin.HasPasskey()))
 	case errors.Is(err, accounts.ErrInvalidCode), errors.Is(err, accounts.ErrTOTPNotSetUp):
+		metrics.SignInFailures.WithLabelValues(metrics.FactorCode).Inc()
 		return render(c, http.StatusUnauthorized, views.LoginCodePage(csrfToken(c), "That code is wrong or was already used. Enter the current code from your authenticator app, or a recovery code.", admin.HasTOTP(), admin.HasPasskey()))
 	case err != nil:
 		return err
@@ -121,7 +124,7 @@ func (h *Handler) RequireTwoFactorSetup(next echo.HandlerFunc) echo.HandlerFunc 
 			c.Response().Header().Set("HX-Redirect", paths.Account)
 			return c.NoContent(http.StatusForbidden)
 		}
-		if c.Request().Method == http.MethodGet {
+		if isRead(c) {
 			return c.Redirect(http.StatusSeeOther, paths.Account)
 		}
 		return echo.NewHTTPError(http.StatusForbidden, "This program requires two-factor authentication. Set up an authenticator app in your account first.")

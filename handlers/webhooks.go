@@ -39,7 +39,7 @@ func (h *Handler) renderWebhooks(c echo.Context, status int, form outbox.Endpoin
 		return err
 	}
 	noStore(c)
-	v := views.WebhooksView{Endpoints: eps, Form: form, Errors: errs, MailOn: h.mailOn, Limit: outbox.MaxEndpointsPerProgram}
+	v := views.WebhooksView{Endpoints: eps, Form: form, Errors: errs, MailOn: h.mail.On, MailProblem: h.mail.Problem, Limit: outbox.MaxEndpointsPerProgram}
 	return render(c, status, views.WebhooksPage(h.shell(c, "Webhooks", views.NavWebhooks), v))
 }
 

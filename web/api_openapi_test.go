@@ -20,7 +20,9 @@ func TestOpenAPIDocumentMatchesTheRoutes(t *testing.T) {
 
 	var registered []string
 	for _, rt := range ts.App.Echo.Routes() {
-		if !strings.HasPrefix(rt.Path, "/v2/") || rt.Method == "echo_route_not_found" {
+		// HEAD is every GET route's twin (TestEveryGetRouteAnswersHead),
+		// implied by HTTP rather than documented per operation.
+		if !strings.HasPrefix(rt.Path, "/v2/") || rt.Method == "echo_route_not_found" || rt.Method == "HEAD" {
 			continue
 		}
 		path := rt.Path

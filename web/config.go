@@ -65,12 +65,14 @@ func ConfigFromEnv(logger *slog.Logger) (Config, error) {
 		return cfg, err
 	}
 	cfg.TrustedProxies = proxies
+	httpsBaseURL := false
 	if v := os.Getenv("KEYDESK_BASE_URL"); v != "" {
 		u, err := url.Parse(v)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return cfg, fmt.Errorf("KEYDESK_BASE_URL must be an http or https URL such as http://localhost:8080, got %q", v)
 		}
 		cfg.BaseURL = strings.TrimRight(v, "/")
+		httpsBaseURL = u.Scheme == "https"
 	}
 	cfg.MetricsAddr = os.Getenv("KEYDESK_METRICS_ADDR")
 	api, err := APIConfigFromEnv()
@@ -88,10 +90,17 @@ func ConfigFromEnv(logger *slog.Logger) (Config, error) {
 		}
 		cfg.ReauthWindow = d
 	}
+	// Secure cookies (and HSTS) follow an https base URL unless set. An
+	// https base URL with KEYDESK_SECURE_COOKIES=false is a contradiction
+	// that would send the session cookie over plain http: refuse it.
+	cfg.SecureCookies = httpsBaseURL
 	if v := os.Getenv("KEYDESK_SECURE_COOKIES"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
 			return cfg, fmt.Errorf("KEYDESK_SECURE_COOKIES must be true or false, got %q", v)
+		}
+		if !b && httpsBaseURL {
+			return cfg, fmt.Errorf("KEYDESK_SECURE_COOKIES=false contradicts KEYDESK_BASE_URL %q: browsers reach keydesk over https, and cookies without Secure would also travel over plain http; unset KEYDESK_SECURE_COOKIES (an https base URL turns it on)", cfg.BaseURL)
 		}
 		cfg.SecureCookies = b
 	}

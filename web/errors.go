@@ -22,7 +22,8 @@ import (
 const unavailableMessage = "keydesk is temporarily unavailable: it cannot reach its database. Nothing you did was half done; try again in a minute."
 
 // handleError is the one error handler: JSON for the API, a toast-friendly
-// plain text for htmx fragments, an HTML page for everything else. It does
+// plain text for htmx fragments, an HTML page for everything else (HEAD
+// included: headWithoutBody drops the body, the headers stay GET's). It does
 // nothing once the response is committed. A lost database is a 503 (try
 // again), not a 500 (our bug).
 func (s *Server) handleError(err error, c echo.Context) {
@@ -74,8 +75,6 @@ func (s *Server) handleError(err error, c echo.Context) {
 		_ = api.WriteError(c, status, message)
 	case htmx.IsRequest(c):
 		_ = c.String(status, message)
-	case c.Request().Method == http.MethodHead:
-		_ = c.NoContent(status)
 	default:
 		shell := s.Handlers.ShellFor(c, "Error")
 		if status == http.StatusServiceUnavailable {

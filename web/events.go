@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"keydesk/handlers"
 	"keydesk/web/notify"
 )
 
@@ -54,11 +56,15 @@ func (s *Server) runWebhooks(ctx context.Context) {
 // useMail turns email notices on when KEYDESK_SMTP_URL is set (with
 // KEYDESK_MAIL_FROM and KEYDESK_BASE_URL): the outbox fans mailable events
 // out to full-access admins, invitations are mailed, and the webhook worker
-// sends them. A bad setting is logged and leaves notices off, as the
-// console then says.
-func (s *Server) useMail(cfg Config) bool {
+// sends them. When the configuration asks for mail but a setting is
+// missing or bad, notices stay off and say so: a warning at start that
+// names the variable, and the Problem the Webhooks and Settings pages show.
+func (s *Server) useMail(cfg Config) handlers.MailStatus {
 	if cfg.Events.SMTPURL == "" {
-		return false
+		if cfg.Events.MailFrom == "" {
+			return handlers.MailStatus{}
+		}
+		return s.mailOff(errors.New("KEYDESK_MAIL_FROM is set but KEYDESK_SMTP_URL is not: set it to the mail server, such as smtp://user:pass@host:587"))
 	}
 	base := cfg.BaseURL
 	if base == "" {
@@ -66,12 +72,19 @@ func (s *Server) useMail(cfg Config) bool {
 	}
 	m, err := notify.NewMailer(cfg.Events.SMTPURL, cfg.Events.MailFrom, base, cfg.Events.Webhooks.Timeout)
 	if err != nil {
-		s.logger.Warn("email notices are off", "reason", err.Error())
-		return false
+		return s.mailOff(err)
 	}
 	s.webhooks.UseMailer(m)
 	s.Stores.Outbox.UseMail(true)
-	return true
+	return handlers.MailStatus{On: true}
+}
+
+// mailOff logs, once at start, that email notices are off for reason,
+// and returns the status the console shows.
+func (s *Server) mailOff(reason error) handlers.MailStatus {
+	s.logger.Warn("email notices are OFF: no key-event or invitation mail will be sent until this is fixed and keydesk restarted",
+		"reason", reason.Error())
+	return handlers.MailStatus{Problem: reason.Error() + ". Restart keydesk after changing it."}
 }
 
 // wakeWebhooksAfterWrites wakes the outbox worker once a console write has

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/PuerkitoBio/goquery"
 	"github.com/emersion/go-smtp"
 
 	"keydesk/models/modeltest"
@@ -101,5 +102,67 @@ func TestConsoleSaysWhetherEmailNoticesAreOn(t *testing.T) {
 	// Quoted-printable soft line breaks aside, the link is there as shown.
 	if !strings.Contains(strings.ReplaceAll(sink.data[0], "=\r\n", ""), "https://keydesk.example.test"+link) {
 		t.Fatalf("the mail lacks the link %s", link)
+	}
+}
+
+// TestMailOffSaysWhyAtStartAndInTheConsole: KEYDESK_SMTP_URL set without
+// KEYDESK_BASE_URL (or KEYDESK_MAIL_FROM without KEYDESK_SMTP_URL) leaves
+// email notices off, and keydesk says so: a warning when the server is
+// built that names the missing variable, and a warning panel on General »
+// Webhooks and General » Settings. With mail on, or with no mail setting
+// at all, neither page shows the panel.
+func TestMailOffSaysWhyAtStartAndInTheConsole(t *testing.T) {
+	_, addr := startMailSink(t)
+	for _, tc := range []struct {
+		name    string
+		set     func(*web.Config)
+		missing string // the variable the warning names; "" for no warning
+	}{
+		{"smtp without base URL", func(cfg *web.Config) {
+			cfg.Events.SMTPURL, cfg.Events.MailFrom = "smtp://"+addr, "keydesk@example.test"
+		}, "KEYDESK_BASE_URL"},
+		{"sender without smtp", func(cfg *web.Config) {
+			cfg.Events.MailFrom, cfg.BaseURL = "keydesk@example.test", "https://keydesk.example.test"
+		}, "KEYDESK_SMTP_URL"},
+		{"mail on", func(cfg *web.Config) {
+			cfg.Events.SMTPURL, cfg.Events.MailFrom, cfg.BaseURL = "smtp://"+addr, "keydesk@example.test", "https://keydesk.example.test"
+		}, ""},
+		{"no mail settings", func(*web.Config) {}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := newTestServer(t, modeltest.SQLite(t), tc.set)
+			var warning string
+			for _, line := range strings.Split(ts.Logs.String(), "\n") {
+				if strings.Contains(line, "level=WARN") && strings.Contains(line, "email notices are OFF") {
+					warning = line
+				}
+			}
+			if tc.missing == "" {
+				if warning != "" {
+					t.Fatalf("a warning with nothing wrong: %s", warning)
+				}
+			} else if !strings.Contains(warning, tc.missing+" is not") || !strings.Contains(warning, "no key-event or invitation mail will be sent") {
+				t.Fatalf("the start-up log does not say notices are off for want of %s:\n%s", tc.missing, ts.Logs.String())
+			}
+			c := ts.loggedIn(t, ts.Demo.Full.Email)
+			for _, p := range []string{"/general/webhooks", "/general/settings"} {
+				res, body := c.get(p)
+				doc, err := goquery.NewDocumentFromReader(strings.NewReader(body))
+				if err != nil || res.StatusCode != 200 {
+					t.Fatalf("%s: %d %v", p, res.StatusCode, err)
+				}
+				panel := doc.Find("[data-mail-warning]")
+				text := strings.Join(strings.Fields(panel.Text()), " ")
+				if tc.missing == "" {
+					if panel.Length() != 0 {
+						t.Fatalf("%s warns %q with nothing wrong", p, text)
+					}
+					continue
+				}
+				if panel.Length() != 1 || !strings.HasPrefix(text, "Email notices are off.") || !strings.Contains(text, tc.missing+" is not") {
+					t.Fatalf("%s: warning panel %q, want one naming %s", p, text, tc.missing)
+				}
+			}
+		})
 	}
 }

@@ -101,8 +101,9 @@ func (s *Server) MetricsAddr() string {
 }
 
 // observeRequests times every request into the duration histogram, by
-// route template (never the path itself, which may hold an id), method and
-// status class. It wraps logRequests, so the status is the final one.
+// route template (never the path itself, which may hold an id; a path no
+// route knows is "unmatched"), method (a non-standard one is "other") and
+// status class: every label takes one of a fixed set of values. It wraps logRequests, so the status is the final one.
 func observeRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
@@ -111,7 +112,7 @@ func observeRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if route == "" {
 			route = "unmatched"
 		}
-		metrics.HTTPDuration.WithLabelValues(route, c.Request().Method, metrics.StatusClass(c.Response().Status)).Observe(time.Since(start).Seconds())
+		metrics.HTTPDuration.WithLabelValues(route, metrics.MethodLabel(c.Request().Method), metrics.StatusClass(c.Response().Status)).Observe(time.Since(start).Seconds())
 		return err
 	}
 }

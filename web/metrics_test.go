@@ -82,7 +82,7 @@ func TestMetricsScrapeNamesAndLabels(t *testing.T) {
 			`keydesk_key_verifications_total{outcome="valid"}`:    3,
 			`keydesk_key_verifications_total{outcome="inactive"}`: 1,
 			`keydesk_key_verifications_total{outcome="invalid"}`:  1,
-			`keydesk_signin_failures_total`:                       1,
+			`keydesk_signin_failures_total{factor="password"}`:    1,
 		} {
 			if got := sample(t, body, series) - sample(t, before, series); got < want {
 				t.Errorf("%s grew by %v, want at least %v", series, got, want)

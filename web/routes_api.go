@@ -19,21 +19,20 @@ var openAPIDocument []byte
 // apiRoutes registers the REST and UI (JWT) API under /v2 and builds what
 // it runs on: the key verifier and its cache, the last-used recorder, the
 // rate limiter, the failed-authentication limiter. Start and Close (background.go) run their background work.
-func (s *Server) apiRoutes(g *echo.Group, cfg APIConfig) {
+func (s *Server) apiRoutes(g routeSet, cfg APIConfig) {
 	rt := newAPIRuntime(cfg, s.Stores, s.logger)
 	s.api = rt
 	s.Handlers.SetReadinessDetails(rt.readiness)
 	handler := api.New(s.Stores.Members, rt.verifier, rt.keyLimiter(), rt.failures)
 	handler.CountUsage(rt.counts)
 
-	g.GET("/openapi.yaml", func(c echo.Context) error {
+	g.Group("", compressPublicBodies()).GET("/openapi.yaml", func(c echo.Context) error {
 		return c.Blob(http.StatusOK, "application/yaml; charset=utf-8", openAPIDocument)
 	})
 
-	// Middleware per route rather than per group: a group's middleware
-	// would also register catch-all routes under its prefix. Each chain is
-	// built once, here: Echo v4 would wrap a route's middleware around its
-	// handler again on every request.
+	// Middleware chained per route rather than given to the routeSet: each
+	// chain is built once, here, where Echo v4 would wrap a route's
+	// middleware around its handler again on every request.
 	// Responses are not cached: the server sends Cache-Control: no-store
 	// on every response.
 	// Each route names the permission a restricted key needs (openapi.yaml

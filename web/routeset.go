@@ -29,9 +29,12 @@ func (r routeSet) Group(prefix string, mw ...echo.MiddlewareFunc) routeSet {
 	return routeSet{e: r.e, prefix: r.prefix + prefix, mw: append(slices.Clone(r.mw), mw...)}
 }
 
-// GET registers a GET route (each route gets its own copy of the
-// middleware slice).
+// GET registers a GET route and its HEAD twin, the same handler behind
+// the same middleware (RFC 9110 requires HEAD wherever GET is served;
+// Echo's router does not map it by itself, and headWithoutBody drops the
+// body). Each route gets its own copy of the middleware slice.
 func (r routeSet) GET(path string, h echo.HandlerFunc) *echo.Route {
+	r.e.HEAD(r.prefix+path, h, slices.Clone(r.mw)...)
 	return r.e.GET(r.prefix+path, h, slices.Clone(r.mw)...)
 }
 

@@ -79,6 +79,7 @@ func New(cfg Config, stores *models.Stores, logger *slog.Logger) *Server {
 
 	s.metrics = &metricsListener{addr: cfg.MetricsAddr}
 	e.Pre(assignRequestID)
+	e.Use(headWithoutBody)
 	e.Use(observeRequests)
 	e.Use(s.logRequests)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
@@ -95,9 +96,10 @@ func New(cfg Config, stores *models.Stores, logger *slog.Logger) *Server {
 func (s *Server) routes(cfg Config) {
 	e, h := s.Echo, s.Handlers
 
-	e.GET("/healthz", h.Healthz)
-	e.GET("/readyz", h.Readyz)
-	e.GET("/static/*", staticHandler())
+	public := newRouteSet(e, "")
+	public.GET("/healthz", h.Healthz)
+	public.GET("/readyz", h.Readyz)
+	public.Group("", compressPublicBodies()).GET("/static/*", staticHandler())
 
 	// The console: sessions and CSRF on every route, pages and fragments,
 	// and on no other path (a routeSet adds no catch-all routes).
@@ -168,7 +170,7 @@ func (s *Server) routes(cfg Config) {
 	full.GET(general(paths.APIReference), apiReference)
 
 	s.auditTrailRoutes(signedIn.Group(paths.AuditTrail, h.RequireModule(accounts.ModuleAuditTrail)))
-	s.apiRoutes(e.Group("/v2"), cfg.API)
+	s.apiRoutes(newRouteSet(e, "/v2"), cfg.API)
 }
 
 // staticHandler serves the embedded assets. A directory is a 404, never a
@@ -183,6 +185,13 @@ func staticHandler() echo.HandlerFunc {
 		c.Response().Header().Set("Cache-Control", "public, max-age=3600")
 		req := c.Request()
 		req.URL.Path = name
+		if req.Method == http.MethodHead {
+			// Served as GET, so that HEAD's headers are GET's to the
+			// letter (compression included); headWithoutBody drops the
+			// body.
+			req = req.Clone(req.Context())
+			req.Method = http.MethodGet
+		}
 		files.ServeHTTP(c.Response(), req)
 		return nil
 	}

@@ -11,8 +11,9 @@ import (
 const authFailureRetention = 24 * time.Hour
 
 // PurgeAuthFailures deletes sign-in and re-authentication failures too old
-// to count toward any throttle, and expired one-time re-authentications,
-// and returns how many rows went.
+// to count toward any throttle, expired one-time re-authentications and
+// answered passkey challenges past their expiry, and returns how many rows
+// went.
 func (s *Store) PurgeAuthFailures(ctx context.Context) (int64, error) {
 	res := s.db.WithContext(ctx).Exec(`DELETE FROM auth_failures WHERE created_at < ?`, s.now().Add(-authFailureRetention))
 	if res.Error != nil {
@@ -22,5 +23,9 @@ func (s *Store) PurgeAuthFailures(ctx context.Context) (int64, error) {
 	if grants.Error != nil {
 		return 0, fmt.Errorf("accounts: unable to purge expired re-authentications: %w", grants.Error)
 	}
-	return res.RowsAffected + grants.RowsAffected, nil
+	challenges := s.db.WithContext(ctx).Exec(`DELETE FROM passkey_challenges_used WHERE expires_at < ?`, s.now())
+	if challenges.Error != nil {
+		return 0, fmt.Errorf("accounts: unable to purge answered passkey challenges: %w", challenges.Error)
+	}
+	return res.RowsAffected + grants.RowsAffected + challenges.RowsAffected, nil
 }

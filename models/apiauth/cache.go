@@ -11,7 +11,13 @@ import (
 	"gorm.io/gorm"
 )
 
-// Invalidate drops whatever the cache knows of the key with this digest.
+// Invalidate drops whatever the cache knows of the key with this digest,
+// current or a roll's old one: every entry of that key goes, whichever of
+// its digests it is cached under. The entry of the current digest carries
+// the old sealed secret too (UI tokens signed with it are checked against
+// that entry), so an announcement naming only the old digest, as older
+// keydesk versions made when an overlap ended, still ends the old secret
+// everywhere at once.
 func (v *Verifier) Invalidate(digest []byte) {
 	var d [32]byte
 	copy(d[:], digest)
@@ -20,6 +26,11 @@ func (v *Verifier) Invalidate(digest []byte) {
 	v.gen++
 	delete(v.positive, d)
 	delete(v.negative, d)
+	for cached, e := range v.positive {
+		if c := e.key.credential; string(c.Digest) == string(d[:]) || string(c.OldDigest) == string(d[:]) {
+			delete(v.positive, cached)
+		}
+	}
 	// A roll changes the digest an identifier (a UI token's sub) leads to.
 	for s, e := range v.subjects {
 		if e.digest == d {

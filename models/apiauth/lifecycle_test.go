@@ -1,6 +1,7 @@
 package apiauth_test
 
 import (
+	"encoding/hex"
 	"errors"
 	"sync"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"keydesk/models/apiauth"
 	"keydesk/models/audit"
+	"keydesk/models/database"
 	"keydesk/models/input"
 	"keydesk/models/keys"
 	"keydesk/models/modeltest"
@@ -161,6 +163,12 @@ func TestRollOverlapEndRollingTwiceAndJWTs(t *testing.T) {
 				t.Fatalf("%s secret: %v", name, err)
 			}
 		}
+		// The key is cached with its old secret (a UI token's sub leads to
+		// the current digest's entry): Expire old key now must drop that
+		// entry too, not only the old digest's.
+		if _, _, err := v.VerifyUIToken(t.Context(), f.program.PartnerID, sign(second.Secret)); err != nil {
+			t.Fatalf("JWT with the old secret during the second overlap: %v", err)
+		}
 		if _, err := store.Keys.ExpireOldKey(t.Context(), f.program.ID, audit.Actor{}, f.key.ID); err != nil {
 			t.Fatal(err)
 		}
@@ -168,8 +176,101 @@ func TestRollOverlapEndRollingTwiceAndJWTs(t *testing.T) {
 		if _, err := v.VerifyAPIKey(t.Context(), f.program.PartnerID, second.Secret); !errors.Is(err, apiauth.ErrUnauthorized) {
 			t.Fatalf("old secret after Expire old key now: %v", err)
 		}
+		if _, _, err := v.VerifyUIToken(t.Context(), f.program.PartnerID, sign(second.Secret)); !errors.Is(err, apiauth.ErrUnauthorized) {
+			t.Fatalf("JWT with the old secret after Expire old key now: %v", err)
+		}
+		if _, _, err := v.VerifyUIToken(t.Context(), f.program.PartnerID, sign(third.Secret)); err != nil {
+			t.Fatalf("JWT with the new secret after Expire old key now: %v", err)
+		}
 		if after, _ := store.Keys.Count(t.Context(), f.program.ID); after != before {
 			t.Fatalf("rolls changed the key count %d → %d", before, after)
+		}
+	})
+}
+
+// An announcement that names only a roll's old digest (what keydesk
+// announced before the current digest was added, so an older instance in
+// a rolling deploy still does) ends the old secret for UI tokens too,
+// although the entry that carries the old sealed secret is cached under
+// the current digest.
+func TestAnnouncingTheOldDigestEndsOldSecretTokens(t *testing.T) {
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
+		store := modeltest.NewStores(t, db)
+		now := fixedClock(store, time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+		f := newAPIKeyFixture(t, store, "Demo")
+		v := newVerifier(t, store, db, apiauth.DefaultVerifierOptions())
+		rolled, err := store.Keys.Roll(t.Context(), f.program.ID, audit.Actor{}, f.key.ID, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v.WaitPending()
+		sign := func(secret string) string {
+			tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": f.key.Identifier, "member_id": "m-1", "exp": now.Add(30 * time.Minute).Unix()}).SignedString([]byte(secret))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tok
+		}
+		oldToken, newToken := sign(f.secret), sign(rolled.Secret)
+		verifyOld := func() error {
+			_, _, err := v.VerifyUIToken(t.Context(), f.program.PartnerID, oldToken)
+			return err
+		}
+		if database.IsPostgresURL(db.URL) {
+			// Let the roll's own notices arrive first (they would drop the
+			// entries the test needs cached): notices come in commit order,
+			// so once a later flush has dropped another key's entry (which
+			// the roll's notices leave alone), they are done.
+			sentinel := newAPIKeyFixture(t, store, "Sentinel")
+			if _, err := v.VerifyAPIKey(t.Context(), sentinel.program.PartnerID, sentinel.secret); err != nil {
+				t.Fatal(err)
+			}
+			if err := store.DB.Exec(`SELECT pg_notify(?, 'flush')`, apiauth.RevocationChannel).Error; err != nil {
+				t.Fatal(err)
+			}
+			for deadline := time.Now().Add(time.Second); ; time.Sleep(5 * time.Millisecond) {
+				if positive, _ := v.CacheSize(); positive == 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the flush notice did not arrive within a second")
+				}
+			}
+		}
+		if err := verifyOld(); err != nil {
+			t.Fatalf("JWT with the old secret during the overlap: %v", err)
+		}
+		if _, err := v.VerifyAPIKey(t.Context(), f.program.PartnerID, f.secret); err != nil {
+			t.Fatalf("old secret during the overlap: %v", err)
+		}
+		// The old secret destroyed behind the store's back, announced by
+		// its digest alone.
+		if err := store.DB.Exec(`UPDATE api_keys SET old_digest = NULL, old_sealed = NULL, old_key_version = 0, old_expires_at = NULL WHERE id = ?`, f.key.ID).Error; err != nil {
+			t.Fatal(err)
+		}
+		if err := verifyOld(); err != nil {
+			t.Fatal("not served from the cache; the test would prove nothing")
+		}
+		oldDigest := keys.DigestOf(f.secret)
+		if database.IsPostgresURL(db.URL) {
+			if err := store.DB.Exec(`SELECT pg_notify(?, ?)`, apiauth.RevocationChannel, hex.EncodeToString(oldDigest[:])).Error; err != nil {
+				t.Fatal(err)
+			}
+			waitRefused(t, verifyOld)
+		} else {
+			v.InvalidateHex(hex.EncodeToString(oldDigest[:]))
+		}
+		if err := verifyOld(); !errors.Is(err, apiauth.ErrUnauthorized) {
+			t.Fatalf("JWT with the old secret after its digest was announced: %v", err)
+		}
+		if _, err := v.VerifyAPIKey(t.Context(), f.program.PartnerID, f.secret); !errors.Is(err, apiauth.ErrUnauthorized) {
+			t.Fatalf("old secret after its digest was announced: %v", err)
+		}
+		if _, _, err := v.VerifyUIToken(t.Context(), f.program.PartnerID, newToken); err != nil {
+			t.Fatalf("JWT with the new secret: %v", err)
+		}
+		if _, err := v.VerifyAPIKey(t.Context(), f.program.PartnerID, rolled.Secret); err != nil {
+			t.Fatalf("new secret: %v", err)
 		}
 	})
 }

@@ -77,6 +77,11 @@ func Open(databaseURL string) (*gorm.DB, error) {
 	return db, nil
 }
 
+// TxStep is work one domain hands to another's transaction, run first in
+// it, so both commit or neither does: spending a one-time confirmation
+// (accounts) with the action it allows (keys). An error undoes the action.
+type TxStep func(tx *gorm.DB) error
+
 // IsPostgres reports whether db talks to PostgreSQL.
 func IsPostgres(db *gorm.DB) bool {
 	return db.Dialector.Name() == "postgres"

@@ -308,9 +308,21 @@ func editableKey(tx *gorm.DB, programID, id int64) (*APIKey, error) {
 // the reveal (or copy) in the same transaction. The secret is returned only
 // if the event committed.
 func (s *Store) Reveal(ctx context.Context, programID int64, actor audit.Actor, id int64, copied bool) (*APIKey, string, error) {
+	return s.RevealConfirmed(ctx, nil, programID, actor, id, copied)
+}
+
+// RevealConfirmed is Reveal that first runs confirm (when not nil) in its
+// transaction: the admin's one-time confirmation is spent if and only if
+// the secret is released, and a confirm error releases nothing.
+func (s *Store) RevealConfirmed(ctx context.Context, confirm database.TxStep, programID int64, actor audit.Actor, id int64, copied bool) (*APIKey, string, error) {
 	var key *APIKey
 	var secret string
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if confirm != nil {
+			if err := confirm(tx); err != nil {
+				return err
+			}
+		}
 		k, err := keyByID(tx, programID, id)
 		if err != nil {
 			return err

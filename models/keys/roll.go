@@ -60,11 +60,23 @@ func (s *Store) updateAccess(tx *gorm.DB, programID int64, actor audit.Actor, k 
 // is destroyed now. The new secret is returned once, in key.Secret. An
 // inactive key is refused: activating it first makes the choice explicit.
 func (s *Store) Roll(ctx context.Context, programID int64, actor audit.Actor, id int64, overlap time.Duration) (*APIKey, error) {
+	return s.RollConfirmed(ctx, nil, programID, actor, id, overlap)
+}
+
+// RollConfirmed is Roll that first runs confirm (when not nil) in its
+// transaction: the admin's one-time confirmation is spent if and only if
+// the roll commits, and a confirm error refuses the roll.
+func (s *Store) RollConfirmed(ctx context.Context, confirm database.TxStep, programID int64, actor audit.Actor, id int64, overlap time.Duration) (*APIKey, error) {
 	if overlap < 0 {
 		return nil, input.ValidationError{"overlap": "Choose when the old key stops working."}
 	}
 	var key *APIKey
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if confirm != nil {
+			if err := confirm(tx); err != nil {
+				return err
+			}
+		}
 		k, err := editableKey(tx, programID, id)
 		if err != nil {
 			return err
@@ -133,8 +145,14 @@ func (s *Store) ExpireOldKey(ctx context.Context, programID int64, actor audit.A
 	return key, nil
 }
 
+// destroyOldKey ends a roll's overlap inside tx: the old secret is erased
+// from the row and announced together with the current one. The current
+// digest matters as much as the old: its cached entry carries the old
+// sealed secret, which UI tokens are checked against (a token's sub leads
+// to the current key), so announcing the old digest alone would leave
+// tokens signed with the old secret good until that entry expired.
 func (s *Store) destroyOldKey(tx *gorm.DB, programID int64, actor audit.Actor, k *APIKey, reason string) error {
-	if err := s.revocations.announce(tx, k.OldDigest); err != nil {
+	if err := s.announceKey(tx, k); err != nil {
 		return err
 	}
 	until := expiryWords(k.OldExpiresAt)

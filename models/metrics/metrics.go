@@ -21,6 +21,14 @@ const (
 	OutcomeRateLimited = "rate_limited"
 )
 
+// Sign-in factors, the values of keydesk_signin_failures_total's factor
+// label.
+const (
+	FactorPassword = "password"
+	FactorCode     = "code" // an authenticator app's code or a recovery code
+	FactorPasskey  = "passkey"
+)
+
 // Outcomes lists every verification outcome, in display order.
 var Outcomes = []string{OutcomeValid, OutcomeInvalid, OutcomeInactive, OutcomeExpired, OutcomeForbidden, OutcomeRateLimited}
 
@@ -70,11 +78,12 @@ var (
 		Help: "Audit events appended (inside their action's transaction), by action.",
 	}, []string{"action"})
 
-	// SignInFailures counts refused console sign-ins.
-	SignInFailures = prometheus.NewCounter(prometheus.CounterOpts{
+	// SignInFailures counts refused console sign-ins by the factor that
+	// was refused (FactorPassword, FactorCode, FactorPasskey).
+	SignInFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "keydesk_signin_failures_total",
-		Help: "Console sign-ins refused (wrong credentials or throttled).",
-	})
+		Help: "Console sign-ins refused (wrong or throttled), by factor: password, code (authenticator or recovery code) or passkey.",
+	}, []string{"factor"})
 
 	// RateLimitBackend is 1 for the limiter in use: shared (Redis) or
 	// local (per instance).
@@ -127,6 +136,23 @@ func Verification(outcome string) {
 		return
 	}
 	KeyVerifications.WithLabelValues(outcome).Inc()
+}
+
+// standardMethods are the request methods of RFC 9110 (and PATCH, RFC
+// 5789), the values the method label may take besides "other".
+var standardMethods = map[string]bool{
+	"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true,
+	"DELETE": true, "OPTIONS": true, "CONNECT": true, "TRACE": true,
+}
+
+// MethodLabel is the method label of a request: a standard method as it
+// is, any other as "other". A method is whatever token a client sends, so
+// labelling it as sent would let anyone add series without end.
+func MethodLabel(method string) string {
+	if standardMethods[method] {
+		return method
+	}
+	return "other"
 }
 
 // StatusClass is "2xx" … "5xx" for a status code.

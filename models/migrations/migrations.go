@@ -463,6 +463,18 @@ CREATE INDEX mail_deliveries_due ON mail_deliveries (next_attempt_at) WHERE stat
 	// Issue 13: every flush adds to hour rows too; existing minutes are
 	// folded into their hours once (usage_hours.go).
 	{description: "usage hour sums kept at flush", sqlite: usageHoursSQLite, postgres: usageHoursPostgres},
+	// Issue 21: a passkey challenge is answered once. The finish that
+	// verifies an assertion inserts the challenge's digest; of simultaneous
+	// finishes of one assertion exactly one inserts it. Rows are written
+	// only for verified assertions (never by an anonymous options request)
+	// and kept until the challenge has expired.
+	commonMigration("passkey challenges answered once", `
+CREATE TABLE passkey_challenges_used (
+	digest TEXT PRIMARY KEY,
+	expires_at {{time}} NOT NULL
+);
+CREATE INDEX passkey_challenges_used_expires_at ON passkey_challenges_used (expires_at);
+`),
 }
 
 const keyedAuditDDL = `

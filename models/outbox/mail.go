@@ -42,10 +42,13 @@ type MailDelivery struct {
 func (MailDelivery) TableName() string { return "mail_deliveries" }
 
 // MailClaim is a mail a worker holds for one attempt; Token is the
-// invitation's token for an admin.invited mail (the link's secret part).
+// invitation's token for an admin.invited mail (the link's secret part),
+// ProgramName the program's name at the attempt (mails name a program by
+// its name; the payload carries only its partner ID).
 type MailClaim struct {
 	MailDelivery
-	Token string
+	Token       string
+	ProgramName string
 }
 
 // UseMail turns email notices on: dispatch then also fans mailable events
@@ -139,8 +142,23 @@ ORDER BY next_attempt_at, id LIMIT ?`+skipLocked(tx), StatusPending, now, now, l
 		if err := tx.Exec(`UPDATE mail_deliveries SET attempts = attempts + 1, locked_until = ? WHERE id IN ?`, until, ids).Error; err != nil {
 			return err
 		}
+		programIDs := make([]int64, len(ms))
+		for i := range ms {
+			programIDs[i] = ms[i].ProgramID
+		}
+		var programs []struct {
+			ID   int64
+			Name string
+		}
+		if err := tx.Raw(`SELECT id, name FROM programs WHERE id IN ?`, programIDs).Scan(&programs).Error; err != nil {
+			return err
+		}
+		programNames := make(map[int64]string, len(programs))
+		for _, p := range programs {
+			programNames[p.ID] = p.Name
+		}
 		for _, m := range ms {
-			c := MailClaim{MailDelivery: m}
+			c := MailClaim{MailDelivery: m, ProgramName: programNames[m.ProgramID]}
 			if len(m.TokenSealed) > 0 {
 				if c.Token, err = s.sealer.OpenLabelled(tokenLabel, m.ID, m.TokenSealed, m.TokenKeyVersion); err != nil {
 					return fmt.Errorf("outbox: unable to open an invitation token: %w", err)

@@ -49,6 +49,8 @@ type Store struct {
 	codecs  []securecookie.Codec
 	options sessions.Options
 	now     database.Clock
+	// hashKey and blockKey also seal the short-lived cookies of SealCookie.
+	hashKey, blockKey []byte
 }
 
 // row is one session in the sessions table.
@@ -90,28 +92,48 @@ func NewStore(db *gorm.DB, now database.Clock, options sessions.Options, hashKey
 			sc.MaxAge(options.MaxAge)
 		}
 	}
-	return &Store{db: db, codecs: codecs, options: options, now: now}
+	return &Store{db: db, codecs: codecs, options: options, now: now, hashKey: hashKey, blockKey: blockKey}
 }
 
 // Get returns the named session of the request, loaded once per request.
+// name is the base name: the cookie is CookieName(name).
 func (s *Store) Get(r *http.Request, name string) (*sessions.Session, error) {
-	return sessions.GetRegistry(r).Get(s, name)
+	return sessions.GetRegistry(r).Get(s, s.CookieName(name))
 }
 
-// Fresh returns a new, unsaved session; it gets an id when saved.
+// Fresh returns a new, unsaved session named name (its cookie is
+// CookieName(name)); it gets an id when saved.
 func (s *Store) Fresh(name string) *sessions.Session {
-	session := sessions.NewSession(s, name)
+	return s.fresh(s.CookieName(name))
+}
+
+// CookieName is the name of the cookie called base. With secure cookies
+// it carries the __Host- prefix: browsers accept such a cookie only when
+// it is Secure, has Path=/ and no Domain, so neither a plain-http page
+// nor a sibling subdomain can plant or overwrite it. The session's cookie
+// is named so, and so are the cookies set beside it.
+func (s *Store) CookieName(base string) string {
+	if s.options.Secure {
+		return "__Host-" + base
+	}
+	return base
+}
+
+// fresh returns a new, unsaved session whose cookie is cookieName.
+func (s *Store) fresh(cookieName string) *sessions.Session {
+	session := sessions.NewSession(s, cookieName)
 	opts := s.options
 	session.Options = &opts
 	session.IsNew = true
 	return session
 }
 
-// New loads the session named by the request's cookie. A missing, forged or
-// expired cookie, or one whose row is gone, gives a new session and no
-// error; a database failure is returned.
+// New loads the session of the request's cookie called name (gorilla's
+// registry passes the cookie's full name: Get has prefixed it). A missing,
+// forged or expired cookie, or one whose row is gone, gives a new session
+// and no error; a database failure is returned.
 func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
-	session := s.Fresh(name)
+	session := s.fresh(name)
 	cookie, err := r.Cookie(name)
 	if err != nil {
 		return session, nil
@@ -222,6 +244,43 @@ func (s *Store) Purge(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("sessions: unable to purge expired sessions: %w", res.Error)
 	}
 	return res.RowsAffected, nil
+}
+
+// sealer authenticates and encrypts a short-lived cookie's value as JSON
+// and refuses it once maxAge has passed.
+func (s *Store) sealer(maxAge time.Duration) *securecookie.SecureCookie {
+	return securecookie.New(s.hashKey, s.blockKey).MaxAge(int(maxAge.Seconds())).SetSerializer(securecookie.JSONEncoder{})
+}
+
+// SealCookie keeps value in the browser for maxAge, authenticated and
+// encrypted with the session keys, for state that must cost no row (an
+// anonymous visitor's passkey sign-in). The cookie's name is part of what
+// is authenticated, so it never passes for a session cookie or another
+// sealed cookie; path limits where the browser sends it.
+func (s *Store) SealCookie(w http.ResponseWriter, name, path string, value any, maxAge time.Duration) error {
+	sealed, err := s.sealer(maxAge).Encode(name, value)
+	if err != nil {
+		return fmt.Errorf("sessions: unable to seal the %s cookie: %w", name, err)
+	}
+	http.SetCookie(w, s.shortLivedCookie(name, path, sealed, int(maxAge.Seconds())))
+	return nil
+}
+
+// OpenCookie reads a cookie SealCookie set into value and clears it in the
+// response, so the browser holds it for one use. It reports false for a
+// missing, forged or expired cookie.
+func (s *Store) OpenCookie(r *http.Request, w http.ResponseWriter, name, path string, value any, maxAge time.Duration) bool {
+	cookie, err := r.Cookie(name)
+	if err != nil {
+		return false
+	}
+	http.SetCookie(w, s.shortLivedCookie(name, path, "", -1))
+	return s.sealer(maxAge).Decode(name, cookie.Value, value) == nil
+}
+
+func (s *Store) shortLivedCookie(name, path, value string, maxAge int) *http.Cookie {
+	return sessions.NewCookie(name, value, &sessions.Options{Path: path, MaxAge: maxAge, HttpOnly: true,
+		Secure: s.options.Secure, SameSite: http.SameSiteLaxMode})
 }
 
 // SecureCookies reports whether the session cookie is sent over HTTPS only,

@@ -19,27 +19,27 @@ import (
 
 // Mailer sends email notices through KEYDESK_SMTP_URL
 // (smtp://user:pass@host:port, or smtps:// for implicit TLS) from
-// KEYDESK_MAIL_FROM, with links built from KEYDESK_BASE_URL.
+// KEYDESK_MAIL_FROM, with links built from KEYDESK_BASE_URL and
+// Message-IDs on its host.
 type Mailer struct {
-	from    string
-	baseURL string
-	opts    []mail.Option
-	host    string
+	from            string
+	baseURL         string
+	messageIDDomain string
+	opts            []mail.Option
+	host            string
 }
 
-// NewMailer checks the SMTP URL, the sender and the base URL. smtp:// uses
-// STARTTLS when the server offers it; credentials go over PLAIN/LOGIN only
-// as the server allows.
+// NewMailer checks the SMTP URL, the sender and the base URL; its error
+// says which variable is wrong or missing and how to fix it (the console
+// and the start-up log show it). smtp:// uses STARTTLS when the server
+// offers it; credentials go over PLAIN/LOGIN only as the server allows.
 func NewMailer(smtpURL, from, baseURL string, timeout time.Duration) (*Mailer, error) {
 	u, err := url.Parse(smtpURL)
 	if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
 		return nil, errors.New("KEYDESK_SMTP_URL must look like smtp://user:pass@host:port")
 	}
-	if from == "" {
-		return nil, errors.New("KEYDESK_MAIL_FROM must be set with KEYDESK_SMTP_URL")
-	}
-	if baseURL == "" {
-		return nil, errors.New("KEYDESK_BASE_URL must be set with KEYDESK_SMTP_URL (mails carry links)")
+	if err := missingMailSettings(from, baseURL); err != nil {
+		return nil, err
 	}
 	if timeout <= 0 {
 		timeout = DefaultWorkerConfig().Timeout
@@ -61,11 +61,29 @@ func NewMailer(smtpURL, from, baseURL string, timeout time.Duration) (*Mailer, e
 		pass, _ := u.User.Password()
 		opts = append(opts, mail.WithSMTPAuth(mail.SMTPAuthAutoDiscover), mail.WithUsername(u.User.Username()), mail.WithPassword(pass))
 	}
-	m := &Mailer{from: from, baseURL: strings.TrimRight(baseURL, "/"), opts: opts, host: u.Hostname()}
+	domain, err := messageIDDomain(baseURL)
+	if err != nil {
+		return nil, err
+	}
+	m := &Mailer{from: from, baseURL: strings.TrimRight(baseURL, "/"), messageIDDomain: domain, opts: opts, host: u.Hostname()}
 	if err := mail.NewMsg().From(from); err != nil {
 		return nil, fmt.Errorf("KEYDESK_MAIL_FROM is not an address: %w", err)
 	}
 	return m, nil
+}
+
+// missingMailSettings names what KEYDESK_SMTP_URL needs beside it and is
+// not set: the sender, and the public URL that mailed links start with.
+func missingMailSettings(from, baseURL string) error {
+	switch {
+	case from == "" && baseURL == "":
+		return errors.New("KEYDESK_SMTP_URL is set but KEYDESK_MAIL_FROM and KEYDESK_BASE_URL are not: set KEYDESK_MAIL_FROM to the sender's address and KEYDESK_BASE_URL to keydesk's public URL (mails carry links to it)")
+	case from == "":
+		return errors.New("KEYDESK_SMTP_URL is set but KEYDESK_MAIL_FROM is not: set it to the sender's address")
+	case baseURL == "":
+		return errors.New("KEYDESK_SMTP_URL is set but KEYDESK_BASE_URL is not: set it to keydesk's public URL, such as https://keydesk.example.com (mails carry links to it)")
+	}
+	return nil
 }
 
 // mailData is what a notice reads of an outbox payload.
@@ -92,47 +110,56 @@ type mailData struct {
 
 // Compose builds the notice of a claimed mail. Only an invitation carries
 // a bearer link (its own, to the invited address); no mail carries a key.
+// The program is named by its name (its partner ID beside it in the
+// text); a key's name stands between curly quotes, as it is.
 func (m *Mailer) Compose(c *outbox.MailClaim) (views.MailNotice, error) {
 	var d mailData
 	if err := json.Unmarshal([]byte(c.Payload), &d); err != nil {
 		return views.MailNotice{}, fmt.Errorf("notify: bad mail payload: %w", err)
 	}
 	k := d.Data.APIKey
-	key := fmt.Sprintf("%q (%s)", k.Name, k.Identifier)
-	program := d.Data.PartnerID
+	key := "“" + k.Name + "” (" + k.Identifier + ")"
+	partnerID := d.Data.PartnerID
+	program := c.ProgramName
+	if program == "" {
+		program = d.Data.ProgramName
+	}
+	if program == "" {
+		program = partnerID
+	}
+	tag := "[" + program + "] "
 	n := views.MailNotice{LinkLabel: "Open API Keys", Link: m.baseURL + paths.APIKeys,
-		Footer: "You get this because you are a full-access admin of " + program + " in keydesk."}
+		Footer: "You get this because you are a full-access admin of " + program + " (partner ID " + partnerID + ") in keydesk."}
 	by := ""
 	if d.Data.Actor.Email != "" {
 		by = " by " + d.Data.Actor.Email
 	}
 	switch c.EventType {
 	case outbox.EventKeyCreated:
-		n.Subject, n.Heading = "API key created: "+k.Name, "An API key was created"
+		n.Subject, n.Heading = tag+"API key created: "+k.Name, "An API key was created"
 		n.Lines = []string{"The API key " + key + " was created" + by + " in " + program + "."}
 	case outbox.EventKeyRolled:
-		n.Subject, n.Heading = "API key rolled: "+k.Name, "An API key was rolled"
+		n.Subject, n.Heading = tag+"API key rolled: "+k.Name, "An API key was rolled"
 		n.Lines = []string{"The API key " + key + " was given a new secret" + by + " in " + program + ". Clients need the new secret."}
 	case outbox.EventKeyRevealed:
-		n.Subject, n.Heading = "API key revealed: "+k.Name, "An API key was revealed"
+		n.Subject, n.Heading = tag+"API key revealed: "+k.Name, "An API key was revealed"
 		n.Lines = []string{"The secret of the API key " + key + " was revealed" + by + " in " + program + "."}
 	case outbox.EventKeyExpiring:
 		when := "in 7 days"
 		if d.Data.Notice == "1d" {
 			when = "within a day"
 		}
-		n.Subject, n.Heading = "API key expires "+when+": "+k.Name, "An API key expires "+when
+		n.Subject, n.Heading = tag+"API key expires "+when+": "+k.Name, "An API key expires "+when
 		n.Lines = []string{"The API key " + key + " in " + program + " stops working at " + k.ExpiresAt + ". Roll it or set a new expiry before then."}
 	case outbox.EventKeyExpired:
-		n.Subject, n.Heading = "API key expired: "+k.Name, "An API key expired"
+		n.Subject, n.Heading = tag+"API key expired: "+k.Name, "An API key expired"
 		n.Lines = []string{"The API key " + key + " in " + program + " stopped working at " + k.ExpiresAt + "."}
 	case outbox.EventAdminInvited:
 		if c.Token == "" {
 			return n, errors.New("notify: the invitation's token is gone")
 		}
-		name := d.Data.ProgramName
-		n.Subject, n.Heading = "You are invited to "+name+" in keydesk", "Join "+name+" in keydesk"
-		n.Lines = []string{d.Data.Actor.Email + " invited you to manage the API keys of " + name + " (" + program + ").",
+		n.Subject, n.Heading = "You are invited to "+program+" in keydesk", "Join "+program+" in keydesk"
+		n.Lines = []string{d.Data.Actor.Email + " invited you to manage the API keys of " + program + " (partner ID " + partnerID + ").",
 			"The link works once, until " + d.Data.Invitation.ExpiresAt + ". Open it to set your password."}
 		n.LinkLabel, n.Link = "Accept the invitation", m.baseURL+paths.InvitePrefix+c.Token
 		n.Footer = "If you did not expect this, ignore this mail."
@@ -160,8 +187,20 @@ func (m *Mailer) Send(ctx context.Context, c *outbox.MailClaim) error {
 	if err := msg.To(c.Recipient); err != nil {
 		return err
 	}
-	msg.Subject(n.Subject)
-	msg.SetMessageIDWithValue(c.MessageID + "." + strconv.FormatInt(c.ID, 10) + "@keydesk")
+	// The subject carries user text (key and program names): text that a
+	// client could take for an encoded-word is itself encoded, so the
+	// client shows it as written.
+	if isPlainHeaderText(n.Subject) {
+		msg.Subject(n.Subject)
+	} else {
+		msg.SetGenHeaderPreformatted(mail.HeaderSubject, encodeHeaderText(n.Subject))
+	}
+	// RFC 3834: an automatic notice, so auto-responders stay silent.
+	msg.SetGenHeader("Auto-Submitted", "auto-generated")
+	// The event's random message ID and this delivery's id, on the base
+	// URL's host: unique per recipient, and the same on every retry so a
+	// receiver can drop a duplicate.
+	msg.SetMessageIDWithValue(c.MessageID + "." + strconv.FormatInt(c.ID, 10) + "@" + m.messageIDDomain)
 	msg.SetBodyString(mail.TypeTextPlain, views.MailText(n))
 	msg.AddAlternativeString(mail.TypeTextHTML, html.String())
 	client, err := mail.NewClient(m.host, m.opts...)

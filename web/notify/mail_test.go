@@ -176,7 +176,7 @@ func TestKeyCreatedMailsTheProgramsFullAdminsOnly(t *testing.T) {
 				t.Fatal("a mail holds the key's secret")
 			}
 			subject, text, html := parts(t, m.data)
-			if subject != "API key created: Shop sync" || !strings.Contains(text, k.Identifier) || !strings.Contains(html, k.Identifier) {
+			if subject != "[Alpha] API key created: Shop sync" || !strings.Contains(text, k.Identifier) || !strings.Contains(html, k.Identifier) {
 				t.Fatalf("subject %q text %q html %q", subject, text, html)
 			}
 			link := "https://keydesk.example.test/general/api-keys"
@@ -198,6 +198,71 @@ func TestKeyCreatedMailsTheProgramsFullAdminsOnly(t *testing.T) {
 		}
 		if strings.Contains(string(got[2].data), k.Secret) {
 			t.Fatal("the reveal mail holds the secret")
+		}
+	})
+}
+
+// TestMailShowsNamesAsWritten: a key name that looks like an RFC 2047
+// encoded-word reaches the Subject encoded, so a decoder (Go's, as a mail
+// client's) shows the literal name and no Bcc appears; the text part
+// quotes names as written, without Go escapes, and names the program by
+// its name; every mail says it is auto-generated (RFC 3834) and has a
+// Message-ID of its own on the base URL's host.
+func TestMailShowsNamesAsWritten(t *testing.T) {
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
+		ctx := context.Background()
+		store := modeltest.NewStores(t, db)
+		fx := modeltest.Seed(t, store, "Demo Store")
+		sink := newSMTPSink(t)
+		w := mailWorker(t, store, sink)
+		actor := audit.Actor{AdminID: fx.Full.ID, Email: fx.Full.Email}
+		names := []string{"=?utf-8?q?Bcc=3A_evil=40evil.test?=", `Shop "main" sync`, "Clé für Zürich"}
+		created := map[string]*keys.APIKey{}
+		for _, name := range names {
+			k, err := store.Keys.Generate(ctx, fx.Program.ID, actor, keys.KeyInput{Name: name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			created[name] = k
+		}
+		runUntil(ctx, w, sink, len(names))
+		got := sink.snapshot()
+		if len(got) != len(names) {
+			t.Fatalf("%d mails, want %d", len(got), len(names))
+		}
+		seenIDs := map[string]bool{}
+		for _, m := range got {
+			msg, err := mail.ReadMessage(strings.NewReader(string(m.data)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, h := range []string{"Bcc", "Cc"} {
+				if v, ok := msg.Header[h]; ok {
+					t.Fatalf("a %s header %q in:\n%s", h, v, m.data)
+				}
+			}
+			if v := msg.Header.Get("Auto-Submitted"); v != "auto-generated" {
+				t.Fatalf("Auto-Submitted %q", v)
+			}
+			id := msg.Header.Get("Message-ID")
+			if !strings.HasPrefix(id, "<") || !strings.HasSuffix(id, "@keydesk.example.test>") || len(id) < len("<@keydesk.example.test>")+20 || seenIDs[id] {
+				t.Fatalf("Message-ID %q (seen before: %v)", id, seenIDs[id])
+			}
+			seenIDs[id] = true
+			subject, text, _ := parts(t, m.data)
+			name, ok := strings.CutPrefix(subject, "[Demo Store] API key created: ")
+			k := created[name]
+			if !ok || k == nil {
+				t.Fatalf("subject %q names no created key as written; raw:\n%s", subject, m.data)
+			}
+			line := "The API key “" + name + "” (" + k.Identifier + ") was created by " + fx.Full.Email + " in Demo Store."
+			if !strings.Contains(text, line) {
+				t.Fatalf("text part %q lacks %q", text, line)
+			}
+			if !strings.Contains(text, "full-access admin of Demo Store (partner ID "+fx.Program.PartnerID+")") {
+				t.Fatalf("the footer does not name the program: %q", text)
+			}
+			delete(created, name)
 		}
 	})
 }

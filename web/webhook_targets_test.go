@@ -35,7 +35,8 @@ func endpointCount(t *testing.T, ts *testServer) int64 {
 // KEYDESK_WEBHOOK_ALLOW_PRIVATE, Add endpoint and the endpoint's edit form
 // refuse loopback, private, link-local and unspecified targets (IPv4, IPv6,
 // IPv4-mapped, localhost) with a message that says why; nothing is saved.
-// With it, the same target is accepted.
+// An endpoint already pointing at one may be switched off, not on. With the
+// variable set, the same target is accepted.
 func TestWebhookPrivateTargetsRefusedAtAddAndEdit(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
 		ts := newTestServer(t, db)
@@ -82,6 +83,26 @@ func TestWebhookPrivateTargetsRefusedAtAddAndEdit(t *testing.T) {
 		}
 		if resp, _ := c.post(edit, url.Values{"url": {publicHook + "/v2"}, "events": {outbox.EventKeyCreated}, "enabled": {"true"}}); resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("edit to a public URL: %d", resp.StatusCode)
+		}
+
+		// An endpoint saved with a private target before this check (here:
+		// through the store with private targets allowed) can still be
+		// switched off, but not on again.
+		ts.Store.Outbox.AllowPrivateTargets(true)
+		legacy, _, err := ts.Store.Outbox.CreateEndpoint(t.Context(), ts.Demo.Program.ID, audit.Actor{}, outbox.EndpointInput{URL: "http://10.0.0.9/hook", Events: []string{outbox.EventKeyCreated}})
+		ts.Store.Outbox.AllowPrivateTargets(false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		legacyPath := fmt.Sprintf("/general/webhooks/%d", legacy.ID)
+		if resp, _ := c.post(legacyPath, url.Values{"url": {legacy.URL}, "events": {outbox.EventKeyCreated}}); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("disabling a private endpoint: %d", resp.StatusCode)
+		}
+		if resp, _ := c.post(legacyPath, url.Values{"url": {legacy.URL}, "events": {outbox.EventKeyCreated}, "enabled": {"true"}}); resp.StatusCode != http.StatusUnprocessableEntity {
+			t.Fatalf("enabling a private endpoint: %d", resp.StatusCode)
+		}
+		if ep, _ := ts.Store.Outbox.EndpointByID(t.Context(), ts.Demo.Program.ID, legacy.ID); ep.Enabled {
+			t.Fatal("the private endpoint was enabled")
 		}
 
 		// KEYDESK_WEBHOOK_ALLOW_PRIVATE=true accepts a private target.

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -71,6 +72,13 @@ func (h *Handler) InviteAdmin(c echo.Context) error {
 		f.Errors["email"] = "This person is already an admin of this program."
 	case errors.Is(err, accounts.ErrInvalidAccess):
 		f.Errors["access"] = "Choose Full access or Limited access."
+	case errors.Is(err, accounts.ErrTooManyPending):
+		return h.renderAdmins(c, http.StatusConflict, views.AdminsView{Invite: f, Error: fmt.Sprintf(
+			"This program already has %d pending invitations, the most allowed. Revoke one, or wait until they are used or expire.", accounts.MaxPendingInvitations)})
+	case errors.Is(err, accounts.ErrInvitationRate):
+		c.Response().Header().Set("Retry-After", "60")
+		return h.renderAdmins(c, http.StatusTooManyRequests, views.AdminsView{Invite: f, Error: fmt.Sprintf(
+			"%d invitations were sent in the last minute, the most allowed. Wait a minute and send this one again.", accounts.MaxInvitationsPerMinute)})
 	case err != nil:
 		return err
 	}

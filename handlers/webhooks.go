@@ -39,7 +39,7 @@ func (h *Handler) renderWebhooks(c echo.Context, status int, form outbox.Endpoin
 		return err
 	}
 	noStore(c)
-	v := views.WebhooksView{Endpoints: eps, Form: form, Errors: errs, MailOn: h.mail.On, MailProblem: h.mail.Problem}
+	v := views.WebhooksView{Endpoints: eps, Form: form, Errors: errs, MailOn: h.mail.On, MailProblem: h.mail.Problem, Limit: outbox.MaxEndpointsPerProgram}
 	return render(c, status, views.WebhooksPage(h.shell(c, "Webhooks", views.NavWebhooks), v))
 }
 
@@ -51,6 +51,10 @@ func (h *Handler) CreateWebhook(c echo.Context) error {
 	var verr input.ValidationError
 	if errors.As(err, &verr) {
 		return h.renderWebhooks(c, http.StatusUnprocessableEntity, form, verr)
+	}
+	if errors.Is(err, outbox.ErrEndpointLimitReached) {
+		// The page, now at the cap, says why beside the disabled button.
+		return h.renderWebhooks(c, http.StatusConflict, form, nil)
 	}
 	if err != nil {
 		return err

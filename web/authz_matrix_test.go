@@ -231,6 +231,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 				case strings.HasPrefix(path, "/general/webhooks/:id"):
 					// A fresh endpoint (and delivery) of the demo program; its
 					// loopback URL is refused by the SSRF guard, so nothing leaves.
+					ts.Store.Outbox.AllowPrivateTargets(true)
 					ep, _, err := ts.Store.Outbox.CreateEndpoint(t.Context(), ts.Demo.Program.ID, audit.Actor{}, outbox.EndpointInput{URL: "http://127.0.0.1:9/hook", Events: []string{outbox.EventKeyCreated}})
 					if err != nil {
 						t.Fatal(err)
@@ -270,6 +271,12 @@ func TestAuthorizationMatrix(t *testing.T) {
 						ts.Store.Keys.Delete(t.Context(), ts.Demo.Program.ID, audit.Actor{}, k.ID)
 					}
 				}
+				// And the endpoints and invitations made for it below theirs.
+				eps, _ := ts.Store.Outbox.Endpoints(t.Context(), ts.Demo.Program.ID)
+				for _, ep := range eps {
+					ts.Store.Outbox.DeleteEndpoint(t.Context(), ts.Demo.Program.ID, audit.Actor{}, ep.ID)
+				}
+				ts.Store.DB.Exec(`DELETE FROM invitations WHERE program_id = ?`, ts.Demo.Program.ID)
 			}
 		}
 		t.Logf("%d routes × %d callers: %d requests checked", len(routes), len(callers), checked)

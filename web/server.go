@@ -72,6 +72,7 @@ func New(cfg Config, stores *models.Stores, logger *slog.Logger) *Server {
 	s := &Server{Echo: e, Stores: stores, Handlers: h, logger: logger, sessions: sessionStore,
 		auditCheckpoints: auditCheckpointWriter{path: cfg.AuditCheckpointFile, interval: cfg.AuditCheckpointInterval}}
 	s.webhooks = notify.NewWorker(stores.Outbox, cfg.Events.Webhooks, stores.Clock, logger)
+	stores.Outbox.AllowPrivateTargets(cfg.Events.Webhooks.AllowPrivate)
 	h.UseEvents(s.webhooks.Wake, s.useMail(cfg))
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = ipExtractor(cfg.TrustedProxies)

@@ -66,6 +66,7 @@ func TestWebhooksSurviveKillDashNine(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		store.Outbox.AllowPrivateTargets(true) // the receiver listens on 127.0.0.1
 		_, sec, err := store.Outbox.CreateEndpoint(t.Context(), program.ID, audit.Actor{}, outbox.EndpointInput{URL: rcv.URL + "/hook", Events: []string{outbox.EventKeyCreated}})
 		if err != nil {
 			t.Fatal(err)

@@ -21,12 +21,23 @@ import (
 // InvitationLifetime is how long an invitation link works.
 const InvitationLifetime = 72 * time.Hour
 
+// Caps on invitations, each of which is mailed from the organisation's
+// sender: at most MaxPendingInvitations of a program wait to be used, and
+// at most MaxInvitationsPerMinute are sent in any minute (revoked ones
+// count, so revoking does not make room for a flood).
+const (
+	MaxPendingInvitations   = 20
+	MaxInvitationsPerMinute = 10
+)
+
 // Errors of the team's management.
 var (
 	ErrLastFullAdmin     = errors.New("the program's last full-access admin can be neither removed nor given limited access")
 	ErrInvitationInvalid = errors.New("this invitation link is not valid: it was used, revoked or has expired")
 	ErrInvalidAccess     = fmt.Errorf("access must be %q or %q", AccessFull, AccessLimited)
 	ErrAlreadyHasAccount = errors.New("an account with this email exists: sign in with its password to join")
+	ErrTooManyPending    = fmt.Errorf("the program has %d pending invitations, the most allowed: revoke one or wait until they are used or expire", MaxPendingInvitations)
+	ErrInvitationRate    = fmt.Errorf("%d invitations were sent in the last minute, the most allowed: wait a minute and try again", MaxInvitationsPerMinute)
 )
 
 // TeamMember is one admin of a program as General » Admins lists them.
@@ -65,15 +76,18 @@ func (s *Store) Team(ctx context.Context, programID int64) ([]TeamMember, error)
 	return out, nil
 }
 
+// splitModules reads a stored module list; none is an empty list (JSON
+// [], never null, in payloads and audit details).
 func splitModules(s string) []string {
 	if s == "" {
-		return nil
+		return []string{}
 	}
 	return strings.Split(s, ",")
 }
 
 // checkAccess validates an access level and its modules, returning the
-// modules to store (none for full access).
+// modules to store (an empty list for full access, or for limited access
+// without modules).
 func checkAccess(access string, modules []string) ([]string, error) {
 	if access != AccessFull && access != AccessLimited {
 		return nil, ErrInvalidAccess
@@ -84,10 +98,11 @@ func checkAccess(access string, modules []string) ([]string, error) {
 		}
 	}
 	if access == AccessFull {
-		return nil, nil
+		return []string{}, nil
 	}
+	modules = slices.Clone(modules)
 	slices.Sort(modules)
-	return slices.Compact(modules), nil
+	return append([]string{}, slices.Compact(modules)...), nil
 }
 
 // lockProgram serialises the changes of one program's team until the
@@ -239,7 +254,11 @@ type Invitation struct {
 func (i Invitation) ModuleList() []string { return splitModules(i.Modules) }
 
 // Invite creates a one-time invitation to a program and returns it with its
-// token (for the link; the table keeps only its digest).
+// token (for the link; the table keeps only its digest). The caps
+// (MaxPendingInvitations, MaxInvitationsPerMinute) are counted under the
+// program's row lock, so simultaneous invitations never pass them; a
+// refused attempt is audited and answers ErrTooManyPending or
+// ErrInvitationRate.
 func (s *Store) Invite(ctx context.Context, actor audit.Actor, programID int64, email, access string, modules []string) (*Invitation, string, error) {
 	email = input.NormalizeEmail(email)
 	if !validEmail(email) {
@@ -253,13 +272,31 @@ func (s *Store) Invite(ctx context.Context, actor audit.Actor, programID int64, 
 	now := s.now()
 	inv := &Invitation{ProgramID: programID, Email: email, Access: access, Modules: strings.Join(modules, ","),
 		Digest: grantDigest(token), InvitedBy: actor.AdminID, ExpiresAt: now.Add(InvitationLifetime), CreatedAt: now}
+	var refused error
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := lockProgram(tx, programID); err != nil {
+			return err
+		}
 		var n int64
 		if err := tx.Raw(`SELECT COUNT(*) FROM memberships m JOIN admins a ON a.id = m.admin_id WHERE m.program_id = ? AND a.email = ?`, programID, email).Scan(&n).Error; err != nil {
 			return err
 		}
 		if n > 0 {
 			return ErrAdminExists
+		}
+		reason, err := invitationCapReached(tx, programID, now)
+		if err != nil {
+			return err
+		}
+		if reason != "" {
+			refused = ErrInvitationRate
+			if reason == "pending" {
+				refused = ErrTooManyPending
+			}
+			return s.audit.Append(tx, programID, actor, audit.Entry{
+				Action: audit.ActionAdminInvited, Outcome: audit.OutcomeRefused, TargetType: audit.TargetInvitation, TargetName: email,
+				Details: map[string]any{"reason": reason, "pending_limit": MaxPendingInvitations, "per_minute_limit": MaxInvitationsPerMinute},
+			})
 		}
 		if err := tx.Create(inv).Error; err != nil {
 			return err
@@ -287,7 +324,31 @@ func (s *Store) Invite(ctx context.Context, actor audit.Actor, programID int64, 
 	if err != nil {
 		return nil, "", fmt.Errorf("accounts: unable to invite: %w", err)
 	}
+	if refused != nil {
+		return nil, "", refused
+	}
 	return inv, token, nil
+}
+
+// invitationCapReached says which cap a new invitation of the program
+// would pass at now: "pending", "rate", or "" for none. The caller holds
+// the program's lock.
+func invitationCapReached(tx *gorm.DB, programID int64, now time.Time) (string, error) {
+	var pending, lastMinute int64
+	if err := tx.Raw(`SELECT COUNT(*) FROM invitations WHERE program_id = ? AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ?`,
+		programID, now).Scan(&pending).Error; err != nil {
+		return "", err
+	}
+	if pending >= MaxPendingInvitations {
+		return "pending", nil
+	}
+	if err := tx.Raw(`SELECT COUNT(*) FROM invitations WHERE program_id = ? AND created_at > ?`, programID, now.Add(-time.Minute)).Scan(&lastMinute).Error; err != nil {
+		return "", err
+	}
+	if lastMinute >= MaxInvitationsPerMinute {
+		return "rate", nil
+	}
+	return "", nil
 }
 
 // PendingInvitations lists a program's invitations not yet used, revoked

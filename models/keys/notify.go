@@ -29,7 +29,8 @@ func (s *Store) UseOutbox(o *outbox.Store) { s.outbox = o }
 
 // appendAndNotify appends the action's audit event and, for a successful
 // notifiable action, its outbox event, both in the action's transaction.
-// The payload carries the key's id, identifier and name, never its secret.
+// The payload carries the key's id, identifier and name, never its secret;
+// a roll's also says when the old secret stops working.
 func (s *Store) appendAndNotify(tx *gorm.DB, programID int64, actor audit.Actor, entry audit.Entry, k *APIKey) error {
 	if err := s.audit.Append(tx, programID, actor, entry); err != nil {
 		return err
@@ -43,6 +44,15 @@ func (s *Store) appendAndNotify(tx *gorm.DB, programID int64, actor audit.Actor,
 	}}
 	if k.ExpiresAt != nil {
 		data["api_key"].(map[string]any)["expires_at"] = k.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	if entry.Action == audit.ActionKeyRolled {
+		// When the old secret stops working: the end of the overlap, or
+		// the roll itself when it stopped at once.
+		until := k.UpdatedAt
+		if k.OldExpiresAt != nil {
+			until = *k.OldExpiresAt
+		}
+		data["api_key"].(map[string]any)["old_key_expires_at"] = until.UTC().Format(time.RFC3339)
 	}
 	if notice, ok := entry.Details["notice"]; ok {
 		data["notice"] = notice

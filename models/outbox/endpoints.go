@@ -28,6 +28,14 @@ const SecretOverlap = 24 * time.Hour
 // MaxURLLength bounds an endpoint URL.
 const MaxURLLength = 2000
 
+// MaxEndpointsPerProgram caps a program's webhook endpoints: every key
+// action is signed and delivered to each of them, with retries for
+// MaxRetryAge.
+const MaxEndpointsPerProgram = 10
+
+// ErrEndpointLimitReached is an Add endpoint refused at the cap.
+var ErrEndpointLimitReached = errors.New("outbox: the program has reached its webhook endpoint limit")
+
 // secretLabel binds sealed secrets to the endpoints table.
 const secretLabel = "webhook_endpoints"
 
@@ -139,15 +147,34 @@ func endpointAudit(action string, e *Endpoint) audit.Entry {
 
 // CreateEndpoint adds an endpoint and returns it with its signing secret,
 // which is shown once and stored only sealed.
+//
+// The count and the insert happen under the program's row lock, so
+// simultaneous requests never pass MaxEndpointsPerProgram; a refused
+// attempt is audited and answers ErrEndpointLimitReached.
 func (s *Store) CreateEndpoint(ctx context.Context, programID int64, actor audit.Actor, in EndpointInput) (*Endpoint, string, error) {
-	if err := in.Validate(); err != nil {
+	if err := s.validateEndpoint(ctx, &in, true); err != nil {
 		return nil, "", err
 	}
 	secret := NewSecret()
 	now := s.now()
 	ep := &Endpoint{ProgramID: programID, URL: in.URL, Description: in.Description, EventTypes: strings.Join(in.Events, " "),
 		Enabled: true, SecretSealed: []byte{0}, CreatedAt: now, UpdatedAt: now}
+	limitReached := false
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := lockProgram(tx, programID); err != nil {
+			return err
+		}
+		var n int64
+		if err := tx.Raw(`SELECT COUNT(*) FROM webhook_endpoints WHERE program_id = ?`, programID).Scan(&n).Error; err != nil {
+			return err
+		}
+		if n >= MaxEndpointsPerProgram {
+			limitReached = true
+			return s.audit.Append(tx, programID, actor, audit.Entry{
+				Action: ActionEndpointCreated, Outcome: audit.OutcomeRefused, TargetType: TargetWebhook, TargetName: in.URL,
+				Details: map[string]any{"reason": "limit", "limit": MaxEndpointsPerProgram},
+			})
+		}
 		if err := tx.Create(ep).Error; err != nil {
 			return err
 		}
@@ -160,9 +187,44 @@ func (s *Store) CreateEndpoint(ctx context.Context, programID int64, actor audit
 		return s.audit.Append(tx, programID, actor, entry)
 	})
 	if err != nil {
-		return nil, "", fmt.Errorf("outbox: unable to add the webhook endpoint: %w", err)
+		return nil, "", passThrough(err, "add the webhook endpoint")
+	}
+	if limitReached {
+		return nil, "", ErrEndpointLimitReached
 	}
 	return ep, secret, nil
+}
+
+// validateEndpoint checks the input and, unless private targets are
+// allowed, refuses a URL that points at a private, loopback or link-local
+// address (looked up now; the delivery client checks again on every dial).
+// enabled says whether the endpoint will send: a disabled one may keep
+// the target it has, so an admin can always switch a bad one off.
+func (s *Store) validateEndpoint(ctx context.Context, in *EndpointInput, enabled bool) error {
+	if err := in.Validate(); err != nil {
+		return err
+	}
+	if s.allowPrivate.Load() || !enabled {
+		return nil
+	}
+	if problem := TargetProblem(ctx, s.resolver, in.URL); problem != "" {
+		return input.ValidationError{"url": problem}
+	}
+	return nil
+}
+
+// lockProgram serialises the endpoint-limit checks of one program: a row
+// lock on PostgreSQL; on SQLite the immediate transaction already holds
+// the write lock.
+func lockProgram(tx *gorm.DB, programID int64) error {
+	var id int64
+	if err := tx.Raw(`SELECT id FROM programs WHERE id = ?`+database.ForUpdate(tx), programID).Scan(&id).Error; err != nil {
+		return fmt.Errorf("outbox: unable to lock the program: %w", err)
+	}
+	if id == 0 {
+		return database.ErrNotFound
+	}
+	return nil
 }
 
 // Endpoints lists a program's endpoints, oldest first.
@@ -195,7 +257,7 @@ func endpointByID(tx *gorm.DB, programID, id int64) (*Endpoint, error) {
 // UpdateEndpoint changes an endpoint's URL, description, events and
 // enabled state, auditing before/after.
 func (s *Store) UpdateEndpoint(ctx context.Context, programID int64, actor audit.Actor, id int64, in EndpointInput, enabled bool) (*Endpoint, error) {
-	if err := in.Validate(); err != nil {
+	if err := s.validateEndpoint(ctx, &in, enabled); err != nil {
 		return nil, err
 	}
 	var ep *Endpoint

@@ -13,6 +13,8 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"net"
+	"sync/atomic"
 	"time"
 
 	"gorm.io/gorm"
@@ -62,12 +64,22 @@ type Store struct {
 	sealer Sealer
 	now    database.Clock
 	mail   bool // email notices on (mail.go)
+	// allowPrivate lets endpoints point at private, loopback and
+	// link-local targets (KEYDESK_WEBHOOK_ALLOW_PRIVATE); resolver looks
+	// up the names of endpoint URLs (targets.go).
+	allowPrivate atomic.Bool
+	resolver     Resolver
 }
 
 // NewStore builds the outbox store.
 func NewStore(db *gorm.DB, auditStore *audit.Store, sealer Sealer, now database.Clock) *Store {
-	return &Store{db: db, audit: auditStore, sealer: sealer, now: now}
+	return &Store{db: db, audit: auditStore, sealer: sealer, now: now, resolver: net.DefaultResolver}
 }
+
+// AllowPrivateTargets lets endpoints be saved with private, loopback and
+// link-local targets (KEYDESK_WEBHOOK_ALLOW_PRIVATE=true); by default they
+// are refused.
+func (s *Store) AllowPrivateTargets(allow bool) { s.allowPrivate.Store(allow) }
 
 // Payload is the body of a delivery, as the Standard Webhooks spec shapes
 // it. Data carries ids, names, identifiers, the actor and the time; never a

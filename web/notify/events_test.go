@@ -25,6 +25,7 @@ func TestRollInviteAndRemovalAreDelivered(t *testing.T) {
 		fx := modeltest.Seed(t, store, "Alpha")
 		actor := audit.Actor{AdminID: fx.Full.ID, Email: fx.Full.Email}
 		rcv := newReceiver(t)
+		store.Outbox.AllowPrivateTargets(true) // the receiver listens on 127.0.0.1
 		_, secret, err := store.Outbox.CreateEndpoint(ctx, fx.Program.ID, actor, outbox.EndpointInput{URL: rcv.URL,
 			Events: []string{outbox.EventKeyRolled, outbox.EventAdminInvited, outbox.EventAdminRemoved}})
 		if err != nil {

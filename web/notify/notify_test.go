@@ -98,6 +98,7 @@ func TestWebhookSignedAndRetriedAcrossAnOutage(t *testing.T) {
 		store := modeltest.NewStores(t, db)
 		fx := modeltest.Seed(t, store, "Alpha")
 		rcv := newReceiver(t)
+		store.Outbox.AllowPrivateTargets(true) // the receiver listens on 127.0.0.1
 		ep, secret, err := store.Outbox.CreateEndpoint(ctx, fx.Program.ID, audit.Actor{AdminID: fx.Full.ID, Email: fx.Full.Email},
 			outbox.EndpointInput{URL: rcv.URL + "/hook", Events: []string{outbox.EventKeyCreated, outbox.EventKeyRevealed}})
 		if err != nil {
@@ -199,6 +200,7 @@ func TestTwoWorkersShareTheOutbox(t *testing.T) {
 		other := modeltest.Wrap(modeltest.Open(t, db), modeltest.Keyring(t))
 		fx := modeltest.Seed(t, store, "Alpha")
 		rcv := newReceiver(t)
+		store.Outbox.AllowPrivateTargets(true) // the receiver listens on 127.0.0.1
 		_, secret, err := store.Outbox.CreateEndpoint(ctx, fx.Program.ID, audit.Actor{}, outbox.EndpointInput{URL: rcv.URL, Events: []string{outbox.EventKeyCreated, outbox.EventKeyCopied}})
 		if err != nil {
 			t.Fatal(err)

@@ -13,41 +13,16 @@ import (
 	"net/netip"
 	"syscall"
 	"time"
+
+	"keydesk/models/outbox"
 )
 
 // ErrForbiddenAddress is a webhook target refused by the SSRF guard.
 var ErrForbiddenAddress = errors.New("address not allowed for webhooks")
 
-// blockedPrefixes are ranges beyond net/netip's own classes that a webhook
-// must never reach: "this network", carrier-grade NAT, IETF protocol
-// assignments, benchmarking, the reserved block, and NAT64 of the same.
-var blockedPrefixes = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),
-	netip.MustParsePrefix("100.64.0.0/10"),
-	netip.MustParsePrefix("192.0.0.0/24"),
-	netip.MustParsePrefix("198.18.0.0/15"),
-	netip.MustParsePrefix("240.0.0.0/4"),
-	netip.MustParsePrefix("64:ff9b::/96"),
-	netip.MustParsePrefix("64:ff9b:1::/48"),
-}
-
-// AllowedAddress reports whether a webhook may connect to ip: a public
-// unicast address, not loopback, private (RFC 1918, fc00::/7), link-local
-// (169.254/16 with the cloud metadata service, fe80::/10), multicast,
-// unspecified or reserved.
-func AllowedAddress(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	if !ip.IsValid() || ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-		ip.IsInterfaceLocalMulticast() || ip.IsMulticast() || ip.IsUnspecified() {
-		return false
-	}
-	for _, p := range blockedPrefixes {
-		if p.Contains(ip) {
-			return false
-		}
-	}
-	return true
-}
+// AllowedAddress reports whether a webhook may connect to ip: the outbox's
+// rule, the same one the console applies when an endpoint is saved.
+func AllowedAddress(ip netip.Addr) bool { return outbox.AllowedAddress(ip) }
 
 // guardControl runs after DNS resolution, on the very address about to be
 // dialled (so a name that resolves to 127.0.0.1, or rebinds between checks,

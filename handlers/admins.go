@@ -38,6 +38,7 @@ func (h *Handler) renderAdmins(c echo.Context, status int, v views.AdminsView) e
 	p := principalOf(c)
 	ctx := c.Request().Context()
 	v.MailOn = h.mail.On
+	v.MailProblem = h.mail.Problem
 	team, err := h.stores.Accounts.Team(ctx, p.Program.ID)
 	if err != nil {
 		return err

@@ -145,7 +145,7 @@ func TestMailOffSaysWhyAtStartAndInTheConsole(t *testing.T) {
 				t.Fatalf("the start-up log does not say notices are off for want of %s:\n%s", tc.missing, ts.Logs.String())
 			}
 			c := ts.loggedIn(t, ts.Demo.Full.Email)
-			for _, p := range []string{"/general/webhooks", "/general/settings"} {
+			for _, p := range []string{"/general/webhooks", "/general/settings", "/general/admins"} {
 				res, body := c.get(p)
 				doc, err := goquery.NewDocumentFromReader(strings.NewReader(body))
 				if err != nil || res.StatusCode != 200 {

@@ -6,7 +6,7 @@ FUZZTIME ?= 5s
 # staticcheck, pinned so every machine and CI report the same findings.
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: run build test generate css templ htmx axe check lint fuzz bench soak clean
+.PHONY: run build test generate css templ htmx axe check lint openapi-lint fuzz bench soak clean
 
 run: build
 	./$(BIN) serve --demo
@@ -46,6 +46,12 @@ check:
 # Every staticcheck check, style ones (ST*) included.
 lint:
 	$(GO) run $(STATICCHECK) -checks all ./...
+
+# web/openapi.yaml against Spectral (spectral:oas, .spectral.yaml) and
+# Redocly (recommended, redocly.yaml): any error or warning fails.
+openapi-lint: node_modules
+	npx spectral lint --ruleset .spectral.yaml --fail-severity=warn web/openapi.yaml
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true npx redocly lint --config redocly.yaml web/openapi.yaml
 
 # Short runs of every fuzz target (FUZZTIME each).
 fuzz:

@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"unicode"
 
 	"github.com/labstack/echo/v4"
@@ -47,7 +48,7 @@ func refuseJSONBody(c echo.Context, dst any) (bool, error) {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return true, apiError(c, http.StatusBadRequest, statusCode(http.StatusBadRequest), "The body must be a single JSON object.", nil)
 	}
-	if path := repeatedMember(body); path != "" {
+	if path, repeated := repeatedMember(body); repeated {
 		return true, apiError(c, http.StatusUnprocessableEntity, statusCode(http.StatusUnprocessableEntity),
 			"The body repeats the member name "+strconv.Quote(path)+": send each field once.",
 			map[string]any{"errors": map[string]string{path: "This member name appears more than once in its object."}})
@@ -55,25 +56,26 @@ func refuseJSONBody(c echo.Context, dst any) (bool, error) {
 	return false, nil
 }
 
-// repeatedMember returns the path (a.b[2].c) of the first member name that
-// appears twice in one object of body, at any depth, or "" when none does
-// (or body is not valid JSON: the decoder has said so by then).
-func repeatedMember(body []byte) string {
+// repeatedMember reports whether a member name appears twice in one object
+// of body, at any depth, and the path of the first that does (a.b[2].c; an
+// empty name is ""). Invalid JSON reports none: the decoder has said so by
+// then.
+func repeatedMember(body []byte) (string, bool) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
-	path, _ := repeatedIn(dec, "")
+	path, repeated, _ := repeatedIn(dec, "")
 	if len(path) > maxNamedPath {
-		path = path[:maxNamedPath] + "…"
+		path = strings.ToValidUTF8(path[:maxNamedPath], "") + "…"
 	}
-	return path
+	return path, repeated
 }
 
 // repeatedIn reads one value from dec's token stream, path being where it
-// stands, and returns the path of the first repeated member name in it.
-func repeatedIn(dec *json.Decoder, path string) (string, error) {
+// stands, and reports the first repeated member name in it by its path.
+func repeatedIn(dec *json.Decoder, path string) (string, bool, error) {
 	tok, err := dec.Token()
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	switch tok {
 	case json.Delim('{'):
@@ -81,32 +83,35 @@ func repeatedIn(dec *json.Decoder, path string) (string, error) {
 		for dec.More() {
 			tok, err := dec.Token()
 			if err != nil {
-				return "", err
+				return "", false, err
 			}
 			name, _ := tok.(string)
 			at := name
+			if name == "" {
+				at = `""`
+			}
 			if path != "" {
-				at = path + "." + name
+				at = path + "." + at
 			}
 			if seen[foldName(name)] {
-				return at, nil
+				return at, true, nil
 			}
 			seen[foldName(name)] = true
-			if dup, err := repeatedIn(dec, at); dup != "" || err != nil {
-				return dup, err
+			if dup, repeated, err := repeatedIn(dec, at); repeated || err != nil {
+				return dup, repeated, err
 			}
 		}
 	case json.Delim('['):
 		for i := 0; dec.More(); i++ {
-			if dup, err := repeatedIn(dec, path+"["+strconv.Itoa(i)+"]"); dup != "" || err != nil {
-				return dup, err
+			if dup, repeated, err := repeatedIn(dec, path+"["+strconv.Itoa(i)+"]"); repeated || err != nil {
+				return dup, repeated, err
 			}
 		}
 	default:
-		return "", nil
+		return "", false, nil
 	}
 	_, err = dec.Token() // the closing delimiter
-	return "", err
+	return "", false, err
 }
 
 // foldName maps every name encoding/json would match to the same field

@@ -9,6 +9,8 @@ import (
 func TestRepeatedMember(t *testing.T) {
 	for body, want := range map[string]string{
 		`{"a":1,"b":2}`:                   "",
+		`{"":1,"":2}`:                     `""`,
+		`{"a":{"":{},"":null}}`:           `a.""`,
 		`{"a":{"x":1},"b":{"x":1}}`:       "",
 		`{"a":[{"x":1},{"x":2}]}`:         "",
 		`{"a":1,"a":2}`:                   "a",
@@ -19,7 +21,7 @@ func TestRepeatedMember(t *testing.T) {
 		`{"x":[[[{"y":1,"y":1}]]]}`:       "x[0][0][0].y",
 		`{"` + strings.Repeat("n", 200) + `":1,"` + strings.Repeat("n", 200) + `":2}`: strings.Repeat("n", maxNamedPath) + "…",
 	} {
-		if got := repeatedMember([]byte(body)); got != want {
+		if got, repeated := repeatedMember([]byte(body)); got != want || repeated != (want != "") {
 			t.Errorf("repeatedMember(%s) = %q, want %q", body, got, want)
 		}
 	}
@@ -41,7 +43,7 @@ func FuzzRepeatedMember(f *testing.F) {
 			quoted, _ := json.Marshal(name)
 			twice := strings.TrimSpace(body)
 			twice = twice[:len(twice)-1] + "," + string(quoted) + ":null}"
-			if repeatedMember([]byte(twice)) == "" {
+			if _, repeated := repeatedMember([]byte(twice)); !repeated {
 				t.Fatalf("%s: repeated %q not found", twice, name)
 			}
 			return

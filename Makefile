@@ -23,8 +23,10 @@ generate: templ css htmx axe
 templ:
 	$(GO) tool templ generate
 
+# SCARF_ANALYTICS=false: Spectral depends on @scarf/scarf, whose install
+# script would report the installation.
 node_modules: package.json package-lock.json
-	npm ci --no-audit --no-fund
+	SCARF_ANALYTICS=false npm ci --no-audit --no-fund
 	@touch node_modules
 
 css: node_modules

@@ -6,7 +6,7 @@ FUZZTIME ?= 5s
 # staticcheck, pinned so every machine and CI report the same findings.
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: run build test generate css templ htmx axe check lint fuzz bench soak clean
+.PHONY: run build test generate css templ htmx axe check lint openapi-lint fuzz bench soak clean
 
 run: build
 	./$(BIN) serve --demo
@@ -23,8 +23,10 @@ generate: templ css htmx axe
 templ:
 	$(GO) tool templ generate
 
+# SCARF_ANALYTICS=false: Spectral depends on @scarf/scarf, whose install
+# script would report the installation.
 node_modules: package.json package-lock.json
-	npm ci --no-audit --no-fund
+	SCARF_ANALYTICS=false npm ci --no-audit --no-fund
 	@touch node_modules
 
 css: node_modules
@@ -46,6 +48,12 @@ check:
 # Every staticcheck check, style ones (ST*) included.
 lint:
 	$(GO) run $(STATICCHECK) -checks all ./...
+
+# web/openapi.yaml against Spectral (spectral:oas, .spectral.yaml) and
+# Redocly (recommended, redocly.yaml): any error or warning fails.
+openapi-lint: node_modules
+	npx spectral lint --ruleset .spectral.yaml --fail-severity=warn web/openapi.yaml
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true npx redocly lint --config redocly.yaml web/openapi.yaml
 
 # Short runs of every fuzz target (FUZZTIME each).
 fuzz:

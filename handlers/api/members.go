@@ -9,7 +9,6 @@ import (
 	"keydesk/models/database"
 	"keydesk/models/input"
 	"keydesk/models/members"
-	"mime"
 	"net/http"
 	"strconv"
 	"time"
@@ -39,20 +38,14 @@ type createMemberRequest struct {
 	LastName  string `json:"last_name"`
 }
 
-// CreateMember adds a member to the calling key's program: 400 for a body
-// that is not the expected JSON object, 422 for invalid fields, 409 for a
-// member_id the program already has.
+// CreateMember adds a member to the calling key's program: the body is
+// refused as refuseJSONBody says (415, 413, 400, 422 for a repeated member
+// name), 422 for invalid fields, 409 for a member_id the program already
+// has.
 func (a *API) CreateMember(c echo.Context) error {
-	if mt, _, err := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType)); err != nil || mt != echo.MIMEApplicationJSON {
-		return apiError(c, http.StatusUnsupportedMediaType, statusCode(http.StatusUnsupportedMediaType), "Send the body as application/json.", nil)
-	}
 	var req createMemberRequest
-	dec := json.NewDecoder(c.Request().Body)
-	if err := dec.Decode(&req); err != nil {
-		return apiError(c, http.StatusBadRequest, statusCode(http.StatusBadRequest), jsonProblem(err), nil)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return apiError(c, http.StatusBadRequest, statusCode(http.StatusBadRequest), "The body must be a single JSON object.", nil)
+	if refused, err := refuseJSONBody(c, &req); refused {
+		return err
 	}
 	key := verifiedKey(c)
 	m, err := a.members.Create(c.Request().Context(), key.ProgramID, keyActor(c, key), members.MemberInput{

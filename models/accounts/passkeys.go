@@ -74,10 +74,10 @@ func credentialKey(id []byte) string { return base64.RawURLEncoding.EncodeToStri
 
 // cleanPasskeyName checks a passkey's name.
 func cleanPasskeyName(name string) (string, error) {
-	name, ok := input.CleanText(name)
+	name, problem := input.Line("Name", name)
 	switch {
-	case !ok:
-		return "", input.ValidationError{"name": "Use letters, digits, spaces and punctuation only."}
+	case problem != "":
+		return "", input.ValidationError{"name": problem}
 	case name == "":
 		return "", input.ValidationError{"name": "Give the passkey a name, such as the device it lives on."}
 	case len([]rune(name)) > MaxPasskeyNameLength:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"keydesk/models/database"
+	"keydesk/models/input"
 	"time"
 
 	"gorm.io/gorm"
@@ -24,8 +25,9 @@ type Program struct {
 // MaxProgramNameLength bounds a program's name.
 const MaxProgramNameLength = 100
 
-// ErrInvalidProgramName is returned for an empty or overlong program name.
-var ErrInvalidProgramName = fmt.Errorf("program name must be 1 to %d characters", MaxProgramNameLength)
+// ErrInvalidProgramName is returned for an empty or overlong program name,
+// or one that breaks input.CharacterRule.
+var ErrInvalidProgramName = fmt.Errorf("program name must be 1 to %d characters, and %s", MaxProgramNameLength, input.CharacterRule)
 
 // ProgramByPartnerID finds a program by its partner ID.
 func (s *Store) ProgramByPartnerID(ctx context.Context, partnerID string) (*Program, error) {

@@ -7,7 +7,6 @@ import (
 	"keydesk/models/audit"
 	"keydesk/models/database"
 	"keydesk/models/input"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -90,21 +89,19 @@ type KeyInput struct {
 // Validate trims the input and reports what is wrong with it.
 func (in *KeyInput) Validate() error {
 	errs := input.ValidationError{}
-	name, ok := input.CleanText(in.Name)
+	name, problem := input.Line("Name", in.Name)
 	switch {
-	case !ok:
-		errs["name"] = "Name contains characters that are not allowed."
-	case strings.ContainsAny(name, "\n\r\t"):
-		errs["name"] = "Name must be a single line."
+	case problem != "":
+		errs["name"] = problem
 	case name == "":
 		errs["name"] = "Enter a name."
 	case utf8.RuneCountInString(name) > MaxKeyNameLength:
 		errs["name"] = fmt.Sprintf("Name must be at most %d characters.", MaxKeyNameLength)
 	}
-	desc, ok := input.CleanText(in.Description)
+	desc, problem := input.Text("Description", in.Description)
 	switch {
-	case !ok:
-		errs["description"] = "Description contains characters that are not allowed."
+	case problem != "":
+		errs["description"] = problem
 	case utf8.RuneCountInString(desc) > MaxKeyDescriptionLength:
 		errs["description"] = fmt.Sprintf("Description must be at most %d characters.", MaxKeyDescriptionLength)
 	}

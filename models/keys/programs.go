@@ -3,21 +3,21 @@ package keys
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"gorm.io/gorm"
 
 	"keydesk/models/accounts"
 	"keydesk/models/audit"
 	"keydesk/models/database"
+	"keydesk/models/input"
 )
 
 // CreateProgram creates a program with a fresh partner ID and its legacy
 // default API key, audited in the same transaction. It lives here, above
 // accounts, because it spans programs and keys.
 func (s *Store) CreateProgram(ctx context.Context, actor audit.Actor, name string) (*accounts.Program, error) {
-	name = strings.TrimSpace(name)
-	if name == "" || len([]rune(name)) > accounts.MaxProgramNameLength {
+	name, problem := input.Line("Program name", name)
+	if problem != "" || name == "" || len([]rune(name)) > accounts.MaxProgramNameLength {
 		return nil, accounts.ErrInvalidProgramName
 	}
 	program := &accounts.Program{Name: name, CreatedAt: s.now()}

@@ -94,10 +94,10 @@ func (in *MemberInput) Validate() error {
 		errs["email"] = "email must be a valid e-mail address."
 	}
 	for field, value := range map[string]*string{"first_name": &in.FirstName, "last_name": &in.LastName} {
-		clean, ok := input.CleanText(*value)
+		clean, problem := input.Line(field, *value)
 		switch {
-		case !ok || strings.ContainsAny(clean, "\n\r\t"):
-			errs[field] = field + " contains characters that are not allowed."
+		case problem != "":
+			errs[field] = problem
 		case utf8.RuneCountInString(clean) > MaxMemberNameLength:
 			errs[field] = fmt.Sprintf("%s must be at most %d characters.", field, MaxMemberNameLength)
 		}

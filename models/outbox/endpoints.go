@@ -92,10 +92,10 @@ type EndpointInput struct {
 func (in *EndpointInput) Validate() error {
 	errs := input.ValidationError{}
 	in.URL = strings.TrimSpace(in.URL)
-	desc, ok := input.CleanText(in.Description)
+	desc, problem := input.Line("Description", in.Description)
 	in.Description = desc
-	if !ok {
-		errs["description"] = "Remove control or invisible characters."
+	if problem != "" {
+		errs["description"] = problem
 	}
 	u, err := url.Parse(in.URL)
 	switch {
@@ -108,7 +108,7 @@ func (in *EndpointInput) Validate() error {
 	case u.User != nil:
 		errs["url"] = "Leave credentials out of the URL; verify the signature instead."
 	}
-	if ok && len(in.Description) > 200 {
+	if problem == "" && len(in.Description) > 200 {
 		errs["description"] = "Enter at most 200 characters."
 	}
 	var events []string

@@ -172,8 +172,9 @@ func (h *Handler) RequireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 
 // loginTarget is the sign-in page for a request without a live session:
 // it returns to the page the admin was on (for an htmx action, the page it
-// came from) and, when the request carried a session cookie, says the
-// session ended.
+// came from) and, when the request carried a session cookie or came from a
+// console page's htmx (only signed-in pages make those, and a sign-out in
+// another tab removes the cookie), says the session ended.
 func loginTarget(c echo.Context) string {
 	q := url.Values{}
 	switch {
@@ -184,7 +185,7 @@ func loginTarget(c echo.Context) string {
 	case c.Request().Method == http.MethodGet:
 		q.Set("next", c.Request().URL.RequestURI())
 	}
-	if _, err := c.Cookie(SessionCookieName); err == nil {
+	if _, err := c.Cookie(SessionCookieName); err == nil || htmx.IsRequest(c) {
 		q.Set("ended", "1")
 	}
 	if len(q) == 0 {

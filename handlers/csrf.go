@@ -37,7 +37,8 @@ func errCSRF() error {
 // a token of another session never matches. Anonymous requests (the sign-in
 // form) are checked against a double-submit cookie, which writes nothing to
 // the database. Tokens are compared in constant time. It runs after
-// LoadSession.
+// LoadSession and, on routes for signed-in admins, after RequireAdmin: a
+// page whose session has ended is sent to sign in, whatever its token.
 func (h *Handler) CSRF(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		safe := false
@@ -58,12 +59,6 @@ func (h *Handler) CSRF(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		c.Set(csrfContextKey, want)
 		if !safe && !csrfTokensMatch(submittedCSRFToken(c.Request()), want) {
-			if h.hasSessionCookie(c) && p == nil && c.Path() != "/login" {
-				// The page's session ended (its token went with it):
-				// refuse as for any signed-out request, which sends the
-				// admin to sign in rather than to a dead end.
-				return h.RequireAdmin(func(echo.Context) error { return errCSRF() })(c)
-			}
 			return errCSRF()
 		}
 		return next(c)

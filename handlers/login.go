@@ -147,6 +147,20 @@ func (h *Handler) Logout(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, paths.Login)
 }
 
+// SignedOutAlready answers Sign out from a page whose session has already
+// ended (signed out in another tab, expired): there is nothing to end, so
+// it goes to the sign-in page, whatever the form's token, rather than to
+// the expired-form error. It runs before CSRF, which guards a live
+// session's sign-out.
+func (h *Handler) SignedOutAlready(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if principalOf(c) == nil {
+			return c.Redirect(http.StatusSeeOther, paths.Login)
+		}
+		return next(c)
+	}
+}
+
 // SwitchProgram changes the program the admin acts on, if they belong to it.
 func (h *Handler) SwitchProgram(c echo.Context) error {
 	p := principalOf(c)

@@ -186,8 +186,9 @@ func (h *Handler) RequireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 
 // loginTarget is the sign-in page for a request without a live session:
 // it returns to the page the admin was on (for an htmx action, the page it
-// came from) and, when the request carried a session cookie, says the
-// session ended.
+// came from) and, when the request carried a session cookie or came from a
+// console page's htmx (only signed-in pages make those, and a sign-out in
+// another tab removes the cookie), says the session ended.
 func (h *Handler) loginTarget(c echo.Context) string {
 	q := url.Values{}
 	switch {
@@ -198,7 +199,7 @@ func (h *Handler) loginTarget(c echo.Context) string {
 	case isRead(c):
 		q.Set("next", c.Request().URL.RequestURI())
 	}
-	if h.hasSessionCookie(c) {
+	if h.hasSessionCookie(c) || htmx.IsRequest(c) {
 		q.Set("ended", "1")
 	}
 	if len(q) == 0 {

@@ -45,7 +45,14 @@ func htmxHeaders(csrf string) string {
 	return string(b)
 }
 
-const htmxConfig = `{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"historyRestoreAsHxRequest":false,"selfRequestsOnly":true,"defaultSwapStyle":"outerHTML","attributesToSettle":["class","width","height"]}`
+// htmxConfig: defaultSettleDelay 0 settles a swap in the task that made
+// it. htmx wires swapped-in content (hx-post, hx-get) only when it settles;
+// with its default 20 ms delay (far longer on a busy machine) a dialog or a
+// row was shown, focused and pressable before it was wired: a press in that
+// gap was lost, or submitted the form natively, a GET of the page with the
+// fields (a password too) in the address. Nothing here animates on
+// htmx's settle classes.
+const htmxConfig = `{"defaultSettleDelay":0,"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"historyRestoreAsHxRequest":false,"selfRequestsOnly":true,"defaultSwapStyle":"outerHTML","attributesToSettle":["class","width","height"]}`
 
 func navClass(active bool) string {
 	if active {

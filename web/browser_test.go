@@ -87,10 +87,9 @@ func runStep(t *testing.T, ctx context.Context, step string, actions ...chromedp
 
 // settled waits until no CSS animation runs (the dialogs' entrance), so a
 // click lands where the button has come to rest, and until htmx is idle:
-// no request in flight and no swap still settling. Content swapped in is
-// wired (hx-get, hx-post) only once it has settled; a click before that is
-// lost (a form even submits natively), and the step then waits for an
-// answer until its deadline.
+// no request in flight, whose answer would replace what the step is about
+// to press. (Swapped-in content is wired in the swap's own task, see
+// htmxConfig, so it never has to wait for that: TestBrowserPressRightAfterASwap.)
 func settled() chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
 		_, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getAnimations().length === 0 && !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')`, chromedp.WithPollingInterval(20*time.Millisecond)))

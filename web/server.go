@@ -102,11 +102,16 @@ func (s *Server) routes(cfg Config) {
 	public.Group("", compressPublicBodies()).GET("/static/*", staticHandler())
 
 	// The console: sessions and CSRF on every route, pages and fragments,
-	// and on no other path (a routeSet adds no catch-all routes).
-	console := newRouteSet(e, "", h.LoadSession, h.CSRF)
+	// and on no other path (a routeSet adds no catch-all routes). Routes
+	// for signed-in admins ask for a live session before the CSRF token: a
+	// request from a page whose session has ended (signed out in another
+	// tab, expired) carries a token that went with the session, and is
+	// sent to sign in again, not refused as a forged form.
+	sessions := newRouteSet(e, "", h.LoadSession)
+	console := sessions.Group("", h.CSRF)
 	console.GET(paths.Login, h.ShowLogin)
 	console.POST(paths.Login, h.Login)
-	console.POST(paths.Logout, h.Logout)
+	sessions.Group("", h.SignedOutAlready, h.CSRF).POST(paths.Logout, h.Logout)
 
 	console.GET(paths.LoginCode, h.ShowLoginCode)
 	console.POST(paths.LoginCode, h.LoginCode)
@@ -117,12 +122,12 @@ func (s *Server) routes(cfg Config) {
 	// /account (and switching programs) stays open to an admin whom the
 	// program's two-factor policy sends there; every other signed-in route
 	// requires the second factor set up first.
-	account := console.Group("", h.RequireAdmin)
+	account := sessions.Group("", h.RequireAdmin, h.CSRF)
 	s.accountRoutes(account)
 	s.passkeyAccountRoutes(account)
 	account.POST(paths.SwitchProgram, h.SwitchProgram)
 
-	signedIn := console.Group("", h.RequireAdmin, h.RequireTwoFactorSetup, s.wakeWebhooksAfterWrites)
+	signedIn := sessions.Group("", h.RequireAdmin, h.CSRF, h.RequireTwoFactorSetup, s.wakeWebhooksAfterWrites)
 	signedIn.GET(paths.Home, h.Home)
 	signedIn.GET(paths.NoAccess, h.NoAccess)
 

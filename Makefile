@@ -15,7 +15,7 @@ build:
 	$(GO) build -o $(BIN) ./cmd/keydesk
 
 test:
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 30m ./...
 
 # Regenerate the committed templ output, CSS and vendored htmx.
 generate: templ css htmx axe

@@ -100,7 +100,7 @@ func (h *Handler) ChangePassword(c echo.Context) error {
 		return err
 	}
 	p.Session.CloseReauth()
-	if err := h.rotateSession(c, p); err != nil {
+	if err := p.Session.Rotate(c.Request(), c.Response()); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, paths.Account+"?notice=password")

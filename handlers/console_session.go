@@ -27,8 +27,3 @@ func (h *Handler) freshSession(c echo.Context) (*session.Session, error) {
 	}
 	return session.Fresh(h.sessions, h.reauthPolicy()), nil
 }
-
-// rotateSession keeps the session's values under a new id (Session.Rotate).
-func (h *Handler) rotateSession(c echo.Context, p *Principal) error {
-	return p.Session.Rotate(c.Request().Context(), c.Request(), c.Response())
-}

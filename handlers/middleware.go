@@ -14,12 +14,9 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// Session lifetime rules (kept by the session type).
-const (
-	SessionCookieName  = session.CookieName // __Host-keydesk_session with secure cookies (Store.CookieName)
-	SessionIdleTimeout = session.IdleTimeout
-	SessionMaxLifetime = session.MaxLifetime
-)
+// SessionMaxLifetime is a console session's absolute lifetime (the
+// session type applies it; the cookie store's MaxAge follows it).
+const SessionMaxLifetime = session.MaxLifetime
 
 // Principal is the signed-in admin acting on one program.
 type Principal struct {
@@ -47,7 +44,7 @@ func isRead(c echo.Context) bool {
 // hasSessionCookie reports whether the request carries a session cookie
 // (live or not).
 func (h *Handler) hasSessionCookie(c echo.Context) bool {
-	_, err := c.Cookie(h.sessions.CookieName(SessionCookieName))
+	_, err := c.Cookie(h.sessions.CookieName(session.CookieName))
 	return err == nil
 }
 

@@ -62,7 +62,7 @@ func (h *Handler) openReauthWindow(c echo.Context, p *Principal) error {
 	if err := p.Session.OpenReauth(c.Request().Context(), p.Admin.ID, p.Program.ID); err != nil {
 		return err
 	}
-	return h.rotateSession(c, p)
+	return p.Session.Rotate(c.Request(), c.Response())
 }
 
 // reauthenticatedEvent is the reauthenticated event's detail: until when

@@ -6,16 +6,11 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"keydesk/handlers/session"
 	"keydesk/models/accounts"
 	"keydesk/models/metrics"
 	"keydesk/views"
 	"keydesk/web/paths"
 )
-
-// SecondFactorTimeout bounds how long the code step waits after the
-// password.
-const SecondFactorTimeout = session.SecondFactorTimeout
 
 // startSecondFactor records that the password checked out and asks for
 // the code.

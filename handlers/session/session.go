@@ -11,7 +11,6 @@
 package session
 
 import (
-	"context"
 	"net/http"
 	"time"
 
@@ -104,9 +103,9 @@ func (s *Session) Destroy(r *http.Request, w http.ResponseWriter) error {
 // not deleted, so the admin's requests already on their way with it are
 // told the session changed (and htmx retries them) rather than being signed
 // out.
-func (s *Session) Rotate(ctx context.Context, r *http.Request, w http.ResponseWriter) error {
+func (s *Session) Rotate(r *http.Request, w http.ResponseWriter) error {
 	if s.raw.ID != "" {
-		if err := s.store.Retire(ctx, s.raw.ID); err != nil {
+		if err := s.store.Retire(r.Context(), s.raw.ID); err != nil {
 			return err
 		}
 	}

@@ -34,7 +34,7 @@ func (h *Handler) renderAccount(c echo.Context, status int, v views.AccountView)
 		names[m.Program.ID] = m.Program.Name
 	}
 	for _, s := range list {
-		v.Sessions = append(v.Sessions, views.SessionRow{Program: names[s.ProgramID], CreatedAt: s.CreatedAt, LastActive: s.UpdatedAt, Current: s.ID == p.Session.ID})
+		v.Sessions = append(v.Sessions, views.SessionRow{Program: names[s.ProgramID], CreatedAt: s.CreatedAt, LastActive: s.UpdatedAt, Current: s.ID == p.Session.ID()})
 	}
 	v.CSRF, v.Email, v.HasTOTP, v.Required = csrfToken(c), p.Admin.Email, p.Admin.HasTOTP(), p.Program.RequireTwoFactor
 	if v.Passkeys, err = h.passkeyRows(c, p.Admin.ID); err != nil {
@@ -46,7 +46,7 @@ func (h *Handler) renderAccount(c echo.Context, status int, v views.AccountView)
 			return err
 		}
 	}
-	if pending, _ := p.Session.Values[sessionTOTPPending].(string); pending != "" && !v.HasTOTP && v.RecoveryCodes == nil {
+	if pending := p.Session.PendingTOTP(); pending != "" && !v.HasTOTP && v.RecoveryCodes == nil {
 		key, err := accounts.TOTPKeyFromSecret(p.Admin.Email, pending)
 		if err != nil {
 			return err
@@ -96,11 +96,11 @@ func (h *Handler) ChangePassword(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := h.sessions.DeleteOthers(ctx, p.Admin.ID, p.Session.ID); err != nil {
+	if _, err := h.sessions.DeleteOthers(ctx, p.Admin.ID, p.Session.ID()); err != nil {
 		return err
 	}
-	clearReauth(p.Session)
-	if err := h.rotateSession(c, p); err != nil {
+	p.Session.CloseReauth()
+	if err := p.Session.Rotate(c.Request(), c.Response()); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, paths.Account+"?notice=password")
@@ -110,7 +110,7 @@ func (h *Handler) ChangePassword(c echo.Context) error {
 func (h *Handler) SignOutOtherSessions(c echo.Context) error {
 	p := principalOf(c)
 	ctx := c.Request().Context()
-	n, err := h.sessions.DeleteOthers(ctx, p.Admin.ID, p.Session.ID)
+	n, err := h.sessions.DeleteOthers(ctx, p.Admin.ID, p.Session.ID())
 	if err != nil {
 		return err
 	}
@@ -132,7 +132,7 @@ func (h *Handler) SetupTOTP(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p.Session.Values[sessionTOTPPending] = key.Secret()
+	p.Session.SetPendingTOTP(key.Secret())
 	if err := p.Session.Save(c.Request(), c.Response()); err != nil {
 		return err
 	}
@@ -143,7 +143,7 @@ func (h *Handler) SetupTOTP(c echo.Context) error {
 // the recovery codes once.
 func (h *Handler) ConfirmTOTP(c echo.Context) error {
 	p := principalOf(c)
-	pending, _ := p.Session.Values[sessionTOTPPending].(string)
+	pending := p.Session.PendingTOTP()
 	if pending == "" || p.Admin.HasTOTP() {
 		return c.Redirect(http.StatusSeeOther, paths.Account)
 	}
@@ -157,7 +157,7 @@ func (h *Handler) ConfirmTOTP(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	delete(p.Session.Values, sessionTOTPPending)
+	p.Session.ClearPendingTOTP()
 	if err := p.Session.Save(c.Request(), c.Response()); err != nil {
 		return err
 	}

@@ -41,9 +41,10 @@ func (h *Handler) showNewKey(c echo.Context, key *keys.APIKey, message string) e
 // gated answers a password-gated action of an admin who has not
 // re-authenticated lately: the page opens the password dialog and, once
 // confirmed, clicks the button again. It reports whether it answered. It
-// spends nothing (the action does, with reauthConfirm).
+// spends nothing (the action does, with Session.SpendReauth).
 func (h *Handler) gated(c echo.Context) (bool, error) {
-	allowed, err := h.reauthenticatedRecently(c, principalOf(c))
+	p := principalOf(c)
+	allowed, err := p.Session.ReauthAllowed(c.Request().Context(), p.Admin, p.Program.ID)
 	if err != nil {
 		return true, err
 	}
@@ -96,7 +97,7 @@ func (h *Handler) RollAPIKey(c echo.Context) error {
 		return render(c, http.StatusOK, views.RollKeyDialog(*k, "24h", "Choose when the old key stops working."))
 	}
 	p := principalOf(c)
-	key, err := h.stores.Keys.RollConfirmed(c.Request().Context(), h.reauthConfirm(p), p.Program.ID, actor(c), id, overlap)
+	key, err := h.stores.Keys.RollConfirmed(c.Request().Context(), p.Session.SpendReauth(p.Admin.ID, p.Program.ID), p.Program.ID, actor(c), id, overlap)
 	var verr input.ValidationError
 	switch {
 	case errors.Is(err, accounts.ErrReauthGrantSpent):

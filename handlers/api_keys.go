@@ -24,7 +24,7 @@ func (h *Handler) keysView(c echo.Context) (views.KeysView, error) {
 	if err != nil {
 		return views.KeysView{}, err
 	}
-	return views.KeysView{Keys: list, Limit: keys.MaxAPIKeysPerProgram, Now: h.now(), ReauthUntil: h.reauthUntil(p), PartnerID: p.Program.PartnerID, BaseURL: c.Scheme() + "://" + c.Request().Host}, nil
+	return views.KeysView{Keys: list, Limit: keys.MaxAPIKeysPerProgram, Now: h.now(), ReauthUntil: p.Session.ReauthUntil(p.Admin, p.Program.ID), PartnerID: p.Program.PartnerID, BaseURL: c.Scheme() + "://" + c.Request().Host}, nil
 }
 
 // ListAPIKeys renders General » API Keys.
@@ -225,7 +225,7 @@ func (h *Handler) unseal(c echo.Context, copied bool) error {
 	if err != nil {
 		return err
 	}
-	allowed, err := h.reauthenticatedRecently(c, p)
+	allowed, err := p.Session.ReauthAllowed(c.Request().Context(), p.Admin, p.Program.ID)
 	if err != nil {
 		return err
 	}
@@ -237,7 +237,7 @@ func (h *Handler) unseal(c echo.Context, copied bool) error {
 		}
 		return askReauth(c)
 	}
-	key, secret, err := h.stores.Keys.RevealConfirmed(c.Request().Context(), h.reauthConfirm(p), p.Program.ID, actor(c), id, copied)
+	key, secret, err := h.stores.Keys.RevealConfirmed(c.Request().Context(), p.Session.SpendReauth(p.Admin.ID, p.Program.ID), p.Program.ID, actor(c), id, copied)
 	if errors.Is(err, accounts.ErrReauthGrantSpent) {
 		return askReauth(c)
 	}

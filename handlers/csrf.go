@@ -7,8 +7,9 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
+
+	"keydesk/handlers/session"
 )
 
 // CSRF token names: the header htmx sends (hx-headers on <body>) and the
@@ -22,7 +23,6 @@ const (
 	// With secure cookies it is __Host-keydesk_csrf (Store.CookieName).
 	CSRFCookieName   = "keydesk_csrf"
 	csrfCookieMaxAge = 2 * time.Hour
-	sessionCSRF      = "csrf"
 	csrfContextKey   = "csrf" // read by csrfToken for the views
 	csrfTokenBytes   = 32
 )
@@ -49,7 +49,7 @@ func (h *Handler) CSRF(next echo.HandlerFunc) echo.HandlerFunc {
 		var want string
 		p := principalOf(c)
 		if p != nil {
-			t, err := h.sessionCSRFToken(c, p.Session)
+			t, err := sessionCSRFToken(c, p.Session)
 			if err != nil {
 				return err
 			}
@@ -91,19 +91,19 @@ func wellFormedCSRFToken(t string) bool {
 
 // sessionCSRFToken returns the signed-in session's token. A session signed
 // in before tokens were kept in sessions gets one now.
-func (h *Handler) sessionCSRFToken(c echo.Context, sess *sessions.Session) (string, error) {
-	if t, _ := sess.Values[sessionCSRF].(string); wellFormedCSRFToken(t) {
+func sessionCSRFToken(c echo.Context, sess *session.Session) (string, error) {
+	if t := sess.CSRFToken(); wellFormedCSRFToken(t) {
 		return t, nil
 	}
 	t := newCSRFToken()
-	sess.Values[sessionCSRF] = t
+	sess.SetCSRFToken(t)
 	return t, sess.Save(c.Request(), c.Response())
 }
 
 // startSessionCSRF gives a session that is being signed in its own token and
 // drops the anonymous cookie: the sign-in form's token ends with it.
-func (h *Handler) startSessionCSRF(c echo.Context, sess *sessions.Session) {
-	sess.Values[sessionCSRF] = newCSRFToken()
+func (h *Handler) startSessionCSRF(c echo.Context, sess *session.Session) {
+	sess.SetCSRFToken(newCSRFToken())
 	c.SetCookie(h.csrfCookie("", -1))
 }
 

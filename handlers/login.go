@@ -10,7 +10,6 @@ import (
 	"keydesk/models/input"
 	"keydesk/models/metrics"
 
-	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 
 	"keydesk/models/accounts"
@@ -84,10 +83,7 @@ func (h *Handler) signIn(c echo.Context, admin *accounts.Admin, memberships []ac
 	if err != nil {
 		return "", err
 	}
-	sess.Values[sessionAdminID] = admin.ID
-	sess.Values[sessionProgramID] = program.ID
-	sess.Values[sessionCreated] = now.Unix()
-	sess.Values[sessionSeen] = now.Unix()
+	sess.SignIn(admin.ID, program.ID, now)
 	h.startSessionCSRF(c, sess)
 	if err := sess.Save(c.Request(), c.Response()); err != nil {
 		return "", err
@@ -106,40 +102,13 @@ func (h *Handler) signIn(c echo.Context, admin *accounts.Admin, memberships []ac
 	return next, nil
 }
 
-// freshSession deletes whatever session the request carried and returns a
-// new one, which gets a new id when saved.
-func (h *Handler) freshSession(c echo.Context) (*sessions.Session, error) {
-	if old, err := h.sessions.Get(c.Request(), SessionCookieName); err == nil && old.ID != "" {
-		if err := h.sessions.Delete(c.Request().Context(), old.ID); err != nil {
-			return nil, err
-		}
-	}
-	return h.sessions.Fresh(SessionCookieName), nil
-}
-
-// rotateSession keeps the session's values under a new id. The old id is
-// retired, not deleted, so the admin's requests already on their way with
-// it are told the session changed (and htmx retries them) rather than
-// being signed out.
-func (h *Handler) rotateSession(c echo.Context, p *Principal) error {
-	if p.Session.ID != "" {
-		if err := h.sessions.Retire(c.Request().Context(), p.Session.ID); err != nil {
-			return err
-		}
-	}
-	sess := h.sessions.Fresh(SessionCookieName)
-	sess.Values = p.Session.Values
-	p.Session = sess
-	return sess.Save(c.Request(), c.Response())
-}
-
 // Logout revokes the session in the database, not just in the browser.
 func (h *Handler) Logout(c echo.Context) error {
 	if p := principalOf(c); p != nil {
 		if err := h.stores.Audit.Record(c.Request().Context(), p.Program.ID, actor(c), audit.Entry{Action: audit.ActionSignOut, TargetType: "admin", TargetID: strconv.FormatInt(p.Admin.ID, 10), TargetName: p.Admin.Email}); err != nil {
 			return err
 		}
-		if err := h.sessions.Delete(c.Request().Context(), p.Session.ID); err != nil {
+		if err := h.sessions.Delete(c.Request().Context(), p.Session.ID()); err != nil {
 			return err
 		}
 		h.destroySession(c, p.Session)
@@ -167,11 +136,9 @@ func (h *Handler) SwitchProgram(c echo.Context) error {
 	partnerID := c.FormValue("partner_id")
 	for _, m := range p.Memberships {
 		if m.Program.PartnerID == partnerID {
-			p.Session.Values[sessionProgramID] = m.Program.ID
-			if m.Program.ID != p.Program.ID {
-				// A confirmation belongs to the program it was given in.
-				clearReauth(p.Session)
-			}
+			// A confirmation belongs to the program it was given in:
+			// switching to another closes the re-authentication window.
+			p.Session.SwitchProgram(p.Program.ID, m.Program.ID)
 			// Audited (before the switch takes effect) in the program
 			// switched to, naming only that program: each program's trail
 			// speaks of itself alone.

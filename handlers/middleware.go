@@ -3,38 +3,20 @@ package handlers
 import (
 	"errors"
 	"keydesk/handlers/htmx"
+	"keydesk/handlers/session"
 	"keydesk/models/accounts"
 	"keydesk/models/database"
 	sessionstore "keydesk/models/sessions"
 	"keydesk/web/paths"
 	"net/http"
 	"net/url"
-	"time"
 
-	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 )
 
-// Session lifetime rules.
-const (
-	SessionCookieName  = "keydesk_session" // __Host-keydesk_session with secure cookies (Store.CookieName)
-	SessionIdleTimeout = 30 * time.Minute
-	SessionMaxLifetime = 12 * time.Hour
-	// seenResolution bounds how often a busy session is written back.
-	seenResolution = time.Minute
-)
-
-const (
-	sessionAdminID   = "admin_id"
-	sessionProgramID = "program_id"
-	sessionCreated   = "created"
-	sessionSeen      = "seen"
-	sessionReauth    = "reauth"
-	// The program a re-authentication was given in, and, with a zero
-	// window, the token of its one-time grant.
-	sessionReauthProgram = "reauth_program"
-	sessionReauthGrant   = "reauth_grant"
-)
+// SessionMaxLifetime is a console session's absolute lifetime (the
+// session type applies it; the cookie store's MaxAge follows it).
+const SessionMaxLifetime = session.MaxLifetime
 
 // Principal is the signed-in admin acting on one program.
 type Principal struct {
@@ -42,10 +24,7 @@ type Principal struct {
 	Program     accounts.Program
 	Membership  accounts.Membership
 	Memberships []accounts.MembershipWithProgram
-	Session     *sessions.Session
-	ReauthAt    time.Time
-	// ReauthProgramID is the program ReauthAt was confirmed in.
-	ReauthProgramID int64
+	Session     *session.Session
 }
 
 const principalKey = "keydesk.principal"
@@ -53,14 +32,6 @@ const principalKey = "keydesk.principal"
 func principalOf(c echo.Context) *Principal {
 	p, _ := c.Get(principalKey).(*Principal)
 	return p
-}
-
-func unixValue(s *sessions.Session, key string) time.Time {
-	v, ok := s.Values[key].(int64)
-	if !ok || v == 0 {
-		return time.Time{}
-	}
-	return time.Unix(v, 0)
 }
 
 // isRead reports whether the request is a GET or a HEAD, which answers
@@ -73,7 +44,7 @@ func isRead(c echo.Context) bool {
 // hasSessionCookie reports whether the request carries a session cookie
 // (live or not).
 func (h *Handler) hasSessionCookie(c echo.Context) bool {
-	_, err := c.Cookie(h.sessions.CookieName(SessionCookieName))
+	_, err := c.Cookie(h.sessions.CookieName(session.CookieName))
 	return err == nil
 }
 
@@ -85,7 +56,7 @@ func (h *Handler) LoadSession(next echo.HandlerFunc) echo.HandlerFunc {
 		if !h.hasSessionCookie(c) {
 			return next(c)
 		}
-		sess, err := h.sessions.Get(c.Request(), SessionCookieName)
+		sess, err := h.loadSession(c)
 		if errors.Is(err, sessionstore.ErrRotated) {
 			return sessionChanged(c, next)
 		}
@@ -94,16 +65,15 @@ func (h *Handler) LoadSession(next echo.HandlerFunc) echo.HandlerFunc {
 			// signed-out page.
 			return err
 		}
-		if sess.IsNew {
+		if sess.IsNew() {
 			return next(c)
 		}
-		adminID, _ := sess.Values[sessionAdminID].(int64)
+		adminID := sess.AdminID()
 		if adminID == 0 {
 			return next(c)
 		}
 		now := h.now()
-		created, seen := unixValue(sess, sessionCreated), unixValue(sess, sessionSeen)
-		if now.Sub(created) > SessionMaxLifetime || now.Sub(seen) > SessionIdleTimeout {
+		if sess.Expired(now) {
 			h.destroySession(c, sess)
 			return next(c)
 		}
@@ -123,15 +93,14 @@ func (h *Handler) LoadSession(next echo.HandlerFunc) echo.HandlerFunc {
 			h.destroySession(c, sess)
 			return next(c)
 		}
-		programID, _ := sess.Values[sessionProgramID].(int64)
+		programID := sess.ProgramID()
 		current := memberships[0]
 		for _, m := range memberships {
 			if m.Program.ID == programID {
 				current = m
 			}
 		}
-		if now.Sub(seen) > seenResolution {
-			sess.Values[sessionSeen] = now.Unix()
+		if sess.Touch(now) {
 			switch err := sess.Save(c.Request(), c.Response()); {
 			case errors.Is(err, sessionstore.ErrRotated):
 				// A re-authentication rotated the id since this request
@@ -144,23 +113,19 @@ func (h *Handler) LoadSession(next echo.HandlerFunc) echo.HandlerFunc {
 				return err
 			}
 		}
-		reauthProgramID, _ := sess.Values[sessionReauthProgram].(int64)
 		c.Set(principalKey, &Principal{
-			Admin:           admin,
-			Program:         current.Program,
-			Membership:      current.Membership,
-			Memberships:     memberships,
-			Session:         sess,
-			ReauthAt:        unixValue(sess, sessionReauth),
-			ReauthProgramID: reauthProgramID,
+			Admin:       admin,
+			Program:     current.Program,
+			Membership:  current.Membership,
+			Memberships: memberships,
+			Session:     sess,
 		})
 		return next(c)
 	}
 }
 
-func (h *Handler) destroySession(c echo.Context, sess *sessions.Session) {
-	sess.Options.MaxAge = -1
-	if err := sess.Save(c.Request(), c.Response()); err != nil {
+func (h *Handler) destroySession(c echo.Context, sess *session.Session) {
+	if err := sess.Destroy(c.Request(), c.Response()); err != nil {
 		h.logger.Warn("unable to delete session", "error", err)
 	}
 }
@@ -240,48 +205,6 @@ func (h *Handler) refuse(c echo.Context) error {
 		}
 	}
 	return echo.NewHTTPError(http.StatusForbidden, "You do not have access to this section. Ask a full-access admin of this program.")
-}
-
-// reauthenticatedRecently reports whether the admin confirmed their password
-// within the re-authentication window, in the current program, and is not
-// locked out of re-authentication since (a lock closes an open window at
-// once). It spends nothing: with a zero window (always ask) it only looks
-// for the one-time grant, so opening a dialog (a GET) leaves it for the
-// action, which spends it with reauthConfirm.
-func (h *Handler) reauthenticatedRecently(c echo.Context, p *Principal) (bool, error) {
-	if p.ReauthAt.IsZero() || p.ReauthProgramID != p.Program.ID {
-		return false, nil
-	}
-	now := h.now()
-	if p.Admin.ReauthLockedUntil != nil && p.Admin.ReauthLockedUntil.After(now) {
-		return false, nil
-	}
-	if h.reauthWindow > 0 {
-		return now.Sub(p.ReauthAt) <= h.reauthWindow, nil
-	}
-	token, _ := p.Session.Values[sessionReauthGrant].(string)
-	return h.stores.Accounts.HasReauthGrant(c.Request().Context(), p.Admin.ID, p.Program.ID, token)
-}
-
-// reauthConfirm is the step a secret-releasing action runs in its own
-// transaction after reauthenticatedRecently said yes. With a zero window
-// it spends the one-time grant, so the confirmation goes if and only if
-// the action commits, and of simultaneous actions exactly one gets through
-// (the others fail with accounts.ErrReauthGrantSpent). With a window there
-// is nothing to spend.
-func (h *Handler) reauthConfirm(p *Principal) database.TxStep {
-	if h.reauthWindow > 0 {
-		return nil
-	}
-	token, _ := p.Session.Values[sessionReauthGrant].(string)
-	return h.stores.Accounts.SpendReauthGrant(p.Admin.ID, p.Program.ID, token)
-}
-
-// clearReauth closes the session's re-authentication window.
-func clearReauth(s *sessions.Session) {
-	delete(s.Values, sessionReauth)
-	delete(s.Values, sessionReauthProgram)
-	delete(s.Values, sessionReauthGrant)
 }
 
 // HeaderSessionChanged marks the answer to a request that raced a session

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -10,9 +9,9 @@ import (
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
-	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 
+	"keydesk/handlers/session"
 	"keydesk/models/accounts"
 	"keydesk/models/database"
 	"keydesk/models/input"
@@ -21,20 +20,12 @@ import (
 	"keydesk/web/paths"
 )
 
-// Session values holding a signed-in (or half signed-in) admin's WebAuthn
-// ceremony between its options and its answer: the library's SessionData
-// as JSON, kept server-side in the sessions table (the browser holds only
-// the session id).
-//
-// A challenge is answered once. The session is loaded at each request's
-// start, so simultaneous answers all find the challenge there: the finish
-// that verifies an answer records the challenge in passkey_challenges_used,
-// one insert that exactly one of them wins (spendChallenge).
+// A signed-in (or half signed-in) admin's WebAuthn ceremony waits in the
+// session between its options and its answer (session.Ceremony). A
+// challenge is answered once: the finish that verifies an answer records
+// the challenge in passkey_challenges_used, one insert that exactly one of
+// simultaneous answers wins (spendChallenge).
 const (
-	sessionPasskeyRegister     = "passkey_register"
-	sessionPasskeyRegisterName = "passkey_register_name"
-	sessionPasskeyReauth       = "passkey_reauth"
-	sessionPasskeySecond       = "passkey_second"
 	// PasskeyCeremonyTimeout bounds how long a challenge stays valid.
 	PasskeyCeremonyTimeout = 5 * time.Minute
 )
@@ -86,34 +77,6 @@ func passkeyError(c echo.Context, status int, msg string) error {
 	return c.JSON(status, map[string]string{"error": msg})
 }
 
-// saveCeremony keeps a ceremony's state in the session.
-func saveCeremony(c echo.Context, sess *sessions.Session, key string, data *webauthn.SessionData) error {
-	raw, err := json.Marshal(data)
-	if err != nil {
-		return err
-	}
-	sess.Values[key] = string(raw)
-	return sess.Save(c.Request(), c.Response())
-}
-
-// takeCeremony returns a ceremony's state and drops it from the session's
-// values, to go with the session's next save (the winning answer's). It
-// does not save: simultaneous answers have all loaded it, spendChallenge
-// alone makes it one use, and a losing answer must not write a session
-// the winner may have just rotated.
-func takeCeremony(sess *sessions.Session, key string) *webauthn.SessionData {
-	raw, _ := sess.Values[key].(string)
-	delete(sess.Values, key)
-	if raw == "" {
-		return nil
-	}
-	var data webauthn.SessionData
-	if err := json.Unmarshal([]byte(raw), &data); err != nil {
-		return nil
-	}
-	return &data
-}
-
 // spendChallenge marks a verified answer's challenge as used and reports
 // whether this request was the first to answer it (of simultaneous answers
 // of one assertion, exactly one is). The signature counter cannot stop a
@@ -163,8 +126,10 @@ func (h *Handler) PasskeyRegisterOptions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p.Session.Values[sessionPasskeyRegisterName] = name
-	if err := saveCeremony(c, p.Session, sessionPasskeyRegister, data); err != nil {
+	if err := p.Session.StartPasskeyRegistration(name, data); err != nil {
+		return err
+	}
+	if err := p.Session.Save(c.Request(), c.Response()); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, creation)
@@ -175,9 +140,7 @@ func (h *Handler) PasskeyRegisterOptions(c echo.Context) error {
 func (h *Handler) PasskeyRegister(c echo.Context) error {
 	noStore(c)
 	p := principalOf(c)
-	name, _ := p.Session.Values[sessionPasskeyRegisterName].(string)
-	delete(p.Session.Values, sessionPasskeyRegisterName)
-	data := takeCeremony(p.Session, sessionPasskeyRegister)
+	name, data := p.Session.TakePasskeyRegistration()
 	if data == nil {
 		return passkeyError(c, http.StatusBadRequest, msgPasskeyExpired)
 	}
@@ -281,8 +244,8 @@ func (h *Handler) SetPasskeyOnly(c echo.Context) error {
 }
 
 // beginPasskeyLogin returns request options for one admin's passkeys and
-// keeps the challenge under key.
-func (h *Handler) beginPasskeyLogin(c echo.Context, sess *sessions.Session, key string, adminID int64) error {
+// keeps the challenge in the session as the ceremony kind.
+func (h *Handler) beginPasskeyLogin(c echo.Context, sess *session.Session, kind session.Ceremony, adminID int64) error {
 	wa, err := h.webAuthn()
 	if err != nil {
 		return passkeysUnavailable(c, err)
@@ -298,7 +261,10 @@ func (h *Handler) beginPasskeyLogin(c echo.Context, sess *sessions.Session, key 
 	if err != nil {
 		return err
 	}
-	if err := saveCeremony(c, sess, key, data); err != nil {
+	if err := sess.StartCeremony(kind, data); err != nil {
+		return err
+	}
+	if err := sess.Save(c.Request(), c.Response()); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, assertion)
@@ -306,8 +272,8 @@ func (h *Handler) beginPasskeyLogin(c echo.Context, sess *sessions.Session, key 
 
 // finishPasskeyLogin verifies an assertion by one admin's passkey (user
 // verification required) and records its new signature counter.
-func (h *Handler) finishPasskeyLogin(c echo.Context, sess *sessions.Session, key string, adminID int64) (bool, error) {
-	data := takeCeremony(sess, key)
+func (h *Handler) finishPasskeyLogin(c echo.Context, sess *session.Session, kind session.Ceremony, adminID int64) (bool, error) {
+	data := sess.TakeCeremony(kind)
 	if data == nil {
 		return false, passkeyError(c, http.StatusBadRequest, msgPasskeyExpired)
 	}
@@ -346,7 +312,7 @@ func (h *Handler) finishPasskeyLogin(c echo.Context, sess *sessions.Session, key
 func (h *Handler) ReauthPasskeyOptions(c echo.Context) error {
 	noStore(c)
 	p := principalOf(c)
-	return h.beginPasskeyLogin(c, p.Session, sessionPasskeyReauth, p.Admin.ID)
+	return h.beginPasskeyLogin(c, p.Session, session.PasskeyReauth, p.Admin.ID)
 }
 
 // ReauthPasskey checks the passkey and opens the re-authentication window
@@ -355,7 +321,7 @@ func (h *Handler) ReauthPasskeyOptions(c echo.Context) error {
 func (h *Handler) ReauthPasskey(c echo.Context) error {
 	noStore(c)
 	p := principalOf(c)
-	ok, err := h.finishPasskeyLogin(c, p.Session, sessionPasskeyReauth, p.Admin.ID)
+	ok, err := h.finishPasskeyLogin(c, p.Session, session.PasskeyReauth, p.Admin.ID)
 	if err != nil || c.Response().Committed {
 		return err
 	}
@@ -379,11 +345,11 @@ func (h *Handler) LoginCodePasskeyOptions(c echo.Context) error {
 	if id == 0 {
 		return passkeyError(c, http.StatusUnauthorized, "Your sign-in expired. Sign in again.")
 	}
-	sess, err := h.sessions.Get(c.Request(), SessionCookieName)
+	sess, err := h.loadSession(c)
 	if err != nil {
 		return err
 	}
-	return h.beginPasskeyLogin(c, sess, sessionPasskeySecond, id)
+	return h.beginPasskeyLogin(c, sess, session.PasskeySecondFactor, id)
 }
 
 // LoginCodePasskey completes a sign-in with the passkey as second factor.
@@ -396,11 +362,11 @@ func (h *Handler) LoginCodePasskey(c echo.Context) error {
 	if id == 0 {
 		return passkeyError(c, http.StatusUnauthorized, "Your sign-in expired. Sign in again.")
 	}
-	sess, err := h.sessions.Get(c.Request(), SessionCookieName)
+	sess, err := h.loadSession(c)
 	if err != nil {
 		return err
 	}
-	ok, err := h.finishPasskeyLogin(c, sess, sessionPasskeySecond, id)
+	ok, err := h.finishPasskeyLogin(c, sess, session.PasskeySecondFactor, id)
 	if err != nil || c.Response().Committed {
 		return err
 	}

@@ -59,28 +59,17 @@ func (h *Handler) Reauthenticate(c echo.Context) error {
 // passkey): the window opens for this session and program (with a zero
 // window, a one-time grant), and the session id rotates.
 func (h *Handler) openReauthWindow(c echo.Context, p *Principal) error {
-	p.Session.Values[sessionReauth] = h.now().Unix()
-	p.Session.Values[sessionReauthProgram] = p.Program.ID
-	delete(p.Session.Values, sessionReauthGrant)
-	if h.reauthWindow <= 0 {
-		token, err := h.stores.Accounts.GrantReauth(c.Request().Context(), p.Admin.ID, p.Program.ID)
-		if err != nil {
-			return err
-		}
-		p.Session.Values[sessionReauthGrant] = token
-	}
-	if err := h.rotateSession(c, p); err != nil {
+	if err := p.Session.OpenReauth(c.Request().Context(), p.Admin.ID, p.Program.ID); err != nil {
 		return err
 	}
-	p.ReauthAt, p.ReauthProgramID = time.Unix(h.now().Unix(), 0), p.Program.ID
-	return nil
+	return p.Session.Rotate(c.Request(), c.Response())
 }
 
 // reauthenticatedEvent is the reauthenticated event's detail: until when
 // keys show without a password (the page says so), or true with a zero
 // window.
 func (h *Handler) reauthenticatedEvent(p *Principal) any {
-	if t := h.reauthUntil(p); !t.IsZero() {
+	if t := p.Session.ReauthUntil(p.Admin, p.Program.ID); !t.IsZero() {
 		return map[string]string{"until": t.UTC().Format(time.RFC3339)}
 	}
 	return true

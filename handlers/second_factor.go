@@ -3,7 +3,6 @@ package handlers
 import (
 	"errors"
 	"net/http"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -13,19 +12,6 @@ import (
 	"keydesk/web/paths"
 )
 
-// Session values of a sign-in waiting for its second factor: the admin
-// whose password checked out, when, and where to go next. Such a session
-// signs nobody in (it has no admin_id).
-const (
-	sessionPendingAdmin   = "pending_admin"
-	sessionPendingStarted = "pending_started"
-	sessionPendingNext    = "pending_next"
-	sessionTOTPPending    = "totp_pending"
-	// SecondFactorTimeout bounds how long the code step waits after the
-	// password.
-	SecondFactorTimeout = 5 * time.Minute
-)
-
 // startSecondFactor records that the password checked out and asks for
 // the code.
 func (h *Handler) startSecondFactor(c echo.Context, admin *accounts.Admin, next string) error {
@@ -33,9 +19,7 @@ func (h *Handler) startSecondFactor(c echo.Context, admin *accounts.Admin, next 
 	if err != nil {
 		return err
 	}
-	sess.Values[sessionPendingAdmin] = admin.ID
-	sess.Values[sessionPendingStarted] = h.now().Unix()
-	sess.Values[sessionPendingNext] = next
+	sess.StartSecondFactor(admin.ID, next, h.now())
 	if err := sess.Save(c.Request(), c.Response()); err != nil {
 		return err
 	}
@@ -44,15 +28,14 @@ func (h *Handler) startSecondFactor(c echo.Context, admin *accounts.Admin, next 
 
 // pendingAdmin returns the admin a sign-in waits on, or 0.
 func (h *Handler) pendingAdmin(c echo.Context) (int64, string, error) {
-	sess, err := h.sessions.Get(c.Request(), SessionCookieName)
-	if err != nil || sess.IsNew {
+	sess, err := h.loadSession(c)
+	if err != nil || sess.IsNew() {
 		return 0, "", nil
 	}
-	id, _ := sess.Values[sessionPendingAdmin].(int64)
-	if id == 0 || h.now().Sub(unixValue(sess, sessionPendingStarted)) > SecondFactorTimeout {
+	id, next := sess.PendingSecondFactor(h.now())
+	if id == 0 {
 		return 0, "", nil
 	}
-	next, _ := sess.Values[sessionPendingNext].(string)
 	return id, safeNext(next), nil
 }
 

@@ -3,6 +3,7 @@ package outbox_test
 import (
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -418,6 +419,87 @@ func TestEndpointTargetRules(t *testing.T) {
 		f.s.Outbox.AllowPrivateTargets(true)
 		if _, _, err := f.s.Outbox.CreateEndpoint(t.Context(), f.p, audit.Actor{}, in); err != nil {
 			t.Errorf("private target refused though allowed: %v", err)
+		}
+	})
+}
+
+// TestRotatedSecretSignsDuringOverlap: a claimed delivery carries the
+// current secret first and, for SecretOverlap after a rotation, the
+// previous one beside it; then only the current one.
+func TestRotatedSecretSignsDuringOverlap(t *testing.T) {
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
+		f := newFixture(t, db)
+		ep, first, err := f.s.Outbox.CreateEndpoint(t.Context(), f.p, audit.Actor{}, outbox.EndpointInput{URL: "https://hooks.example.com/k", Events: []string{outbox.EventKeyCreated}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, second, err := f.s.Outbox.RotateSecret(t.Context(), f.p, audit.Actor{}, ep.ID)
+		if err != nil || second == first || !strings.HasPrefix(second, outbox.SecretPrefix) {
+			t.Fatalf("rotation: %q (%v)", second, err)
+		}
+		secretsOfClaim := func() []string {
+			t.Helper()
+			f.enqueue(t, outbox.EventKeyCreated, 1)
+			claims, err := f.s.Outbox.ClaimDue(t.Context(), 10, time.Minute)
+			if err != nil || len(claims) != 1 {
+				t.Fatalf("%d claims (%v)", len(claims), err)
+			}
+			if err := f.s.Outbox.Record(t.Context(), &claims[0], outbox.Result{OK: true, ResponseCode: 200}, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			return claims[0].Secrets
+		}
+		if got := secretsOfClaim(); !slices.Equal(got, []string{second, first}) {
+			t.Errorf("during the overlap the claim signs with %d secrets, want the new then the previous", len(got))
+		}
+		f.advance(outbox.SecretOverlap - time.Second)
+		if got := secretsOfClaim(); len(got) != 2 {
+			t.Errorf("just before the overlap ends: %d secrets, want 2", len(got))
+		}
+		f.advance(2 * time.Second)
+		if got := secretsOfClaim(); !slices.Equal(got, []string{second}) {
+			t.Errorf("after the overlap the claim signs with %d secrets, want only the new one", len(got))
+		}
+	})
+}
+
+// TestRetryNowRevivesFailedDelivery: Retry now makes a delivery due at
+// once; a failed one gets another MaxRetryAge of retries from then. Another
+// program's endpoint or delivery is not found.
+func TestRetryNowRevivesFailedDelivery(t *testing.T) {
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
+		f := newFixture(t, db)
+		ep := f.endpoint(t, "https://hooks.example.com/k", outbox.EventKeyCreated)
+		f.enqueue(t, outbox.EventKeyCreated, 1)
+		claims, err := f.s.Outbox.ClaimDue(t.Context(), 10, time.Minute)
+		if err != nil || len(claims) != 1 {
+			t.Fatalf("%d claims (%v)", len(claims), err)
+		}
+		f.advance(outbox.MaxRetryAge) // the next attempt would be past MaxRetryAge
+		c := claims[0]
+		if err := f.s.Outbox.Record(t.Context(), &c, outbox.Result{ResponseCode: 500}, time.Minute); err != nil || c.Status != outbox.StatusFailed {
+			t.Fatalf("status %s (%v), want failed", c.Status, err)
+		}
+		other, err := f.s.Keys.CreateProgram(t.Context(), audit.Actor{}, "Other")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.s.Outbox.RetryNow(t.Context(), other.ID, audit.Actor{}, ep.ID, c.ID); !errors.Is(err, database.ErrNotFound) {
+			t.Errorf("another program's retry: %v, want not found", err)
+		}
+		if _, err := f.s.Outbox.RetryNow(t.Context(), f.p, audit.Actor{}, ep.ID, c.ID+1000); !errors.Is(err, database.ErrNotFound) {
+			t.Errorf("unknown delivery's retry: %v, want not found", err)
+		}
+		if _, err := f.s.Outbox.RetryNow(t.Context(), f.p, audit.Actor{}, ep.ID, c.ID); err != nil {
+			t.Fatal(err)
+		}
+		again, err := f.s.Outbox.ClaimDue(t.Context(), 10, time.Minute)
+		if err != nil || len(again) != 1 || again[0].ID != c.ID {
+			t.Fatalf("after Retry now: %d claims (%v), want the delivery", len(again), err)
+		}
+		// Failing now is retried again: the day counts from the retry.
+		if err := f.s.Outbox.Record(t.Context(), &again[0], outbox.Result{ResponseCode: 500}, time.Minute); err != nil || again[0].Status != outbox.StatusPending {
+			t.Errorf("first failure after Retry now: %s (%v), want pending", again[0].Status, err)
 		}
 	})
 }

@@ -32,6 +32,7 @@ func TestBrowserSignedOutInAnotherTab(t *testing.T) {
 		chromedp.Click(xpathButton("Show API key")),
 		chromedp.WaitVisible(chromedp.Search("//p[@role='status' and text()='Your session has ended. Sign in again.']")),
 	)
+	screenshot(t, ctx, "session-ended-sign-in")
 	runStep(t, ctx, "sign in again",
 		chromedp.SendKeys(chromedp.CSS("#email"), ts.Demo.Full.Email),
 		chromedp.SendKeys(chromedp.CSS("#password"), modeltest.Password),

@@ -49,13 +49,12 @@ func (h *Handler) UseEvents(wakeWebhooks func(), mail MailStatus) {
 	h.wakeWebhooks, h.mail = wakeWebhooks, mail
 }
 
-// New builds the handlers; they read the stores' clock.
-func New(stores *models.Stores, sessionStore *sessions.Store, logger *slog.Logger, reauthWindow time.Duration) *Handler {
-	return &Handler{stores: stores, sessions: sessionStore, logger: logger, reauthWindow: reauthWindow, now: stores.Clock, baseURL: DefaultBaseURL}
+// New builds the handlers; they read the stores' clock. baseURL is the
+// public URL (config.Options.PublicURL) that invitation links start with
+// and passkeys are bound to.
+func New(stores *models.Stores, sessionStore *sessions.Store, logger *slog.Logger, reauthWindow time.Duration, baseURL string) *Handler {
+	return &Handler{stores: stores, sessions: sessionStore, logger: logger, reauthWindow: reauthWindow, now: stores.Clock, baseURL: baseURL}
 }
-
-// DefaultBaseURL is the public URL without KEYDESK_BASE_URL.
-const DefaultBaseURL = "http://127.0.0.1:8080"
 
 // render writes a component after rendering it into a buffer, so a render
 // error becomes a clean 500 rather than half a page with status 200.

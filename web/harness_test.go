@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"encoding/base64"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"keydesk/config"
 	"keydesk/models/audit"
 	"keydesk/models/modeltest"
 	"keydesk/web"
@@ -48,20 +50,30 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-type serverOption func(*web.Config)
-
-func withReauthWindow(d time.Duration) serverOption {
-	return func(c *web.Config) { c.ReauthWindow = d }
+// parseConfig is the configuration config.Parse reads from an environment
+// holding only the master key and the given name, value pairs.
+func parseConfig(pairs ...string) (config.Options, error) {
+	env := map[string]string{"KEYDESK_MASTER_KEY": base64.StdEncoding.EncodeToString(modeltest.MasterKey)}
+	for i := 0; i+1 < len(pairs); i += 2 {
+		env[pairs[i]] = pairs[i+1]
+	}
+	return config.Parse(func(name string) string { return env[name] })
 }
 
-func withAPIConfig(set func(*web.APIConfig)) serverOption {
-	return func(c *web.Config) { set(&c.API) }
+type serverOption func(*config.Options)
+
+func withReauthWindow(d time.Duration) serverOption {
+	return func(c *config.Options) { c.ReauthWindow = d }
+}
+
+func withAPIConfig(set func(*config.API)) serverOption {
+	return func(c *config.Options) { set(&c.API) }
 }
 
 func newTestServer(t testing.TB, db modeltest.Database, opts ...serverOption) *testServer {
 	t.Helper()
 	store := modeltest.NewStores(t, db)
-	cfg := web.DefaultConfig(modeltest.MasterKey)
+	cfg := config.Default(modeltest.MasterKey)
 	cfg.DatabaseURL = db.URL
 	for _, o := range opts {
 		o(&cfg)

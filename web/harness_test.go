@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -70,11 +71,32 @@ func withAPIConfig(set func(*config.API)) serverOption {
 	return func(c *config.Options) { set(&c.API) }
 }
 
+// withBaseURL sets KEYDESK_BASE_URL.
+func withBaseURL(u string) serverOption {
+	return func(c *config.Options) { c.BaseURL = u }
+}
+
+// withListenerBaseURL sets KEYDESK_BASE_URL to the test server's own
+// address (c.Addr, where the harness listens), under host, such as
+// "localhost" (passkeys refuse an IP address) or "127.0.0.1".
+func withListenerBaseURL(host string) serverOption {
+	return func(c *config.Options) {
+		_, port, _ := net.SplitHostPort(c.Addr)
+		c.BaseURL = "http://" + net.JoinHostPort(host, port)
+	}
+}
+
 func newTestServer(t testing.TB, db modeltest.Database, opts ...serverOption) *testServer {
 	t.Helper()
 	store := modeltest.NewStores(t, db)
+	// Listen first, so the configuration can name the server's address.
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := config.Default(modeltest.MasterKey)
 	cfg.DatabaseURL = db.URL
+	cfg.Addr = listener.Addr().String()
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -84,7 +106,8 @@ func newTestServer(t testing.TB, db modeltest.Database, opts ...serverOption) *t
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(srv.Echo)
+	ts := &httptest.Server{Listener: listener, Config: &http.Server{Handler: srv.Echo}}
+	ts.Start()
 	t.Cleanup(func() {
 		ts.Close()
 		srv.Close()

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"keydesk/config"
+	"keydesk/handlers"
 	"keydesk/models"
 	"keydesk/models/audit"
 	"keydesk/models/database"
@@ -110,7 +111,20 @@ func serve(args []string) error {
 		return err
 	}
 	logger := newLogger(*logJSON)
-	store, cfg, err := openStore(logger)
+	cfg, err := config.FromEnvironment()
+	if err != nil {
+		return err
+	}
+	// The passkeys' relying party is built once, from the base URL: a
+	// KEYDESK_BASE_URL that cannot be one stops the start here rather
+	// than answering every passkey request 409. Unset, the console runs
+	// on the default http://127.0.0.1:8080 without passkeys, as it says.
+	if cfg.BaseURL != "" {
+		if _, err := handlers.NewRelyingParty(cfg.BaseURL); err != nil {
+			return fmt.Errorf("KEYDESK_BASE_URL %q cannot carry passkeys (%v): set it to the URL browsers use, on a host name, such as https://keys.example.com or http://localhost:8080", cfg.BaseURL, err)
+		}
+	}
+	store, cfg, err := openConfiguredStore(cfg, logger)
 	if err != nil {
 		return err
 	}

@@ -2,11 +2,15 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"keydesk/models/modeltest"
 )
 
 // On the embedded default without KEYDESK_MASTER_KEY, `keydesk migrate`
@@ -49,5 +53,23 @@ func TestConfigMasterKeyFileGeneratedByMigrate(t *testing.T) {
 	}
 	if again, _ := os.ReadFile(path); !bytes.Equal(first, again) {
 		t.Error("the master key file changed on the second run")
+	}
+}
+
+// A KEYDESK_BASE_URL that cannot carry passkeys (an IP address) stops
+// `keydesk serve` at start, naming the variable, instead of serving and
+// answering every passkey request 409.
+func TestServeRefusesABaseURLWithoutPasskeys(t *testing.T) {
+	db := modeltest.SQLite(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, keydeskBinary(t), "serve", "--addr", "127.0.0.1:0")
+	cmd.Env = binEnv(db, "KEYDESK_BASE_URL=http://10.0.0.5:8080")
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("serve started with KEYDESK_BASE_URL on an IP address:\n%s", out)
+	}
+	if err == nil || !strings.Contains(string(out), `KEYDESK_BASE_URL "http://10.0.0.5:8080" cannot carry passkeys`) {
+		t.Fatalf("serve: %v\n%s", err, out)
 	}
 }

@@ -38,7 +38,6 @@ type Options struct {
 	// SecureCookies (KEYDESK_SECURE_COOKIES; on with an https BaseURL)
 	// makes the cookies __Host- cookies and turns HSTS on.
 	SecureCookies bool
-	LogJSON       bool
 	API           API
 	// AuditCheckpointFile (KEYDESK_AUDIT_CHECKPOINT_FILE) is where the
 	// server appends signed audit checkpoints, once at start and every

@@ -14,10 +14,6 @@ import (
 	"keydesk/web/paths"
 )
 
-// SetBaseURL sets the public URL that links handed out (invitations)
-// start with, and that passkeys take their origin from.
-func (h *Handler) SetBaseURL(u string) { h.baseURL = u }
-
 // Admins renders General » Admins.
 func (h *Handler) Admins(c echo.Context) error {
 	return h.renderAdmins(c, http.StatusOK, views.AdminsView{Notice: noticeText(c.QueryParam("notice"))})

@@ -24,7 +24,7 @@ func (h *Handler) keysView(c echo.Context) (views.KeysView, error) {
 	if err != nil {
 		return views.KeysView{}, err
 	}
-	return views.KeysView{Keys: list, Limit: keys.MaxAPIKeysPerProgram, Now: h.now(), ReauthUntil: p.Session.ReauthUntil(p.Admin, p.Program.ID), PartnerID: p.Program.PartnerID, BaseURL: c.Scheme() + "://" + c.Request().Host}, nil
+	return views.KeysView{Keys: list, Limit: keys.MaxAPIKeysPerProgram, Now: h.now(), ReauthUntil: p.Session.ReauthUntil(p.Admin, p.Program.ID), PartnerID: p.Program.PartnerID, BaseURL: h.baseURL}, nil
 }
 
 // ListAPIKeys renders General » API Keys.

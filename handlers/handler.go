@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/a-h/templ"
+	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/labstack/echo/v4"
 
 	"keydesk/models"
@@ -27,6 +28,10 @@ type Handler struct {
 	reauthWindow time.Duration
 	now          database.Clock
 	baseURL      string
+	// relyingParty is the passkeys' relying party, built once from
+	// baseURL; relyingPartyErr says why there is none.
+	relyingParty    *webauthn.WebAuthn
+	relyingPartyErr error
 	// wakeWebhooks makes this instance's delivery worker look now;
 	// mail says whether email notices are on, or why not.
 	wakeWebhooks func()
@@ -49,13 +54,14 @@ func (h *Handler) UseEvents(wakeWebhooks func(), mail MailStatus) {
 	h.wakeWebhooks, h.mail = wakeWebhooks, mail
 }
 
-// New builds the handlers; they read the stores' clock.
-func New(stores *models.Stores, sessionStore *sessions.Store, logger *slog.Logger, reauthWindow time.Duration) *Handler {
-	return &Handler{stores: stores, sessions: sessionStore, logger: logger, reauthWindow: reauthWindow, now: stores.Clock, baseURL: DefaultBaseURL}
+// New builds the handlers; they read the stores' clock. baseURL is the
+// public URL (config.Options.PublicURL) that invitation links start with
+// and passkeys are bound to.
+func New(stores *models.Stores, sessionStore *sessions.Store, logger *slog.Logger, reauthWindow time.Duration, baseURL string) *Handler {
+	h := &Handler{stores: stores, sessions: sessionStore, logger: logger, reauthWindow: reauthWindow, now: stores.Clock, baseURL: baseURL}
+	h.relyingParty, h.relyingPartyErr = NewRelyingParty(baseURL)
+	return h
 }
-
-// DefaultBaseURL is the public URL without KEYDESK_BASE_URL.
-const DefaultBaseURL = "http://127.0.0.1:8080"
 
 // render writes a component after rendering it into a buffer, so a render
 // error becomes a clean 500 rather than half a page with status 200.

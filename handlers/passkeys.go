@@ -44,10 +44,18 @@ type passkeyLoginCeremony struct {
 	Next string               `json:"next"`
 }
 
-// webAuthn is the relying party: its ID is the host of the base URL
-// (KEYDESK_BASE_URL) and the base URL's origin the only origin accepted.
+// webAuthn is the relying party New built from the base URL, or why the
+// base URL cannot be one.
 func (h *Handler) webAuthn() (*webauthn.WebAuthn, error) {
-	u, err := url.Parse(h.baseURL)
+	return h.relyingParty, h.relyingPartyErr
+}
+
+// NewRelyingParty builds the passkeys' relying party for a base URL
+// (KEYDESK_BASE_URL): its ID is the URL's host and its origin the only
+// origin accepted. A base URL on an IP address cannot be one (browsers
+// refuse WebAuthn there).
+func NewRelyingParty(baseURL string) (*webauthn.WebAuthn, error) {
+	u, err := url.Parse(baseURL)
 	if err != nil {
 		return nil, err
 	}

@@ -28,7 +28,7 @@ type KeysView struct {
 	// ReauthUntil is when the open password confirmation ends (zero: none).
 	ReauthUntil time.Time
 	PartnerID   string
-	// BaseURL is this console's address as the browser reached it.
+	// BaseURL is the console's public URL (KEYDESK_BASE_URL).
 	BaseURL string
 }
 

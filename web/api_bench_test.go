@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"keydesk/config"
 	"keydesk/models/audit"
 	"keydesk/models/keys"
 	"keydesk/models/modeltest"
@@ -27,7 +28,7 @@ func BenchmarkAPIOverhead(b *testing.B) {
 	const benchPrograms = 100
 	db := modeltest.SQLite(b)
 	store := modeltest.NewStores(b, db)
-	cfg := web.DefaultConfig(modeltest.MasterKey)
+	cfg := config.Default(modeltest.MasterKey)
 	cfg.DatabaseURL = db.URL
 	cfg.API.ReadPerMinute = 1 << 30 // a budget the benchmark cannot spend: the limiter still runs
 	// The request log is formatted as in production, then dropped.

@@ -6,15 +6,15 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"keydesk/config"
 	"keydesk/models/modeltest"
-	"keydesk/web"
 	"keydesk/web/paths"
 )
 
 // TestBrowserAPIKeyUsageAt375 opens a key's usage view on a phone-sized
 // screen: nothing overflows sideways and the chart is drawn.
 func TestBrowserAPIKeyUsageAt375(t *testing.T) {
-	ts := newTestServer(t, modeltest.SQLite(t), withAPIConfig(func(c *web.APIConfig) { c.ReadPerMinute = 6 }))
+	ts := newTestServer(t, modeltest.SQLite(t), withAPIConfig(func(c *config.API) { c.ReadPerMinute = 6 }))
 	demo := ts.Demo.Program
 	shop, secret := apiKey(t, ts, demo.ID, "Shop")
 	for range 9 {

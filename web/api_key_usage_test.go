@@ -9,15 +9,15 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"keydesk/config"
 	"keydesk/models/modeltest"
 	"keydesk/models/usage"
-	"keydesk/web"
 	"keydesk/web/paths"
 )
 
 func TestAPIKeyUsageView(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
-		ts := newTestServer(t, db, withAPIConfig(func(c *web.APIConfig) { c.ReadPerMinute = 3 }))
+		ts := newTestServer(t, db, withAPIConfig(func(c *config.API) { c.ReadPerMinute = 3 }))
 		demo := ts.Demo.Program
 		shop, secret := apiKey(t, ts, demo.ID, "Shop")
 		for range 5 {

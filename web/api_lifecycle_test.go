@@ -9,10 +9,10 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"keydesk/config"
 	"keydesk/models/audit"
 	"keydesk/models/keys"
 	"keydesk/models/modeltest"
-	"keydesk/web"
 )
 
 func restrict(t *testing.T, ts *testServer, programID int64, k keys.APIKey, perms []string, ips string) {
@@ -121,7 +121,7 @@ func TestTrustedProxiesDecideTheClientAddress(t *testing.T) {
 	h["X-Forwarded-For"] = "198.51.100.7"
 	assertForbidden(t, "spoofed header without trusted proxies", apiCall(t, plain.URL, "GET", "/v2/loyalty/program", h, ""), "IP address")
 
-	proxied := newTestServer(t, modeltest.SQLite(t), func(c *web.Config) { c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")} })
+	proxied := newTestServer(t, modeltest.SQLite(t), func(c *config.Options) { c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")} })
 	k, secret = apiKey(t, proxied, proxied.Demo.Program.ID, "Shop")
 	restrict(t, proxied, proxied.Demo.Program.ID, k, nil, "198.51.100.7")
 	h = restHeaders(proxied.Demo.Program.PartnerID, secret)

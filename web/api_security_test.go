@@ -14,11 +14,11 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"gorm.io/gorm"
 
+	"keydesk/config"
 	"keydesk/models/audit"
 	"keydesk/models/keys"
 	"keydesk/models/members"
 	"keydesk/models/modeltest"
-	"keydesk/web"
 )
 
 // A UI token whose exp lies beyond KEYDESK_JWT_MAX_LIFETIME (default 1h),
@@ -61,22 +61,20 @@ func TestUIAPIRefusesTokensOutsideTheMaxLifetime(t *testing.T) {
 // KEYDESK_JWT_MAX_LIFETIME is read once, validated, and reaches the
 // verifier through the configuration.
 func TestJWTMaxLifetimeConfig(t *testing.T) {
-	cfg, err := web.APIConfigFromEnv()
-	if err != nil || cfg.JWTMaxLifetime != time.Hour {
-		t.Fatalf("default: %+v, %v", cfg, err)
+	cfg, err := parseConfig()
+	if err != nil || cfg.API.JWTMaxLifetime != time.Hour {
+		t.Fatalf("default: %+v, %v", cfg.API, err)
 	}
 	for _, bad := range []string{"forever", "-1m", "0", "500ms", "25h"} {
-		t.Setenv("KEYDESK_JWT_MAX_LIFETIME", bad)
-		if _, err := web.APIConfigFromEnv(); err == nil || !strings.Contains(err.Error(), "KEYDESK_JWT_MAX_LIFETIME") {
+		if _, err := parseConfig("KEYDESK_JWT_MAX_LIFETIME", bad); err == nil || !strings.Contains(err.Error(), "KEYDESK_JWT_MAX_LIFETIME") {
 			t.Errorf("%q: err = %v", bad, err)
 		}
 	}
-	t.Setenv("KEYDESK_JWT_MAX_LIFETIME", "15m")
-	if cfg, err := web.APIConfigFromEnv(); err != nil || cfg.JWTMaxLifetime != 15*time.Minute {
-		t.Fatalf("15m: %+v, %v", cfg, err)
+	if cfg, err := parseConfig("KEYDESK_JWT_MAX_LIFETIME", "15m"); err != nil || cfg.API.JWTMaxLifetime != 15*time.Minute {
+		t.Fatalf("15m: %+v, %v", cfg.API, err)
 	}
 
-	ts := newTestServer(t, modeltest.SQLite(t), withAPIConfig(func(c *web.APIConfig) { c.JWTMaxLifetime = 10 * time.Minute }))
+	ts := newTestServer(t, modeltest.SQLite(t), withAPIConfig(func(c *config.API) { c.JWTMaxLifetime = 10 * time.Minute }))
 	demo := ts.Demo.Program
 	k, secret := apiKey(t, ts, demo.ID, "Widget")
 	if _, err := ts.Store.Members.Create(t.Context(), demo.ID, audit.Actor{}, members.MemberInput{MemberID: "ana-1", Email: "ana@example.com"}); err != nil {
@@ -132,7 +130,7 @@ func countKeyLookups(t *testing.T, db *gorm.DB) *atomic.Int64 {
 func TestAPIFailedAuthLimitPerAddress(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
 		const limit = 5
-		ts := newTestServer(t, db, withAPIConfig(func(c *web.APIConfig) { c.FailedAuthPerMinute = limit }))
+		ts := newTestServer(t, db, withAPIConfig(func(c *config.API) { c.FailedAuthPerMinute = limit }))
 		demo := ts.Demo.Program
 		k, secret := apiKey(t, ts, demo.ID, "Shop")
 		attacker, neighbour, uiAttacker := clientFrom(t, "127.0.0.1"), clientFrom(t, "127.0.0.2"), clientFrom(t, "127.0.0.3")
@@ -210,15 +208,13 @@ func TestAPIFailedAuthLimitPerAddress(t *testing.T) {
 }
 
 func TestFailedAuthLimitConfig(t *testing.T) {
-	if cfg, err := web.APIConfigFromEnv(); err != nil || cfg.FailedAuthPerMinute != 60 {
-		t.Fatalf("default: %+v, %v", cfg, err)
+	if cfg, err := parseConfig(); err != nil || cfg.API.FailedAuthPerMinute != 60 {
+		t.Fatalf("default: %+v, %v", cfg.API, err)
 	}
-	t.Setenv("KEYDESK_API_FAILED_AUTH_LIMIT", "-1")
-	if _, err := web.APIConfigFromEnv(); err == nil || !strings.Contains(err.Error(), "KEYDESK_API_FAILED_AUTH_LIMIT") {
+	if _, err := parseConfig("KEYDESK_API_FAILED_AUTH_LIMIT", "-1"); err == nil || !strings.Contains(err.Error(), "KEYDESK_API_FAILED_AUTH_LIMIT") {
 		t.Fatalf("negative limit: %v", err)
 	}
-	t.Setenv("KEYDESK_API_FAILED_AUTH_LIMIT", "10")
-	if cfg, err := web.APIConfigFromEnv(); err != nil || cfg.FailedAuthPerMinute != 10 {
-		t.Fatalf("10: %+v, %v", cfg, err)
+	if cfg, err := parseConfig("KEYDESK_API_FAILED_AUTH_LIMIT", "10"); err != nil || cfg.API.FailedAuthPerMinute != 10 {
+		t.Fatalf("10: %+v, %v", cfg.API, err)
 	}
 }

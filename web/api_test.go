@@ -15,7 +15,6 @@ import (
 	"keydesk/models/audit"
 	"keydesk/models/keys"
 	"keydesk/models/modeltest"
-	"keydesk/web"
 )
 
 // apiResponse is an API answer with its JSON body decoded.
@@ -320,18 +319,14 @@ func TestAPINeverLogsSecrets(t *testing.T) {
 
 // An invalid API setting stops the server from starting.
 func TestAPIConfigFromEnv(t *testing.T) {
-	t.Setenv("KEYDESK_API_READ_LIMIT", "lots")
-	if _, err := web.APIConfigFromEnv(); err == nil || !strings.Contains(err.Error(), "KEYDESK_API_READ_LIMIT") {
+	if _, err := parseConfig("KEYDESK_API_READ_LIMIT", "lots"); err == nil || !strings.Contains(err.Error(), "KEYDESK_API_READ_LIMIT") {
 		t.Fatalf("bad read limit: %v", err)
 	}
-	t.Setenv("KEYDESK_API_READ_LIMIT", "0")
-	t.Setenv("KEYDESK_API_KEY_CACHE_TTL", "1h")
-	if _, err := web.APIConfigFromEnv(); err == nil {
+	if _, err := parseConfig("KEYDESK_API_READ_LIMIT", "0", "KEYDESK_API_KEY_CACHE_TTL", "1h"); err == nil {
 		t.Fatal("a cache TTL of an hour was accepted")
 	}
-	t.Setenv("KEYDESK_API_KEY_CACHE_TTL", "10s")
-	t.Setenv("KEYDESK_API_LAST_USED_INTERVAL", "30s")
-	cfg, err := web.APIConfigFromEnv()
+	opts, err := parseConfig("KEYDESK_API_READ_LIMIT", "0", "KEYDESK_API_KEY_CACHE_TTL", "10s", "KEYDESK_API_LAST_USED_INTERVAL", "30s")
+	cfg := opts.API
 	if err != nil || cfg.ReadPerMinute != 0 || cfg.WritePerMinute != 120 || cfg.KeyCacheTTL != 10*time.Second || cfg.LastUsedInterval != 30*time.Second {
 		t.Fatalf("cfg = %+v, %v", cfg, err)
 	}

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"keydesk/config"
 	"keydesk/models/keys"
 	"keydesk/models/modeltest"
-	"keydesk/web"
 )
 
 // waitFor polls cond until it holds or the timeout passes.
@@ -28,7 +28,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 
 func TestAPIRateLimitsPerKeyAndCategory(t *testing.T) {
 	t.Parallel()
-	ts := newTestServer(t, modeltest.SQLite(t), withAPIConfig(func(c *web.APIConfig) { c.ReadPerMinute, c.WritePerMinute = 3, 2 }))
+	ts := newTestServer(t, modeltest.SQLite(t), withAPIConfig(func(c *config.API) { c.ReadPerMinute, c.WritePerMinute = 3, 2 }))
 	demo := ts.Demo.Program
 	_, secret := apiKey(t, ts, demo.ID, "Busy")
 	_, calm := apiKey(t, ts, demo.ID, "Calm")
@@ -80,7 +80,7 @@ func lastUsedAt(t *testing.T, ts *testServer, programID, keyID int64) *time.Time
 // background flush (and on Close), and the API Keys screen shows it.
 func TestAPILastUsedIsFlushedInBatches(t *testing.T) {
 	t.Run("not on the request path; flushed on close", func(t *testing.T) {
-		ts := newTestServer(t, modeltest.SQLite(t), withAPIConfig(func(c *web.APIConfig) { c.LastUsedInterval = time.Hour }))
+		ts := newTestServer(t, modeltest.SQLite(t), withAPIConfig(func(c *config.API) { c.LastUsedInterval = time.Hour }))
 		k, secret := apiKey(t, ts, ts.Demo.Program.ID, "Shop")
 		for range 20 {
 			if r := apiCall(t, ts.URL, "GET", "/v2/loyalty/program", restHeaders(ts.Demo.Program.PartnerID, secret), ""); r.Status != 200 {
@@ -96,7 +96,7 @@ func TestAPILastUsedIsFlushedInBatches(t *testing.T) {
 		}
 	})
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
-		ts := newTestServer(t, db, withAPIConfig(func(c *web.APIConfig) { c.LastUsedInterval = 20 * time.Millisecond }))
+		ts := newTestServer(t, db, withAPIConfig(func(c *config.API) { c.LastUsedInterval = 20 * time.Millisecond }))
 		demo := ts.Demo.Program
 		k, secret := apiKey(t, ts, demo.ID, "Shop")
 		_, idle := apiKey(t, ts, demo.ID, "Idle")

@@ -6,42 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"keydesk/models/audit"
-	"keydesk/models/database"
 )
-
-// AuditCheckpointFileName is the default checkpoint file's name.
-const AuditCheckpointFileName = "audit-checkpoints.jsonl"
-
-// DefaultAuditCheckpointFile is where checkpoints go when
-// KEYDESK_AUDIT_CHECKPOINT_FILE is unset: next to the SQLite database file
-// (data/audit-checkpoints.jsonl for the embedded default), and
-// data/audit-checkpoints.jsonl under the working directory with PostgreSQL.
-func DefaultAuditCheckpointFile(databaseURL string) string {
-	if database.IsPostgresURL(databaseURL) {
-		return filepath.Join("data", AuditCheckpointFileName)
-	}
-	path := strings.TrimPrefix(databaseURL, "sqlite:")
-	if path == "" {
-		path = database.DefaultSQLitePath
-	}
-	return filepath.Join(filepath.Dir(path), AuditCheckpointFileName)
-}
-
-// auditCheckpointFileFromEnv reads KEYDESK_AUDIT_CHECKPOINT_FILE: a path,
-// "off" for no checkpoints, or unset for the default file.
-func auditCheckpointFileFromEnv(value, databaseURL string) string {
-	switch value {
-	case "":
-		return DefaultAuditCheckpointFile(databaseURL)
-	case "off":
-		return ""
-	}
-	return value
-}
 
 // auditCheckpointWriter appends signed audit checkpoints to a file kept
 // outside the database (KEYDESK_AUDIT_CHECKPOINT_FILE).

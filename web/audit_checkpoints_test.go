@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"encoding/base64"
 	"io"
 	"log/slog"
 	"os"
@@ -10,15 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"keydesk/config"
 	"keydesk/models/audit"
 	"keydesk/models/modeltest"
 	"keydesk/web"
 )
 
 func TestConfigReadsTheAuditCheckpointFile(t *testing.T) {
-	t.Setenv("KEYDESK_MASTER_KEY", base64.StdEncoding.EncodeToString(modeltest.MasterKey))
-	t.Setenv("KEYDESK_AUDIT_CHECKPOINT_FILE", "/var/lib/keydesk/checkpoints.jsonl")
-	cfg, err := web.ConfigFromEnv(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	cfg, err := parseConfig("KEYDESK_AUDIT_CHECKPOINT_FILE", "/var/lib/keydesk/checkpoints.jsonl")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +29,6 @@ func TestConfigReadsTheAuditCheckpointFile(t *testing.T) {
 // next to the SQLite database (data/ for the embedded default) or, with
 // PostgreSQL, data/audit-checkpoints.jsonl; "off" turns them off.
 func TestConfigDefaultsTheAuditCheckpointFile(t *testing.T) {
-	t.Setenv("KEYDESK_MASTER_KEY", base64.StdEncoding.EncodeToString(modeltest.MasterKey))
 	for _, c := range []struct {
 		databaseURL, value, want string
 	}{
@@ -43,9 +40,7 @@ func TestConfigDefaultsTheAuditCheckpointFile(t *testing.T) {
 		{"", "off", ""},
 		{"sqlite:/srv/keydesk/keydesk.db", "/var/log/keydesk/cp.jsonl", "/var/log/keydesk/cp.jsonl"},
 	} {
-		t.Setenv("DATABASE_URL", c.databaseURL)
-		t.Setenv("KEYDESK_AUDIT_CHECKPOINT_FILE", c.value)
-		cfg, err := web.ConfigFromEnv(slog.New(slog.NewTextHandler(io.Discard, nil)))
+		cfg, err := parseConfig("DATABASE_URL", c.databaseURL, "KEYDESK_AUDIT_CHECKPOINT_FILE", c.value)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -61,7 +56,7 @@ func TestServerCreatesTheCheckpointDirectory(t *testing.T) {
 	store := modeltest.NewStores(t, modeltest.SQLite(t))
 	modeltest.Seed(t, store, "Alpha")
 	path := filepath.Join(t.TempDir(), "data", "audit-checkpoints.jsonl")
-	cfg := web.DefaultConfig(modeltest.MasterKey)
+	cfg := config.Default(modeltest.MasterKey)
 	cfg.AuditCheckpointFile = path
 	srv := web.New(cfg, store.Stores, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err := srv.Start(); err != nil {
@@ -91,7 +86,7 @@ func TestServerAppendsAuditCheckpoints(t *testing.T) {
 	modeltest.Seed(t, store, "Alpha")
 	modeltest.Seed(t, store, "Beta")
 	path := filepath.Join(t.TempDir(), "checkpoints.jsonl")
-	cfg := web.DefaultConfig(modeltest.MasterKey)
+	cfg := config.Default(modeltest.MasterKey)
 	cfg.DatabaseURL = db.URL
 	cfg.AuditCheckpointFile = path
 	cfg.AuditCheckpointInterval = 50 * time.Millisecond

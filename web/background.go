@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"keydesk/config"
 	"keydesk/models"
 	"keydesk/models/apiauth"
 	"keydesk/models/usage"
@@ -17,7 +18,7 @@ import (
 // limiter, and the background work that keeps them (the PostgreSQL
 // revocation listener, the periodic flush and eviction).
 type apiRuntime struct {
-	cfg       APIConfig
+	cfg       config.API
 	listenURL string // PostgreSQL only
 	verifier  *apiauth.Verifier
 	usage     *apiauth.UsageRecorder
@@ -36,7 +37,7 @@ type apiRuntime struct {
 // listenerStartTimeout bounds how long Start waits for the first LISTEN.
 const listenerStartTimeout = 5 * time.Second
 
-func newAPIRuntime(cfg APIConfig, stores *models.Stores, logger *slog.Logger) *apiRuntime {
+func newAPIRuntime(cfg config.API, stores *models.Stores, logger *slog.Logger) *apiRuntime {
 	rt := &apiRuntime{cfg: cfg}
 	url, isPostgres := stores.PostgresURL()
 	opts := apiauth.DefaultVerifierOptions()

@@ -16,16 +16,15 @@ import (
 
 // localhostURL is the test server's address under the name localhost:
 // browsers refuse WebAuthn on a bare IP address, and httptest listens on
-// 127.0.0.1. The relying party takes its ID and origin from it.
+// 127.0.0.1. The relying party takes its ID and origin from it (the server
+// is built withListenerBaseURL("localhost")).
 func localhostURL(t *testing.T, ts *testServer) string {
 	t.Helper()
 	u, err := url.Parse(ts.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := "http://localhost:" + u.Port()
-	ts.App.Handlers.SetBaseURL(base)
-	return base
+	return "http://localhost:" + u.Port()
 }
 
 // addVirtualAuthenticator gives the page a platform authenticator that
@@ -61,7 +60,7 @@ func signOut(t *testing.T, ctx context.Context) {
 // passkey as the second factor after the password, and, once the admin
 // chose it, with the passkey alone.
 func TestBrowserPasskeys(t *testing.T) {
-	ts := newTestServer(t, modeltest.SQLite(t))
+	ts := newTestServer(t, modeltest.SQLite(t), withListenerBaseURL("localhost"))
 	base := localhostURL(t, ts)
 	ctx := newBrowser(t, 1280, 900)
 	// A first navigation attaches the page target the authenticator

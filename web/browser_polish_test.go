@@ -457,7 +457,7 @@ func setField(id, value string) chromedp.Action[chromedp.Void] {
 // partner ID and a copyable request, explains the identifier (JWT sub), and,
 // after the password, until when keys show without it.
 func TestBrowserIntegratorHelpAndReauthWindow(t *testing.T) {
-	ts := newTestServer(t, modeltest.SQLite(t))
+	ts := newTestServer(t, modeltest.SQLite(t), withListenerBaseURL("127.0.0.1"))
 	k := seedKeys(t, ts, "Shopify sync")[0]
 	ctx := newBrowser(t, 375, 800)
 	browserLogin(t, ctx, ts.URL, ts.Demo.Full.Email)

@@ -12,14 +12,14 @@ import (
 	"github.com/chromedp/chromedp"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"keydesk/config"
 	"keydesk/models/modeltest"
-	"keydesk/web"
 )
 
 // withWebhooksToLoopback lets the webhook worker reach the test's own
 // receiver on 127.0.0.1 (KEYDESK_WEBHOOK_ALLOW_PRIVATE=true) and poll often.
 func withWebhooksToLoopback() serverOption {
-	return func(c *web.Config) {
+	return func(c *config.Options) {
 		c.Events.Webhooks.AllowPrivate = true
 		c.Events.Webhooks.PollInterval = 50 * time.Millisecond
 		c.Events.Webhooks.RetryBase = 50 * time.Millisecond

@@ -3,49 +3,14 @@ package web
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
-	"os"
-	"strconv"
 
 	"github.com/labstack/echo/v4"
 
+	"keydesk/config"
 	"keydesk/handlers"
 	"keydesk/web/notify"
 )
-
-// EventsConfig is how events leave keydesk: webhooks (and, with SMTP, mail).
-type EventsConfig struct {
-	// Webhooks tunes the delivery worker; Webhooks.AllowPrivate is
-	// KEYDESK_WEBHOOK_ALLOW_PRIVATE.
-	Webhooks notify.WorkerConfig
-	// SMTPURL (KEYDESK_SMTP_URL), MailFrom (KEYDESK_MAIL_FROM) and BaseURL
-	// (KEYDESK_BASE_URL, the public URL in mailed links).
-	SMTPURL  string
-	MailFrom string
-	BaseURL  string
-}
-
-// DefaultEventsConfig is the configuration without any variable set.
-func DefaultEventsConfig() EventsConfig {
-	return EventsConfig{Webhooks: notify.DefaultWorkerConfig()}
-}
-
-// EventsConfigFromEnv reads the events' variables.
-func EventsConfigFromEnv() (EventsConfig, error) {
-	cfg := DefaultEventsConfig()
-	if v := os.Getenv("KEYDESK_WEBHOOK_ALLOW_PRIVATE"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return cfg, fmt.Errorf("KEYDESK_WEBHOOK_ALLOW_PRIVATE must be true or false, got %q", v)
-		}
-		cfg.Webhooks.AllowPrivate = b
-	}
-	cfg.SMTPURL = os.Getenv("KEYDESK_SMTP_URL")
-	cfg.MailFrom = os.Getenv("KEYDESK_MAIL_FROM")
-	cfg.BaseURL = os.Getenv("KEYDESK_BASE_URL")
-	return cfg, nil
-}
 
 // runWebhooks delivers the outbox until ctx ends (one worker per instance;
 // instances share the work through the database).
@@ -59,18 +24,14 @@ func (s *Server) runWebhooks(ctx context.Context) {
 // sends them. When the configuration asks for mail but a setting is
 // missing or bad, notices stay off and say so: a warning at start that
 // names the variable, and the Problem the Webhooks and Settings pages show.
-func (s *Server) useMail(cfg Config) handlers.MailStatus {
+func (s *Server) useMail(cfg config.Options) handlers.MailStatus {
 	if cfg.Events.SMTPURL == "" {
 		if cfg.Events.MailFrom == "" {
 			return handlers.MailStatus{}
 		}
 		return s.mailOff(errors.New("KEYDESK_MAIL_FROM is set but KEYDESK_SMTP_URL is not: set it to the mail server, such as smtp://user:pass@host:587"))
 	}
-	base := cfg.BaseURL
-	if base == "" {
-		base = cfg.Events.BaseURL
-	}
-	m, err := notify.NewMailer(cfg.Events.SMTPURL, cfg.Events.MailFrom, base, cfg.Events.Webhooks.Timeout)
+	m, err := notify.NewMailer(cfg.Events.SMTPURL, cfg.Events.MailFrom, cfg.BaseURL, cfg.Events.Webhooks.Timeout)
 	if err != nil {
 		return s.mailOff(err)
 	}

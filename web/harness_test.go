@@ -1,8 +1,10 @@
 package web_test
 
 import (
+	"encoding/base64"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"keydesk/config"
 	"keydesk/models/audit"
 	"keydesk/models/modeltest"
 	"keydesk/web"
@@ -48,21 +51,52 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-type serverOption func(*web.Config)
-
-func withReauthWindow(d time.Duration) serverOption {
-	return func(c *web.Config) { c.ReauthWindow = d }
+// parseConfig is the configuration config.Parse reads from an environment
+// holding only the master key and the given name, value pairs.
+func parseConfig(pairs ...string) (config.Options, error) {
+	env := map[string]string{"KEYDESK_MASTER_KEY": base64.StdEncoding.EncodeToString(modeltest.MasterKey)}
+	for i := 0; i+1 < len(pairs); i += 2 {
+		env[pairs[i]] = pairs[i+1]
+	}
+	return config.Parse(func(name string) string { return env[name] })
 }
 
-func withAPIConfig(set func(*web.APIConfig)) serverOption {
-	return func(c *web.Config) { set(&c.API) }
+type serverOption func(*config.Options)
+
+func withReauthWindow(d time.Duration) serverOption {
+	return func(c *config.Options) { c.ReauthWindow = d }
+}
+
+func withAPIConfig(set func(*config.API)) serverOption {
+	return func(c *config.Options) { set(&c.API) }
+}
+
+// withBaseURL sets KEYDESK_BASE_URL.
+func withBaseURL(u string) serverOption {
+	return func(c *config.Options) { c.BaseURL = u }
+}
+
+// withListenerBaseURL sets KEYDESK_BASE_URL to the test server's own
+// address (c.Addr, where the harness listens), under host, such as
+// "localhost" (passkeys refuse an IP address) or "127.0.0.1".
+func withListenerBaseURL(host string) serverOption {
+	return func(c *config.Options) {
+		_, port, _ := net.SplitHostPort(c.Addr)
+		c.BaseURL = "http://" + net.JoinHostPort(host, port)
+	}
 }
 
 func newTestServer(t testing.TB, db modeltest.Database, opts ...serverOption) *testServer {
 	t.Helper()
 	store := modeltest.NewStores(t, db)
-	cfg := web.DefaultConfig(modeltest.MasterKey)
+	// Listen first, so the configuration can name the server's address.
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default(modeltest.MasterKey)
 	cfg.DatabaseURL = db.URL
+	cfg.Addr = listener.Addr().String()
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -72,7 +106,8 @@ func newTestServer(t testing.TB, db modeltest.Database, opts ...serverOption) *t
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(srv.Echo)
+	ts := &httptest.Server{Listener: listener, Config: &http.Server{Handler: srv.Echo}}
+	ts.Start()
 	t.Cleanup(func() {
 		ts.Close()
 		srv.Close()

@@ -9,8 +9,8 @@ import (
 
 	"gorm.io/gorm"
 
+	"keydesk/config"
 	"keydesk/models/modeltest"
-	"keydesk/web"
 )
 
 // TestServerRefreshesKeysInUse: a key called steadily for five cache
@@ -20,7 +20,7 @@ import (
 func TestServerRefreshesKeysInUse(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
 		const ttl = time.Second
-		ts := newTestServer(t, db, withAPIConfig(func(c *web.APIConfig) { c.KeyCacheTTL = ttl }))
+		ts := newTestServer(t, db, withAPIConfig(func(c *config.API) { c.KeyCacheTTL = ttl }))
 		_, secret := apiKey(t, ts, ts.Demo.Program.ID, "Steady")
 		var loads, refreshes atomic.Int64
 		count := func(tx *gorm.DB) {

@@ -11,8 +11,8 @@ import (
 	"github.com/PuerkitoBio/goquery"
 	"github.com/emersion/go-smtp"
 
+	"keydesk/config"
 	"keydesk/models/modeltest"
-	"keydesk/web"
 )
 
 // mailSink is a real SMTP server that keeps the raw messages it accepts.
@@ -74,7 +74,7 @@ func TestConsoleSaysWhetherEmailNoticesAreOn(t *testing.T) {
 	}
 
 	sink, addr := startMailSink(t)
-	on := newTestServer(t, modeltest.SQLite(t), func(cfg *web.Config) {
+	on := newTestServer(t, modeltest.SQLite(t), func(cfg *config.Options) {
 		cfg.Events.SMTPURL, cfg.Events.MailFrom, cfg.BaseURL = "smtp://"+addr, "keydesk@example.test", "https://keydesk.example.test"
 	})
 	c = on.loggedIn(t, on.Demo.Full.Email)
@@ -115,19 +115,19 @@ func TestMailOffSaysWhyAtStartAndInTheConsole(t *testing.T) {
 	_, addr := startMailSink(t)
 	for _, tc := range []struct {
 		name    string
-		set     func(*web.Config)
+		set     func(*config.Options)
 		missing string // the variable the warning names; "" for no warning
 	}{
-		{"smtp without base URL", func(cfg *web.Config) {
+		{"smtp without base URL", func(cfg *config.Options) {
 			cfg.Events.SMTPURL, cfg.Events.MailFrom = "smtp://"+addr, "keydesk@example.test"
 		}, "KEYDESK_BASE_URL"},
-		{"sender without smtp", func(cfg *web.Config) {
+		{"sender without smtp", func(cfg *config.Options) {
 			cfg.Events.MailFrom, cfg.BaseURL = "keydesk@example.test", "https://keydesk.example.test"
 		}, "KEYDESK_SMTP_URL"},
-		{"mail on", func(cfg *web.Config) {
+		{"mail on", func(cfg *config.Options) {
 			cfg.Events.SMTPURL, cfg.Events.MailFrom, cfg.BaseURL = "smtp://"+addr, "keydesk@example.test", "https://keydesk.example.test"
 		}, ""},
-		{"no mail settings", func(*web.Config) {}, ""},
+		{"no mail settings", func(*config.Options) {}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ts := newTestServer(t, modeltest.SQLite(t), tc.set)

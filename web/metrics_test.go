@@ -8,13 +8,13 @@ import (
 	"strings"
 	"testing"
 
+	"keydesk/config"
 	"keydesk/models/audit"
 	"keydesk/models/modeltest"
-	"keydesk/web"
 )
 
 func withMetrics() serverOption {
-	return func(c *web.Config) { c.MetricsAddr = "127.0.0.1:0" }
+	return func(c *config.Options) { c.MetricsAddr = "127.0.0.1:0" }
 }
 
 // scrape reads the metrics listener's /metrics.

@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"keydesk/config"
 	"keydesk/models/accounts"
 	"keydesk/models/audit"
 	"keydesk/models/keys"
 	"keydesk/models/modeltest"
-	"keydesk/web"
 )
 
 // TestMixedLoad has simulated admins working the console while integrations
@@ -31,7 +31,7 @@ func TestMixedLoad(t *testing.T) {
 		admins, duration = 30, 60*time.Second
 	}
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
-		ts := newTestServer(t, db, withAPIConfig(func(c *web.APIConfig) { c.ReadPerMinute = 0 }))
+		ts := newTestServer(t, db, withAPIConfig(func(c *config.API) { c.ReadPerMinute = 0 }))
 		defaultKey, err := ts.Store.Keys.Default(t.Context(), ts.Demo.Program.ID)
 		if err != nil {
 			t.Fatal(err)

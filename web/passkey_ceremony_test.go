@@ -68,7 +68,7 @@ func withCookiesOf(c *client, req *http.Request) *http.Request {
 // passkey sign-in still works end to end.
 func TestAnonymousPasskeyOptionsWriteNoSession(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
-		ts := newTestServer(t, db)
+		ts := newTestServer(t, db, withBaseURL(softPasskeyBase))
 		pk := newSoftPasskey(t, ts, ts.Demo.Full.ID, ts.Demo.Full.Email, ts.Demo.Program.ID)
 		if err := ts.Store.Accounts.SetPasskeyOnly(t.Context(), ts.Demo.Program.ID, audit.Actor{AdminID: ts.Demo.Full.ID, Email: ts.Demo.Full.Email}, true); err != nil {
 			t.Fatal(err)
@@ -122,7 +122,7 @@ func doRequest(t *testing.T, c *client, req *http.Request) (*http.Response, stri
 // re-authentication.
 func TestPasskeyAssertionIsTakenOnce(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
-		ts := newTestServer(t, db)
+		ts := newTestServer(t, db, withBaseURL(softPasskeyBase))
 		const n = 10
 
 		// Sign-in with the passkey alone.

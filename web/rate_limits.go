@@ -3,13 +3,14 @@ package web
 import (
 	"log/slog"
 
+	"keydesk/config"
 	"keydesk/models/apiauth"
 	"keydesk/models/metrics"
 )
 
 // newSharedLimiter builds the Redis-shared limiter when KEYDESK_REDIS_URL
 // is set (nil otherwise: per-instance limits, as without Redis).
-func newSharedLimiter(cfg APIConfig, local *apiauth.RateLimiter, logger *slog.Logger) *apiauth.SharedRateLimiter {
+func newSharedLimiter(cfg config.API, local *apiauth.RateLimiter, logger *slog.Logger) *apiauth.SharedRateLimiter {
 	if cfg.RedisURL == "" {
 		metrics.RateLimitBackend.WithLabelValues("local").Set(1)
 		metrics.RateLimitBackend.WithLabelValues("shared").Set(0)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"keydesk/config"
 	"keydesk/models/modeltest"
 	"keydesk/web"
 )
@@ -22,7 +23,7 @@ import (
 // test's own, so tests never spend each other's budgets.
 func withRedis(url string, readPerMinute int) serverOption {
 	prefix := modeltest.RedisPrefix()
-	return withAPIConfig(func(c *web.APIConfig) {
+	return withAPIConfig(func(c *config.API) {
 		c.RedisURL = url
 		c.RedisKeyPrefix = prefix
 		c.ReadPerMinute = readPerMinute
@@ -32,7 +33,7 @@ func withRedis(url string, readPerMinute int) serverOption {
 // secondServer is another instance over the same database and config.
 func secondServer(t *testing.T, ts *testServer, opts ...serverOption) *httptest.Server {
 	t.Helper()
-	cfg := web.DefaultConfig(modeltest.MasterKey)
+	cfg := config.Default(modeltest.MasterKey)
 	for _, o := range opts {
 		o(&cfg)
 	}

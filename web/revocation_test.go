@@ -11,6 +11,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"keydesk/config"
 	"keydesk/models/audit"
 	"keydesk/models/modeltest"
 	"keydesk/web"
@@ -21,7 +22,7 @@ import (
 func newInstance(t *testing.T, db modeltest.Database) *httptest.Server {
 	t.Helper()
 	store := modeltest.NewStores(t, db)
-	cfg := web.DefaultConfig(modeltest.MasterKey)
+	cfg := config.Default(modeltest.MasterKey)
 	cfg.DatabaseURL = db.URL
 	srv := web.New(cfg, store.Stores, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err := srv.Start(); err != nil {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"keydesk/config"
 	"keydesk/handlers/api"
 	"keydesk/models/apiauth"
 	"keydesk/models/keys"
@@ -19,7 +20,7 @@ var openAPIDocument []byte
 // apiRoutes registers the REST and UI (JWT) API under /v2 and builds what
 // it runs on: the key verifier and its cache, the last-used recorder, the
 // rate limiter, the failed-authentication limiter. Start and Close (background.go) run their background work.
-func (s *Server) apiRoutes(g routeSet, cfg APIConfig) {
+func (s *Server) apiRoutes(g routeSet, cfg config.API) {
 	rt := newAPIRuntime(cfg, s.Stores, s.logger)
 	s.api = rt
 	s.Handlers.SetReadinessDetails(rt.readiness)

@@ -2,9 +2,7 @@ package web_test
 
 import (
 	"crypto/tls"
-	"encoding/base64"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -12,13 +10,11 @@ import (
 	"strings"
 	"testing"
 
+	"keydesk/config"
 	"keydesk/models/modeltest"
-	"keydesk/web"
 )
 
 func TestSecureCookiesFollowAnHTTPSBaseURL(t *testing.T) {
-	t.Setenv("KEYDESK_MASTER_KEY", base64.StdEncoding.EncodeToString(modeltest.MasterKey))
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	for _, tc := range []struct {
 		baseURL, secure string
 		want            bool
@@ -33,9 +29,7 @@ func TestSecureCookiesFollowAnHTTPSBaseURL(t *testing.T) {
 		{"https://keys.example.com", "false", false, true},
 		{"", "false", false, false},
 	} {
-		t.Setenv("KEYDESK_BASE_URL", tc.baseURL)
-		t.Setenv("KEYDESK_SECURE_COOKIES", tc.secure)
-		cfg, err := web.ConfigFromEnv(logger)
+		cfg, err := parseConfig("KEYDESK_BASE_URL", tc.baseURL, "KEYDESK_SECURE_COOKIES", tc.secure)
 		switch {
 		case tc.refused:
 			if err == nil || !strings.Contains(err.Error(), "KEYDESK_SECURE_COOKIES") {
@@ -53,7 +47,7 @@ func TestSecureCookiesFollowAnHTTPSBaseURL(t *testing.T) {
 // (Secure, Path=/, no Domain), every response carries HSTS, and a browser
 // signs in over https with them.
 func TestSecureCookiesAreHostCookies(t *testing.T) {
-	ts := newTestServer(t, modeltest.SQLite(t), func(c *web.Config) {
+	ts := newTestServer(t, modeltest.SQLite(t), func(c *config.Options) {
 		c.SecureCookies = true
 		c.BaseURL = "https://localhost"
 	})

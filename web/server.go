@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"keydesk/config"
 	"keydesk/handlers"
 	"keydesk/models"
 	"keydesk/models/accounts"
@@ -53,7 +54,7 @@ func deriveKey(master []byte, purpose string) []byte {
 const MaxBodyBytes = 64 << 10
 
 // New builds the server around a migrated store.
-func New(cfg Config, stores *models.Stores, logger *slog.Logger) *Server {
+func New(cfg config.Options, stores *models.Stores, logger *slog.Logger) *Server {
 	sessionStore := stores.NewSessionStore(gsessions.Options{
 		Path:     "/",
 		MaxAge:   int(handlers.SessionMaxLifetime.Seconds()),
@@ -61,10 +62,7 @@ func New(cfg Config, stores *models.Stores, logger *slog.Logger) *Server {
 		Secure:   cfg.SecureCookies,
 		SameSite: http.SameSiteLaxMode,
 	}, deriveKey(cfg.MasterKey, "session cookie hash"), deriveKey(cfg.MasterKey, "session cookie block"))
-	h := handlers.New(stores, sessionStore, logger, cfg.ReauthWindow)
-	if cfg.BaseURL != "" {
-		h.SetBaseURL(cfg.BaseURL)
-	}
+	h := handlers.New(stores, sessionStore, logger, cfg.ReauthWindow, cfg.PublicURL())
 
 	e := echo.New()
 	e.HideBanner = true
@@ -93,7 +91,7 @@ func New(cfg Config, stores *models.Stores, logger *slog.Logger) *Server {
 	return s
 }
 
-func (s *Server) routes(cfg Config) {
+func (s *Server) routes(cfg config.Options) {
 	e, h := s.Echo, s.Handlers
 
 	public := newRouteSet(e, "")

@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"keydesk/config"
 	"keydesk/models/accounts"
 	"keydesk/models/audit"
 	"keydesk/models/modeltest"
-	"keydesk/web"
 )
 
 func TestSignInAndOut(t *testing.T) {
@@ -291,7 +291,7 @@ func TestSessionTimeouts(t *testing.T) {
 }
 
 func TestSecureCookies(t *testing.T) {
-	ts := newTestServer(t, modeltest.SQLite(t), func(c *web.Config) { c.SecureCookies = true })
+	ts := newTestServer(t, modeltest.SQLite(t), func(c *config.Options) { c.SecureCookies = true })
 	c := ts.newClient(t)
 	resp, _ := c.get("/login")
 	csrf := resp.Header.Get("Set-Cookie")

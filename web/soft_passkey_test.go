@@ -35,11 +35,10 @@ type softPasskey struct {
 }
 
 // newSoftPasskey stores a passkey for the admin directly (its registration
-// ceremony is the browser test's part) and points the relying party at
-// softPasskeyBase.
+// ceremony is the browser test's part); ts must be built
+// withBaseURL(softPasskeyBase).
 func newSoftPasskey(t *testing.T, ts *testServer, adminID int64, email string, programID int64) *softPasskey {
 	t.Helper()
-	ts.App.Handlers.SetBaseURL(softPasskeyBase)
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)

@@ -9,12 +9,12 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"keydesk/config"
 	"keydesk/models/audit"
 	"keydesk/models/keys"
 	"keydesk/models/metrics"
 	"keydesk/models/modeltest"
 	"keydesk/models/usage"
-	"keydesk/web"
 )
 
 // TestUsageCountsAKnownMixOfCalls sends a known mix of calls through the
@@ -24,7 +24,7 @@ import (
 // token), per key and in keydesk_key_verifications_total.
 func TestUsageCountsAKnownMixOfCalls(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
-		ts := newTestServer(t, db, withAPIConfig(func(c *web.APIConfig) { c.ReadPerMinute = 4 }))
+		ts := newTestServer(t, db, withAPIConfig(func(c *config.API) { c.ReadPerMinute = 4 }))
 		demo, other := ts.Demo.Program, ts.Other.Program
 		verifications := map[string]float64{}
 		for _, o := range metrics.Outcomes {

@@ -14,6 +14,7 @@ import (
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
+	keydeskconfig "keydesk/config"
 	"keydesk/models"
 	"keydesk/web"
 )
@@ -30,7 +31,7 @@ func (b *bench) profileScenario1(ctx context.Context, dir string, store *models.
 		return err
 	}
 	defer logFile.Close()
-	cfg := web.DefaultConfig(masterKey)
+	cfg := keydeskconfig.Default(masterKey)
 	cfg.Addr, cfg.DatabaseURL = "127.0.0.1:0", b.dbURL
 	srv := web.New(cfg, store, slog.New(slog.NewTextHandler(logFile, nil)))
 	if err := srv.Start(); err != nil {

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"keydesk/models/database"
 	"log/slog"
 	"net/http"
 	"os"
@@ -16,8 +15,12 @@ import (
 	"syscall"
 	"time"
 
+	"keydesk/config"
+	"keydesk/handlers"
 	"keydesk/models"
 	"keydesk/models/audit"
+	"keydesk/models/database"
+	"keydesk/models/keys"
 	"keydesk/models/migrations"
 	"keydesk/web"
 )
@@ -29,10 +32,37 @@ func newLogger(json bool) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, nil))
 }
 
-// openStore reads the configuration, opens and migrates the database.
-func openStore(logger *slog.Logger) (*models.Stores, web.Config, error) {
-	cfg, err := web.ConfigFromEnv(logger)
+// openStore reads the configuration (the one call of config.FromEnvironment
+// for a command), opens and migrates the database.
+func openStore(logger *slog.Logger) (*models.Stores, config.Options, error) {
+	cfg, err := config.FromEnvironment()
 	if err != nil {
+		return nil, cfg, err
+	}
+	return openConfiguredStore(cfg, logger)
+}
+
+// loadMasterKey gives the embedded default its master key: without
+// KEYDESK_MASTER_KEY (PostgreSQL refuses to start without it, see
+// config.Parse) the key is read from cfg.MasterKeyFile, which is generated
+// (mode 0600, with a warning) the first time. Configuration only names the
+// file; this is the one place that writes it.
+func loadMasterKey(cfg *config.Options, logger *slog.Logger) error {
+	if cfg.MasterKey != nil || cfg.MasterKeyFile == "" {
+		return nil
+	}
+	key, err := keys.LoadOrCreateMasterKeyFile(cfg.MasterKeyFile, logger)
+	if err != nil {
+		return err
+	}
+	cfg.MasterKey = key
+	return nil
+}
+
+// openConfiguredStore opens and migrates the database cfg names, with its
+// master key (loadMasterKey).
+func openConfiguredStore(cfg config.Options, logger *slog.Logger) (*models.Stores, config.Options, error) {
+	if err := loadMasterKey(&cfg, logger); err != nil {
 		return nil, cfg, err
 	}
 	db, err := database.Open(cfg.DatabaseURL)
@@ -81,7 +111,20 @@ func serve(args []string) error {
 		return err
 	}
 	logger := newLogger(*logJSON)
-	store, cfg, err := openStore(logger)
+	cfg, err := config.FromEnvironment()
+	if err != nil {
+		return err
+	}
+	// The passkeys' relying party is built once, from the base URL: a
+	// KEYDESK_BASE_URL that cannot be one stops the start here rather
+	// than answering every passkey request 409. Unset, the console runs
+	// on the default http://127.0.0.1:8080 without passkeys, as it says.
+	if cfg.BaseURL != "" {
+		if _, err := handlers.NewRelyingParty(cfg.BaseURL); err != nil {
+			return fmt.Errorf("KEYDESK_BASE_URL %q cannot carry passkeys (%v): set it to the URL browsers use, on a host name, such as https://keys.example.com or http://localhost:8080", cfg.BaseURL, err)
+		}
+	}
+	store, cfg, err := openConfiguredStore(cfg, logger)
 	if err != nil {
 		return err
 	}

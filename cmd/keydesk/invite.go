@@ -8,7 +8,6 @@ import (
 	"io"
 	"strings"
 
-	"keydesk/handlers"
 	"keydesk/web/paths"
 )
 
@@ -44,11 +43,7 @@ func inviteUser(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	base := cfg.BaseURL
-	if base == "" {
-		base = handlers.DefaultBaseURL
-	}
-	_, err = fmt.Fprintf(out, "%s%s%s\n", base, paths.InvitePrefix, token)
+	_, err = fmt.Fprintf(out, "%s%s%s\n", cfg.PublicURL(), paths.InvitePrefix, token)
 	if err == nil {
 		_, err = fmt.Fprintf(out, "invitation for %s to %s (%s access), valid until %s\n", inv.Email, program.Name, *access, inv.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC"))
 	}

@@ -6,8 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"keydesk/models/keys"
 	"os"
+
+	"keydesk/config"
+	"keydesk/models/keys"
 )
 
 // rotateMaster re-seals every API key under KEYDESK_MASTER_KEY, opening the
@@ -28,10 +30,14 @@ func runRotateMaster(args []string, out io.Writer) error {
 	if *batch <= 0 || *maxKeys < 0 {
 		return errors.New("--batch-size must be positive and --max-keys at least 0")
 	}
-	if os.Getenv("KEYDESK_MASTER_KEY") == "" {
+	cfg, err := config.FromEnvironment()
+	if errors.Is(err, config.ErrNoMasterKey) || err == nil && cfg.MasterKey == nil {
 		return errors.New("KEYDESK_MASTER_KEY must name the new master key, and KEYDESK_MASTER_KEY_PREVIOUS the one the keys are sealed with now")
 	}
-	store, cfg, err := openStore(newLogger(false))
+	if err != nil {
+		return err
+	}
+	store, cfg, err := openConfiguredStore(cfg, newLogger(false))
 	if err != nil {
 		return err
 	}

@@ -38,7 +38,7 @@ func testHandler(t *testing.T, secure bool) *Handler {
 	sessionStore := sessions.NewStore(stores.DB, stores.Clock,
 		gsessions.Options{Path: "/", MaxAge: int(SessionMaxLifetime.Seconds()), HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode},
 		[]byte("0123456789abcdef0123456789abcdef"), []byte("fedcba9876543210fedcba9876543210"))
-	return New(stores.Stores, sessionStore, slog.New(slog.DiscardHandler), 15*time.Minute)
+	return New(stores.Stores, sessionStore, slog.New(slog.DiscardHandler), 15*time.Minute, "http://localhost:8080")
 }
 
 // serve runs mw over a handler that answers 200 "next", on req.

@@ -161,7 +161,7 @@ func (s *Store) CreateEndpoint(ctx context.Context, programID int64, actor audit
 		Enabled: true, SecretSealed: []byte{0}, CreatedAt: now, UpdatedAt: now}
 	limitReached := false
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := lockProgram(tx, programID); err != nil {
+		if err := database.LockProgram(tx, programID); err != nil {
 			return err
 		}
 		var n int64
@@ -209,20 +209,6 @@ func (s *Store) validateEndpoint(ctx context.Context, in *EndpointInput, enabled
 	}
 	if problem := TargetProblem(ctx, s.resolver, in.URL); problem != "" {
 		return input.ValidationError{"url": problem}
-	}
-	return nil
-}
-
-// lockProgram serialises the endpoint-limit checks of one program: a row
-// lock on PostgreSQL; on SQLite the immediate transaction already holds
-// the write lock.
-func lockProgram(tx *gorm.DB, programID int64) error {
-	var id int64
-	if err := tx.Raw(`SELECT id FROM programs WHERE id = ?`+database.ForUpdate(tx), programID).Scan(&id).Error; err != nil {
-		return fmt.Errorf("outbox: unable to lock the program: %w", err)
-	}
-	if id == 0 {
-		return database.ErrNotFound
 	}
 	return nil
 }

@@ -22,7 +22,6 @@ func (h *Handler) Account(c echo.Context) error {
 }
 
 func (h *Handler) renderAccount(c echo.Context, status int, v views.AccountView) error {
-	noStore(c)
 	p := principalOf(c)
 	ctx := c.Request().Context()
 	list, err := h.sessions.ForAdmin(ctx, p.Admin.ID)
@@ -162,7 +161,6 @@ func (h *Handler) ConfirmTOTP(c echo.Context) error {
 		return err
 	}
 	p.Admin.TOTPSecret = pending
-	noStore(c)
 	return h.renderAccount(c, http.StatusOK, views.AccountView{RecoveryCodes: codes, Notice: "Authenticator app set up. Save your recovery codes now: they are not shown again."})
 }
 

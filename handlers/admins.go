@@ -52,7 +52,6 @@ func (h *Handler) renderAdmins(c echo.Context, status int, v views.AdminsView) e
 
 // InviteAdmin creates an invitation and shows its link once.
 func (h *Handler) InviteAdmin(c echo.Context) error {
-	noStore(c)
 	p := principalOf(c)
 	form, _ := c.FormParams()
 	f := views.InviteForm{Email: c.FormValue("email"), Access: c.FormValue("access"), Modules: form["modules"], Errors: map[string]string{}}
@@ -197,7 +196,6 @@ func (h *Handler) RevokeInvitation(c echo.Context) error {
 
 // ShowInvite renders the invitation page of a link.
 func (h *Handler) ShowInvite(c echo.Context) error {
-	noStore(c)
 	token := c.Param("token")
 	inv, program, existing, err := h.stores.Accounts.InvitationByToken(c.Request().Context(), token)
 	if errors.Is(err, accounts.ErrInvitationInvalid) {
@@ -212,7 +210,6 @@ func (h *Handler) ShowInvite(c echo.Context) error {
 // AcceptInvite sets the password (or checks the existing one), joins the
 // program and signs in.
 func (h *Handler) AcceptInvite(c echo.Context) error {
-	noStore(c)
 	token := c.Param("token")
 	password := c.FormValue("password")
 	inv, program, existing, err := h.stores.Accounts.InvitationByToken(c.Request().Context(), token)

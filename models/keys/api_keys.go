@@ -378,7 +378,7 @@ func (s *Store) Update(ctx context.Context, programID int64, actor audit.Actor, 
 		if accessChanged && !detailsChanged {
 			return nil
 		}
-		entry := keyAudit(audit.ActionKeyEdited, k)
+		entry := keyAudit(audit.ActionKeyUpdated, k)
 		entry.Details = map[string]any{"before": before, "after": map[string]any{"name": k.Name, "description": k.Description}}
 		return s.appendAndNotify(tx, programID, actor, entry, k)
 	})

@@ -138,7 +138,7 @@ func TestSearchWithActionMatchesExactly(t *testing.T) {
 			{audit.ActionKeyRevealed, "NEEDLE KEY 1", "all", 4 + 2}, // "Needle key 1" and "NEEDLE key 1"
 			{audit.ActionKeyCopied, "needle", "all", 6},
 			{audit.ActionKeyCopied, "0%", "all", 2},    // "100% key", not "100x key"
-			{audit.ActionKeyUpdated, "a_b", "all", 2},   // not "axb"
+			{audit.ActionKeyUpdated, "a_b", "all", 2},  // not "axb"
 			{audit.ActionKeyRevealed, `k\s`, "all", 2}, // the backslash is a character
 			{audit.ActionKeyUpdated, "key", "all", 12},
 			{audit.ActionKeyCopied, "%", "all", 2},

@@ -89,7 +89,7 @@ func (h *Handler) ChangePassword(c echo.Context) error {
 	}
 	err := h.stores.Accounts.ChangePassword(ctx, p.Program.ID, actor(c), next)
 	if errors.Is(err, accounts.ErrWeakPassword) {
-		errs["new_password"] = "Choose a password of " + strconv.Itoa(accounts.MinPasswordLength) + " to " + strconv.Itoa(accounts.MaxPasswordLength) + " characters."
+		errs["new_password"] = accountMessage(err)
 		return h.renderAccount(c, http.StatusUnprocessableEntity, views.AccountView{Errors: errs})
 	}
 	if err != nil {
@@ -148,7 +148,7 @@ func (h *Handler) ConfirmTOTP(c echo.Context) error {
 	}
 	codes, err := h.stores.Accounts.EnableTOTP(c.Request().Context(), p.Program.ID, actor(c), pending, c.FormValue("code"))
 	if errors.Is(err, accounts.ErrInvalidCode) {
-		return h.renderAccount(c, http.StatusUnprocessableEntity, views.AccountView{Errors: map[string]string{"code": "That code is not right. Enter the 6-digit code your app shows now."}})
+		return h.renderAccount(c, http.StatusUnprocessableEntity, views.AccountView{Errors: map[string]string{"code": accountMessage(err)}})
 	}
 	if errors.Is(err, accounts.ErrTOTPAlreadyOn) {
 		return c.Redirect(http.StatusSeeOther, paths.Account)

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 
@@ -57,24 +56,20 @@ func (h *Handler) InviteAdmin(c echo.Context) error {
 	f := views.InviteForm{Email: c.FormValue("email"), Access: c.FormValue("access"), Modules: form["modules"], Errors: map[string]string{}}
 	if len(f.Email) > accounts.MaxEmailLength {
 		f.Email = ""
-		f.Errors["email"] = accounts.ErrInvalidEmail.Error()
+		f.Errors["email"] = accountMessage(accounts.ErrInvalidEmail)
 		return h.renderAdmins(c, http.StatusUnprocessableEntity, views.AdminsView{Invite: f})
 	}
 	_, token, err := h.stores.Accounts.Invite(c.Request().Context(), actor(c), p.Program.ID, f.Email, f.Access, f.Modules)
 	switch {
-	case errors.Is(err, accounts.ErrInvalidEmail):
-		f.Errors["email"] = "Enter a valid email address."
-	case errors.Is(err, accounts.ErrAdminExists):
-		f.Errors["email"] = "This person is already an admin of this program."
+	case errors.Is(err, accounts.ErrInvalidEmail), errors.Is(err, accounts.ErrAdminExists):
+		f.Errors["email"] = accountMessage(err)
 	case errors.Is(err, accounts.ErrInvalidAccess):
-		f.Errors["access"] = "Choose Full access or Limited access."
+		f.Errors["access"] = accountMessage(err)
 	case errors.Is(err, accounts.ErrTooManyPending):
-		return h.renderAdmins(c, http.StatusConflict, views.AdminsView{Invite: f, Error: fmt.Sprintf(
-			"This program already has %d pending invitations, the most allowed. Revoke one, or wait until they are used or expire.", accounts.MaxPendingInvitations)})
+		return h.renderAdmins(c, http.StatusConflict, views.AdminsView{Invite: f, Error: accountMessage(err)})
 	case errors.Is(err, accounts.ErrInvitationRate):
 		c.Response().Header().Set("Retry-After", "60")
-		return h.renderAdmins(c, http.StatusTooManyRequests, views.AdminsView{Invite: f, Error: fmt.Sprintf(
-			"%d invitations were sent in the last minute, the most allowed. Wait a minute and send this one again.", accounts.MaxInvitationsPerMinute)})
+		return h.renderAdmins(c, http.StatusTooManyRequests, views.AdminsView{Invite: f, Error: accountMessage(err)})
 	case err != nil:
 		return err
 	}
@@ -125,10 +120,9 @@ func (h *Handler) ChangeAdminAccess(c echo.Context) error {
 	case errors.Is(err, database.ErrNotFound):
 		return notFound()
 	case errors.Is(err, accounts.ErrLastFullAdmin):
-		return render(c, http.StatusConflict, views.AdminAccessPage(h.shell(c, "Change access", views.NavAdmins), *m, f,
-			"This is the program's last full-access admin: give another admin full access first."))
+		return render(c, http.StatusConflict, views.AdminAccessPage(h.shell(c, "Change access", views.NavAdmins), *m, f, accountMessage(err)))
 	case errors.Is(err, accounts.ErrInvalidAccess):
-		return render(c, http.StatusUnprocessableEntity, views.AdminAccessPage(h.shell(c, "Change access", views.NavAdmins), *m, f, "Choose Full access or Limited access."))
+		return render(c, http.StatusUnprocessableEntity, views.AdminAccessPage(h.shell(c, "Change access", views.NavAdmins), *m, f, accountMessage(err)))
 	case err != nil:
 		return err
 	}
@@ -167,8 +161,7 @@ func (h *Handler) RemoveAdmin(c echo.Context) error {
 	case errors.Is(err, database.ErrNotFound):
 		return notFound()
 	case errors.Is(err, accounts.ErrLastFullAdmin):
-		return render(c, http.StatusConflict, views.AdminRemovePage(h.shell(c, "Remove admin", views.NavAdmins), *m,
-			"This is the program's last full-access admin and cannot be removed: give another admin full access first."))
+		return render(c, http.StatusConflict, views.AdminRemovePage(h.shell(c, "Remove admin", views.NavAdmins), *m, accountMessage(err)))
 	case err != nil:
 		return err
 	}
@@ -199,7 +192,7 @@ func (h *Handler) ShowInvite(c echo.Context) error {
 	token := c.Param("token")
 	inv, program, existing, err := h.stores.Accounts.InvitationByToken(c.Request().Context(), token)
 	if errors.Is(err, accounts.ErrInvitationInvalid) {
-		return render(c, http.StatusNotFound, views.InvitePage(views.InvitePageForm{Invalid: true, Error: "This invitation link was used, revoked or has expired. Ask an admin of the program for a new one.", ProgramName: "keydesk"}))
+		return render(c, http.StatusNotFound, views.InvitePage(views.InvitePageForm{Invalid: true, Error: accountMessage(accounts.ErrInvitationInvalid), ProgramName: "keydesk"}))
 	}
 	if err != nil {
 		return err
@@ -214,29 +207,29 @@ func (h *Handler) AcceptInvite(c echo.Context) error {
 	password := c.FormValue("password")
 	inv, program, existing, err := h.stores.Accounts.InvitationByToken(c.Request().Context(), token)
 	if errors.Is(err, accounts.ErrInvitationInvalid) {
-		return render(c, http.StatusNotFound, views.InvitePage(views.InvitePageForm{Invalid: true, Error: "This invitation link was used, revoked or has expired. Ask an admin of the program for a new one.", ProgramName: "keydesk"}))
+		return render(c, http.StatusNotFound, views.InvitePage(views.InvitePageForm{Invalid: true, Error: accountMessage(accounts.ErrInvitationInvalid), ProgramName: "keydesk"}))
 	}
 	if err != nil {
 		return err
 	}
 	form := views.InvitePageForm{CSRF: csrfToken(c), Token: token, Email: inv.Email, ProgramName: program.Name, Existing: existing}
 	if len(password) > accounts.MaxPasswordLength {
-		form.Error = accounts.ErrWeakPassword.Error()
+		form.Error = accountMessage(accounts.ErrWeakPassword)
 		return render(c, http.StatusUnprocessableEntity, views.InvitePage(form))
 	}
 	admin, _, err := h.stores.Accounts.AcceptInvitation(c.Request().Context(), actor(c), token, password)
 	switch {
 	case errors.Is(err, accounts.ErrWeakPassword):
-		form.Error = "Choose a password of " + strconv.Itoa(accounts.MinPasswordLength) + " to " + strconv.Itoa(accounts.MaxPasswordLength) + " characters."
+		form.Error = accountMessage(err)
 		return render(c, http.StatusUnprocessableEntity, views.InvitePage(form))
 	case errors.Is(err, accounts.ErrInvalidCredentials):
-		form.Error = "Password is incorrect."
+		form.Error = accountMessage(err)
 		return render(c, http.StatusUnauthorized, views.InvitePage(form))
 	case errors.Is(err, accounts.ErrThrottled):
-		form.Error = "Too many failed attempts. Wait " + minutes(accounts.ThrottleWindow) + " and try again."
+		form.Error = accountMessage(err)
 		return render(c, http.StatusTooManyRequests, views.InvitePage(form))
 	case errors.Is(err, accounts.ErrInvitationInvalid), errors.Is(err, accounts.ErrAdminExists):
-		return render(c, http.StatusNotFound, views.InvitePage(views.InvitePageForm{Invalid: true, Error: "This invitation link was used, revoked or has expired. Ask an admin of the program for a new one.", ProgramName: program.Name}))
+		return render(c, http.StatusNotFound, views.InvitePage(views.InvitePageForm{Invalid: true, Error: accountMessage(accounts.ErrInvitationInvalid), ProgramName: program.Name}))
 	case err != nil:
 		return err
 	}

@@ -18,13 +18,19 @@ func (h *Handler) Admins(c echo.Context) error {
 	return h.renderAdmins(c, http.StatusOK, views.AdminsView{Notice: noticeText(c.QueryParam("notice"))})
 }
 
+// notices are the one-line confirmations a redirect names in ?notice=
+// (General » Admins and /account), all of them here.
 var notices = map[string]string{
-	"removed":  "The admin was removed and their sessions in this program ended.",
-	"changed":  "Access changed.",
-	"revoked":  "The invitation was revoked.",
-	"password": "Password changed. Your other sessions were signed out.",
-	"signout":  "Your other sessions were signed out.",
-	"totp":     "Authenticator app removed.",
+	"removed":         "The admin was removed and their sessions in this program ended.",
+	"changed":         "Access changed.",
+	"revoked":         "The invitation was revoked.",
+	"password":        "Password changed. Your other sessions were signed out.",
+	"signout":         "Your other sessions were signed out.",
+	"totp":            "Authenticator app removed.",
+	"passkey_added":   "Passkey added.",
+	"passkey_renamed": "Passkey renamed.",
+	"passkey_removed": "Passkey removed.",
+	"passkey_only":    "Sign-in setting saved.",
 }
 
 func noticeText(code string) string { return notices[code] }

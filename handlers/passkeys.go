@@ -472,13 +472,6 @@ func (h *Handler) LoginPasskey(c echo.Context) error {
 	return h.passkeySignIn(c, admin.ID, safeNext(ceremony.Next))
 }
 
-func init() {
-	notices["passkey_added"] = "Passkey added."
-	notices["passkey_renamed"] = "Passkey renamed."
-	notices["passkey_removed"] = "Passkey removed."
-	notices["passkey_only"] = "Sign-in setting saved."
-}
-
 // accountViewWithError is /account with one field's error.
 func accountViewWithError(field, msg string) views.AccountView {
 	return views.AccountView{Errors: map[string]string{field: msg}}

@@ -222,5 +222,6 @@ func sessionChanged(c echo.Context, next echo.HandlerFunc) error {
 		return next(c)
 	}
 	c.Response().Header().Set(HeaderSessionChanged, "retry")
+	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.String(http.StatusConflict, "Your session changed while this request was on its way. Nothing was done; try again.")
 }

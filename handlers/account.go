@@ -22,7 +22,6 @@ func (h *Handler) Account(c echo.Context) error {
 }
 
 func (h *Handler) renderAccount(c echo.Context, status int, v views.AccountView) error {
-	noStore(c)
 	p := principalOf(c)
 	ctx := c.Request().Context()
 	list, err := h.sessions.ForAdmin(ctx, p.Admin.ID)
@@ -90,7 +89,7 @@ func (h *Handler) ChangePassword(c echo.Context) error {
 	}
 	err := h.stores.Accounts.ChangePassword(ctx, p.Program.ID, actor(c), next)
 	if errors.Is(err, accounts.ErrWeakPassword) {
-		errs["new_password"] = "Choose a password of " + strconv.Itoa(accounts.MinPasswordLength) + " to " + strconv.Itoa(accounts.MaxPasswordLength) + " characters."
+		errs["new_password"] = accountMessage(err)
 		return h.renderAccount(c, http.StatusUnprocessableEntity, views.AccountView{Errors: errs})
 	}
 	if err != nil {
@@ -149,7 +148,7 @@ func (h *Handler) ConfirmTOTP(c echo.Context) error {
 	}
 	codes, err := h.stores.Accounts.EnableTOTP(c.Request().Context(), p.Program.ID, actor(c), pending, c.FormValue("code"))
 	if errors.Is(err, accounts.ErrInvalidCode) {
-		return h.renderAccount(c, http.StatusUnprocessableEntity, views.AccountView{Errors: map[string]string{"code": "That code is not right. Enter the 6-digit code your app shows now."}})
+		return h.renderAccount(c, http.StatusUnprocessableEntity, views.AccountView{Errors: map[string]string{"code": accountMessage(err)}})
 	}
 	if errors.Is(err, accounts.ErrTOTPAlreadyOn) {
 		return c.Redirect(http.StatusSeeOther, paths.Account)
@@ -162,7 +161,6 @@ func (h *Handler) ConfirmTOTP(c echo.Context) error {
 		return err
 	}
 	p.Admin.TOTPSecret = pending
-	noStore(c)
 	return h.renderAccount(c, http.StatusOK, views.AccountView{RecoveryCodes: codes, Notice: "Authenticator app set up. Save your recovery codes now: they are not shown again."})
 }
 

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 
@@ -19,13 +18,19 @@ func (h *Handler) Admins(c echo.Context) error {
 	return h.renderAdmins(c, http.StatusOK, views.AdminsView{Notice: noticeText(c.QueryParam("notice"))})
 }
 
+// notices are the one-line confirmations a redirect names in ?notice=
+// (General » Admins and /account), all of them here.
 var notices = map[string]string{
-	"removed":  "The admin was removed and their sessions in this program ended.",
-	"changed":  "Access changed.",
-	"revoked":  "The invitation was revoked.",
-	"password": "Password changed. Your other sessions were signed out.",
-	"signout":  "Your other sessions were signed out.",
-	"totp":     "Authenticator app removed.",
+	"removed":         "The admin was removed and their sessions in this program ended.",
+	"changed":         "Access changed.",
+	"revoked":         "The invitation was revoked.",
+	"password":        "Password changed. Your other sessions were signed out.",
+	"signout":         "Your other sessions were signed out.",
+	"totp":            "Authenticator app removed.",
+	"passkey_added":   "Passkey added.",
+	"passkey_renamed": "Passkey renamed.",
+	"passkey_removed": "Passkey removed.",
+	"passkey_only":    "Sign-in setting saved.",
 }
 
 func noticeText(code string) string { return notices[code] }
@@ -52,30 +57,25 @@ func (h *Handler) renderAdmins(c echo.Context, status int, v views.AdminsView) e
 
 // InviteAdmin creates an invitation and shows its link once.
 func (h *Handler) InviteAdmin(c echo.Context) error {
-	noStore(c)
 	p := principalOf(c)
 	form, _ := c.FormParams()
 	f := views.InviteForm{Email: c.FormValue("email"), Access: c.FormValue("access"), Modules: form["modules"], Errors: map[string]string{}}
 	if len(f.Email) > accounts.MaxEmailLength {
 		f.Email = ""
-		f.Errors["email"] = accounts.ErrInvalidEmail.Error()
+		f.Errors["email"] = accountMessage(accounts.ErrInvalidEmail)
 		return h.renderAdmins(c, http.StatusUnprocessableEntity, views.AdminsView{Invite: f})
 	}
 	_, token, err := h.stores.Accounts.Invite(c.Request().Context(), actor(c), p.Program.ID, f.Email, f.Access, f.Modules)
 	switch {
-	case errors.Is(err, accounts.ErrInvalidEmail):
-		f.Errors["email"] = "Enter a valid email address."
-	case errors.Is(err, accounts.ErrAdminExists):
-		f.Errors["email"] = "This person is already an admin of this program."
+	case errors.Is(err, accounts.ErrInvalidEmail), errors.Is(err, accounts.ErrAdminExists):
+		f.Errors["email"] = accountMessage(err)
 	case errors.Is(err, accounts.ErrInvalidAccess):
-		f.Errors["access"] = "Choose Full access or Limited access."
+		f.Errors["access"] = accountMessage(err)
 	case errors.Is(err, accounts.ErrTooManyPending):
-		return h.renderAdmins(c, http.StatusConflict, views.AdminsView{Invite: f, Error: fmt.Sprintf(
-			"This program already has %d pending invitations, the most allowed. Revoke one, or wait until they are used or expire.", accounts.MaxPendingInvitations)})
+		return h.renderAdmins(c, http.StatusConflict, views.AdminsView{Invite: f, Error: accountMessage(err)})
 	case errors.Is(err, accounts.ErrInvitationRate):
 		c.Response().Header().Set("Retry-After", "60")
-		return h.renderAdmins(c, http.StatusTooManyRequests, views.AdminsView{Invite: f, Error: fmt.Sprintf(
-			"%d invitations were sent in the last minute, the most allowed. Wait a minute and send this one again.", accounts.MaxInvitationsPerMinute)})
+		return h.renderAdmins(c, http.StatusTooManyRequests, views.AdminsView{Invite: f, Error: accountMessage(err)})
 	case err != nil:
 		return err
 	}
@@ -126,10 +126,9 @@ func (h *Handler) ChangeAdminAccess(c echo.Context) error {
 	case errors.Is(err, database.ErrNotFound):
 		return notFound()
 	case errors.Is(err, accounts.ErrLastFullAdmin):
-		return render(c, http.StatusConflict, views.AdminAccessPage(h.shell(c, "Change access", views.NavAdmins), *m, f,
-			"This is the program's last full-access admin: give another admin full access first."))
+		return render(c, http.StatusConflict, views.AdminAccessPage(h.shell(c, "Change access", views.NavAdmins), *m, f, accountMessage(err)))
 	case errors.Is(err, accounts.ErrInvalidAccess):
-		return render(c, http.StatusUnprocessableEntity, views.AdminAccessPage(h.shell(c, "Change access", views.NavAdmins), *m, f, "Choose Full access or Limited access."))
+		return render(c, http.StatusUnprocessableEntity, views.AdminAccessPage(h.shell(c, "Change access", views.NavAdmins), *m, f, accountMessage(err)))
 	case err != nil:
 		return err
 	}
@@ -168,8 +167,7 @@ func (h *Handler) RemoveAdmin(c echo.Context) error {
 	case errors.Is(err, database.ErrNotFound):
 		return notFound()
 	case errors.Is(err, accounts.ErrLastFullAdmin):
-		return render(c, http.StatusConflict, views.AdminRemovePage(h.shell(c, "Remove admin", views.NavAdmins), *m,
-			"This is the program's last full-access admin and cannot be removed: give another admin full access first."))
+		return render(c, http.StatusConflict, views.AdminRemovePage(h.shell(c, "Remove admin", views.NavAdmins), *m, accountMessage(err)))
 	case err != nil:
 		return err
 	}
@@ -197,11 +195,10 @@ func (h *Handler) RevokeInvitation(c echo.Context) error {
 
 // ShowInvite renders the invitation page of a link.
 func (h *Handler) ShowInvite(c echo.Context) error {
-	noStore(c)
 	token := c.Param("token")
 	inv, program, existing, err := h.stores.Accounts.InvitationByToken(c.Request().Context(), token)
 	if errors.Is(err, accounts.ErrInvitationInvalid) {
-		return render(c, http.StatusNotFound, views.InvitePage(views.InvitePageForm{Invalid: true, Error: "This invitation link was used, revoked or has expired. Ask an admin of the program for a new one.", ProgramName: "keydesk"}))
+		return render(c, http.StatusNotFound, views.InvitePage(views.InvitePageForm{Invalid: true, Error: accountMessage(accounts.ErrInvitationInvalid), ProgramName: "keydesk"}))
 	}
 	if err != nil {
 		return err
@@ -212,34 +209,33 @@ func (h *Handler) ShowInvite(c echo.Context) error {
 // AcceptInvite sets the password (or checks the existing one), joins the
 // program and signs in.
 func (h *Handler) AcceptInvite(c echo.Context) error {
-	noStore(c)
 	token := c.Param("token")
 	password := c.FormValue("password")
 	inv, program, existing, err := h.stores.Accounts.InvitationByToken(c.Request().Context(), token)
 	if errors.Is(err, accounts.ErrInvitationInvalid) {
-		return render(c, http.StatusNotFound, views.InvitePage(views.InvitePageForm{Invalid: true, Error: "This invitation link was used, revoked or has expired. Ask an admin of the program for a new one.", ProgramName: "keydesk"}))
+		return render(c, http.StatusNotFound, views.InvitePage(views.InvitePageForm{Invalid: true, Error: accountMessage(accounts.ErrInvitationInvalid), ProgramName: "keydesk"}))
 	}
 	if err != nil {
 		return err
 	}
 	form := views.InvitePageForm{CSRF: csrfToken(c), Token: token, Email: inv.Email, ProgramName: program.Name, Existing: existing}
 	if len(password) > accounts.MaxPasswordLength {
-		form.Error = accounts.ErrWeakPassword.Error()
+		form.Error = accountMessage(accounts.ErrWeakPassword)
 		return render(c, http.StatusUnprocessableEntity, views.InvitePage(form))
 	}
 	admin, _, err := h.stores.Accounts.AcceptInvitation(c.Request().Context(), actor(c), token, password)
 	switch {
 	case errors.Is(err, accounts.ErrWeakPassword):
-		form.Error = "Choose a password of " + strconv.Itoa(accounts.MinPasswordLength) + " to " + strconv.Itoa(accounts.MaxPasswordLength) + " characters."
+		form.Error = accountMessage(err)
 		return render(c, http.StatusUnprocessableEntity, views.InvitePage(form))
 	case errors.Is(err, accounts.ErrInvalidCredentials):
-		form.Error = "Password is incorrect."
+		form.Error = accountMessage(err)
 		return render(c, http.StatusUnauthorized, views.InvitePage(form))
 	case errors.Is(err, accounts.ErrThrottled):
-		form.Error = "Too many failed attempts. Wait " + minutes(accounts.ThrottleWindow) + " and try again."
+		form.Error = accountMessage(err)
 		return render(c, http.StatusTooManyRequests, views.InvitePage(form))
 	case errors.Is(err, accounts.ErrInvitationInvalid), errors.Is(err, accounts.ErrAdminExists):
-		return render(c, http.StatusNotFound, views.InvitePage(views.InvitePageForm{Invalid: true, Error: "This invitation link was used, revoked or has expired. Ask an admin of the program for a new one.", ProgramName: program.Name}))
+		return render(c, http.StatusNotFound, views.InvitePage(views.InvitePageForm{Invalid: true, Error: accountMessage(accounts.ErrInvitationInvalid), ProgramName: program.Name}))
 	case err != nil:
 		return err
 	}

@@ -28,7 +28,6 @@ func accessInput(c echo.Context) *keys.AccessInput {
 // showNewKey answers Generate or Roll: the dialog shows the new secret once
 // with Copy new key, and the panel behind it swapped out of band.
 func (h *Handler) showNewKey(c echo.Context, key *keys.APIKey, message string) error {
-	noStore(c)
 	v, err := h.keysView(c)
 	if err != nil {
 		return err

@@ -219,7 +219,6 @@ func (h *Handler) CopyAPIKey(c echo.Context) error {
 }
 
 func (h *Handler) unseal(c echo.Context, copied bool) error {
-	noStore(c)
 	p := principalOf(c)
 	id, err := keyID(c)
 	if err != nil {

@@ -152,7 +152,6 @@ func (h *Handler) AuditTrail(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	noStore(c)
 	return render(c, http.StatusOK, views.AuditTrailPage(h.shell(c, "Audit Trail", views.NavAuditTrail), v))
 }
 
@@ -187,7 +186,6 @@ func (h *Handler) downloadAuditTrail(c echo.Context, contentType, ext string,
 		return err
 	}
 	header := c.Response().Header()
-	noStore(c)
 	header.Set(echo.HeaderContentType, contentType)
 	filename := fmt.Sprintf("audit-trail-%s-%s.%s", p.Program.PartnerID, h.now().Format("2006-01-02"), ext)
 	header.Set(echo.HeaderContentDisposition, `attachment; filename="`+filename+`"`)

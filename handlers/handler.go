@@ -94,11 +94,5 @@ func minutes(d time.Duration) string {
 	return "1 minute"
 }
 
-// noStore marks a response that carries a secret.
-func noStore(c echo.Context) {
-	c.Response().Header().Set("Cache-Control", "no-store")
-	c.Response().Header().Set("Pragma", "no-cache")
-}
-
 // notFound is the answer for ids outside the current program.
 func notFound() error { return echo.NewHTTPError(http.StatusNotFound, "Not found.") }

@@ -35,18 +35,18 @@ func (h *Handler) Login(c echo.Context) error {
 	form := views.LoginForm{CSRF: csrfToken(c), Email: email, Next: next}
 	if len(email) > accounts.MaxEmailLength || len(password) > accounts.MaxPasswordLength || !input.Printable(email) {
 		form.Email = "" // a refusal does not echo hostile input back
-		form.Error = "Email or password is incorrect."
+		form.Error = accountMessage(accounts.ErrInvalidCredentials)
 		return render(c, http.StatusUnauthorized, views.LoginPage(form))
 	}
 	admin, err := h.stores.Accounts.Authenticate(c.Request().Context(), email, password, actor(c))
 	switch {
 	case errors.Is(err, accounts.ErrThrottled):
 		metrics.SignInFailures.WithLabelValues(metrics.FactorPassword).Inc()
-		form.Error = "Too many failed sign-in attempts. Wait " + minutes(accounts.ThrottleWindow) + " and try again."
+		form.Error = accountMessage(err)
 		return render(c, http.StatusTooManyRequests, views.LoginPage(form))
 	case errors.Is(err, accounts.ErrInvalidCredentials):
 		metrics.SignInFailures.WithLabelValues(metrics.FactorPassword).Inc()
-		form.Error = "Email or password is incorrect."
+		form.Error = accountMessage(err)
 		return render(c, http.StatusUnauthorized, views.LoginPage(form))
 	case err != nil:
 		return err

@@ -105,7 +105,6 @@ const (
 // PasskeyRegisterOptions starts adding a passkey: it checks the name and
 // returns the creation options.
 func (h *Handler) PasskeyRegisterOptions(c echo.Context) error {
-	noStore(c)
 	p := principalOf(c)
 	name, err := accounts.ValidatePasskeyName(c.FormValue("name"))
 	var invalid input.ValidationError
@@ -146,7 +145,6 @@ func (h *Handler) PasskeyRegisterOptions(c echo.Context) error {
 // PasskeyRegister verifies the new credential (user verification
 // required) and stores it under the name given with the options.
 func (h *Handler) PasskeyRegister(c echo.Context) error {
-	noStore(c)
 	p := principalOf(c)
 	name, data := p.Session.TakePasskeyRegistration()
 	if data == nil {
@@ -318,7 +316,6 @@ func (h *Handler) finishPasskeyLogin(c echo.Context, sess *session.Session, kind
 
 // ReauthPasskeyOptions starts a re-authentication with a passkey.
 func (h *Handler) ReauthPasskeyOptions(c echo.Context) error {
-	noStore(c)
 	p := principalOf(c)
 	return h.beginPasskeyLogin(c, p.Session, session.PasskeyReauth, p.Admin.ID)
 }
@@ -327,7 +324,6 @@ func (h *Handler) ReauthPasskeyOptions(c echo.Context) error {
 // exactly as the password does. A passkey with user verification is two
 // factors in itself, so no authenticator code is asked for.
 func (h *Handler) ReauthPasskey(c echo.Context) error {
-	noStore(c)
 	p := principalOf(c)
 	ok, err := h.finishPasskeyLogin(c, p.Session, session.PasskeyReauth, p.Admin.ID)
 	if err != nil || c.Response().Committed {
@@ -345,7 +341,6 @@ func (h *Handler) ReauthPasskey(c echo.Context) error {
 // LoginCodePasskeyOptions starts the passkey as the second factor of a
 // sign-in whose password checked out.
 func (h *Handler) LoginCodePasskeyOptions(c echo.Context) error {
-	noStore(c)
 	id, _, err := h.pendingAdmin(c)
 	if err != nil {
 		return err
@@ -362,7 +357,6 @@ func (h *Handler) LoginCodePasskeyOptions(c echo.Context) error {
 
 // LoginCodePasskey completes a sign-in with the passkey as second factor.
 func (h *Handler) LoginCodePasskey(c echo.Context) error {
-	noStore(c)
 	id, next, err := h.pendingAdmin(c)
 	if err != nil {
 		return err
@@ -410,7 +404,6 @@ func (h *Handler) passkeySignIn(c echo.Context, adminID int64, next string) erro
 // LoginPasskeyOptions starts a usernameless sign-in: the browser offers
 // the passkeys it holds for this site.
 func (h *Handler) LoginPasskeyOptions(c echo.Context) error {
-	noStore(c)
 	wa, err := h.webAuthn()
 	if err != nil {
 		return passkeysUnavailable(c, err)
@@ -430,7 +423,6 @@ func (h *Handler) LoginPasskeyOptions(c echo.Context) error {
 // "Sign in with a passkey only"; anyone else is told to use the password
 // first (their passkey is then the second factor).
 func (h *Handler) LoginPasskey(c echo.Context) error {
-	noStore(c)
 	var ceremony passkeyLoginCeremony
 	if !h.sessions.OpenCookie(c.Request(), c.Response(), passkeyLoginCookie, paths.LoginPasskey, &ceremony, PasskeyCeremonyTimeout) {
 		return passkeyError(c, http.StatusBadRequest, msgPasskeyExpired)
@@ -478,13 +470,6 @@ func (h *Handler) LoginPasskey(c echo.Context) error {
 		return err
 	}
 	return h.passkeySignIn(c, admin.ID, safeNext(ceremony.Next))
-}
-
-func init() {
-	notices["passkey_added"] = "Passkey added."
-	notices["passkey_renamed"] = "Passkey renamed."
-	notices["passkey_removed"] = "Passkey removed."
-	notices["passkey_only"] = "Sign-in setting saved."
 }
 
 // accountViewWithError is /account with one field's error.

@@ -16,7 +16,6 @@ import (
 // Reauthenticate checks the password of the password dialog. Success opens
 // the re-authentication window and rotates the session id.
 func (h *Handler) Reauthenticate(c echo.Context) error {
-	noStore(c)
 	p := principalOf(c)
 	password := c.FormValue("password")
 	if len(password) > accounts.MaxPasswordLength {

@@ -80,10 +80,10 @@ func (h *Handler) LoginCode(c echo.Context) error {
 	switch {
 	case errors.Is(err, accounts.ErrThrottled):
 		metrics.SignInFailures.WithLabelValues(metrics.FactorCode).Inc()
-		return render(c, http.StatusTooManyRequests, views.LoginCodePage(csrfToken(c), "Too many wrong codes. Wait "+minutes(accounts.ThrottleWindow)+" and try again.", admin.HasTOTP(), admin.HasPasskey()))
+		return render(c, http.StatusTooManyRequests, views.LoginCodePage(csrfToken(c), accountMessage(err), admin.HasTOTP(), admin.HasPasskey()))
 	case errors.Is(err, accounts.ErrInvalidCode), errors.Is(err, accounts.ErrTOTPNotSetUp):
 		metrics.SignInFailures.WithLabelValues(metrics.FactorCode).Inc()
-		return render(c, http.StatusUnauthorized, views.LoginCodePage(csrfToken(c), "That code is wrong or was already used. Enter the current code from your authenticator app, or a recovery code.", admin.HasTOTP(), admin.HasPasskey()))
+		return render(c, http.StatusUnauthorized, views.LoginCodePage(csrfToken(c), accountMessage(err), admin.HasTOTP(), admin.HasPasskey()))
 	case err != nil:
 		return err
 	}

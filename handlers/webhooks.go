@@ -38,7 +38,6 @@ func (h *Handler) renderWebhooks(c echo.Context, status int, form outbox.Endpoin
 	if err != nil {
 		return err
 	}
-	noStore(c)
 	v := views.WebhooksView{Endpoints: eps, Form: form, Errors: errs, MailOn: h.mail.On, MailProblem: h.mail.Problem, Limit: outbox.MaxEndpointsPerProgram}
 	return render(c, status, views.WebhooksPage(h.shell(c, "Webhooks", views.NavWebhooks), v))
 }
@@ -59,7 +58,6 @@ func (h *Handler) CreateWebhook(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	noStore(c)
 	return render(c, http.StatusOK, views.WebhookSecretPage(h.shell(c, "Signing secret", views.NavWebhooks), *ep, secret, false))
 }
 
@@ -97,7 +95,6 @@ func (h *Handler) renderEndpoint(c echo.Context, status int, ep *outbox.Endpoint
 	if err != nil {
 		return err
 	}
-	noStore(c)
 	v := views.WebhookEndpointView{Endpoint: *ep, Form: form, Errors: errs, Deliveries: ds, Notice: notice}
 	return render(c, status, views.WebhookEndpointPage(h.shell(c, "Webhook endpoint", views.NavWebhooks), v))
 }
@@ -143,7 +140,6 @@ func (h *Handler) RotateWebhookSecret(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	noStore(c)
 	return render(c, http.StatusOK, views.WebhookSecretPage(h.shell(c, "Signing secret", views.NavWebhooks), *ep, secret, true))
 }
 

@@ -9,65 +9,11 @@ import (
 	"keydesk/models/audit"
 )
 
-// How the Audit Trail page puts events into words: action and period
-// labels, times, actors, outcomes and the details of an edit.
+// How the Audit Trail page puts events into words: period labels (the
+// actions' are in audit.ActionTable), times, actors, outcomes and the details of an edit.
 
-var auditActionLabels = map[string]string{
-	audit.ActionSignIn:          "Signed in",
-	audit.ActionSignInFailed:    "Sign-in failed",
-	audit.ActionSignOut:         "Signed out",
-	audit.ActionReauthSucceeded: "Password confirmed",
-	audit.ActionReauthFailed:    "Password confirmation failed",
-	audit.ActionReauthLocked:    "Password confirmation locked",
-	audit.ActionKeyGenerated:    "API key generated",
-	audit.ActionKeyRevealed:     "API key revealed",
-	audit.ActionKeyCopied:       "API key copied",
-	audit.ActionKeyEdited:       "API key edited",
-	audit.ActionKeyInactivated:  "API key inactivated",
-	audit.ActionKeyActivated:    "API key activated",
-	audit.ActionKeyDeleted:      "API key deleted",
-	audit.ActionAccessRefused:   "Access refused",
-	audit.ActionAuditDownloaded: "Audit trail downloaded",
-	audit.ActionAuditVerified:   "Audit trail verified",
-	audit.ActionProgramCreated:  "Program created",
-	audit.ActionAdminCreated:    "Admin added",
-	audit.ActionMemberCreated:   "Member created",
-	audit.ActionProgramSwitched: "Switched program",
-	// The key lifecycle.
-	audit.ActionKeyUpdated:         "API key access changed",
-	audit.ActionKeyRolled:          "API key rolled",
-	audit.ActionKeyOldExpired:      "Old API key stopped working",
-	audit.ActionKeyLifetimeChanged: "Maximum key lifetime changed",
-	audit.ActionKeyExpiring:        "API key expiring soon",
-	audit.ActionKeyExpired:         "API key expired",
-
-	audit.ActionAdminInvited:            "Admin invited",
-	audit.ActionAdminInvitationAccepted: "Invitation accepted",
-	audit.ActionAdminInvitationRevoked:  "Invitation revoked",
-	audit.ActionAdminAccessChanged:      "Admin access changed",
-	audit.ActionAdminRemoved:            "Admin removed",
-	audit.ActionPasswordChanged:         "Password changed",
-	audit.ActionSessionsEnded:           "Other sessions signed out",
-	audit.ActionTOTPEnabled:             "Authenticator app set up",
-	audit.ActionTOTPDisabled:            "Authenticator app removed",
-	audit.ActionSecondFactorFailed:      "Two-factor code refused",
-	audit.ActionRecoveryCodeUsed:        "Recovery code used",
-	audit.ActionTwoFactorPolicyChanged:  "Two-factor policy changed",
-	audit.ActionPasskeyAdded:            "Passkey added",
-	audit.ActionPasskeyRenamed:          "Passkey renamed",
-	audit.ActionPasskeyRemoved:          "Passkey removed",
-	audit.ActionPasskeyOnlyChanged:      "Passkey-only sign-in changed",
-	audit.ActionMasterKeyRotated:        "Master key rotated",
-	audit.ActionAuditRekeyed:            "Audit trail re-keyed",
-}
-
-// auditActionLabel is an action in words.
-func auditActionLabel(action string) string {
-	if l, ok := auditActionLabels[action]; ok {
-		return l
-	}
-	return action
-}
+// auditActionLabel is an action in words (audit.ActionTable).
+func auditActionLabel(action string) string { return audit.ActionLabel(action) }
 
 var auditPeriodLabels = map[string]string{
 	audit.Period24h:    "Last 24 hours",

@@ -222,7 +222,7 @@ func TestAPIKeyActionsThroughTheRouter(t *testing.T) {
 			t.Fatalf("delete: %d", resp.StatusCode)
 		}
 
-		want := []string{"api_key.generated:success", "reauth.failed:failure", "reauth.succeeded:success", "api_key.revealed:success", "api_key.copied:success", "api_key.edited:success", "api_key.deleted:refused", "api_key.inactivated:success", "api_key.activated:success", "api_key.inactivated:success", "api_key.deleted:success"}
+		want := []string{"api_key.generated:success", "reauth.failed:failure", "reauth.succeeded:success", "api_key.revealed:success", "api_key.copied:success", "api_key.updated:success", "api_key.deleted:refused", "api_key.inactivated:success", "api_key.activated:success", "api_key.inactivated:success", "api_key.deleted:success"}
 		var got []string
 		for _, a := range ts.auditActions(t, ts.Demo.Program.ID) {
 			if strings.HasPrefix(a, "api_key.") || strings.HasPrefix(a, "reauth.") {

@@ -162,7 +162,7 @@ func TestAuditTrailPageFiltersAndIsolation(t *testing.T) {
 		}
 		// Each row expands to its details: the edit shows before and after,
 		// the request's IP, user agent and request id.
-		edit := doc.Find(`#audit-events > li[data-action="api_key.edited"]`)
+		edit := doc.Find(`#audit-events > li[data-action="api_key.updated"]`)
 		if edit.Length() != 1 || edit.Find("details > summary").Length() != 1 {
 			t.Fatal("the edit event is not an expandable row")
 		}
@@ -187,7 +187,7 @@ func TestAuditTrailPageFiltersAndIsolation(t *testing.T) {
 			want  []string
 		}{
 			{"action", url.Values{"action": {audit.ActionKeyGenerated}}, []string{"api_key.generated", "api_key.generated"}},
-			{"API key by name", url.Values{"key": {"shopify sync"}}, []string{"api_key.edited", "api_key.generated"}},
+			{"API key by name", url.Values{"key": {"shopify sync"}}, []string{"api_key.updated", "api_key.generated"}},
 			{"API key by identifier", url.Values{"key": {erp.Identifier}}, []string{"api_key.inactivated", "api_key.generated"}},
 			{"another program's key is not found", url.Values{"key": {"Foreign secret integration"}}, nil},
 			{"actor", url.Values{"actor": {strings.ToUpper(ts.Demo.Full.Email)}, "action": {audit.ActionKeyInactivated}}, []string{"api_key.inactivated"}},
@@ -329,7 +329,7 @@ func TestAuditTrailCSVDownload(t *testing.T) {
 			t.Fatalf("CSV: %q", records)
 		}
 		col := func(name string) int { return slices.Index(audit.CSVHeader, name) }
-		if records[1][col("action")] != audit.ActionKeyEdited || records[2][col("action")] != audit.ActionKeyGenerated || records[1][col("target_id")] != shop.Identifier {
+		if records[1][col("action")] != audit.ActionKeyUpdated || records[2][col("action")] != audit.ActionKeyGenerated || records[1][col("target_id")] != shop.Identifier {
 			t.Fatalf("rows: %q", records[1:])
 		}
 		if !strings.Contains(records[1][col("details")], "=SUM(1)") || records[1][col("ip")] != "203.0.113.9" {

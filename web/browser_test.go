@@ -236,7 +236,7 @@ func TestBrowserAPIKeyJourney(t *testing.T) {
 			got = append(got, a)
 		}
 	}
-	want := []string{"api_key.generated:success", "reauth.succeeded:success", "api_key.revealed:success", "api_key.copied:success", "api_key.edited:success", "api_key.inactivated:success", "api_key.deleted:success"}
+	want := []string{"api_key.generated:success", "reauth.succeeded:success", "api_key.revealed:success", "api_key.copied:success", "api_key.updated:success", "api_key.inactivated:success", "api_key.deleted:success"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("audit\n got %v\nwant %v", got, want)
 	}

@@ -52,14 +52,6 @@ func (s *Server) handleError(err error, c echo.Context) {
 	case status >= 500:
 		s.logger.Error("request failed", "error", err.Error(), "route", c.Path(), "request_id", c.Response().Header().Get(echo.HeaderXRequestID))
 	}
-	// A console group's catch-all answers 404 for a known path asked with
-	// the wrong method: say 405, and which methods the path takes.
-	if status == http.StatusNotFound && errors.Is(err, echo.ErrNotFound) {
-		if allow := s.allowedMethods(c.Request()); len(allow) > 0 {
-			status = http.StatusMethodNotAllowed
-			c.Response().Header().Set(echo.HeaderAllow, strings.Join(allow, ", "))
-		}
-	}
 	if status == http.StatusNotFound && message == "Not Found" {
 		message = "The page you asked for does not exist."
 	}
@@ -87,29 +79,6 @@ func (s *Server) handleError(err error, c echo.Context) {
 		}
 		_ = c.HTMLBlob(status, buf.Bytes())
 	}
-}
-
-// allowedMethods lists the methods other than r's that have a real route
-// (not a group's catch-all) at r's path.
-func (s *Server) allowedMethods(r *http.Request) []string {
-	routes := map[string]bool{}
-	for _, rt := range s.Echo.Routes() {
-		if rt.Method != echo.RouteNotFound {
-			routes[rt.Method+" "+rt.Path] = true
-		}
-	}
-	var allow []string
-	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
-		if m == r.Method {
-			continue
-		}
-		probe := s.Echo.NewContext(r, nil)
-		s.Echo.Router().Find(m, echo.GetPath(r), probe)
-		if routes[m+" "+probe.Path()] {
-			allow = append(allow, m)
-		}
-	}
-	return allow
 }
 
 // isDatabaseUnavailable reports whether err means the database could not be

@@ -32,7 +32,7 @@ func TestUnchangedEditWritesNothing(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Header.Get("HX-Trigger"), "saved") {
 			t.Fatalf("real edit: %d %s", resp.StatusCode, resp.Header.Get("HX-Trigger"))
 		}
-		if after := ts.auditActions(t, ts.Demo.Program.ID); !slicesContains(after[before:], "api_key.edited:success") {
+		if after := ts.auditActions(t, ts.Demo.Program.ID); !slicesContains(after[before:], "api_key.updated:success") {
 			t.Fatalf("the edit was not audited: %v", after[before:])
 		}
 	})

@@ -157,7 +157,7 @@ func TestWebhookEndpointCapHoldsUnderSimultaneousAdds(t *testing.T) {
 		}
 		var refusals int64
 		ts.Store.DB.Raw(`SELECT COUNT(*) FROM audit_events WHERE program_id = ? AND action = ? AND outcome = ?`,
-			ts.Demo.Program.ID, outbox.ActionEndpointCreated, audit.OutcomeRefused).Scan(&refusals)
+			ts.Demo.Program.ID, audit.ActionWebhookCreated, audit.OutcomeRefused).Scan(&refusals)
 		if refusals != attempts-outbox.MaxEndpointsPerProgram {
 			t.Fatalf("%d refusals audited", refusals)
 		}

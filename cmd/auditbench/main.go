@@ -136,7 +136,7 @@ SELECT ?, ? + g, md5((g - 1)::text), md5(g::text),
 	'{"before":{"name":"a"},"after":{"name":"b"}}', 1, 0
 FROM generate_series(1, ?) AS g`,
 			programID, seqBase, n, step,
-			pgArray([]string{audit.ActionKeyRevealed, audit.ActionKeyCopied, audit.ActionSignIn, audit.ActionKeyEdited, audit.ActionReauthSucceeded, audit.ActionKeyGenerated}),
+			pgArray([]string{audit.ActionKeyRevealed, audit.ActionKeyCopied, audit.ActionSignIn, audit.ActionKeyUpdated, audit.ActionReauthSucceeded, audit.ActionKeyGenerated}),
 			pgArray(ids), pgArray(names), n).Error
 	}
 	// Bulk load: drop the secondary indexes, insert, then build them again

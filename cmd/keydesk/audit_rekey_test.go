@@ -115,7 +115,7 @@ func auditLegacyUpgrade(t *testing.T, db modeltest.Database, programID int64, n 
 	at := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	for seq := int64(1); seq <= int64(n); seq++ {
 		e := audit.Event{ProgramID: programID, Seq: seq, PrevHash: prev, OccurredAt: at.Add(time.Duration(seq) * time.Minute),
-			ActorEmail: "ana@example.test", Action: audit.ActionKeyEdited, TargetType: audit.TargetAPIKey,
+			ActorEmail: "ana@example.test", Action: audit.ActionKeyUpdated, TargetType: audit.TargetAPIKey,
 			TargetName: fmt.Sprintf("key %d", seq), Outcome: audit.OutcomeSuccess, Details: "{}"}
 		e.Hash, _ = anyKeys.ComputeHash(&e)
 		if err := gdb.Exec(`INSERT INTO audit_events (program_id, seq, prev_hash, hash, occurred_at, actor_email, action, target_type, target_name, outcome, details)

@@ -210,7 +210,7 @@ func checkReplay(t *testing.T, store *modeltest.Stores, programID int64) (keyLis
 			t.Fatalf("%s event (seq %d) for key %s that was never generated", e.Action, e.Seq, e.TargetID)
 		}
 		switch e.Action {
-		case audit.ActionKeyEdited:
+		case audit.ActionKeyUpdated:
 			var d struct {
 				After struct{ Name string } `json:"after"`
 			}

@@ -105,15 +105,6 @@ func checkAccess(access string, modules []string) ([]string, error) {
 	return append([]string{}, slices.Compact(modules)...), nil
 }
 
-// lockProgram serialises the changes of one program's team until the
-// transaction ends (PostgreSQL locks the program's row; SQLite's immediate
-// transaction holds the write lock already), so two simultaneous demotions
-// or removals cannot both see another full-access admin left.
-func lockProgram(tx *gorm.DB, programID int64) error {
-	var id int64
-	return tx.Raw(`SELECT id FROM programs WHERE id = ?`+database.ForUpdate(tx), programID).Scan(&id).Error
-}
-
 func (s *Store) membershipIn(tx *gorm.DB, programID, adminID int64) (*Membership, *Admin, error) {
 	var m Membership
 	err := tx.Where("program_id = ? AND admin_id = ?", programID, adminID).Take(&m).Error
@@ -144,7 +135,7 @@ func (s *Store) ChangeAccess(ctx context.Context, actor audit.Actor, programID, 
 		return err
 	}
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := lockProgram(tx, programID); err != nil {
+		if err := database.LockProgram(tx, programID); err != nil {
 			return err
 		}
 		m, a, err := s.membershipIn(tx, programID, adminID)
@@ -186,7 +177,7 @@ func (s *Store) ChangeAccess(ctx context.Context, actor audit.Actor, programID, 
 // created stay.
 func (s *Store) RemoveAdmin(ctx context.Context, actor audit.Actor, programID, adminID int64) error {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := lockProgram(tx, programID); err != nil {
+		if err := database.LockProgram(tx, programID); err != nil {
 			return err
 		}
 		m, a, err := s.membershipIn(tx, programID, adminID)
@@ -274,7 +265,7 @@ func (s *Store) Invite(ctx context.Context, actor audit.Actor, programID int64, 
 		Digest: grantDigest(token), InvitedBy: actor.AdminID, ExpiresAt: now.Add(InvitationLifetime), CreatedAt: now}
 	var refused error
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := lockProgram(tx, programID); err != nil {
+		if err := database.LockProgram(tx, programID); err != nil {
 			return err
 		}
 		var n int64

@@ -48,6 +48,10 @@ const (
 	TargetAdmin      = "admin"
 	TargetProgram    = "program"
 	TargetAuditTrail = "audit_trail"
+	// TargetMember is a loyalty member; the target id is its member_id.
+	TargetMember = "member"
+	// TargetInvitation is an invitation; the target id is its row id.
+	TargetInvitation = "invitation"
 )
 
 // SystemProgramID is the chain of events that belong to no program, such as a
@@ -60,38 +64,6 @@ const (
 	OutcomeFailure = "failure"
 	OutcomeRefused = "refused"
 )
-
-// Audit actions.
-const (
-	ActionSignIn          = "signin.succeeded"
-	ActionSignInFailed    = "signin.failed"
-	ActionSignOut         = "signout"
-	ActionReauthSucceeded = "reauth.succeeded"
-	ActionReauthFailed    = "reauth.failed"
-	ActionReauthLocked    = "reauth.locked"
-	ActionKeyGenerated    = "api_key.generated"
-	ActionKeyRevealed     = "api_key.revealed"
-	ActionKeyCopied       = "api_key.copied"
-	ActionKeyEdited       = "api_key.edited"
-	ActionKeyInactivated  = "api_key.inactivated"
-	ActionKeyActivated    = "api_key.activated"
-	ActionKeyDeleted      = "api_key.deleted"
-	ActionAccessRefused   = "access.refused"
-	ActionAuditDownloaded = "audit.downloaded"
-	ActionAuditVerified   = "audit.verified"
-	ActionProgramCreated  = "program.created"
-	ActionAdminCreated    = "admin.created"
-)
-
-// Actions lists every action, for filters.
-var Actions = []string{
-	ActionSignIn, ActionSignInFailed, ActionSignOut,
-	ActionReauthSucceeded, ActionReauthFailed, ActionReauthLocked,
-	ActionKeyGenerated, ActionKeyRevealed, ActionKeyCopied, ActionKeyEdited,
-	ActionKeyInactivated, ActionKeyActivated, ActionKeyDeleted,
-	ActionAccessRefused, ActionAuditDownloaded, ActionAuditVerified,
-	ActionProgramCreated, ActionAdminCreated,
-}
 
 // Event is one link of a program's tamper-evident chain.
 type Event struct {

@@ -20,7 +20,7 @@ func auditAppendN(t *testing.T, store *modeltest.Stores, programID int64, n int)
 	t.Helper()
 	for i := range n {
 		err := store.Audit.Record(t.Context(), programID, audit.Actor{AdminID: 7, Email: "ops@example.test", IP: "192.0.2.1"}, audit.Entry{
-			Action: audit.ActionKeyEdited, TargetType: "api_key", TargetID: fmt.Sprintf("kdi_test%04d", i), TargetName: fmt.Sprintf("key %d", i),
+			Action: audit.ActionKeyUpdated, TargetType: "api_key", TargetID: fmt.Sprintf("kdi_test%04d", i), TargetName: fmt.Sprintf("key %d", i),
 			Details: map[string]any{"before": map[string]any{"name": "old"}, "after": map[string]any{"name": "new"}},
 		})
 		if err != nil {

@@ -67,7 +67,7 @@ func auditCSVRoundTrip(t testing.TB, e *audit.Event) (raw string, records [][]st
 func TestAuditCSVQuoting(t *testing.T) {
 	e := &audit.Event{
 		ID: 9, Seq: 3, OccurredAt: time.Date(2026, 3, 1, 10, 0, 0, 5000, time.UTC),
-		Action: audit.ActionKeyEdited, Outcome: "success", ActorEmail: "ana@demo.test",
+		Action: audit.ActionKeyUpdated, Outcome: "success", ActorEmail: "ana@demo.test",
 		TargetType: "api_key", TargetID: "kdi_x", TargetName: "Sync, \"quoted\"\nsecond line",
 		UserAgent: "=cmd|' /C calc'!A0", IP: "-1+1", RequestID: "@SUM(1)",
 		Details: `{"before":{"name":"a,b"},"after":{"name":"=c"}}`,

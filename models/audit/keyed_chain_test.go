@@ -103,7 +103,7 @@ func auditLegacyDB(t *testing.T, db modeltest.Database, programID int64, n int, 
 	at := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	for seq := int64(1); seq <= int64(n); seq++ {
 		e := audit.Event{ProgramID: programID, Seq: seq, PrevHash: prev, OccurredAt: at.Add(time.Duration(seq) * time.Minute),
-			ActorID: 3, ActorEmail: "ana@example.test", Action: audit.ActionKeyEdited, TargetType: audit.TargetAPIKey,
+			ActorID: 3, ActorEmail: "ana@example.test", Action: audit.ActionKeyUpdated, TargetType: audit.TargetAPIKey,
 			TargetID: fmt.Sprintf("kdi_legacy%d", seq), TargetName: fmt.Sprintf("key %d", seq), Outcome: audit.OutcomeSuccess,
 			IP: "192.0.2.7", UserAgent: "legacy", RequestID: fmt.Sprintf("req-%d", seq), Details: `{"n":1}`}
 		e.Hash = plainSHA256(e)

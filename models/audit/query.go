@@ -124,8 +124,13 @@ func (in FilterInput) Resolve(now time.Time) (Filter, error) {
 	case f.Period != PeriodAll:
 		f.Since = now.Add(-auditPeriodLength[f.Period]).UTC()
 	}
-	if f.Action != "" && !slices.Contains(Actions, f.Action) {
-		errs["action"] = "Choose an action from the list."
+	if f.Action != "" {
+		// A former name (an old bookmark) filters as the action it is now.
+		if a, ok := LookupAction(f.Action); ok {
+			f.Action = a.Name
+		} else {
+			errs["action"] = "Choose an action from the list."
+		}
 	}
 	for field, v := range map[string]string{"actor": f.Actor, "api_key": f.APIKey, "search": f.Search} {
 		if !utf8.ValidString(v) || utf8.RuneCountInString(v) > MaxFilterLength {
@@ -206,6 +211,16 @@ type Page struct {
 	Newer  *Cursor
 }
 
+// whereAction keeps the events of action, under its name or a former one
+// (ActionTable's Formerly): the rows are never renamed.
+func whereAction(q *gorm.DB, action string) *gorm.DB {
+	a, ok := LookupAction(action)
+	if !ok || len(a.Formerly) == 0 {
+		return q.Where("action = ?", action)
+	}
+	return q.Where("action IN ?", a.StoredNames())
+}
+
 // scope narrows a query on audit_events to one program and a filter.
 // The program condition comes first and always: no filter can reach another
 // program's events.
@@ -223,7 +238,7 @@ func (s *Store) scopeIn(ctx context.Context, db *gorm.DB, programID int64, f Fil
 		q = q.Where("occurred_at < ?", f.Until.UTC())
 	}
 	if f.Action != "" {
-		q = q.Where("action = ?", f.Action)
+		q = whereAction(q, f.Action)
 	}
 	if f.Actor != "" {
 		q = q.Where("actor_email = ?", f.Actor)

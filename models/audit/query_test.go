@@ -133,13 +133,13 @@ func TestAuditFilters(t *testing.T) {
 			want []string
 		}{
 			{"24h", audit.FilterInput{Period: "24h"}, []string{audit.ActionAccessRefused, audit.ActionAccessRefused, audit.ActionAuditDownloaded}},
-			{"7d", audit.FilterInput{Period: "7d"}, []string{audit.ActionAccessRefused, audit.ActionAccessRefused, audit.ActionAuditDownloaded, audit.ActionKeyDeleted, audit.ActionKeyInactivated, audit.ActionKeyEdited}},
-			{"default is 30d", audit.FilterInput{}, []string{audit.ActionAccessRefused, audit.ActionAccessRefused, audit.ActionAuditDownloaded, audit.ActionKeyDeleted, audit.ActionKeyInactivated, audit.ActionKeyEdited, audit.ActionKeyGenerated, audit.ActionKeyGenerated}},
+			{"7d", audit.FilterInput{Period: "7d"}, []string{audit.ActionAccessRefused, audit.ActionAccessRefused, audit.ActionAuditDownloaded, audit.ActionKeyDeleted, audit.ActionKeyInactivated, audit.ActionKeyUpdated}},
+			{"default is 30d", audit.FilterInput{}, []string{audit.ActionAccessRefused, audit.ActionAccessRefused, audit.ActionAuditDownloaded, audit.ActionKeyDeleted, audit.ActionKeyInactivated, audit.ActionKeyUpdated, audit.ActionKeyGenerated, audit.ActionKeyGenerated}},
 			{"action", audit.FilterInput{Period: "all", Action: audit.ActionKeyGenerated}, []string{audit.ActionKeyGenerated, audit.ActionKeyGenerated}},
 			{"actor, any case", audit.FilterInput{Period: "all", Actor: "  " + fx.alpha.Support.Email[:1] + "UPPORT" + fx.alpha.Support.Email[7:] + " "}, []string{audit.ActionAccessRefused, audit.ActionAccessRefused, audit.ActionAuditDownloaded}},
-			{"key by current name", audit.FilterInput{Period: "all", APIKey: "shopify SYNC"}, []string{audit.ActionKeyEdited, audit.ActionKeyGenerated}},
-			{"key by former name", audit.FilterInput{Period: "all", APIKey: "Shop"}, []string{audit.ActionKeyEdited, audit.ActionKeyGenerated}},
-			{"key by identifier", audit.FilterInput{Period: "all", APIKey: fx.shop.Identifier}, []string{audit.ActionKeyEdited, audit.ActionKeyGenerated}},
+			{"key by current name", audit.FilterInput{Period: "all", APIKey: "shopify SYNC"}, []string{audit.ActionKeyUpdated, audit.ActionKeyGenerated}},
+			{"key by former name", audit.FilterInput{Period: "all", APIKey: "Shop"}, []string{audit.ActionKeyUpdated, audit.ActionKeyGenerated}},
+			{"key by identifier", audit.FilterInput{Period: "all", APIKey: fx.shop.Identifier}, []string{audit.ActionKeyUpdated, audit.ActionKeyGenerated}},
 			{"deleted key by name", audit.FilterInput{Period: "all", APIKey: "legacy erp"}, []string{audit.ActionKeyDeleted, audit.ActionKeyInactivated, audit.ActionKeyGenerated}},
 			{"deleted key by identifier", audit.FilterInput{Period: "all", APIKey: fx.erpID}, []string{audit.ActionKeyDeleted, audit.ActionKeyInactivated, audit.ActionKeyGenerated}},
 			{"unknown key", audit.FilterInput{Period: "all", APIKey: "nope"}, []string{}},

@@ -12,14 +12,6 @@ import (
 	"keydesk/models/migrations"
 )
 
-// ActionAuditRekeyed records that `keydesk audit rekey` re-chained a
-// legacy chain under the keyed hash (counts only).
-const ActionAuditRekeyed = "audit.rekeyed"
-
-func init() {
-	Actions = append(Actions, ActionAuditRekeyed)
-}
-
 // RekeyReport counts what re-keying did.
 type RekeyReport struct {
 	Programs int   // chains re-keyed

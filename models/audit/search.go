@@ -110,8 +110,12 @@ func (s *Store) find(ctx context.Context, programID int64, f Filter, where func(
 // names of the program's events of action that the search matches
 // (PostgreSQL only: the table is kept by a trigger there).
 func (s *Store) targetNamesMatching(ctx context.Context, programID int64, action, search string) *gorm.DB {
-	return s.db.WithContext(ctx).Table("audit_target_names").Select("name").
-		Where(`program_id = ? AND action = ? AND name LIKE ? ESCAPE '\'`, programID, action, searchPattern(search))
+	q := s.db.WithContext(ctx).Table("audit_target_names").Select("name").Where("program_id = ?", programID)
+	if a, ok := LookupAction(action); ok && len(a.Formerly) > 0 {
+		// A name may be listed under the action's name and a former one.
+		q = q.Distinct("name")
+	}
+	return whereAction(q, action).Where(`name LIKE ? ESCAPE '\'`, searchPattern(search))
 }
 
 // findByTargetNames answers a search with an action by the target names it

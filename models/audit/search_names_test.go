@@ -123,7 +123,7 @@ func TestSearchWithActionMatchesExactly(t *testing.T) {
 		// 10 names and 3 actions: each action bears each name twice.
 		names := []string{"Needle key 0", "NEEDLE key 1", "Ordinary key", "100% key", "100x key", "a_b", "axb", `back\slash`, "Needle key 2", "Plain"}
 		for i := range 60 {
-			action := []string{audit.ActionKeyRevealed, audit.ActionKeyCopied, audit.ActionKeyEdited}[i%3]
+			action := []string{audit.ActionKeyRevealed, audit.ActionKeyCopied, audit.ActionKeyUpdated}[i%3]
 			recent = append(recent, searchEvent{action, names[i%len(names)]})
 		}
 		appendSearchEvents(t, s, other.Program.ID, start, []searchEvent{{audit.ActionKeyCopied, "Needle key 0"}, {audit.ActionKeyRevealed, "Archived key"}})
@@ -138,9 +138,9 @@ func TestSearchWithActionMatchesExactly(t *testing.T) {
 			{audit.ActionKeyRevealed, "NEEDLE KEY 1", "all", 4 + 2}, // "Needle key 1" and "NEEDLE key 1"
 			{audit.ActionKeyCopied, "needle", "all", 6},
 			{audit.ActionKeyCopied, "0%", "all", 2},    // "100% key", not "100x key"
-			{audit.ActionKeyEdited, "a_b", "all", 2},   // not "axb"
+			{audit.ActionKeyUpdated, "a_b", "all", 2},  // not "axb"
 			{audit.ActionKeyRevealed, `k\s`, "all", 2}, // the backslash is a character
-			{audit.ActionKeyEdited, "key", "all", 12},
+			{audit.ActionKeyUpdated, "key", "all", 12},
 			{audit.ActionKeyCopied, "%", "all", 2},
 			{audit.ActionKeyDeleted, "archived", "all", 12},
 			{audit.ActionKeyDeleted, "archived", "7d", 0}, // the name exists, its events are older
@@ -218,7 +218,7 @@ func TestSearchWithActionAfterUpgrade(t *testing.T) {
 		if _, err := migrations.Migrate(t.Context(), gdb); err != nil {
 			t.Fatal(err)
 		}
-		if err := rows(row{3, audit.ActionKeyCopied, "New key A"}, row{4, audit.ActionKeyCopied, "new key b"}, row{5, audit.ActionKeyEdited, "New key C"}); err != nil {
+		if err := rows(row{3, audit.ActionKeyCopied, "New key A"}, row{4, audit.ActionKeyCopied, "new key b"}, row{5, audit.ActionKeyUpdated, "New key C"}); err != nil {
 			t.Fatal(err)
 		}
 		s := modeltest.Wrap(gdb, modeltest.Keyring(t))
@@ -229,8 +229,8 @@ func TestSearchWithActionAfterUpgrade(t *testing.T) {
 			{audit.ActionKeyCopied, "old", []string{"Old Key"}},
 			{audit.ActionKeyRevealed, "OLD KEY", []string{"Old key"}},
 			{audit.ActionKeyCopied, "new key", []string{"new key b", "New key A"}},
-			{audit.ActionKeyEdited, "key c", []string{"New key C"}},
-			{audit.ActionKeyEdited, "key a", nil},
+			{audit.ActionKeyUpdated, "key c", []string{"New key C"}},
+			{audit.ActionKeyUpdated, "key a", nil},
 		} {
 			f, err := audit.FilterInput{Period: "all", Action: tc.action, Search: tc.search}.Resolve(at)
 			if err != nil {

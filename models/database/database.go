@@ -1,7 +1,8 @@
 // Package database is the bottom of keydesk's models: opening SQLite or
 // PostgreSQL through GORM, the dialect helpers every domain package shares,
-// the one clock and the sentinel errors callers branch on. It knows nothing
-// of programs, keys or HTTP.
+// the one clock, the sentinel errors callers branch on and the program row
+// lock every aggregate takes (LockProgram). Beyond that lock it knows
+// nothing of programs, keys or HTTP.
 package database
 
 import (
@@ -94,6 +95,25 @@ func ForUpdate(db *gorm.DB) string {
 		return " FOR UPDATE"
 	}
 	return ""
+}
+
+// LockProgram holds the program's row until tx ends, so checks and writes
+// that must not interleave between two transactions of the same program
+// (key and endpoint limits, the last full-access admin, invitation caps,
+// the program's settings) run one at a time: SELECT … FOR UPDATE on
+// PostgreSQL; on SQLite the immediate transaction already holds the
+// database's write lock. A program that does not exist is ErrNotFound,
+// never a silent no-op. It is the one program lock of every aggregate
+// (keys, accounts, outbox).
+func LockProgram(tx *gorm.DB, programID int64) error {
+	var id int64
+	if err := tx.Raw(`SELECT id FROM programs WHERE id = ?`+ForUpdate(tx), programID).Scan(&id).Error; err != nil {
+		return fmt.Errorf("unable to lock program %d: %w", programID, err)
+	}
+	if id == 0 {
+		return ErrNotFound
+	}
+	return nil
 }
 
 // IsUniqueViolation reports whether err is a unique-constraint failure on

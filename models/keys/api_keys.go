@@ -153,19 +153,6 @@ func keyAudit(action string, key *APIKey) audit.Entry {
 	return audit.Entry{Action: action, TargetType: audit.TargetAPIKey, TargetID: key.Identifier, TargetName: key.Name}
 }
 
-// lockProgram serialises key-limit checks of one program: a row lock on
-// PostgreSQL; on SQLite the immediate transaction already holds the lock.
-func lockProgram(tx *gorm.DB, programID int64) error {
-	var id int64
-	if err := tx.Raw(`SELECT id FROM programs WHERE id = ?`+database.ForUpdate(tx), programID).Scan(&id).Error; err != nil {
-		return fmt.Errorf("keys: unable to lock program: %w", err)
-	}
-	if id == 0 {
-		return database.ErrNotFound
-	}
-	return nil
-}
-
 // Count counts a program's keys toward the limit.
 func (s *Store) Count(ctx context.Context, programID int64) (int64, error) {
 	return countKeys(s.db.WithContext(ctx), programID)
@@ -187,7 +174,7 @@ func (s *Store) Generate(ctx context.Context, programID int64, actor audit.Actor
 	var created *APIKey
 	limitReached := false
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := lockProgram(tx, programID); err != nil {
+		if err := database.LockProgram(tx, programID); err != nil {
 			return err
 		}
 		n, err := countKeys(tx, programID)
@@ -391,7 +378,7 @@ func (s *Store) Update(ctx context.Context, programID int64, actor audit.Actor, 
 		if accessChanged && !detailsChanged {
 			return nil
 		}
-		entry := keyAudit(audit.ActionKeyEdited, k)
+		entry := keyAudit(audit.ActionKeyUpdated, k)
 		entry.Details = map[string]any{"before": before, "after": map[string]any{"name": k.Name, "description": k.Description}}
 		return s.appendAndNotify(tx, programID, actor, entry, k)
 	})

@@ -148,7 +148,7 @@ func TestAPIKeyLifecycle(t *testing.T) {
 				t.Fatal("secret in an audit event")
 			}
 		}
-		want := "program.created:success admin.created:success admin.created:success admin.created:success api_key.generated:success api_key.revealed:success api_key.deleted:refused api_key.inactivated:success api_key.edited:success api_key.deleted:success"
+		want := "program.created:success admin.created:success admin.created:success admin.created:success api_key.generated:success api_key.revealed:success api_key.deleted:refused api_key.inactivated:success api_key.updated:success api_key.deleted:success"
 		if got := strings.Join(actions, " "); got != want {
 			t.Fatalf("audit actions\n got %s\nwant %s", got, want)
 		}

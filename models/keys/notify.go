@@ -9,21 +9,6 @@ import (
 	"keydesk/models/outbox"
 )
 
-// keyEventTypes maps the audit actions on keys that are notified to their
-// outbox event types.
-var keyEventTypes = map[string]string{
-	audit.ActionKeyGenerated:   outbox.EventKeyCreated,
-	audit.ActionKeyEdited:      outbox.EventKeyUpdated,
-	audit.ActionKeyRevealed:    outbox.EventKeyRevealed,
-	audit.ActionKeyCopied:      outbox.EventKeyCopied,
-	audit.ActionKeyInactivated: outbox.EventKeyInactivated,
-	audit.ActionKeyActivated:   outbox.EventKeyActivated,
-	audit.ActionKeyDeleted:     outbox.EventKeyDeleted,
-	audit.ActionKeyRolled:      outbox.EventKeyRolled,
-	audit.ActionKeyExpiring:    outbox.EventKeyExpiring,
-	audit.ActionKeyExpired:     outbox.EventKeyExpired,
-}
-
 // UseOutbox makes the key actions enqueue their notifiable events.
 func (s *Store) UseOutbox(o *outbox.Store) { s.outbox = o }
 
@@ -35,8 +20,8 @@ func (s *Store) appendAndNotify(tx *gorm.DB, programID int64, actor audit.Actor,
 	if err := s.audit.Append(tx, programID, actor, entry); err != nil {
 		return err
 	}
-	eventType, ok := keyEventTypes[entry.Action]
-	if !ok || s.outbox == nil || (entry.Outcome != "" && entry.Outcome != audit.OutcomeSuccess) {
+	eventType := audit.WebhookEventType(entry.Action)
+	if eventType == "" || s.outbox == nil || (entry.Outcome != "" && entry.Outcome != audit.OutcomeSuccess) {
 		return nil
 	}
 	data := map[string]any{"api_key": map[string]any{
@@ -57,7 +42,7 @@ func (s *Store) appendAndNotify(tx *gorm.DB, programID int64, actor audit.Actor,
 	if notice, ok := entry.Details["notice"]; ok {
 		data["notice"] = notice
 	}
-	if before, ok := entry.Details["before"]; ok && entry.Action == audit.ActionKeyEdited {
+	if before, ok := entry.Details["before"]; ok && entry.Action == audit.ActionKeyUpdated {
 		data["before"], data["after"] = before, entry.Details["after"]
 	}
 	return s.outbox.Enqueue(tx, programID, eventType, actor, data)

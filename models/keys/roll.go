@@ -223,7 +223,7 @@ func (s *Store) SetMaxKeyLifetime(ctx context.Context, programID int64, actor au
 		return input.ValidationError{"max_key_lifetime": "Choose a maximum key lifetime from the list."}
 	}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := lockProgram(tx, programID); err != nil {
+		if err := database.LockProgram(tx, programID); err != nil {
 			return err
 		}
 		before, err := maxKeyLifetimeDays(tx, programID)

@@ -180,7 +180,7 @@ func (s *Store) RetryNow(ctx context.Context, programID int64, actor audit.Actor
 			StatusPending, now, StatusFailed, now, d.ID).Error; err != nil {
 			return err
 		}
-		entry := endpointAudit(ActionRetried, ep)
+		entry := endpointAudit(audit.ActionWebhookRetried, ep)
 		entry.Details = map[string]any{"message_id": d.MessageID, "event_type": d.EventType, "delivery_id": strconv.FormatInt(d.ID, 10)}
 		return s.audit.Append(tx, programID, actor, entry)
 	})
@@ -217,7 +217,7 @@ func (s *Store) SendTest(ctx context.Context, programID int64, actor audit.Actor
 		if err := tx.Create(d).Error; err != nil {
 			return err
 		}
-		entry := endpointAudit(ActionTestSent, ep)
+		entry := endpointAudit(audit.ActionWebhookTestSent, ep)
 		entry.Details = map[string]any{"message_id": d.MessageID}
 		return s.audit.Append(tx, programID, actor, entry)
 	})

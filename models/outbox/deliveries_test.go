@@ -388,7 +388,7 @@ func TestEndpointCapHoldsUnderSimultaneousAdds(t *testing.T) {
 		}
 		var refused int64
 		f.s.DB.Raw(`SELECT COUNT(*) FROM audit_events WHERE program_id = ? AND action = ? AND outcome = ?`,
-			f.p, outbox.ActionEndpointCreated, audit.OutcomeRefused).Scan(&refused)
+			f.p, audit.ActionWebhookCreated, audit.OutcomeRefused).Scan(&refused)
 		if refused != tries-2 {
 			t.Errorf("%d refusals audited, want %d", refused, tries-2)
 		}

@@ -39,21 +39,8 @@ var ErrEndpointLimitReached = errors.New("outbox: the program has reached its we
 // secretLabel binds sealed secrets to the endpoints table.
 const secretLabel = "webhook_endpoints"
 
-// Audit actions and target of webhook endpoints.
-const (
-	ActionEndpointCreated = "webhook.created"
-	ActionEndpointUpdated = "webhook.updated"
-	ActionEndpointDeleted = "webhook.deleted"
-	ActionSecretRotated   = "webhook.secret_rotated"
-	ActionTestSent        = "webhook.test_sent"
-	ActionRetried         = "webhook.retried"
-	TargetWebhook         = "webhook"
-)
-
-func init() {
-	audit.Actions = append(audit.Actions, ActionEndpointCreated, ActionEndpointUpdated, ActionEndpointDeleted,
-		ActionSecretRotated, ActionTestSent, ActionRetried)
-}
+// TargetWebhook is a webhook endpoint; the target id is its row id.
+const TargetWebhook = "webhook"
 
 // Endpoint is a program's webhook receiver.
 type Endpoint struct {
@@ -161,7 +148,7 @@ func (s *Store) CreateEndpoint(ctx context.Context, programID int64, actor audit
 		Enabled: true, SecretSealed: []byte{0}, CreatedAt: now, UpdatedAt: now}
 	limitReached := false
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := lockProgram(tx, programID); err != nil {
+		if err := database.LockProgram(tx, programID); err != nil {
 			return err
 		}
 		var n int64
@@ -171,7 +158,7 @@ func (s *Store) CreateEndpoint(ctx context.Context, programID int64, actor audit
 		if n >= MaxEndpointsPerProgram {
 			limitReached = true
 			return s.audit.Append(tx, programID, actor, audit.Entry{
-				Action: ActionEndpointCreated, Outcome: audit.OutcomeRefused, TargetType: TargetWebhook, TargetName: in.URL,
+				Action: audit.ActionWebhookCreated, Outcome: audit.OutcomeRefused, TargetType: TargetWebhook, TargetName: in.URL,
 				Details: map[string]any{"reason": "limit", "limit": MaxEndpointsPerProgram},
 			})
 		}
@@ -182,7 +169,7 @@ func (s *Store) CreateEndpoint(ctx context.Context, programID int64, actor audit
 		if err := tx.Exec(`UPDATE webhook_endpoints SET secret_sealed = ?, secret_key_version = ? WHERE id = ?`, ep.SecretSealed, ep.SecretKeyVersion, ep.ID).Error; err != nil {
 			return err
 		}
-		entry := endpointAudit(ActionEndpointCreated, ep)
+		entry := endpointAudit(audit.ActionWebhookCreated, ep)
 		entry.Details = map[string]any{"events": in.Events, "description": ep.Description}
 		return s.audit.Append(tx, programID, actor, entry)
 	})
@@ -209,20 +196,6 @@ func (s *Store) validateEndpoint(ctx context.Context, in *EndpointInput, enabled
 	}
 	if problem := TargetProblem(ctx, s.resolver, in.URL); problem != "" {
 		return input.ValidationError{"url": problem}
-	}
-	return nil
-}
-
-// lockProgram serialises the endpoint-limit checks of one program: a row
-// lock on PostgreSQL; on SQLite the immediate transaction already holds
-// the write lock.
-func lockProgram(tx *gorm.DB, programID int64) error {
-	var id int64
-	if err := tx.Raw(`SELECT id FROM programs WHERE id = ?`+database.ForUpdate(tx), programID).Scan(&id).Error; err != nil {
-		return fmt.Errorf("outbox: unable to lock the program: %w", err)
-	}
-	if id == 0 {
-		return database.ErrNotFound
 	}
 	return nil
 }
@@ -273,7 +246,7 @@ func (s *Store) UpdateEndpoint(ctx context.Context, programID int64, actor audit
 			return err
 		}
 		ep = e
-		entry := endpointAudit(ActionEndpointUpdated, e)
+		entry := endpointAudit(audit.ActionWebhookUpdated, e)
 		entry.Details = map[string]any{"before": before, "after": map[string]any{"url": e.URL, "description": e.Description, "events": e.Events(), "enabled": e.Enabled}}
 		return s.audit.Append(tx, programID, actor, entry)
 	})
@@ -298,7 +271,7 @@ func (s *Store) DeleteEndpoint(ctx context.Context, programID int64, actor audit
 			return err
 		}
 		ep = e
-		entry := endpointAudit(ActionEndpointDeleted, e)
+		entry := endpointAudit(audit.ActionWebhookDeleted, e)
 		entry.Details = map[string]any{"events": e.Events()}
 		return s.audit.Append(tx, programID, actor, entry)
 	})
@@ -334,7 +307,7 @@ func (s *Store) RotateSecret(ctx context.Context, programID int64, actor audit.A
 			return err
 		}
 		ep = e
-		entry := endpointAudit(ActionSecretRotated, e)
+		entry := endpointAudit(audit.ActionWebhookSecretRotated, e)
 		entry.Details = map[string]any{"previous_secret_valid_until": until.UTC().Format(time.RFC3339)}
 		return s.audit.Append(tx, programID, actor, entry)
 	})

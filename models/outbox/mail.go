@@ -7,16 +7,24 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"keydesk/models/audit"
 )
 
 // tokenLabel binds sealed invitation tokens to the mail deliveries table.
 const tokenLabel = "mail_deliveries"
 
 // MailEventTypes are the events mailed to a program's full-access admins
-// (api_key.revealed only to those who did not reveal it).
-var MailEventTypes = map[string]bool{
-	EventKeyCreated: true, EventKeyRolled: true, EventKeyRevealed: true,
-	EventKeyExpiring: true, EventKeyExpired: true,
+// (api_key.revealed only to those who did not reveal it): those marked Mail
+// in audit.ActionTable.
+var MailEventTypes = mailEventTypes()
+
+func mailEventTypes() map[string]bool {
+	types := map[string]bool{}
+	for _, t := range audit.MailedEventTypes() {
+		types[t] = true
+	}
+	return types
 }
 
 // MailDelivery is one email notice to one recipient, with its latest attempt.

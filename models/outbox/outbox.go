@@ -23,7 +23,8 @@ import (
 	"keydesk/models/database"
 )
 
-// Event types a webhook endpoint can subscribe to.
+// Event types a webhook endpoint can subscribe to, by name. Which audit
+// action enqueues which (and which are mailed) is audit.ActionTable.
 const (
 	EventKeyCreated     = "api_key.created"
 	EventKeyUpdated     = "api_key.updated"
@@ -41,12 +42,9 @@ const (
 	EventTest = "webhook.test"
 )
 
-// EventTypes lists the subscribable event types in the order the console offers them.
-var EventTypes = []string{
-	EventKeyCreated, EventKeyUpdated, EventKeyRevealed, EventKeyCopied, EventKeyRolled,
-	EventKeyInactivated, EventKeyActivated, EventKeyDeleted, EventKeyExpiring, EventKeyExpired,
-	EventAdminInvited, EventAdminRemoved,
-}
+// EventTypes lists the subscribable event types in the order the console
+// offers them: the webhook event types of audit.ActionTable, in its order.
+var EventTypes = audit.WebhookEventTypes()
 
 // MaxRetryAge is how long a delivery is retried before it is marked failed.
 const MaxRetryAge = 24 * time.Hour

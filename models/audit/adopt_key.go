@@ -7,14 +7,6 @@ import (
 	"gorm.io/gorm"
 )
 
-// ActionMasterKeyRotated records that a batch of a program's API keys was
-// re-sealed under the current master key (counts only, never a secret).
-const ActionMasterKeyRotated = "master_key.rotated"
-
-func init() {
-	Actions = append(Actions, ActionMasterKeyRotated)
-}
-
 // AdoptCurrentKey makes the trail independent of the previous master key
 // after a master-key rotation, and is a no-op when there is nothing to do:
 //

@@ -2,17 +2,6 @@ package audit
 
 import "strings"
 
-// Actions and targets of the API and of the console's program switch.
-const (
-	// ActionMemberCreated records a loyalty member created through the API.
-	ActionMemberCreated = "member.created"
-	// ActionProgramSwitched records an admin switching the program the
-	// console acts on; it is appended to the program switched to.
-	ActionProgramSwitched = "session.program_switched"
-	// TargetMember is a loyalty member; the target id is its member_id.
-	TargetMember = "member"
-)
-
 // APIKeyActorPrefix marks an actor that is an API key rather than an admin.
 //
 // An API call's event has ActorID 0 and ActorEmail "api_key:" followed by
@@ -35,8 +24,4 @@ func (e Event) ActorAPIKey() (identifier string, ok bool) {
 		return "", false
 	}
 	return strings.CutPrefix(e.ActorEmail, APIKeyActorPrefix)
-}
-
-func init() {
-	Actions = append(Actions, ActionMemberCreated, ActionProgramSwitched)
 }

@@ -84,7 +84,10 @@ func openConfiguredStore(cfg config.Options, logger *slog.Logger) (*models.Store
 	if err != nil {
 		return nil, cfg, err
 	}
-	store := models.New(db, keyring, database.SystemClock)
+	store, err := models.New(db, keyring, database.SystemClock)
+	if err != nil {
+		return nil, cfg, err
+	}
 	// The re-keying marks the migrations just wrote are authenticated under
 	// the master key now, before anyone else can add one.
 	if n, err := store.Audit.SealRekeyMarks(context.Background(), migratedFrom); err != nil {

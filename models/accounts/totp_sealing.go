@@ -17,10 +17,6 @@ type SecretSealer interface {
 	Current(value string) bool
 }
 
-// SetSealer makes the store seal TOTP secrets; without one they are kept
-// as they are (tests of other packages).
-func (s *Store) SetSealer(sealer SecretSealer) { s.sealer = sealer }
-
 func totpAAD(adminID int64) string {
 	return "keydesk admins.totp_secret " + strconv.FormatInt(adminID, 10)
 }

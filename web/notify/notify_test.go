@@ -197,7 +197,7 @@ func TestTwoWorkersShareTheOutbox(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
 		ctx := context.Background()
 		store := modeltest.NewStores(t, db)
-		other := modeltest.Wrap(modeltest.Open(t, db), modeltest.Keyring(t))
+		other := modeltest.Wrap(t, modeltest.Open(t, db), modeltest.Keyring(t))
 		fx := modeltest.Seed(t, store, "Alpha")
 		rcv := newReceiver(t)
 		store.Outbox.AllowPrivateTargets(true) // the receiver listens on 127.0.0.1

@@ -38,7 +38,12 @@ func testHandler(t *testing.T, secure bool) *Handler {
 	sessionStore := sessions.NewStore(stores.DB, stores.Clock,
 		gsessions.Options{Path: "/", MaxAge: int(SessionMaxLifetime.Seconds()), HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode},
 		[]byte("0123456789abcdef0123456789abcdef"), []byte("fedcba9876543210fedcba9876543210"))
-	return New(stores.Stores, sessionStore, slog.New(slog.DiscardHandler), 15*time.Minute, "http://localhost:8080")
+	relyingParty, err := NewRelyingParty("http://localhost:8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return New(Deps{Stores: stores.Stores, Sessions: sessionStore, Logger: slog.New(slog.DiscardHandler), ReauthWindow: 15 * time.Minute,
+		BaseURL: "http://localhost:8080", RelyingParty: relyingParty})
 }
 
 // serve runs mw over a handler that answers 200 "next", on req.

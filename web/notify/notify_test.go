@@ -86,7 +86,7 @@ func (r *receiver) snapshot() (map[string]int, []string, int) {
 
 func testWorker(store *modeltest.Stores, allowPrivate bool) *notify.Worker {
 	return notify.NewWorker(store.Outbox, notify.WorkerConfig{AllowPrivate: allowPrivate, RetryBase: 20 * time.Millisecond,
-		PollInterval: 20 * time.Millisecond, Timeout: 2 * time.Second}, store.Now, slog.New(slog.DiscardHandler))
+		PollInterval: 20 * time.Millisecond, Timeout: 2 * time.Second}, nil, store.Now, slog.New(slog.DiscardHandler))
 }
 
 // TestWebhookSignedAndRetriedAcrossAnOutage: a key generated while the

@@ -5,6 +5,7 @@ package handlers
 
 import (
 	"bytes"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -28,10 +29,10 @@ type Handler struct {
 	reauthWindow time.Duration
 	now          database.Clock
 	baseURL      string
-	// relyingParty is the passkeys' relying party, built once from
-	// baseURL; relyingPartyErr says why there is none.
-	relyingParty    *webauthn.WebAuthn
-	relyingPartyErr error
+	// relyingParty is the passkeys' relying party; passkeysOff says why
+	// there is none.
+	relyingParty *webauthn.WebAuthn
+	passkeysOff  error
 	// wakeWebhooks makes this instance's delivery worker look now;
 	// mail says whether email notices are on, or why not.
 	wakeWebhooks func()
@@ -48,19 +49,40 @@ type MailStatus struct {
 	Problem string
 }
 
-// UseEvents tells the handlers how to wake the webhook worker and whether
-// email notices are on.
-func (h *Handler) UseEvents(wakeWebhooks func(), mail MailStatus) {
-	h.wakeWebhooks, h.mail = wakeWebhooks, mail
+// Deps are what the handlers work with, all given at construction.
+type Deps struct {
+	Stores       *models.Stores
+	Sessions     *sessions.Store
+	Logger       *slog.Logger
+	ReauthWindow time.Duration
+	// BaseURL is the public URL (config.Options.PublicURL) that invitation
+	// links start with.
+	BaseURL string
+	// RelyingParty is the passkeys' relying party for BaseURL
+	// (NewRelyingParty); when BaseURL cannot be one it is nil and
+	// PasskeysOff says why, and passkey requests answer 409 saying so.
+	RelyingParty *webauthn.WebAuthn
+	PasskeysOff  error
+	// WakeWebhooks makes this instance's delivery worker look now (nil:
+	// no worker to wake).
+	WakeWebhooks func()
+	// Mail says whether email notices are on, or why not.
+	Mail MailStatus
+	// Readiness names what /readyz reports beside the database (nil:
+	// nothing more).
+	Readiness func() map[string]string
 }
 
-// New builds the handlers; they read the stores' clock. baseURL is the
-// public URL (config.Options.PublicURL) that invitation links start with
-// and passkeys are bound to.
-func New(stores *models.Stores, sessionStore *sessions.Store, logger *slog.Logger, reauthWindow time.Duration, baseURL string) *Handler {
-	h := &Handler{stores: stores, sessions: sessionStore, logger: logger, reauthWindow: reauthWindow, now: stores.Clock, baseURL: baseURL}
-	h.relyingParty, h.relyingPartyErr = NewRelyingParty(baseURL)
-	return h
+// New builds the handlers from their dependencies; they read the stores'
+// clock.
+func New(d Deps) *Handler {
+	passkeysOff := d.PasskeysOff
+	if d.RelyingParty == nil && passkeysOff == nil {
+		passkeysOff = errors.New("no relying party configured")
+	}
+	return &Handler{stores: d.Stores, sessions: d.Sessions, logger: d.Logger, reauthWindow: d.ReauthWindow, now: d.Stores.Clock,
+		baseURL: d.BaseURL, relyingParty: d.RelyingParty, passkeysOff: passkeysOff,
+		wakeWebhooks: d.WakeWebhooks, mail: d.Mail, readiness: d.Readiness}
 }
 
 // render writes a component after rendering it into a buffer, so a render

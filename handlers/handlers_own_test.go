@@ -38,7 +38,12 @@ func testHandler(t *testing.T, secure bool) *Handler {
 	sessionStore := sessions.NewStore(stores.DB, stores.Clock,
 		gsessions.Options{Path: "/", MaxAge: int(SessionMaxLifetime.Seconds()), HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode},
 		[]byte("0123456789abcdef0123456789abcdef"), []byte("fedcba9876543210fedcba9876543210"))
-	return New(stores.Stores, sessionStore, slog.New(slog.DiscardHandler), 15*time.Minute, "http://localhost:8080")
+	relyingParty, err := NewRelyingParty("http://localhost:8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return New(Deps{Stores: stores.Stores, Sessions: sessionStore, Logger: slog.New(slog.DiscardHandler), ReauthWindow: 15 * time.Minute,
+		BaseURL: "http://localhost:8080", RelyingParty: relyingParty})
 }
 
 // serve runs mw over a handler that answers 200 "next", on req.
@@ -423,4 +428,34 @@ func mustReadAppJS(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// Issue 22 item 3: what the server hands New reaches the handlers, with no
+// setter after construction: /readyz carries Deps.Readiness's details, and
+// without a relying party passkeys are off for Deps.PasskeysOff's reason
+// (which their 409 answer carries).
+func TestNewTakesItsDependencies(t *testing.T) {
+	stores := modeltest.NewStores(t, modeltest.SQLite(t))
+	h := New(Deps{Stores: stores.Stores, Logger: slog.New(slog.DiscardHandler), ReauthWindow: time.Minute, BaseURL: "http://127.0.0.1:8080",
+		PasskeysOff: errors.New("the base URL is an IP address"),
+		Readiness:   func() map[string]string { return map[string]string{"redis": "degraded: local limits"} }})
+
+	rec := httptest.NewRecorder()
+	if err := h.Readyz(echo.New().NewContext(httptest.NewRequest(http.MethodGet, "/readyz", nil), rec)); err != nil {
+		t.Fatal(err)
+	}
+	var body struct {
+		Status  string            `json:"status"`
+		Details map[string]string `json:"details"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body.Status != "ready" || body.Details["redis"] != "degraded: local limits" {
+		t.Errorf("/readyz: %s, want ready with the readiness details", rec.Body.String())
+	}
+
+	if rp, err := h.webAuthn(); rp != nil || err == nil || err.Error() != "the base URL is an IP address" {
+		t.Errorf("webAuthn without a relying party: %v, %v", rp, err)
+	}
+	if rp, err := testHandler(t, false).webAuthn(); rp == nil || err != nil {
+		t.Errorf("webAuthn with a relying party: %v, %v", rp, err)
+	}
 }

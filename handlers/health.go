@@ -13,7 +13,7 @@ func (h *Handler) Healthz(c echo.Context) error {
 }
 
 // Readyz says whether the database answers, with the details the server
-// adds (SetReadinessDetails): a degraded dependency that keydesk works
+// was given (Deps.Readiness): a degraded dependency that keydesk works
 // around, such as Redis, is named but does not make it unready.
 func (h *Handler) Readyz(c echo.Context) error {
 	if err := h.stores.Ping(c.Request().Context(), 2*time.Second); err != nil {
@@ -25,6 +25,3 @@ func (h *Handler) Readyz(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, body)
 }
-
-// SetReadinessDetails names what /readyz reports beside the database.
-func (h *Handler) SetReadinessDetails(details func() map[string]string) { h.readiness = details }

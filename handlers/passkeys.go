@@ -44,10 +44,12 @@ type passkeyLoginCeremony struct {
 	Next string               `json:"next"`
 }
 
-// webAuthn is the relying party New built from the base URL, or why the
-// base URL cannot be one.
+// webAuthn is the relying party New was given, or why there is none.
 func (h *Handler) webAuthn() (*webauthn.WebAuthn, error) {
-	return h.relyingParty, h.relyingPartyErr
+	if h.relyingParty == nil {
+		return nil, h.passkeysOff
+	}
+	return h.relyingParty, nil
 }
 
 // NewRelyingParty builds the passkeys' relying party for a base URL

@@ -18,6 +18,7 @@ package models
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	gsessions "github.com/gorilla/sessions"
@@ -48,31 +49,29 @@ type Stores struct {
 	db *gorm.DB
 }
 
-// New builds the stores over an opened, migrated database.
-func New(db *gorm.DB, keyring *keys.Keyring, clock database.Clock) *Stores {
+// New builds the stores over an opened, migrated database, each given the
+// stores it works with: key and team actions enqueue their notices in the
+// outbox, and the accounts seal authenticator secrets under a key derived
+// from the master keys.
+func New(db *gorm.DB, keyring *keys.Keyring, clock database.Clock) (*Stores, error) {
+	totpSealer, err := keyring.DeriveSealer("totp secret")
+	if err != nil {
+		return nil, fmt.Errorf("models: unable to derive the TOTP sealing key: %w", err)
+	}
 	auditStore := audit.NewStore(db, keyring.AuditKeys(), clock)
 	revocations := &keys.Revocations{}
 	outboxStore := outbox.NewStore(db, auditStore, keyring, clock)
-	keysStore := keys.NewStore(db, auditStore, keyring, revocations, clock)
-	keysStore.UseOutbox(outboxStore)
-	accountStore := accounts.NewStore(db, auditStore, clock)
-	totpSealer, err := keyring.DeriveSealer("totp secret")
-	if err != nil {
-		panic("models: unable to derive the TOTP sealing key: " + err.Error())
-	}
-	accountStore.SetSealer(totpSealer)
-	accountStore.UseOutbox(outboxStore)
 	return &Stores{
 		Clock:       clock,
 		Audit:       auditStore,
 		Outbox:      outboxStore,
-		Accounts:    accountStore,
-		Keys:        keysStore,
+		Accounts:    accounts.NewStore(db, auditStore, outboxStore, totpSealer, clock),
+		Keys:        keys.NewStore(db, auditStore, outboxStore, keyring, revocations, clock),
 		Members:     members.NewStore(db, auditStore, clock),
 		Revocations: revocations,
 		Usage:       usage.NewStore(db, clock),
 		db:          db,
-	}
+	}, nil
 }
 
 // NewSessionStore builds the console's session store over the database.

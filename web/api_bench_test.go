@@ -32,7 +32,10 @@ func BenchmarkAPIOverhead(b *testing.B) {
 	cfg.DatabaseURL = db.URL
 	cfg.API.ReadPerMinute = 1 << 30 // a budget the benchmark cannot spend: the limiter still runs
 	// The request log is formatted as in production, then dropped.
-	srv := web.New(cfg, store.Stores, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := web.New(cfg, store.Stores, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		b.Fatal(err)
+	}
 	if err := srv.Start(); err != nil {
 		b.Fatal(err)
 	}

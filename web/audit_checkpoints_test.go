@@ -58,7 +58,10 @@ func TestServerCreatesTheCheckpointDirectory(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "data", "audit-checkpoints.jsonl")
 	cfg := config.Default(modeltest.MasterKey)
 	cfg.AuditCheckpointFile = path
-	srv := web.New(cfg, store.Stores, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := web.New(cfg, store.Stores, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +93,10 @@ func TestServerAppendsAuditCheckpoints(t *testing.T) {
 	cfg.DatabaseURL = db.URL
 	cfg.AuditCheckpointFile = path
 	cfg.AuditCheckpointInterval = 50 * time.Millisecond
-	srv := web.New(cfg, store.Stores, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := web.New(cfg, store.Stores, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -18,32 +19,31 @@ func (s *Server) runWebhooks(ctx context.Context) {
 	s.webhooks.Run(ctx)
 }
 
-// useMail turns email notices on when KEYDESK_SMTP_URL is set (with
-// KEYDESK_MAIL_FROM and KEYDESK_BASE_URL): the outbox fans mailable events
-// out to full-access admins, invitations are mailed, and the webhook worker
-// sends them. When the configuration asks for mail but a setting is
-// missing or bad, notices stay off and say so: a warning at start that
-// names the variable, and the Problem the Webhooks and Settings pages show.
-func (s *Server) useMail(cfg config.Options) handlers.MailStatus {
+// newMailer builds the mailer when KEYDESK_SMTP_URL is set (with
+// KEYDESK_MAIL_FROM and KEYDESK_BASE_URL): the outbox then fans mailable
+// events out to full-access admins, invitations are mailed, and the
+// webhook worker sends them. When the configuration asks for mail but a
+// setting is missing or bad, there is no mailer and notices stay off and
+// say so: a warning at start that names the variable, and the Problem the
+// Webhooks and Settings pages show.
+func newMailer(cfg config.Options, logger *slog.Logger) (*notify.Mailer, handlers.MailStatus) {
 	if cfg.Events.SMTPURL == "" {
 		if cfg.Events.MailFrom == "" {
-			return handlers.MailStatus{}
+			return nil, handlers.MailStatus{}
 		}
-		return s.mailOff(errors.New("KEYDESK_MAIL_FROM is set but KEYDESK_SMTP_URL is not: set it to the mail server, such as smtp://user:pass@host:587"))
+		return nil, mailOff(logger, errors.New("KEYDESK_MAIL_FROM is set but KEYDESK_SMTP_URL is not: set it to the mail server, such as smtp://user:pass@host:587"))
 	}
 	m, err := notify.NewMailer(cfg.Events.SMTPURL, cfg.Events.MailFrom, cfg.BaseURL, cfg.Events.Webhooks.Timeout)
 	if err != nil {
-		return s.mailOff(err)
+		return nil, mailOff(logger, err)
 	}
-	s.webhooks.UseMailer(m)
-	s.Stores.Outbox.UseMail(true)
-	return handlers.MailStatus{On: true}
+	return m, handlers.MailStatus{On: true}
 }
 
 // mailOff logs, once at start, that email notices are off for reason,
 // and returns the status the console shows.
-func (s *Server) mailOff(reason error) handlers.MailStatus {
-	s.logger.Warn("email notices are OFF: no key-event or invitation mail will be sent until this is fixed and keydesk restarted",
+func mailOff(logger *slog.Logger, reason error) handlers.MailStatus {
+	logger.Warn("email notices are OFF: no key-event or invitation mail will be sent until this is fixed and keydesk restarted",
 		"reason", reason.Error())
 	return handlers.MailStatus{Problem: reason.Error() + ". Restart keydesk after changing it."}
 }

@@ -102,7 +102,10 @@ func newTestServer(t testing.TB, db modeltest.Database, opts ...serverOption) *t
 	}
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv := web.New(cfg, store.Stores, logger)
+	srv, err := web.New(cfg, store.Stores, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}

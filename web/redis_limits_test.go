@@ -37,7 +37,10 @@ func secondServer(t *testing.T, ts *testServer, opts ...serverOption) *httptest.
 	for _, o := range opts {
 		o(&cfg)
 	}
-	srv := web.New(cfg, ts.Store.Stores, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := web.New(cfg, ts.Store.Stores, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}

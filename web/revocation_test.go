@@ -24,7 +24,10 @@ func newInstance(t *testing.T, db modeltest.Database) *httptest.Server {
 	store := modeltest.NewStores(t, db)
 	cfg := config.Default(modeltest.MasterKey)
 	cfg.DatabaseURL = db.URL
-	srv := web.New(cfg, store.Stores, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := web.New(cfg, store.Stores, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}

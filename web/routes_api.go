@@ -6,7 +6,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"keydesk/config"
 	"keydesk/handlers/api"
 	"keydesk/models/apiauth"
 	"keydesk/models/keys"
@@ -17,15 +16,13 @@ import (
 //go:embed openapi.yaml
 var openAPIDocument []byte
 
-// apiRoutes registers the REST and UI (JWT) API under /v2 and builds what
-// it runs on: the key verifier and its cache, the last-used recorder, the
-// rate limiter, the failed-authentication limiter. Start and Close (background.go) run their background work.
-func (s *Server) apiRoutes(g routeSet, cfg config.API) {
-	rt := newAPIRuntime(cfg, s.Stores, s.logger)
-	s.api = rt
-	s.Handlers.SetReadinessDetails(rt.readiness)
-	handler := api.New(s.Stores.Members, rt.verifier, rt.keyLimiter(), rt.failures)
-	handler.CountUsage(rt.counts)
+// apiRoutes registers the REST and UI (JWT) API under /v2 over what New
+// built for it (apiRuntime: the key verifier and its cache, the last-used
+// recorder, the rate limiter, the failed-authentication limiter; Start and
+// Close, in background.go, run their background work).
+func (s *Server) apiRoutes(g routeSet) {
+	rt := s.api
+	handler := api.New(api.Deps{Members: s.Stores.Members, Verifier: rt.verifier, Limiter: rt.keyLimiter(), Failures: rt.failures, Usage: rt.counts})
 
 	g.Group("", compressPublicBodies()).GET("/openapi.yaml", func(c echo.Context) error {
 		return c.Blob(http.StatusOK, "application/yaml; charset=utf-8", openAPIDocument)

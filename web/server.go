@@ -6,6 +6,7 @@ package web
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -53,8 +54,16 @@ func deriveKey(master []byte, purpose string) []byte {
 // MaxBodyBytes bounds every request body.
 const MaxBodyBytes = 64 << 10
 
-// New builds the server around a migrated store.
-func New(cfg config.Options, stores *models.Stores, logger *slog.Logger) *Server {
+// New builds the server around a migrated store, each part given what it
+// works with. A KEYDESK_BASE_URL that cannot be the passkeys' relying
+// party is an error here, so a bad value stops the start rather than
+// answering every passkey request 409. Unset, the console runs on the
+// default http://127.0.0.1:8080 without passkeys, as it says.
+func New(cfg config.Options, stores *models.Stores, logger *slog.Logger) (*Server, error) {
+	relyingParty, passkeysOff := handlers.NewRelyingParty(cfg.PublicURL())
+	if passkeysOff != nil && cfg.BaseURL != "" {
+		return nil, fmt.Errorf("KEYDESK_BASE_URL %q cannot carry passkeys (%v): set it to the URL browsers use, on a host name, such as https://keys.example.com or http://localhost:8080", cfg.BaseURL, passkeysOff)
+	}
 	sessionStore := stores.NewSessionStore(gsessions.Options{
 		Path:     "/",
 		MaxAge:   int(handlers.SessionMaxLifetime.Seconds()),
@@ -62,20 +71,34 @@ func New(cfg config.Options, stores *models.Stores, logger *slog.Logger) *Server
 		Secure:   cfg.SecureCookies,
 		SameSite: http.SameSiteLaxMode,
 	}, deriveKey(cfg.MasterKey, "session cookie hash"), deriveKey(cfg.MasterKey, "session cookie block"))
-	h := handlers.New(stores, sessionStore, logger, cfg.ReauthWindow, cfg.PublicURL())
+
+	mailer, mail := newMailer(cfg, logger)
+	stores.Outbox.UseMail(mailer != nil)
+	stores.Outbox.AllowPrivateTargets(cfg.Events.Webhooks.AllowPrivate)
+	webhooks := notify.NewWorker(stores.Outbox, cfg.Events.Webhooks, mailer, stores.Clock, logger)
+	api := newAPIRuntime(cfg.API, stores, logger)
+	h := handlers.New(handlers.Deps{
+		Stores:       stores,
+		Sessions:     sessionStore,
+		Logger:       logger,
+		ReauthWindow: cfg.ReauthWindow,
+		BaseURL:      cfg.PublicURL(),
+		RelyingParty: relyingParty,
+		PasskeysOff:  passkeysOff,
+		WakeWebhooks: webhooks.Wake,
+		Mail:         mail,
+		Readiness:    api.readiness,
+	})
 
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
-	s := &Server{Echo: e, Stores: stores, Handlers: h, logger: logger, sessions: sessionStore,
-		auditCheckpoints: auditCheckpointWriter{path: cfg.AuditCheckpointFile, interval: cfg.AuditCheckpointInterval}}
-	s.webhooks = notify.NewWorker(stores.Outbox, cfg.Events.Webhooks, stores.Clock, logger)
-	stores.Outbox.AllowPrivateTargets(cfg.Events.Webhooks.AllowPrivate)
-	h.UseEvents(s.webhooks.Wake, s.useMail(cfg))
+	s := &Server{Echo: e, Stores: stores, Handlers: h, logger: logger, sessions: sessionStore, api: api, webhooks: webhooks,
+		auditCheckpoints: auditCheckpointWriter{path: cfg.AuditCheckpointFile, interval: cfg.AuditCheckpointInterval},
+		metrics:          &metricsListener{addr: cfg.MetricsAddr}}
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
 
-	s.metrics = &metricsListener{addr: cfg.MetricsAddr}
 	e.Pre(assignRequestID)
 	e.Use(headWithoutBody)
 	e.Use(observeRequests)
@@ -87,11 +110,15 @@ func New(cfg config.Options, stores *models.Stores, logger *slog.Logger) *Server
 	e.Use(securityHeaders(cfg.SecureCookies))
 	e.Use(middleware.BodyLimit("64K"))
 
-	s.routes(cfg)
-	return s
+	if err := s.routes(); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
-func (s *Server) routes(cfg config.Options) {
+// routes registers every route on the server's parts; it builds nothing
+// they depend on.
+func (s *Server) routes() error {
 	e, h := s.Echo, s.Handlers
 
 	public := newRouteSet(e, "")
@@ -165,15 +192,16 @@ func (s *Server) routes(cfg config.Options) {
 	full.GET(general(paths.APIKeyUsageRoute), h.ShowAPIKeyUsage)
 	s.passkeyReauthRoutes(full, general)
 	// The document is embedded at build time: a parse failure is a build
-	// defect (a test parses it), like template.Must's.
+	// defect (a test parses it).
 	apiReference, err := h.APIReference(openAPIDocument)
 	if err != nil {
-		panic(err)
+		return err
 	}
 	full.GET(general(paths.APIReference), apiReference)
 
 	s.auditTrailRoutes(signedIn.Group(paths.AuditTrail, h.RequireModule(accounts.ModuleAuditTrail)))
-	s.apiRoutes(newRouteSet(e, "/v2"), cfg.API)
+	s.apiRoutes(newRouteSet(e, "/v2"))
+	return nil
 }
 
 // staticHandler serves the embedded assets. A directory is a 404, never a

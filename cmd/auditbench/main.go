@@ -97,7 +97,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	store := models.New(db, keyring, database.SystemClock)
+	store, err := models.New(db, keyring, database.SystemClock)
+	if err != nil {
+		return err
+	}
 	var trgm int64
 	db.Raw(`SELECT COUNT(*) FROM pg_indexes WHERE schemaname = ? AND indexname = 'audit_events_target_name_trgm'`, schema).Scan(&trgm)
 

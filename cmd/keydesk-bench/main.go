@@ -184,7 +184,10 @@ func (b *bench) run(ctx context.Context) error {
 		defer closeDB(db)
 	}
 	logf("seeding %d programs x %d keys on %s", b.cfg.programs, b.cfg.keysPerProgram, dbLabel)
-	store := models.New(db, keyring, database.SystemClock)
+	store, err := models.New(db, keyring, database.SystemClock)
+	if err != nil {
+		return err
+	}
 	b.db, b.store = db, store
 	if b.seed, err = seed(store, b.cfg.programs, b.cfg.keysPerProgram, workers); err != nil {
 		return err

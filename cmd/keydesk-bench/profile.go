@@ -33,7 +33,10 @@ func (b *bench) profileScenario1(ctx context.Context, dir string, store *models.
 	defer logFile.Close()
 	cfg := keydeskconfig.Default(masterKey)
 	cfg.Addr, cfg.DatabaseURL = "127.0.0.1:0", b.dbURL
-	srv := web.New(cfg, store, slog.New(slog.NewTextHandler(logFile, nil)))
+	srv, err := web.New(cfg, store, slog.New(slog.NewTextHandler(logFile, nil)))
+	if err != nil {
+		return err
+	}
 	if err := srv.Start(); err != nil {
 		return err
 	}

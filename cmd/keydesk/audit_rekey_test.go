@@ -163,7 +163,7 @@ func TestAuditRekeyCommandRefusesAChainACheckpointShowsKeyed(t *testing.T) {
 		if code, out, errOut := auditRunCLI(t, "audit", "rekey"); code != 0 || !strings.Contains(out, "re-keyed 5 events in 1 audit chains") {
 			t.Fatalf("rekey: exit %d\n%s%s", code, out, errOut)
 		}
-		store := modeltest.Wrap(gdb, modeltest.Keyring(t))
+		store := modeltest.Wrap(t, gdb, modeltest.Keyring(t))
 		for range 3 {
 			if err := store.Audit.Record(t.Context(), program, audit.Actor{Email: "ops@example.test"}, audit.Entry{Action: audit.ActionKeyRevealed}); err != nil {
 				t.Fatal(err)

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"keydesk/config"
-	"keydesk/handlers"
 	"keydesk/models"
 	"keydesk/models/audit"
 	"keydesk/models/database"
@@ -84,7 +83,10 @@ func openConfiguredStore(cfg config.Options, logger *slog.Logger) (*models.Store
 	if err != nil {
 		return nil, cfg, err
 	}
-	store := models.New(db, keyring, database.SystemClock)
+	store, err := models.New(db, keyring, database.SystemClock)
+	if err != nil {
+		return nil, cfg, err
+	}
 	// The re-keying marks the migrations just wrote are authenticated under
 	// the master key now, before anyone else can add one.
 	if n, err := store.Audit.SealRekeyMarks(context.Background(), migratedFrom); err != nil {
@@ -115,15 +117,6 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	// The passkeys' relying party is built once, from the base URL: a
-	// KEYDESK_BASE_URL that cannot be one stops the start here rather
-	// than answering every passkey request 409. Unset, the console runs
-	// on the default http://127.0.0.1:8080 without passkeys, as it says.
-	if cfg.BaseURL != "" {
-		if _, err := handlers.NewRelyingParty(cfg.BaseURL); err != nil {
-			return fmt.Errorf("KEYDESK_BASE_URL %q cannot carry passkeys (%v): set it to the URL browsers use, on a host name, such as https://keys.example.com or http://localhost:8080", cfg.BaseURL, err)
-		}
-	}
 	store, cfg, err := openConfiguredStore(cfg, logger)
 	if err != nil {
 		return err
@@ -141,12 +134,18 @@ func serve(args []string) error {
 	} else {
 		logger.Info("signed audit checkpoints are appended at start and every 10 minutes", "path", cfg.AuditCheckpointFile)
 	}
+	// Built before the demo is seeded: a configuration web.New refuses
+	// (such as a KEYDESK_BASE_URL that cannot carry passkeys) stops the
+	// start before the demo is seeded or anything is served.
+	server, err := web.New(cfg, store, logger)
+	if err != nil {
+		return err
+	}
 	if *demo {
 		if err := seedDemo(store, os.Stdout); err != nil {
 			return err
 		}
 	}
-	server := web.New(cfg, store, logger)
 	if err := server.Start(); err != nil {
 		return err
 	}

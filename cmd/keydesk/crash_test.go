@@ -337,7 +337,7 @@ func TestKillDashNineDuringABurst(t *testing.T) {
 		if err != nil || !strings.Contains(out, "audit trail intact") {
 			t.Fatalf("audit verify after kill -9: %v\n%s", err, out)
 		}
-		store := modeltest.Wrap(modeltest.Open(t, db), modeltest.Keyring(t))
+		store := modeltest.Wrap(t, modeltest.Open(t, db), modeltest.Keyring(t))
 		p, err := store.Accounts.ProgramByPartnerID(t.Context(), partnerID)
 		if err != nil {
 			t.Fatal(err)
@@ -361,7 +361,7 @@ func TestRotateMasterCommand(t *testing.T) {
 				t.Fatalf("programs create: %v\n%s", err, out)
 			}
 		}
-		store := modeltest.Wrap(modeltest.Open(t, db), modeltest.Keyring(t))
+		store := modeltest.Wrap(t, modeltest.Open(t, db), modeltest.Keyring(t))
 		var programs []accounts.Program
 		if err := store.DB.Find(&programs).Error; err != nil {
 			t.Fatal(err)

@@ -61,7 +61,7 @@ func TestWebhooksSurviveKillDashNine(t *testing.T) {
 		}))
 		defer rcv.Close()
 
-		store := modeltest.Wrap(modeltest.Open(t, db), modeltest.Keyring(t))
+		store := modeltest.Wrap(t, modeltest.Open(t, db), modeltest.Keyring(t))
 		program, err := store.Accounts.ProgramByPartnerID(t.Context(), partnerID)
 		if err != nil {
 			t.Fatal(err)

@@ -95,8 +95,7 @@ func newAPIFixture(t *testing.T, db modeltest.Database, perMinute int) *apiFixtu
 	verifier := apiauth.NewVerifier(s.Keys, apiauth.NewUsageRecorder(s.Keys, s.Clock), opts, s.Clock)
 	limiter := apiauth.NewRateLimiter(apiauth.RateLimits{ReadPerMinute: perMinute, WritePerMinute: perMinute}, s.Clock)
 	failures := apiauth.NewFailedAuthLimiter(failedAuthPerMinute, 0, s.Clock)
-	a := New(s.Members, verifier, limiter, failures)
-	a.CountUsage(f.usage)
+	a := New(Deps{Members: s.Members, Verifier: verifier, Limiter: limiter, Failures: failures, Usage: f.usage})
 
 	e := echo.New()
 	e.IPExtractor = echo.ExtractIPDirect()
@@ -309,7 +308,7 @@ func TestPermissionAndAddressChecks(t *testing.T) {
 // without an authentication before them refuse with 401 instead of
 // letting the call through.
 func TestMiddlewareWithoutAuthentication(t *testing.T) {
-	a := New(nil, nil, nil, nil)
+	a := New(Deps{})
 	for name, mw := range map[string]echo.MiddlewareFunc{"Require": a.Require(keys.PermProgramRead), "RateLimit": a.RateLimit(apiauth.RateRead)} {
 		rec := httptest.NewRecorder()
 		c := echo.New().NewContext(httptest.NewRequest(http.MethodGet, "/v2/loyalty/program", nil), rec)

@@ -29,10 +29,21 @@ type API struct {
 	usage    UsageCounter
 }
 
-// New builds the API handlers. failures limits failed authentications per
-// client address (nil: no limit).
-func New(memberStore *members.Store, verifier *apiauth.Verifier, limiter apiauth.KeyLimiter, failures *apiauth.FailedAuthLimiter) *API {
-	return &API{members: memberStore, verifier: verifier, limiter: limiter, failures: failures}
+// Deps are what the API handlers work with, all given at construction.
+type Deps struct {
+	Members  *members.Store
+	Verifier *apiauth.Verifier
+	Limiter  apiauth.KeyLimiter
+	// Failures limits failed authentications per client address (nil: no
+	// limit).
+	Failures *apiauth.FailedAuthLimiter
+	// Usage counts every verification against its key (nil: none).
+	Usage UsageCounter
+}
+
+// New builds the API handlers from their dependencies.
+func New(d Deps) *API {
+	return &API{members: d.Members, verifier: d.Verifier, limiter: d.Limiter, failures: d.Failures, usage: d.Usage}
 }
 
 // Header names of the REST API, in Go's canonical form: looked up as

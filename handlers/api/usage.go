@@ -13,9 +13,6 @@ type UsageCounter interface {
 	Count(keyID, programID int64, outcome, ip, userAgent string)
 }
 
-// CountUsage makes the API count every verification against its key.
-func (a *API) CountUsage(u UsageCounter) { a.usage = u }
-
 // count records one verification outcome: in the metrics always, and
 // against the key when one can be attributed.
 func (a *API) count(c echo.Context, keyID, programID int64, outcome string) {

@@ -16,13 +16,16 @@ type Store struct {
 	db    *gorm.DB
 	audit *audit.Store
 	now   database.Clock
-	// sealer seals TOTP secrets at rest (SetSealer).
+	// sealer seals TOTP secrets at rest (totp_sealing.go).
 	sealer SecretSealer
-	// outbox, when set, receives the notifiable team events (notify.go).
+	// outbox receives the notifiable team events (notify.go).
 	outbox *outbox.Store
 }
 
-// NewStore builds the accounts store; events go to auditStore.
-func NewStore(db *gorm.DB, auditStore *audit.Store, now database.Clock) *Store {
-	return &Store{db: db, audit: auditStore, now: now}
+// NewStore builds the accounts store; events go to auditStore, the
+// notifiable team events (invitations, removals) to outboxStore, and
+// sealer seals authenticator apps' secrets at rest. The outbox imports
+// nothing of accounts, so the dependency runs one way.
+func NewStore(db *gorm.DB, auditStore *audit.Store, outboxStore *outbox.Store, sealer SecretSealer, now database.Clock) *Store {
+	return &Store{db: db, audit: auditStore, outbox: outboxStore, sealer: sealer, now: now}
 }

@@ -17,10 +17,6 @@ type SecretSealer interface {
 	Current(value string) bool
 }
 
-// SetSealer makes the store seal TOTP secrets; without one they are kept
-// as they are (tests of other packages).
-func (s *Store) SetSealer(sealer SecretSealer) { s.sealer = sealer }
-
 func totpAAD(adminID int64) string {
 	return "keydesk admins.totp_secret " + strconv.FormatInt(adminID, 10)
 }
@@ -31,9 +27,6 @@ func sealedTOTP(stored string) bool { return strings.Contains(stored, ":") }
 
 // sealTOTP is what admins.totp_secret stores for a secret.
 func (s *Store) sealTOTP(adminID int64, secret string) string {
-	if s.sealer == nil {
-		return secret
-	}
 	return s.sealer.Seal(secret, totpAAD(adminID))
 }
 
@@ -43,9 +36,6 @@ func (s *Store) openTOTP(adminID int64, stored string) (string, error) {
 	if !sealedTOTP(stored) {
 		return stored, nil
 	}
-	if s.sealer == nil {
-		return "", fmt.Errorf("accounts: the TOTP secret is sealed and no sealer is set")
-	}
 	return s.sealer.Open(stored, totpAAD(adminID))
 }
 
@@ -54,9 +44,6 @@ func (s *Store) openTOTP(adminID int64, stored string) (string, error) {
 // did not change meanwhile. It returns how many rows it rewrote; running
 // it again rewrites none.
 func (s *Store) ResealTOTPSecrets(ctx context.Context) (int, error) {
-	if s.sealer == nil {
-		return 0, nil
-	}
 	var rows []struct {
 		ID         int64
 		TotpSecret string

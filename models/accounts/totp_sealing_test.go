@@ -75,7 +75,7 @@ func TestTOTPSecretSealedAtRest(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rotated := modeltest.Wrap(s.DB, ring)
+		rotated := modeltest.Wrap(t, s.DB, ring)
 		before := stored(demo.Full.ID)
 		if n, err := rotated.Accounts.ResealTOTPSecrets(ctx); err != nil || n != 2 {
 			t.Fatalf("reseal after rotation = %d, %v; want 2", n, err)

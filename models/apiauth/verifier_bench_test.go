@@ -18,7 +18,7 @@ import (
 func benchKey(b *testing.B) (*modeltest.Stores, *accounts.Program, *keys.APIKey, string) {
 	b.Helper()
 	db := modeltest.SQLite(b)
-	store := modeltest.Wrap(modeltest.Open(b, db), modeltest.Keyring(b))
+	store := modeltest.Wrap(b, modeltest.Open(b, db), modeltest.Keyring(b))
 	p, err := store.Keys.CreateProgram(context.Background(), audit.Actor{}, "Bench")
 	if err != nil {
 		b.Fatal(err)

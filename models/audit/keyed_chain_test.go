@@ -135,7 +135,7 @@ func auditUpgrade(t *testing.T, gdb *gorm.DB) {
 	if _, err := migrations.Migrate(t.Context(), gdb); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := modeltest.Wrap(gdb, modeltest.Keyring(t)).Audit.SealRekeyMarks(t.Context(), from); err != nil {
+	if _, err := modeltest.Wrap(t, gdb, modeltest.Keyring(t)).Audit.SealRekeyMarks(t.Context(), from); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -146,7 +146,7 @@ func TestLegacyChainIsRekeyedThenEditsFail(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
 		const program = 42
 		gdb := auditLegacyDB(t, db, program, 5, nil)
-		store := modeltest.Wrap(gdb, modeltest.Keyring(t))
+		store := modeltest.Wrap(t, gdb, modeltest.Keyring(t))
 
 		_, brk, err := store.Audit.VerifyChain(t.Context(), program)
 		if err != nil || brk == nil || brk.Seq != 1 || !strings.Contains(brk.Reason, "keydesk audit rekey") {
@@ -218,7 +218,7 @@ func TestRekeyRefusesABrokenLegacyChain(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
-		store := modeltest.Wrap(gdb, modeltest.Keyring(t))
+		store := modeltest.Wrap(t, gdb, modeltest.Keyring(t))
 		_, err := store.Audit.RekeyLegacy(t.Context(), audit.Actor{Email: "ops@example.test"}, nil)
 		if err == nil || !strings.Contains(err.Error(), "refusing to re-key") || !strings.Contains(err.Error(), "seq 2") {
 			t.Fatalf("rekey of a broken chain: %v", err)

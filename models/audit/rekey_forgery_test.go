@@ -124,7 +124,7 @@ func TestRekeyRefusesKeyedEventsRewrittenAsLegacy(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
 		const program = 42
 		gdb := auditLegacyDB(t, db, program, 5, nil)
-		store := modeltest.Wrap(gdb, modeltest.Keyring(t))
+		store := modeltest.Wrap(t, gdb, modeltest.Keyring(t))
 		if n, err := store.Audit.PendingRekey(t.Context()); err != nil || n != 1 {
 			t.Fatalf("pending after the upgrade: %d %v", n, err)
 		}
@@ -178,7 +178,7 @@ func TestRekeyMarksAreSealedOnlyByTheUpgrade(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
 		const program = 42
 		gdb := auditLegacyDB(t, db, program, 3, nil)
-		store := modeltest.Wrap(gdb, modeltest.Keyring(t))
+		store := modeltest.Wrap(t, gdb, modeltest.Keyring(t))
 		other := modeltest.Seed(t, store, "Alpha")
 		auditAppendN(t, store, other.Program.ID, 2)
 
@@ -218,7 +218,7 @@ func TestCheckpointsLeaveOutChainsAwaitingRekey(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
 		const program = 42
 		gdb := auditLegacyDB(t, db, program, 3, nil)
-		store := modeltest.Wrap(gdb, modeltest.Keyring(t))
+		store := modeltest.Wrap(t, gdb, modeltest.Keyring(t))
 		other := modeltest.Seed(t, store, "Alpha")
 		cps, err := store.Audit.Checkpoints(t.Context(), nil)
 		if err != nil || len(cps) != 1 || cps[0].ProgramID != other.Program.ID {

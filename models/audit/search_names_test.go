@@ -221,7 +221,7 @@ func TestSearchWithActionAfterUpgrade(t *testing.T) {
 		if err := rows(row{3, audit.ActionKeyCopied, "New key A"}, row{4, audit.ActionKeyCopied, "new key b"}, row{5, audit.ActionKeyUpdated, "New key C"}); err != nil {
 			t.Fatal(err)
 		}
-		s := modeltest.Wrap(gdb, modeltest.Keyring(t))
+		s := modeltest.Wrap(t, gdb, modeltest.Keyring(t))
 		for _, tc := range []struct {
 			action, search string
 			want           []string

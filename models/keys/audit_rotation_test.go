@@ -16,7 +16,7 @@ import (
 func TestMasterKeyRotationKeepsTheAuditTrailVerifiable(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
 		gdb := modeltest.Open(t, db)
-		oldStore := modeltest.Wrap(gdb, mustKeyring(t, modeltest.MasterKey))
+		oldStore := modeltest.Wrap(t, gdb, mustKeyring(t, modeltest.MasterKey))
 		a := modeltest.Seed(t, oldStore, "Audit rotation A")
 		modeltest.Seed(t, oldStore, "Audit rotation B")
 		if _, err := oldStore.Keys.Generate(t.Context(), a.Program.ID, audit.Actor{Email: a.Full.Email}, keys.KeyInput{Name: "Shop"}); err != nil {
@@ -33,12 +33,12 @@ func TestMasterKeyRotationKeepsTheAuditTrailVerifiable(t *testing.T) {
 		}
 
 		// Before the rotation, the new key alone cannot verify old events.
-		newOnly := modeltest.Wrap(gdb, mustKeyring(t, newMasterKey))
+		newOnly := modeltest.Wrap(t, gdb, mustKeyring(t, newMasterKey))
 		if _, brk, err := newOnly.Audit.VerifyChain(t.Context(), a.Program.ID); err != nil || brk == nil {
 			t.Fatalf("old events verified without their key: %v %v", brk, err)
 		}
 
-		both := modeltest.Wrap(gdb, mustKeyring(t, newMasterKey, modeltest.MasterKey))
+		both := modeltest.Wrap(t, gdb, mustKeyring(t, newMasterKey, modeltest.MasterKey))
 		rep, err := both.Keys.RotateMasterKey(t.Context(), audit.Actor{Email: "cli"}, keys.RotationOptions{})
 		if err != nil || rep.Pending != 0 {
 			t.Fatalf("rotation: %+v %v", rep, err)

@@ -21,7 +21,7 @@ func TestExpirySweepEmitsEachNoticeOnceUnderRacingSweeps(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
 		ctx := context.Background()
 		store := modeltest.NewStores(t, db)
-		other := modeltest.Wrap(modeltest.Open(t, db), modeltest.Keyring(t))
+		other := modeltest.Wrap(t, modeltest.Open(t, db), modeltest.Keyring(t))
 		fx := modeltest.Seed(t, store, "Alpha")
 		start := time.Now().UTC().Truncate(time.Second)
 		at := func(d time.Duration) {

@@ -47,7 +47,7 @@ func allSecrets(t *testing.T, store *modeltest.Stores, ring *keys.Keyring) map[i
 func TestMasterKeyRotationSurvivesInterruption(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
 		gdb := modeltest.Open(t, db)
-		oldStore := modeltest.Wrap(gdb, mustKeyring(t, modeltest.MasterKey))
+		oldStore := modeltest.Wrap(t, gdb, mustKeyring(t, modeltest.MasterKey))
 		a := modeltest.Seed(t, oldStore, "Rotation A")
 		b := modeltest.Seed(t, oldStore, "Rotation B")
 		for i := range 7 {
@@ -67,7 +67,7 @@ func TestMasterKeyRotationSurvivesInterruption(t *testing.T) {
 
 		// Without the previous master key nothing can be re-sealed, and
 		// nothing changes.
-		alone := modeltest.Wrap(gdb, mustKeyring(t, newMasterKey))
+		alone := modeltest.Wrap(t, gdb, mustKeyring(t, newMasterKey))
 		rep, err := alone.Keys.RotateMasterKey(t.Context(), audit.Actor{Email: "cli"}, keys.RotationOptions{})
 		if err == nil || !strings.Contains(err.Error(), "KEYDESK_MASTER_KEY_PREVIOUS") || rep.Resealed != 0 {
 			t.Fatalf("rotation without the previous key: %+v, %v", rep, err)
@@ -77,7 +77,7 @@ func TestMasterKeyRotationSurvivesInterruption(t *testing.T) {
 		}
 
 		both := mustKeyring(t, newMasterKey, modeltest.MasterKey)
-		store := modeltest.Wrap(gdb, both)
+		store := modeltest.Wrap(t, gdb, both)
 		actor := audit.Actor{Email: "cli", UserAgent: "keydesk-cli"}
 
 		// Crash inside the third transaction: two batches of 3 commit, the
@@ -173,7 +173,7 @@ func equalSecrets(a, b map[int64]string) bool {
 func TestMasterKeyRotationResealsARolledKeysOldSecret(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
 		gdb := modeltest.Open(t, db)
-		oldStore := modeltest.Wrap(gdb, mustKeyring(t, modeltest.MasterKey))
+		oldStore := modeltest.Wrap(t, gdb, mustKeyring(t, modeltest.MasterKey))
 		fx := modeltest.Seed(t, oldStore, "Rolled")
 		actor := audit.Actor{AdminID: fx.Full.ID, Email: fx.Full.Email}
 		k, err := oldStore.Keys.Generate(t.Context(), fx.Program.ID, actor, keys.KeyInput{Name: "Shop"})
@@ -192,13 +192,13 @@ func TestMasterKeyRotationResealsARolledKeysOldSecret(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		rotating := modeltest.Wrap(gdb, mustKeyring(t, newMasterKey, modeltest.MasterKey))
+		rotating := modeltest.Wrap(t, gdb, mustKeyring(t, newMasterKey, modeltest.MasterKey))
 		rep, err := rotating.Keys.RotateMasterKey(t.Context(), audit.Actor{Email: "cli"}, keys.RotationOptions{})
 		if err != nil || rep.Pending != 0 {
 			t.Fatalf("rotation: %+v, %v", rep, err)
 		}
 
-		after := modeltest.Wrap(gdb, mustKeyring(t, newMasterKey))
+		after := modeltest.Wrap(t, gdb, mustKeyring(t, newMasterKey))
 		c, err := after.Keys.CredentialByDigest(t.Context(), keys.KeyDigest(oldSecret))
 		if err != nil || c == nil {
 			t.Fatalf("old secret not found during its overlap: %v", err)

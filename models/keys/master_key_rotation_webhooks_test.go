@@ -20,7 +20,7 @@ func TestMasterKeyRotationResealsWebhookSecrets(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
 		ctx := t.Context()
 		gdb := modeltest.Open(t, db)
-		oldStore := modeltest.Wrap(gdb, mustKeyring(t, modeltest.MasterKey))
+		oldStore := modeltest.Wrap(t, gdb, mustKeyring(t, modeltest.MasterKey))
 		fx := modeltest.Seed(t, oldStore, "Rotation W")
 		actor := audit.Actor{AdminID: fx.Full.ID, Email: fx.Full.Email}
 		ep, first, err := oldStore.Outbox.CreateEndpoint(ctx, fx.Program.ID, actor, outbox.EndpointInput{URL: "https://hooks.example.test/k", Events: []string{outbox.EventKeyCreated}})
@@ -37,7 +37,7 @@ func TestMasterKeyRotationResealsWebhookSecrets(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		both := modeltest.Wrap(gdb, mustKeyring(t, newMasterKey, modeltest.MasterKey))
+		both := modeltest.Wrap(t, gdb, mustKeyring(t, newMasterKey, modeltest.MasterKey))
 		report, err := both.Keys.RotateMasterKey(ctx, audit.Actor{}, keys.RotationOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -46,7 +46,7 @@ func TestMasterKeyRotationResealsWebhookSecrets(t *testing.T) {
 			t.Fatalf("re-sealed %d webhook secrets and tokens, want 3", report.WebhookSecrets)
 		}
 
-		newOnly := modeltest.Wrap(gdb, mustKeyring(t, newMasterKey))
+		newOnly := modeltest.Wrap(t, gdb, mustKeyring(t, newMasterKey))
 		newOnly.Outbox.UseMail(true)
 		got, err := newOnly.Outbox.EndpointByID(ctx, fx.Program.ID, ep.ID)
 		if err != nil {

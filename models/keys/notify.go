@@ -6,11 +6,7 @@ import (
 	"gorm.io/gorm"
 
 	"keydesk/models/audit"
-	"keydesk/models/outbox"
 )
-
-// UseOutbox makes the key actions enqueue their notifiable events.
-func (s *Store) UseOutbox(o *outbox.Store) { s.outbox = o }
 
 // appendAndNotify appends the action's audit event and, for a successful
 // notifiable action, its outbox event, both in the action's transaction.

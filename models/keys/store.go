@@ -25,9 +25,10 @@ type Store struct {
 }
 
 // NewStore builds the keys store. Revocations are announced to revocations'
-// subscribers inside the revoking transaction.
-func NewStore(db *gorm.DB, auditStore *audit.Store, keyring *Keyring, revocations *Revocations, now database.Clock) *Store {
-	return &Store{db: db, audit: auditStore, keyring: keyring, revocations: revocations, now: now}
+// subscribers inside the revoking transaction; the key actions' notifiable
+// events are enqueued in outboxStore (notify.go).
+func NewStore(db *gorm.DB, auditStore *audit.Store, outboxStore *outbox.Store, keyring *Keyring, revocations *Revocations, now database.Clock) *Store {
+	return &Store{db: db, audit: auditStore, outbox: outboxStore, keyring: keyring, revocations: revocations, now: now}
 }
 
 // Keyring returns the master keys in use.

@@ -257,7 +257,7 @@ VALUES (7, 1, '', 'h1', ?, 11, 'ada@example.test', 'api_key.created', 'api_key',
 			t.Errorf("passkey_challenges_used after the upgrade: %v", err)
 		}
 		// The upgraded database is readable through the current stores.
-		s := modeltest.Wrap(gdb, modeltest.Keyring(t))
+		s := modeltest.Wrap(t, gdb, modeltest.Keyring(t))
 		p, err := s.Accounts.ProgramByID(t.Context(), 7)
 		if err != nil || p.PartnerID != "p_loyalty" {
 			t.Errorf("program through the stores after the upgrade: %+v, %v", p, err)

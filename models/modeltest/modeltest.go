@@ -147,15 +147,20 @@ func (s *Stores) Now() time.Time { return s.Clock() }
 // NewStores opens and migrates db and builds the stores over it, on a clock
 // that reads the wall clock until SetClock moves it.
 func NewStores(t testing.TB, db Database) *Stores {
-	return Wrap(Open(t, db), Keyring(t))
+	return Wrap(t, Open(t, db), Keyring(t))
 }
 
 // Wrap builds test stores over an opened, migrated database.
-func Wrap(gdb *gorm.DB, keyring *keys.Keyring) *Stores {
+func Wrap(t testing.TB, gdb *gorm.DB, keyring *keys.Keyring) *Stores {
+	t.Helper()
 	s := &Stores{DB: gdb}
 	wall := time.Now
 	s.clock.Store(&wall)
-	s.Stores = models.New(gdb, keyring, database.Fixed(func() time.Time { return (*s.clock.Load())() }))
+	stores, err := models.New(gdb, keyring, database.Fixed(func() time.Time { return (*s.clock.Load())() }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Stores = stores
 	return s
 }
 

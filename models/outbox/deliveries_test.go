@@ -249,7 +249,7 @@ func TestClaimOnceUnderTwoClaimers(t *testing.T) {
 				sqlDB.Close()
 			}
 		})
-		second := modeltest.Wrap(other, modeltest.Keyring(t))
+		second := modeltest.Wrap(t, other, modeltest.Keyring(t))
 		second.SetClock(f.s.Now)
 		workers := []*outbox.Store{f.s.Outbox, second.Outbox}
 

@@ -44,7 +44,7 @@ func TestMigrationFoldsExistingMinutesIntoHours(t *testing.T) {
 		if _, err := migrations.Migrate(t.Context(), gdb); err != nil {
 			t.Fatal(err)
 		}
-		s := modeltest.Wrap(gdb, modeltest.Keyring(t))
+		s := modeltest.Wrap(t, gdb, modeltest.Keyring(t))
 		for _, c := range []struct {
 			res          string
 			program, key int64

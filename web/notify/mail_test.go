@@ -123,8 +123,7 @@ func mailWorker(t *testing.T, store *modeltest.Stores, sink *smtpSink) *notify.W
 	}
 	store.Outbox.UseMail(true)
 	w := notify.NewWorker(store.Outbox, notify.WorkerConfig{RetryBase: 20 * time.Millisecond, PollInterval: 20 * time.Millisecond,
-		Timeout: 5 * time.Second}, store.Now, slog.New(slog.DiscardHandler))
-	w.UseMailer(m)
+		Timeout: 5 * time.Second}, m, store.Now, slog.New(slog.DiscardHandler))
 	return w
 }
 

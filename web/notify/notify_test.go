@@ -86,7 +86,7 @@ func (r *receiver) snapshot() (map[string]int, []string, int) {
 
 func testWorker(store *modeltest.Stores, allowPrivate bool) *notify.Worker {
 	return notify.NewWorker(store.Outbox, notify.WorkerConfig{AllowPrivate: allowPrivate, RetryBase: 20 * time.Millisecond,
-		PollInterval: 20 * time.Millisecond, Timeout: 2 * time.Second}, store.Now, slog.New(slog.DiscardHandler))
+		PollInterval: 20 * time.Millisecond, Timeout: 2 * time.Second}, nil, store.Now, slog.New(slog.DiscardHandler))
 }
 
 // TestWebhookSignedAndRetriedAcrossAnOutage: a key generated while the
@@ -197,7 +197,7 @@ func TestTwoWorkersShareTheOutbox(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
 		ctx := context.Background()
 		store := modeltest.NewStores(t, db)
-		other := modeltest.Wrap(modeltest.Open(t, db), modeltest.Keyring(t))
+		other := modeltest.Wrap(t, modeltest.Open(t, db), modeltest.Keyring(t))
 		fx := modeltest.Seed(t, store, "Alpha")
 		rcv := newReceiver(t)
 		store.Outbox.AllowPrivateTargets(true) // the receiver listens on 127.0.0.1

@@ -42,8 +42,9 @@ type Worker struct {
 	mailer *Mailer // worker_mail.go
 }
 
-// NewWorker builds a worker over the outbox store.
-func NewWorker(store *outbox.Store, cfg WorkerConfig, now func() time.Time, logger *slog.Logger) *Worker {
+// NewWorker builds a worker over the outbox store; with a mailer it also
+// delivers email notices (nil: none).
+func NewWorker(store *outbox.Store, cfg WorkerConfig, mailer *Mailer, now func() time.Time, logger *slog.Logger) *Worker {
 	d := DefaultWorkerConfig()
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = d.PollInterval
@@ -66,7 +67,7 @@ func NewWorker(store *outbox.Store, cfg WorkerConfig, now func() time.Time, logg
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = d.Concurrency
 	}
-	return &Worker{store: store, client: NewHTTPClient(cfg.AllowPrivate, cfg.Timeout), cfg: cfg, now: now, logger: logger, wake: make(chan struct{}, 1)}
+	return &Worker{store: store, client: NewHTTPClient(cfg.AllowPrivate, cfg.Timeout), cfg: cfg, mailer: mailer, now: now, logger: logger, wake: make(chan struct{}, 1)}
 }
 
 // Wake makes the worker look at the outbox now rather than at its next tick.

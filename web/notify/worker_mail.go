@@ -6,9 +6,6 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// UseMailer makes the worker also deliver email notices (nil: none).
-func (w *Worker) UseMailer(m *Mailer) { w.mailer = m }
-
 // mailOnce makes one round of due mail attempts, retried with the same
 // backoff as webhooks; it returns how many it handled.
 func (w *Worker) mailOnce(ctx context.Context) int {

@@ -32,7 +32,6 @@ const (
 // Errors of an invitation.
 var (
 	ErrInvitationInvalid = errors.New("this invitation link is not valid: it was used, revoked or has expired")
-	ErrAlreadyHasAccount = errors.New("an account with this email exists: sign in with its password to join")
 	ErrTooManyPending    = fmt.Errorf("the program has %d pending invitations, the most allowed: revoke one or wait until they are used or expire", MaxPendingInvitations)
 	ErrInvitationRate    = fmt.Errorf("%d invitations were sent in the last minute, the most allowed: wait a minute and try again", MaxInvitationsPerMinute)
 )

@@ -88,9 +88,6 @@ func (s *Stores) Ping(ctx context.Context, timeout time.Duration) error {
 // dedicated LISTEN connection); ok is false on SQLite.
 func (s *Stores) PostgresURL() (url string, ok bool) { return database.PostgresURL(s.db) }
 
-// IsPostgres reports whether the stores run on PostgreSQL.
-func (s *Stores) IsPostgres() bool { return database.IsPostgres(s.db) }
-
 // Close closes the database's connections.
 func (s *Stores) Close() error {
 	sqlDB, err := s.db.DB()

@@ -48,10 +48,6 @@ func (k *Keyring) DeriveSealer(purpose string) (*Sealer, error) {
 	return s, nil
 }
 
-// IsSealed reports whether value is a sealed value (rather than a legacy
-// plain one).
-func IsSealed(value string) bool { return strings.HasPrefix(value, sealedPrefix) }
-
 // Current reports whether value is sealed under the current master key.
 func (s *Sealer) Current(value string) bool {
 	return strings.HasPrefix(value, sealedPrefix+strconv.FormatInt(s.current, 10)+":")

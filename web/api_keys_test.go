@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -400,6 +401,36 @@ func TestConcurrentGenerateRequests(t *testing.T) {
 			t.Fatalf("keys %d, creation events %d", keyList, events)
 		}
 	})
+}
+
+// sendAtOnce releases every request at the same moment from its own
+// goroutine through c and counts the answers by status (0: no answer).
+func sendAtOnce(c *client, reqs []*http.Request) map[int]int {
+	start := make(chan struct{})
+	codes := make(chan int, len(reqs))
+	var wg sync.WaitGroup
+	for _, req := range reqs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			resp, err := c.http.Do(req)
+			if err != nil {
+				codes <- 0
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(codes)
+	got := map[int]int{}
+	for code := range codes {
+		got[code]++
+	}
+	return got
 }
 
 func mustRequest(t *testing.T, u string, form url.Values, token string) *http.Request {

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,32 +18,11 @@ import (
 func inviteAtOnce(t *testing.T, ts *testServer, c *client, n int, prefix string) map[int]int {
 	t.Helper()
 	token := c.csrf()
-	start := make(chan struct{})
-	codes := make(chan int, n)
-	var wg sync.WaitGroup
+	reqs := make([]*http.Request, n)
 	for i := range n {
-		req := mustRequest(t, ts.URL+"/general/admins/invite", url.Values{"email": {fmt.Sprintf("%s%d@example.test", prefix, i)}, "access": {"limited"}}, token)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			resp, err := c.http.Do(req)
-			if err != nil {
-				codes <- 0
-				return
-			}
-			resp.Body.Close()
-			codes <- resp.StatusCode
-		}()
+		reqs[i] = mustRequest(t, ts.URL+"/general/admins/invite", url.Values{"email": {fmt.Sprintf("%s%d@example.test", prefix, i)}, "access": {"limited"}}, token)
 	}
-	close(start)
-	wg.Wait()
-	close(codes)
-	got := map[int]int{}
-	for code := range codes {
-		got[code]++
-	}
-	return got
+	return sendAtOnce(c, reqs)
 }
 
 func pendingInvitations(t *testing.T, ts *testServer) int64 {

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 
 	"keydesk/models/audit"
@@ -124,31 +123,11 @@ func TestWebhookEndpointCapHoldsUnderSimultaneousAdds(t *testing.T) {
 		c := ts.loggedIn(t, ts.Demo.Full.Email)
 		token := c.csrf()
 		const attempts = 25
-		start := make(chan struct{})
-		codes := make(chan int, attempts)
-		var wg sync.WaitGroup
+		reqs := make([]*http.Request, attempts)
 		for i := range attempts {
-			req := mustRequest(t, ts.URL+"/general/webhooks", url.Values{"url": {fmt.Sprintf("%s/%d", publicHook, i)}, "events": {outbox.EventKeyCreated}}, token)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				resp, err := c.http.Do(req)
-				if err != nil {
-					codes <- 0
-					return
-				}
-				resp.Body.Close()
-				codes <- resp.StatusCode
-			}()
+			reqs[i] = mustRequest(t, ts.URL+"/general/webhooks", url.Values{"url": {fmt.Sprintf("%s/%d", publicHook, i)}, "events": {outbox.EventKeyCreated}}, token)
 		}
-		close(start)
-		wg.Wait()
-		close(codes)
-		got := map[int]int{}
-		for code := range codes {
-			got[code]++
-		}
+		got := sendAtOnce(c, reqs)
 		if got[http.StatusOK] != outbox.MaxEndpointsPerProgram || got[http.StatusConflict] != attempts-outbox.MaxEndpointsPerProgram {
 			t.Fatalf("statuses %v, want %d × 200 and %d × 409", got, outbox.MaxEndpointsPerProgram, attempts-outbox.MaxEndpointsPerProgram)
 		}

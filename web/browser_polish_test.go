@@ -457,7 +457,10 @@ func setField(id, value string) chromedp.Action[chromedp.Void] {
 // partner ID and a copyable request, explains the identifier (JWT sub), and,
 // after the password, until when keys show without it.
 func TestBrowserIntegratorHelpAndReauthWindow(t *testing.T) {
-	ts := newTestServer(t, modeltest.SQLite(t), withListenerBaseURL("127.0.0.1"))
+	// The example request names the configured base URL (a host name:
+	// passkeys refuse an IP address), not the address the browser used.
+	ts := newTestServer(t, modeltest.SQLite(t), withListenerBaseURL("localhost"))
+	baseURL := strings.Replace(ts.URL, "127.0.0.1", "localhost", 1)
 	k := seedKeys(t, ts, "Shopify sync")[0]
 	ctx := newBrowser(t, 375, 800)
 	browserLogin(t, ctx, ts.URL, ts.Demo.Full.Email)
@@ -466,7 +469,7 @@ func TestBrowserIntegratorHelpAndReauthWindow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{ts.Demo.Program.PartnerID, "curl " + ts.URL + "/v2/loyalty/program", "partner-id: " + ts.Demo.Program.PartnerID, "sub"} {
+	for _, want := range []string{ts.Demo.Program.PartnerID, "curl " + baseURL + "/v2/loyalty/program", "partner-id: " + ts.Demo.Program.PartnerID, "sub"} {
 		if !strings.Contains(text, want) {
 			t.Fatalf("the help lacks %q:\n%s", want, text)
 		}

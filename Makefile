@@ -23,21 +23,25 @@ generate: templ css htmx axe
 templ:
 	$(GO) tool templ generate
 
+# npm packages, behind a stamp written only after npm ci succeeds, so an
+# interrupted install is redone rather than taken for a complete one.
 # SCARF_ANALYTICS=false: Spectral depends on @scarf/scarf, whose install
 # script would report the installation.
-node_modules: package.json package-lock.json
-	SCARF_ANALYTICS=false npm ci --no-audit --no-fund
-	@touch node_modules
+NODE_MODULES := node_modules/.keydesk-installed
 
-css: node_modules
+$(NODE_MODULES): package.json package-lock.json
+	SCARF_ANALYTICS=false npm ci --no-audit --no-fund
+	@touch $(NODE_MODULES)
+
+css: $(NODE_MODULES)
 	npx tailwindcss -i ./static/css/input.css -o ./static/css/app.css --minify
 
-htmx: node_modules
+htmx: $(NODE_MODULES)
 	cp node_modules/htmx.org/dist/htmx.min.js static/js/htmx.min.js
 
 # axe-core for the accessibility browser test only (web/browser_a11y_test.go
 # embeds it); no console page serves it.
-axe: node_modules
+axe: $(NODE_MODULES)
 	cp node_modules/axe-core/axe.min.js web/testdata/axe.min.js
 
 # Static checks CI runs besides the tests.
@@ -51,7 +55,7 @@ lint:
 
 # web/openapi.yaml against Spectral (spectral:oas, .spectral.yaml) and
 # Redocly (recommended, redocly.yaml): any error or warning fails.
-openapi-lint: node_modules
+openapi-lint: $(NODE_MODULES)
 	npx spectral lint --ruleset .spectral.yaml --fail-severity=warn web/openapi.yaml
 	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true npx redocly lint --config redocly.yaml web/openapi.yaml
 

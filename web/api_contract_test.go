@@ -256,9 +256,9 @@ func TestOpenAPILintersReportNothing(t *testing.T) {
 	for _, bin := range []string{spectral, redocly} {
 		if _, err := os.Stat(bin); err != nil {
 			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s missing under CI=true: run make node_modules", bin)
+				t.Fatalf("%s missing under CI=true: run make openapi-lint (it installs them)", bin)
 			}
-			t.Skipf("%s not installed (make node_modules)", bin)
+			t.Skipf("%s not installed (make openapi-lint installs it)", bin)
 		}
 	}
 	for _, cmd := range []*exec.Cmd{

@@ -5,6 +5,7 @@
 package config
 
 import (
+	"net"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -64,12 +65,21 @@ type Options struct {
 const DefaultBaseURL = "http://127.0.0.1:8080"
 
 // PublicURL is the base URL links and passkeys use: KEYDESK_BASE_URL, or
-// DefaultBaseURL without it.
+// without it the address the console listens on (an unspecified host such
+// as 0.0.0.0 read as 127.0.0.1), so `serve --addr 127.0.0.1:9000` shows
+// requests to port 9000; DefaultBaseURL when neither is known.
 func (o Options) PublicURL() string {
-	if o.BaseURL == "" {
+	if o.BaseURL != "" {
+		return o.BaseURL
+	}
+	host, port, err := net.SplitHostPort(o.Addr)
+	if err != nil || port == "" {
 		return DefaultBaseURL
 	}
-	return o.BaseURL
+	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // Default is the configuration for a master key with no variable set,

@@ -155,3 +155,24 @@ func TestConfigParseWritesNoMasterKeyFile(t *testing.T) {
 		t.Fatalf("%s written by parsing (stat: %v)", config.MasterKeyFile, err)
 	}
 }
+
+// Without KEYDESK_BASE_URL the public URL is the listening address, so the
+// console's example request names the port it really serves on.
+func TestPublicURLFollowsTheListenAddress(t *testing.T) {
+	for _, tc := range []struct{ addr, base, want string }{
+		{"127.0.0.1:8080", "", "http://127.0.0.1:8080"},
+		{"127.0.0.1:9000", "", "http://127.0.0.1:9000"},
+		{"0.0.0.0:9000", "", "http://127.0.0.1:9000"},
+		{":9000", "", "http://127.0.0.1:9000"},
+		{"[::]:9000", "", "http://127.0.0.1:9000"},
+		{"[::1]:9000", "", "http://[::1]:9000"},
+		{"localhost:9000", "", "http://localhost:9000"},
+		{"", "", config.DefaultBaseURL},
+		{"0.0.0.0:9000", "https://keys.example.com", "https://keys.example.com"},
+	} {
+		o := config.Options{Addr: tc.addr, BaseURL: tc.base}
+		if got := o.PublicURL(); got != tc.want {
+			t.Errorf("Addr %q, BaseURL %q: PublicURL %q, want %q", tc.addr, tc.base, got, tc.want)
+		}
+	}
+}

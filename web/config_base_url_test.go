@@ -40,13 +40,19 @@ func TestConfigBaseURLIsTheOnePublicURL(t *testing.T) {
 	}
 }
 
-// Without KEYDESK_BASE_URL the public URL is http://127.0.0.1:8080, an IP
-// address that cannot carry passkeys: they answer 409 saying what to set.
+// Without KEYDESK_BASE_URL the public URL is the listening address (here
+// 127.0.0.1 and the test port), an IP address that cannot carry passkeys:
+// they answer 409 saying what to set.
 func TestConfigDefaultBaseURLHasNoPasskeys(t *testing.T) {
 	ts := newTestServer(t, modeltest.SQLite(t))
 	c := ts.newClient(t)
 	resp, body := c.do(http.MethodPost, "/login/passkey/options", url.Values{}, map[string]string{"X-CSRF-Token": c.csrf()})
 	if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "KEYDESK_BASE_URL") {
 		t.Fatalf("passkey options without a base URL: %d %s", resp.StatusCode, body)
+	}
+	// The integrator help then names the address the console listens on.
+	signedIn := ts.loggedIn(t, ts.Demo.Full.Email)
+	if _, page := signedIn.get("/general/api-keys"); !strings.Contains(page, "curl "+ts.URL+"/v2/loyalty/program") {
+		t.Errorf("without a base URL the example request does not name the listening address %s", ts.URL)
 	}
 }

@@ -204,7 +204,7 @@ func TestBrowserRevealKeepsLayout(t *testing.T) {
 			}
 			runStep(t, ctx, "last menu",
 				chromedp.ScrollIntoView(chromedp.CSS("summary[aria-label='Actions for Newsletter']")),
-				chromedp.Click(chromedp.CSS("summary[aria-label='Actions for Newsletter']")),
+				openMenu("Newsletter"),
 				chromedp.WaitVisible(chromedp.Search("//tr[.//p[text()='Newsletter']]//button[normalize-space()='Edit']")),
 			)
 			screenshot(t, ctx, "polish-last-menu-"+itoa(int64(size[0])))
@@ -254,8 +254,17 @@ func rowMenuButton(row, item string) chromedp.Search {
 	return chromedp.Search("//tr[.//p[text()='" + row + "']]//button[normalize-space()='" + item + "']")
 }
 
+// openMenu opens a row's menu and waits until app.js has placed its panel
+// (below the button, or above it near the bottom of the window): a click
+// before that can land where the panel no longer is.
 func openMenu(row string) chromedp.Action[chromedp.Void] {
-	return chromedp.Click(chromedp.CSS("summary[aria-label='Actions for " + row + "']"))
+	summary := "summary[aria-label='Actions for " + row + "']"
+	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		return chromedp.Do(ctx,
+			chromedp.Click(chromedp.CSS(summary)),
+			chromedp.WaitVisible(chromedp.CSS("details[open] > "+summary+" + .menu-panel[data-placed]")),
+		)
+	})
 }
 
 // TestBrowserFocusReturnsToTheRow: after Edit, Inactivate, Activate and

@@ -266,7 +266,7 @@ func TestBrowserKeyboardAndLimit(t *testing.T) {
 	}
 	must("list", chromedp.Navigate(ts.URL+"/general/api-keys"), chromedp.WaitVisible(chromedp.Search("//td//p[text()='Legacy ERP']")))
 	screenshot(t, ctx, "10-list")
-	must("menu open", chromedp.Click(chromedp.CSS("summary[aria-label='Actions for Legacy ERP']")), chromedp.WaitVisible(xpathButton("Delete")))
+	must("menu open", openMenu("Legacy ERP"), chromedp.WaitVisible(xpathButton("Delete")))
 	screenshot(t, ctx, "11-menu")
 	must("menu closes on Escape", chromedp.KeyEvent("\x1b"))
 	open, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('details[open]').length`))

@@ -163,10 +163,14 @@
     var panel = menu.querySelector(".menu-panel");
     if (!panel) return;
     panel.classList.remove("menu-up");
+    panel.removeAttribute("data-placed");
     if (!menu.open) return;
     var below = panel.getBoundingClientRect().bottom > window.innerHeight;
     var room = menu.getBoundingClientRect().top > panel.offsetHeight + 8;
     if (below && room) panel.classList.add("menu-up");
+    // The toggle event comes a task after the menu opened: until then the
+    // panel may still move up. data-placed says it stands where it stays.
+    panel.setAttribute("data-placed", "");
   }, true);
 
   // ---- secrets ---------------------------------------------------------

@@ -75,12 +75,19 @@
     if (opener && opener.isConnected && typeof opener.focus === "function") {
       focusRow = null;
       opener.focus();
-    } else if (!focusRowTarget()) {
+    } else if (!focusRowTarget() && !focusPlacedOutside(dialog)) {
       var main = document.getElementById("main");
       var fallback = main && main.querySelector("h1");
       if (fallback) { fallback.setAttribute("tabindex", "-1"); fallback.focus(); }
     }
   }, true);
+
+  // The close event arrives a task after the dialog closed; by then the
+  // keys panel's load handler may have put focus on a row already.
+  function focusPlacedOutside(dialog) {
+    var active = document.activeElement;
+    return !!active && active !== document.body && active.isConnected && !dialog.contains(active);
+  }
 
   // A row action re-renders the keys panel, so the element that opened it
   // is gone: focus goes back to the same row's menu button, or, when the

@@ -218,3 +218,35 @@ func countAudit(t *testing.T, s *modeltest.Stores, programID int64, action, outc
 	}
 	return int(n)
 }
+
+// An unknown email costs the same argon2 comparison as a known one: one
+// comparison, with the parameters real password hashes use, so the answer
+// takes as long whether or not the account exists.
+func TestAuthenticateComparesOnePasswordWhetherOrNotTheEmailExists(t *testing.T) {
+	s := modeltest.NewStores(t, modeltest.SQLite(t))
+	f := modeltest.Seed(t, s, "Demo Store")
+	compared := accounts.RecordPasswordComparisons(t)
+	ctx := context.Background()
+	actor := audit.Actor{IP: "203.0.113.9"}
+
+	if _, err := s.Accounts.Authenticate(ctx, f.Full.Email, modeltest.Password, actor); err != nil {
+		t.Fatalf("right password: %v", err)
+	}
+	real := compared()
+	if len(real) != 1 {
+		t.Fatalf("a sign-in compared %d passwords, want 1", len(real))
+	}
+	cases := []struct{ name, email, password string }{
+		{"known email, wrong password", f.Full.Email, "wrong password!"},
+		{"unknown email", "nobody@example.test", "wrong password!"},
+	}
+	for _, c := range cases {
+		if _, err := s.Accounts.Authenticate(ctx, c.email, c.password, actor); !errors.Is(err, accounts.ErrInvalidCredentials) {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		got := compared()
+		if len(got) != 1 || got[0] != real[0] {
+			t.Errorf("%s: compared %q, want one comparison with %q", c.name, got, real[0])
+		}
+	}
+}

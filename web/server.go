@@ -58,7 +58,8 @@ const MaxBodyBytes = 64 << 10
 // works with. A KEYDESK_BASE_URL that cannot be the passkeys' relying
 // party is an error here, so a bad value stops the start rather than
 // answering every passkey request 409. Unset, the console runs on the
-// default http://127.0.0.1:8080 without passkeys, as it says.
+// default http://127.0.0.1:8080 without passkeys, as it says. The stores'
+// outbox must have been built with OutboxOptions(cfg).
 func New(cfg config.Options, stores *models.Stores, logger *slog.Logger) (*Server, error) {
 	relyingParty, passkeysOff := handlers.NewRelyingParty(cfg.PublicURL())
 	if passkeysOff != nil && cfg.BaseURL != "" {
@@ -73,8 +74,9 @@ func New(cfg config.Options, stores *models.Stores, logger *slog.Logger) (*Serve
 	}, deriveKey(cfg.MasterKey, "session cookie hash"), deriveKey(cfg.MasterKey, "session cookie block"))
 
 	mailer, mail := newMailer(cfg, logger)
-	stores.Outbox.UseMail(mailer != nil)
-	stores.Outbox.AllowPrivateTargets(cfg.Events.Webhooks.AllowPrivate)
+	if got, want := stores.Outbox.Options(), OutboxOptions(cfg); got != want {
+		return nil, fmt.Errorf("web: the stores' outbox was built with %+v, the configuration asks for %+v: build the stores with web.OutboxOptions(cfg)", got, want)
+	}
 	webhooks := notify.NewWorker(stores.Outbox, cfg.Events.Webhooks, mailer, stores.Clock, logger)
 	api := newAPIRuntime(cfg.API, stores, logger)
 	h := handlers.New(handlers.Deps{

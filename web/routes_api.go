@@ -25,8 +25,8 @@ func (s *Server) apiRoutes(g routeSet) {
 	rt := s.api
 	handler := api.New(api.Deps{Members: s.Stores.Members, Verifier: rt.verifier, Limiter: rt.keyLimiter(), Failures: rt.failures, Usage: rt.counts})
 
-	api := func(path string) string { return under(routes.API, path) }
-	g.Group("", compressPublicBodies()).GET(api(routes.APIOpenAPI), func(c echo.Context) error {
+	v2 := func(path string) string { return under(routes.API, path) }
+	g.Group("", compressPublicBodies()).GET(v2(routes.APIOpenAPI), func(c echo.Context) error {
 		return c.Blob(http.StatusOK, "application/yaml; charset=utf-8", openAPIDocument)
 	})
 
@@ -47,11 +47,11 @@ func (s *Server) apiRoutes(g routeSet) {
 		return chain(h, handler.RequireUIToken, handler.Require(p), handler.RateLimit(apiauth.RateRead))
 	}
 
-	g.GET(api(routes.APIProgram), read(keys.PermProgramRead, handler.Program))
-	g.GET(api(routes.APIMembers), read(keys.PermMembersRead, handler.ListMembers))
-	g.POST(api(routes.APIMembers), write(keys.PermMembersWrite, handler.CreateMember))
-	g.GET(api(routes.APIMemberRoute), read(keys.PermMembersRead, handler.GetMember))
-	g.GET(api(routes.APIUIMember), ui(keys.PermMembersRead, handler.UIMember))
+	g.GET(v2(routes.APIProgram), read(keys.PermProgramRead, handler.Program))
+	g.GET(v2(routes.APIMembers), read(keys.PermMembersRead, handler.ListMembers))
+	g.POST(v2(routes.APIMembers), write(keys.PermMembersWrite, handler.CreateMember))
+	g.GET(v2(routes.APIMemberRoute), read(keys.PermMembersRead, handler.GetMember))
+	g.GET(v2(routes.APIUIMember), ui(keys.PermMembersRead, handler.UIMember))
 }
 
 // chain wraps h in middleware, the first outermost.

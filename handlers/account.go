@@ -12,8 +12,8 @@ import (
 
 	"keydesk/models/accounts"
 	"keydesk/models/audit"
+	"keydesk/routes"
 	"keydesk/views"
-	"keydesk/web/paths"
 )
 
 // Account renders /account.
@@ -102,7 +102,7 @@ func (h *Handler) ChangePassword(c echo.Context) error {
 	if err := p.Session.Rotate(c.Request(), c.Response()); err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, paths.Account+"?notice=password")
+	return c.Redirect(http.StatusSeeOther, routes.Account+"?notice=password")
 }
 
 // SignOutOtherSessions ends every session of the admin but this one.
@@ -117,7 +117,7 @@ func (h *Handler) SignOutOtherSessions(c echo.Context) error {
 		TargetID: strconv.FormatInt(p.Admin.ID, 10), TargetName: p.Admin.Email, Details: map[string]any{"sessions_ended": n}}); err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, paths.Account+"?notice=signout")
+	return c.Redirect(http.StatusSeeOther, routes.Account+"?notice=signout")
 }
 
 // SetupTOTP generates a pending authenticator secret (kept in the session
@@ -125,7 +125,7 @@ func (h *Handler) SignOutOtherSessions(c echo.Context) error {
 func (h *Handler) SetupTOTP(c echo.Context) error {
 	p := principalOf(c)
 	if p.Admin.HasTOTP() {
-		return c.Redirect(http.StatusSeeOther, paths.Account)
+		return c.Redirect(http.StatusSeeOther, routes.Account)
 	}
 	key, err := accounts.NewTOTPKey(p.Admin.Email)
 	if err != nil {
@@ -144,14 +144,14 @@ func (h *Handler) ConfirmTOTP(c echo.Context) error {
 	p := principalOf(c)
 	pending := p.Session.PendingTOTP()
 	if pending == "" || p.Admin.HasTOTP() {
-		return c.Redirect(http.StatusSeeOther, paths.Account)
+		return c.Redirect(http.StatusSeeOther, routes.Account)
 	}
 	codes, err := h.stores.Accounts.EnableTOTP(c.Request().Context(), p.Program.ID, actor(c), pending, c.FormValue("code"))
 	if errors.Is(err, accounts.ErrInvalidCode) {
 		return h.renderAccount(c, http.StatusUnprocessableEntity, views.AccountView{Errors: map[string]string{"code": accountMessage(err)}})
 	}
 	if errors.Is(err, accounts.ErrTOTPAlreadyOn) {
-		return c.Redirect(http.StatusSeeOther, paths.Account)
+		return c.Redirect(http.StatusSeeOther, routes.Account)
 	}
 	if err != nil {
 		return err
@@ -183,7 +183,7 @@ func (h *Handler) RemoveTOTP(c echo.Context) error {
 	if err := h.stores.Accounts.DisableTOTP(ctx, p.Program.ID, actor(c)); err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, paths.Account+"?notice=totp")
+	return c.Redirect(http.StatusSeeOther, routes.Account+"?notice=totp")
 }
 
 // SetTwoFactorPolicy turns General » Settings' Require two-factor
@@ -194,5 +194,5 @@ func (h *Handler) SetTwoFactorPolicy(c echo.Context) error {
 	if err := h.stores.Accounts.SetRequireTwoFactor(c.Request().Context(), actor(c), p.Program.ID, require); err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, paths.Settings)
+	return c.Redirect(http.StatusSeeOther, routes.Settings)
 }

@@ -9,8 +9,8 @@ import (
 
 	"keydesk/models/accounts"
 	"keydesk/models/database"
+	"keydesk/routes"
 	"keydesk/views"
-	"keydesk/web/paths"
 )
 
 // Admins renders General » Admins.
@@ -82,7 +82,7 @@ func (h *Handler) InviteAdmin(c echo.Context) error {
 	if len(f.Errors) > 0 {
 		return h.renderAdmins(c, http.StatusUnprocessableEntity, views.AdminsView{Invite: f})
 	}
-	return h.renderAdmins(c, http.StatusOK, views.AdminsView{Invite: f, Link: h.baseURL + paths.InvitePrefix + token, Notice: "Invitation created."})
+	return h.renderAdmins(c, http.StatusOK, views.AdminsView{Invite: f, Link: h.baseURL + routes.Invite(token), Notice: "Invitation created."})
 }
 
 // teamMember loads an admin of the current program; another program's
@@ -138,10 +138,10 @@ func (h *Handler) ChangeAdminAccess(c echo.Context) error {
 // afterTeamChange sends the admin back to General » Admins, or, when they
 // just took their own full access away, to their new home.
 func (h *Handler) afterTeamChange(c echo.Context, notice string) error {
-	target := paths.Admins + "?notice=" + notice
+	target := routes.Admins + "?notice=" + notice
 	p := principalOf(c)
 	if mb, err := h.stores.Accounts.MembershipFor(c.Request().Context(), p.Admin.ID, p.Program.ID); err != nil || !mb.IsFull() {
-		target = paths.Home
+		target = routes.Home
 	}
 	return c.Redirect(http.StatusSeeOther, target)
 }
@@ -172,7 +172,7 @@ func (h *Handler) RemoveAdmin(c echo.Context) error {
 		return err
 	}
 	if m.AdminID == principalOf(c).Admin.ID {
-		return c.Redirect(http.StatusSeeOther, paths.Login)
+		return c.Redirect(http.StatusSeeOther, routes.Login)
 	}
 	return h.afterTeamChange(c, "removed")
 }
@@ -190,7 +190,7 @@ func (h *Handler) RevokeInvitation(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, paths.Admins+"?notice=revoked")
+	return c.Redirect(http.StatusSeeOther, routes.Admins+"?notice=revoked")
 }
 
 // ShowInvite renders the invitation page of a link.

@@ -15,8 +15,8 @@ import (
 	"keydesk/handlers/htmx"
 	"keydesk/models/audit"
 	"keydesk/models/input"
+	"keydesk/routes"
 	"keydesk/views"
-	"keydesk/web/paths"
 )
 
 // auditFilterInput reads the audit trail filter from the query string. The
@@ -106,7 +106,7 @@ func (h *Handler) auditTrailView(c echo.Context) (views.AuditTrailView, error) {
 	programID := principalOf(c).Program.ID
 	in, tz := auditFilterInput(c)
 	f, err := in.Resolve(h.now())
-	v := views.AuditTrailView{Filter: f, TimeZone: tz, ClearURL: paths.AuditTrail}
+	v := views.AuditTrailView{Filter: f, TimeZone: tz, ClearURL: routes.AuditTrail}
 	var verr input.ValidationError
 	switch {
 	case errors.As(err, &verr):
@@ -121,8 +121,8 @@ func (h *Handler) auditTrailView(c echo.Context) (views.AuditTrailView, error) {
 		return v, err
 	}
 	q := auditQuery(f, tz)
-	v.DownloadURL = auditURL(paths.AuditTrailDownload, q)
-	v.DownloadJSONLURL = auditURL(paths.AuditTrailDownloadJSONL, q)
+	v.DownloadURL = auditURL(routes.AuditTrailDownload, q)
+	v.DownloadJSONLURL = auditURL(routes.AuditTrailDownloadJSONL, q)
 	if len(v.Errors) > 0 {
 		return v, nil
 	}
@@ -137,10 +137,10 @@ func (h *Handler) auditTrailView(c echo.Context) (views.AuditTrailView, error) {
 	v.Events = page.Events
 	v.Paged = page.Newer != nil
 	if page.Older != nil {
-		v.OlderURL = auditURL(paths.AuditTrail, q, "before", page.Older.String())
+		v.OlderURL = auditURL(routes.AuditTrail, q, "before", page.Older.String())
 	}
 	if page.Newer != nil {
-		v.NewerURL = auditURL(paths.AuditTrail, q, "after", page.Newer.String())
+		v.NewerURL = auditURL(routes.AuditTrail, q, "after", page.Newer.String())
 	}
 	return v, nil
 }

@@ -14,8 +14,8 @@ import (
 
 	"keydesk/models/accounts"
 	"keydesk/models/audit"
+	"keydesk/routes"
 	"keydesk/views"
-	"keydesk/web/paths"
 )
 
 // ShowLogin renders the sign-in page.
@@ -113,7 +113,7 @@ func (h *Handler) Logout(c echo.Context) error {
 		}
 		h.destroySession(c, p.Session)
 	}
-	return c.Redirect(http.StatusSeeOther, paths.Login)
+	return c.Redirect(http.StatusSeeOther, routes.Login)
 }
 
 // SignedOutAlready answers Sign out from a page whose session has already
@@ -124,7 +124,7 @@ func (h *Handler) Logout(c echo.Context) error {
 func (h *Handler) SignedOutAlready(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if principalOf(c) == nil {
-			return c.Redirect(http.StatusSeeOther, paths.Login)
+			return c.Redirect(http.StatusSeeOther, routes.Login)
 		}
 		return next(c)
 	}
@@ -162,7 +162,7 @@ func safeNext(next string) string {
 	if next == "" || !input.Printable(next) || strings.IndexFunc(next, unicode.IsSpace) >= 0 || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n\\") {
 		return ""
 	}
-	if strings.HasPrefix(next, paths.Login) || strings.HasPrefix(next, paths.Logout) {
+	if strings.HasPrefix(next, routes.Login) || strings.HasPrefix(next, routes.Logout) {
 		return ""
 	}
 	return next

@@ -7,7 +7,7 @@ import (
 	"keydesk/models/accounts"
 	"keydesk/models/database"
 	sessionstore "keydesk/models/sessions"
-	"keydesk/web/paths"
+	"keydesk/routes"
 	"net/http"
 	"net/url"
 
@@ -168,9 +168,9 @@ func (h *Handler) loginTarget(c echo.Context) string {
 		q.Set("ended", "1")
 	}
 	if len(q) == 0 {
-		return paths.Login
+		return routes.Login
 	}
-	return paths.Login + "?" + q.Encode()
+	return routes.Login + "?" + q.Encode()
 }
 
 // RequireFullAccess refuses every admin without full access to the program,

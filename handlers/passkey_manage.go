@@ -10,8 +10,8 @@ import (
 	"keydesk/models/accounts"
 	"keydesk/models/database"
 	"keydesk/models/input"
+	"keydesk/routes"
 	"keydesk/views"
-	"keydesk/web/paths"
 )
 
 // passkeyID reads a passkey id from the path; anything else is 404.
@@ -40,7 +40,7 @@ func (h *Handler) RenamePasskey(c echo.Context) error {
 	case err != nil:
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, paths.Account+"?notice=passkey_renamed")
+	return c.Redirect(http.StatusSeeOther, routes.Account+"?notice=passkey_renamed")
 }
 
 // RemovePasskey removes one of the admin's passkeys.
@@ -56,7 +56,7 @@ func (h *Handler) RemovePasskey(c echo.Context) error {
 	case err != nil:
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, paths.Account+"?notice=passkey_removed")
+	return c.Redirect(http.StatusSeeOther, routes.Account+"?notice=passkey_removed")
 }
 
 // SetPasskeyOnly turns "Sign in with a passkey only" on or off.
@@ -74,7 +74,7 @@ func (h *Handler) SetPasskeyOnly(c echo.Context) error {
 	case err != nil:
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, paths.Account+"?notice=passkey_only")
+	return c.Redirect(http.StatusSeeOther, routes.Account+"?notice=passkey_only")
 }
 
 // accountViewWithError is /account with one field's error.

@@ -10,7 +10,7 @@ import (
 
 	"keydesk/models/accounts"
 	"keydesk/models/input"
-	"keydesk/web/paths"
+	"keydesk/routes"
 )
 
 // PasskeyRegisterOptions starts adding a passkey: it checks the name and
@@ -94,7 +94,7 @@ func (h *Handler) PasskeyRegister(c echo.Context) error {
 	case err != nil:
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]string{"redirect": paths.Account + "?notice=passkey_added"})
+	return c.JSON(http.StatusOK, map[string]string{"redirect": routes.Account + "?notice=passkey_added"})
 }
 
 // confirmCurrentPassword checks the form's current_password for a change

@@ -11,7 +11,7 @@ import (
 	"keydesk/models/accounts"
 	"keydesk/models/database"
 	"keydesk/models/metrics"
-	"keydesk/web/paths"
+	"keydesk/routes"
 )
 
 // An anonymous visitor's usernameless sign-in has no session row to hold
@@ -40,7 +40,7 @@ func (h *Handler) LoginPasskeyOptions(c echo.Context) error {
 		return err
 	}
 	ceremony := passkeyLoginCeremony{Data: *data, Next: safeNext(c.FormValue("next"))}
-	if err := h.sessions.SealCookie(c.Response(), passkeyLoginCookie, paths.LoginPasskey, ceremony, PasskeyCeremonyTimeout); err != nil {
+	if err := h.sessions.SealCookie(c.Response(), passkeyLoginCookie, routes.LoginPasskey, ceremony, PasskeyCeremonyTimeout); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, assertion)
@@ -51,7 +51,7 @@ func (h *Handler) LoginPasskeyOptions(c echo.Context) error {
 // first (their passkey is then the second factor).
 func (h *Handler) LoginPasskey(c echo.Context) error {
 	var ceremony passkeyLoginCeremony
-	if !h.sessions.OpenCookie(c.Request(), c.Response(), passkeyLoginCookie, paths.LoginPasskey, &ceremony, PasskeyCeremonyTimeout) {
+	if !h.sessions.OpenCookie(c.Request(), c.Response(), passkeyLoginCookie, routes.LoginPasskey, &ceremony, PasskeyCeremonyTimeout) {
 		return passkeyError(c, http.StatusBadRequest, msgPasskeyExpired)
 	}
 	data := &ceremony.Data

@@ -8,8 +8,8 @@ import (
 
 	"keydesk/models/accounts"
 	"keydesk/models/metrics"
+	"keydesk/routes"
 	"keydesk/views"
-	"keydesk/web/paths"
 )
 
 // startSecondFactor records that the password checked out and asks for
@@ -23,7 +23,7 @@ func (h *Handler) startSecondFactor(c echo.Context, admin *accounts.Admin, next 
 	if err := sess.Save(c.Request(), c.Response()); err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, paths.LoginCode)
+	return c.Redirect(http.StatusSeeOther, routes.LoginCode)
 }
 
 // pendingAdmin returns the admin a sign-in waits on, or 0.
@@ -46,7 +46,7 @@ func (h *Handler) ShowLoginCode(c echo.Context) error {
 		return err
 	}
 	if id == 0 {
-		return c.Redirect(http.StatusSeeOther, paths.Login)
+		return c.Redirect(http.StatusSeeOther, routes.Login)
 	}
 	admin, err := h.stores.Accounts.AdminByID(c.Request().Context(), id)
 	if err != nil {
@@ -62,7 +62,7 @@ func (h *Handler) LoginCode(c echo.Context) error {
 		return err
 	}
 	if id == 0 {
-		return c.Redirect(http.StatusSeeOther, paths.Login)
+		return c.Redirect(http.StatusSeeOther, routes.Login)
 	}
 	ctx := c.Request().Context()
 	memberships, err := h.stores.Accounts.Memberships(ctx, id)
@@ -70,7 +70,7 @@ func (h *Handler) LoginCode(c echo.Context) error {
 		return err
 	}
 	if len(memberships) == 0 {
-		return c.Redirect(http.StatusSeeOther, paths.Login)
+		return c.Redirect(http.StatusSeeOther, routes.Login)
 	}
 	admin, err := h.stores.Accounts.AdminByID(ctx, id)
 	if err != nil {
@@ -104,11 +104,11 @@ func (h *Handler) RequireTwoFactorSetup(next echo.HandlerFunc) echo.HandlerFunc 
 			return next(c)
 		}
 		if c.Request().Header.Get("HX-Request") == "true" {
-			c.Response().Header().Set("HX-Redirect", paths.Account)
+			c.Response().Header().Set("HX-Redirect", routes.Account)
 			return c.NoContent(http.StatusForbidden)
 		}
 		if isRead(c) {
-			return c.Redirect(http.StatusSeeOther, paths.Account)
+			return c.Redirect(http.StatusSeeOther, routes.Account)
 		}
 		return echo.NewHTTPError(http.StatusForbidden, "This program requires two-factor authentication. Set up an authenticator app in your account first.")
 	}

@@ -6,8 +6,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"keydesk/models/accounts"
+	"keydesk/routes"
 	"keydesk/views"
-	"keydesk/web/paths"
 )
 
 // Home sends an admin to the first section they may use.
@@ -18,13 +18,13 @@ func (h *Handler) Home(c echo.Context) error {
 func (h *Handler) homeFor(p *Principal) string {
 	switch {
 	case needsTwoFactorSetup(p):
-		return paths.Account
+		return routes.Account
 	case p.Membership.IsFull():
-		return paths.APIKeys
+		return routes.APIKeys
 	case p.Membership.HasModule(accounts.ModuleAuditTrail):
-		return paths.AuditTrail
+		return routes.AuditTrail
 	default:
-		return paths.NoAccess
+		return routes.NoAccess
 	}
 }
 

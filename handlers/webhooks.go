@@ -10,8 +10,8 @@ import (
 	"keydesk/models/database"
 	"keydesk/models/input"
 	"keydesk/models/outbox"
+	"keydesk/routes"
 	"keydesk/views"
-	"keydesk/web/paths"
 )
 
 // webhookDeliveryLogSize is how many deliveries an endpoint's page lists.
@@ -114,7 +114,7 @@ func (h *Handler) UpdateWebhook(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, paths.WebhookEndpoint(ep.ID)+"?done=saved")
+	return c.Redirect(http.StatusSeeOther, routes.WebhookEndpoint(ep.ID)+"?done=saved")
 }
 
 // TestWebhook queues a webhook.test delivery to the endpoint.
@@ -127,7 +127,7 @@ func (h *Handler) TestWebhook(c echo.Context) error {
 		return err
 	}
 	h.wake()
-	return c.Redirect(http.StatusSeeOther, paths.WebhookEndpoint(ep.ID)+"?done=test")
+	return c.Redirect(http.StatusSeeOther, routes.WebhookEndpoint(ep.ID)+"?done=test")
 }
 
 // RotateWebhookSecret issues a new signing secret, shown once.
@@ -161,7 +161,7 @@ func (h *Handler) DeleteWebhook(c echo.Context) error {
 	if _, err := h.stores.Outbox.DeleteEndpoint(c.Request().Context(), ep.ProgramID, actor(c), ep.ID); err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, paths.Webhooks)
+	return c.Redirect(http.StatusSeeOther, routes.Webhooks)
 }
 
 // RetryWebhookDelivery makes a delivery due now.
@@ -182,5 +182,5 @@ func (h *Handler) RetryWebhookDelivery(c echo.Context) error {
 		return err
 	}
 	h.wake()
-	return c.Redirect(http.StatusSeeOther, paths.WebhookEndpoint(ep.ID)+"?done=retry")
+	return c.Redirect(http.StatusSeeOther, routes.WebhookEndpoint(ep.ID)+"?done=retry")
 }

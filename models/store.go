@@ -52,15 +52,17 @@ type Stores struct {
 // New builds the stores over an opened, migrated database, each given the
 // stores it works with: key and team actions enqueue their notices in the
 // outbox, and the accounts seal authenticator secrets under a key derived
-// from the master keys.
-func New(db *gorm.DB, keyring *keys.Keyring, clock database.Clock) (*Stores, error) {
+// from the master keys. outboxOptions say whether email notices are on and
+// webhooks may target private addresses (web.OutboxOptions reads them from
+// the configuration; commands that send nothing pass the zero value).
+func New(db *gorm.DB, keyring *keys.Keyring, clock database.Clock, outboxOptions outbox.Options) (*Stores, error) {
 	totpSealer, err := keyring.DeriveSealer("totp secret")
 	if err != nil {
 		return nil, fmt.Errorf("models: unable to derive the TOTP sealing key: %w", err)
 	}
 	auditStore := audit.NewStore(db, keyring.AuditKeys(), clock)
 	revocations := &keys.Revocations{}
-	outboxStore := outbox.NewStore(db, auditStore, keyring, clock)
+	outboxStore := outbox.NewStore(db, auditStore, keyring, clock, outboxOptions)
 	return &Stores{
 		Clock:       clock,
 		Audit:       auditStore,

@@ -12,7 +12,7 @@ import templruntime "github.com/a-h/templ/runtime"
 import (
 	"time"
 
-	"keydesk/web/paths"
+	"keydesk/routes"
 )
 
 // reauthNotice says until when keys show without the password; app.js
@@ -211,15 +211,28 @@ func integratorHelp(partnerID, baseURL string) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var11 string
-		templ_7745c5c3_Var11, templ_7745c5c3_Err = templruntime.NewAttributeExpression(templ.SafeURL(paths.APIReference)).ResolveURL(ctx)
+		templ_7745c5c3_Var11, templ_7745c5c3_Err = templruntime.NewAttributeExpression(templ.SafeURL(routes.APIReference)).ResolveURL(ctx)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/api_keys_help.templ`, Line: 43, Col: 195}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/api_keys_help.templ`, Line: 43, Col: 196}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var11)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "\" class=\"font-medium text-indigo-700 underline hover:text-indigo-900\">API reference</a> lists every call (also as <a href=\"/v2/openapi.yaml\" class=\"font-medium text-indigo-700 underline hover:text-indigo-900\">OpenAPI</a>).</p></div></section>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "\" class=\"font-medium text-indigo-700 underline hover:text-indigo-900\">API reference</a> lists every call (also as <a href=\"")
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		var templ_7745c5c3_Var12 string
+		templ_7745c5c3_Var12, templ_7745c5c3_Err = templruntime.NewAttributeExpression(templ.SafeURL(routes.APIOpenAPI)).ResolveURL(ctx)
+		if templ_7745c5c3_Err != nil {
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/api_keys_help.templ`, Line: 43, Col: 353}
+		}
+		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var12)
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 17, "\" class=\"font-medium text-indigo-700 underline hover:text-indigo-900\">OpenAPI</a>).</p></div></section>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -229,7 +242,7 @@ func integratorHelp(partnerID, baseURL string) templ.Component {
 
 // curlExample is a request an integrator can paste into a shell.
 func curlExample(baseURL, partnerID string) string {
-	return "curl " + baseURL + "/v2/loyalty/program \\\n  -H 'partner-id: " + partnerID + "' \\\n  -H \"api-key: $KEYDESK_API_KEY\""
+	return "curl " + baseURL + routes.APIProgram + " \\\n  -H 'partner-id: " + partnerID + "' \\\n  -H \"api-key: $KEYDESK_API_KEY\""
 }
 
 var _ = templruntime.GeneratedTemplate

@@ -8,7 +8,7 @@ import (
 
 	"keydesk/config"
 	"keydesk/models/modeltest"
-	"keydesk/web/paths"
+	"keydesk/routes"
 )
 
 // TestBrowserAPIKeyUsageAt375 opens a key's usage view on a phone-sized
@@ -26,7 +26,7 @@ func TestBrowserAPIKeyUsageAt375(t *testing.T) {
 	ctx := newBrowser(t, 375, 812)
 	browserLogin(t, ctx, ts.URL, ts.Demo.Full.Email)
 	runStep(t, ctx, "open the usage view",
-		chromedp.Navigate(ts.URL+paths.APIKeyUsage(shop.ID)),
+		chromedp.Navigate(ts.URL+routes.APIKeyUsage(shop.ID)),
 		chromedp.WaitVisible(chromedp.Search("//dt[text()='Successful requests']")),
 	)
 	overflow, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`))

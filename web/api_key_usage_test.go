@@ -12,7 +12,7 @@ import (
 	"keydesk/config"
 	"keydesk/models/modeltest"
 	"keydesk/models/usage"
-	"keydesk/web/paths"
+	"keydesk/routes"
 )
 
 func TestAPIKeyUsageView(t *testing.T) {
@@ -32,7 +32,7 @@ func TestAPIKeyUsageView(t *testing.T) {
 		check := func(when string) {
 			t.Helper()
 			for _, period := range []string{"", "?range=7d", "?range=30d"} {
-				resp, body := c.get(paths.APIKeyUsage(shop.ID) + period)
+				resp, body := c.get(routes.APIKeyUsage(shop.ID) + period)
 				if resp.StatusCode != http.StatusOK {
 					t.Fatalf("%s: usage%s: %d", when, period, resp.StatusCode)
 				}
@@ -65,13 +65,13 @@ func TestAPIKeyUsageView(t *testing.T) {
 				}
 			}
 			// The list shows the 24-hour count and the menu links the view.
-			_, body := c.get(paths.APIKeys)
+			_, body := c.get(routes.APIKeys)
 			doc := parseHTML(t, body)
 			row := doc.Find("#key-" + strconv.FormatInt(shop.ID, 10))
 			if got := row.Find("[data-requests-24h]").First().Text(); got != "5 requests in 24 hours" {
 				t.Errorf("%s: list: %q", when, got)
 			}
-			if href, _ := row.Find(`a.menu-item:contains("Usage")`).Attr("href"); href != paths.APIKeyUsage(shop.ID) {
+			if href, _ := row.Find(`a.menu-item:contains("Usage")`).Attr("href"); href != routes.APIKeyUsage(shop.ID) {
 				t.Errorf("menu Usage link %q", href)
 			}
 		}
@@ -89,7 +89,7 @@ func TestAPIKeyUsageView(t *testing.T) {
 		check("after the retention job")
 		// Another program's key is a 404.
 		other, _ := apiKey(t, ts, ts.Other.Program.ID, "Theirs")
-		if resp, _ := c.get(paths.APIKeyUsage(other.ID)); resp.StatusCode != http.StatusNotFound {
+		if resp, _ := c.get(routes.APIKeyUsage(other.ID)); resp.StatusCode != http.StatusNotFound {
 			t.Errorf("foreign key's usage: %d, want 404", resp.StatusCode)
 		}
 	})

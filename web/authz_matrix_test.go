@@ -231,8 +231,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 				case strings.HasPrefix(path, "/general/webhooks/:id"):
 					// A fresh endpoint (and delivery) of the demo program; its
 					// loopback URL is refused by the SSRF guard, so nothing leaves.
-					ts.Store.Outbox.AllowPrivateTargets(true)
-					ep, _, err := ts.Store.Outbox.CreateEndpoint(t.Context(), ts.Demo.Program.ID, audit.Actor{}, outbox.EndpointInput{URL: "http://127.0.0.1:9/hook", Events: []string{outbox.EventKeyCreated}})
+					ep, _, err := ts.Store.OutboxWith(outbox.Options{AllowPrivateTargets: true}).CreateEndpoint(t.Context(), ts.Demo.Program.ID, audit.Actor{}, outbox.EndpointInput{URL: "http://127.0.0.1:9/hook", Events: []string{outbox.EventKeyCreated}})
 					if err != nil {
 						t.Fatal(err)
 					}

@@ -15,6 +15,7 @@ import (
 
 	"keydesk/handlers/api"
 	"keydesk/handlers/htmx"
+	"keydesk/routes"
 	"keydesk/views"
 )
 
@@ -63,7 +64,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	path := c.Request().URL.Path
 	switch {
-	case strings.HasPrefix(path, "/v2/"):
+	case strings.HasPrefix(path, routes.API+"/"):
 		_ = api.WriteError(c, status, message)
 	case htmx.IsRequest(c):
 		_ = c.String(status, message)

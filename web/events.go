@@ -10,6 +10,7 @@ import (
 
 	"keydesk/config"
 	"keydesk/handlers"
+	"keydesk/models/outbox"
 	"keydesk/web/notify"
 )
 
@@ -27,17 +28,36 @@ func (s *Server) runWebhooks(ctx context.Context) {
 // say so: a warning at start that names the variable, and the Problem the
 // Webhooks and Settings pages show.
 func newMailer(cfg config.Options, logger *slog.Logger) (*notify.Mailer, handlers.MailStatus) {
-	if cfg.Events.SMTPURL == "" {
-		if cfg.Events.MailFrom == "" {
-			return nil, handlers.MailStatus{}
-		}
-		return nil, mailOff(logger, errors.New("KEYDESK_MAIL_FROM is set but KEYDESK_SMTP_URL is not: set it to the mail server, such as smtp://user:pass@host:587"))
-	}
-	m, err := notify.NewMailer(cfg.Events.SMTPURL, cfg.Events.MailFrom, cfg.BaseURL, cfg.Events.Webhooks.Timeout)
-	if err != nil {
+	m, err := mailerFor(cfg)
+	switch {
+	case err != nil:
 		return nil, mailOff(logger, err)
+	case m == nil:
+		return nil, handlers.MailStatus{}
 	}
 	return m, handlers.MailStatus{On: true}
+}
+
+// mailerFor is the mailer cfg's mail settings make: nil without an error
+// when mail is not asked for, nil with the reason when a setting is
+// missing or bad.
+func mailerFor(cfg config.Options) (*notify.Mailer, error) {
+	if cfg.Events.SMTPURL == "" {
+		if cfg.Events.MailFrom == "" {
+			return nil, nil
+		}
+		return nil, errors.New("KEYDESK_MAIL_FROM is set but KEYDESK_SMTP_URL is not: set it to the mail server, such as smtp://user:pass@host:587")
+	}
+	return notify.NewMailer(cfg.Events.SMTPURL, cfg.Events.MailFrom, cfg.BaseURL, cfg.Events.Webhooks.Timeout)
+}
+
+// OutboxOptions are the outbox options cfg asks for: email notices on
+// when its mail settings make a mailer (as newMailer decides), webhooks to
+// private addresses when KEYDESK_WEBHOOK_ALLOW_PRIVATE is true. New serves
+// only stores whose outbox was built with them (models.New).
+func OutboxOptions(cfg config.Options) outbox.Options {
+	m, err := mailerFor(cfg)
+	return outbox.Options{Mail: m != nil && err == nil, AllowPrivateTargets: cfg.Events.Webhooks.AllowPrivate}
 }
 
 // mailOff logs, once at start, that email notices are off for reason,

@@ -88,7 +88,6 @@ func withListenerBaseURL(host string) serverOption {
 
 func newTestServer(t testing.TB, db modeltest.Database, opts ...serverOption) *testServer {
 	t.Helper()
-	store := modeltest.NewStores(t, db)
 	// Listen first, so the configuration can name the server's address.
 	listener, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -100,6 +99,8 @@ func newTestServer(t testing.TB, db modeltest.Database, opts ...serverOption) *t
 	for _, o := range opts {
 		o(&cfg)
 	}
+	// The stores as serve builds them: their outbox from the configuration.
+	store := modeltest.NewStoresWith(t, db, web.OutboxOptions(cfg))
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv, err := web.New(cfg, store.Stores, logger)

@@ -9,6 +9,7 @@ import (
 	"keydesk/handlers/api"
 	"keydesk/models/apiauth"
 	"keydesk/models/keys"
+	"keydesk/routes"
 )
 
 // openAPIDocument describes every route under /v2 (a test keeps it true).
@@ -24,7 +25,8 @@ func (s *Server) apiRoutes(g routeSet) {
 	rt := s.api
 	handler := api.New(api.Deps{Members: s.Stores.Members, Verifier: rt.verifier, Limiter: rt.keyLimiter(), Failures: rt.failures, Usage: rt.counts})
 
-	g.Group("", compressPublicBodies()).GET("/openapi.yaml", func(c echo.Context) error {
+	v2 := func(path string) string { return under(routes.API, path) }
+	g.Group("", compressPublicBodies()).GET(v2(routes.APIOpenAPI), func(c echo.Context) error {
 		return c.Blob(http.StatusOK, "application/yaml; charset=utf-8", openAPIDocument)
 	})
 
@@ -45,12 +47,11 @@ func (s *Server) apiRoutes(g routeSet) {
 		return chain(h, handler.RequireUIToken, handler.Require(p), handler.RateLimit(apiauth.RateRead))
 	}
 
-	loyalty := g.Group("/loyalty")
-	loyalty.GET("/program", read(keys.PermProgramRead, handler.Program))
-	loyalty.GET("/members", read(keys.PermMembersRead, handler.ListMembers))
-	loyalty.POST("/members", write(keys.PermMembersWrite, handler.CreateMember))
-	loyalty.GET("/members/:member_id", read(keys.PermMembersRead, handler.GetMember))
-	loyalty.GET("/ui/member", ui(keys.PermMembersRead, handler.UIMember))
+	g.GET(v2(routes.APIProgram), read(keys.PermProgramRead, handler.Program))
+	g.GET(v2(routes.APIMembers), read(keys.PermMembersRead, handler.ListMembers))
+	g.POST(v2(routes.APIMembers), write(keys.PermMembersWrite, handler.CreateMember))
+	g.GET(v2(routes.APIMemberRoute), read(keys.PermMembersRead, handler.GetMember))
+	g.GET(v2(routes.APIUIMember), ui(keys.PermMembersRead, handler.UIMember))
 }
 
 // chain wraps h in middleware, the first outermost.

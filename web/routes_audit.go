@@ -1,16 +1,16 @@
 package web
 
 import (
-	"keydesk/web/paths"
+	"keydesk/routes"
 )
 
 // auditTrailRoutes registers General » Audit Trail on a group that already
 // requires a signed-in admin holding the audit_trail module.
 func (s *Server) auditTrailRoutes(g routeSet) {
 	h := s.Handlers
-	auditTrail := func(path string) string { return paths.Under(paths.AuditTrail, path) }
-	g.GET(auditTrail(paths.AuditTrail), h.AuditTrail)
-	g.GET(auditTrail(paths.AuditTrailDownload), h.DownloadAuditTrail)
-	g.GET(auditTrail(paths.AuditTrailDownloadJSONL), h.DownloadAuditTrailJSONL)
-	g.POST(auditTrail(paths.AuditTrailVerify), h.VerifyAuditTrail)
+	auditTrail := func(path string) string { return under(routes.AuditTrail, path) }
+	g.GET(auditTrail(routes.AuditTrail), h.AuditTrail)
+	g.GET(auditTrail(routes.AuditTrailDownload), h.DownloadAuditTrail)
+	g.GET(auditTrail(routes.AuditTrailDownloadJSONL), h.DownloadAuditTrailJSONL)
+	g.POST(auditTrail(routes.AuditTrailVerify), h.VerifyAuditTrail)
 }

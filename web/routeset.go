@@ -2,6 +2,7 @@ package web
 
 import (
 	"slices"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 )
@@ -41,4 +42,15 @@ func (r routeSet) GET(path string, h echo.HandlerFunc) *echo.Route {
 // POST registers a POST route.
 func (r routeSet) POST(path string, h echo.HandlerFunc) *echo.Route {
 	return r.e.POST(r.prefix+path, h, slices.Clone(r.mw)...)
+}
+
+// under returns path relative to a group's prefix, for registering a
+// route of the table on a routeSet with that prefix. It panics if path is
+// not below prefix: a programming error found at start-up.
+func under(prefix, path string) string {
+	rest, ok := strings.CutPrefix(path, prefix)
+	if !ok {
+		panic("web: route " + path + " is not below " + prefix)
+	}
+	return rest
 }

@@ -23,9 +23,9 @@ import (
 	"keydesk/models"
 	"keydesk/models/accounts"
 	"keydesk/models/sessions"
+	"keydesk/routes"
 	"keydesk/static"
 	"keydesk/web/notify"
-	"keydesk/web/paths"
 )
 
 // Server is a configured keydesk HTTP server.
@@ -58,7 +58,8 @@ const MaxBodyBytes = 64 << 10
 // works with. A KEYDESK_BASE_URL that cannot be the passkeys' relying
 // party is an error here, so a bad value stops the start rather than
 // answering every passkey request 409. Unset, the console runs on the
-// default http://127.0.0.1:8080 without passkeys, as it says.
+// default http://127.0.0.1:8080 without passkeys, as it says. The stores'
+// outbox must have been built with OutboxOptions(cfg).
 func New(cfg config.Options, stores *models.Stores, logger *slog.Logger) (*Server, error) {
 	relyingParty, passkeysOff := handlers.NewRelyingParty(cfg.PublicURL())
 	if passkeysOff != nil && cfg.BaseURL != "" {
@@ -73,8 +74,9 @@ func New(cfg config.Options, stores *models.Stores, logger *slog.Logger) (*Serve
 	}, deriveKey(cfg.MasterKey, "session cookie hash"), deriveKey(cfg.MasterKey, "session cookie block"))
 
 	mailer, mail := newMailer(cfg, logger)
-	stores.Outbox.UseMail(mailer != nil)
-	stores.Outbox.AllowPrivateTargets(cfg.Events.Webhooks.AllowPrivate)
+	if got, want := stores.Outbox.Options(), OutboxOptions(cfg); got != want {
+		return nil, fmt.Errorf("web: the stores' outbox was built with %+v, the configuration asks for %+v: build the stores with web.OutboxOptions(cfg)", got, want)
+	}
 	webhooks := notify.NewWorker(stores.Outbox, cfg.Events.Webhooks, mailer, stores.Clock, logger)
 	api := newAPIRuntime(cfg.API, stores, logger)
 	h := handlers.New(handlers.Deps{
@@ -122,9 +124,9 @@ func (s *Server) routes() error {
 	e, h := s.Echo, s.Handlers
 
 	public := newRouteSet(e, "")
-	public.GET("/healthz", h.Healthz)
-	public.GET("/readyz", h.Readyz)
-	public.Group("", compressPublicBodies()).GET("/static/*", staticHandler())
+	public.GET(routes.Healthz, h.Healthz)
+	public.GET(routes.Readyz, h.Readyz)
+	public.Group("", compressPublicBodies()).GET(routes.Static, staticHandler())
 
 	// The console: sessions and CSRF on every route, pages and fragments,
 	// and on no other path (a routeSet adds no catch-all routes). Routes
@@ -134,14 +136,14 @@ func (s *Server) routes() error {
 	// sent to sign in again, not refused as a forged form.
 	sessions := newRouteSet(e, "", h.LoadSession)
 	console := sessions.Group("", h.CSRF)
-	console.GET(paths.Login, h.ShowLogin)
-	console.POST(paths.Login, h.Login)
-	sessions.Group("", h.SignedOutAlready, h.CSRF).POST(paths.Logout, h.Logout)
+	console.GET(routes.Login, h.ShowLogin)
+	console.POST(routes.Login, h.Login)
+	sessions.Group("", h.SignedOutAlready, h.CSRF).POST(routes.Logout, h.Logout)
 
-	console.GET(paths.LoginCode, h.ShowLoginCode)
-	console.POST(paths.LoginCode, h.LoginCode)
-	console.GET(paths.InviteRoute, h.ShowInvite)
-	console.POST(paths.InviteRoute, h.AcceptInvite)
+	console.GET(routes.LoginCode, h.ShowLoginCode)
+	console.POST(routes.LoginCode, h.LoginCode)
+	console.GET(routes.InviteRoute, h.ShowInvite)
+	console.POST(routes.InviteRoute, h.AcceptInvite)
 	s.passkeySignInRoutes(console)
 
 	// /account (and switching programs) stays open to an admin whom the
@@ -150,46 +152,46 @@ func (s *Server) routes() error {
 	account := sessions.Group("", h.RequireAdmin, h.CSRF)
 	s.accountRoutes(account)
 	s.passkeyAccountRoutes(account)
-	account.POST(paths.SwitchProgram, h.SwitchProgram)
+	account.POST(routes.SwitchProgram, h.SwitchProgram)
 
 	signedIn := sessions.Group("", h.RequireAdmin, h.CSRF, h.RequireTwoFactorSetup, s.wakeWebhooksAfterWrites)
-	signedIn.GET(paths.Home, h.Home)
-	signedIn.GET(paths.NoAccess, h.NoAccess)
+	signedIn.GET(routes.Home, h.Home)
+	signedIn.GET(routes.NoAccess, h.NoAccess)
 
 	// The group keeps its prefix, so RequireFullAccess answers unknown paths
 	// below /general too; each route names its full path.
-	full := signedIn.Group(paths.General, h.RequireFullAccess)
-	general := func(path string) string { return paths.Under(paths.General, path) }
-	full.GET(general(paths.Settings), h.Settings)
-	full.POST(general(paths.Reauth), h.Reauthenticate)
-	full.GET(general(paths.APIKeys), h.WithRequests24h(h.ListAPIKeys))
-	full.GET(general(paths.Webhooks), h.Webhooks)
-	full.POST(general(paths.Webhooks), h.CreateWebhook)
-	full.GET(general(paths.WebhookEndpointRoute), h.WebhookEndpoint)
-	full.POST(general(paths.WebhookEndpointRoute), h.UpdateWebhook)
-	full.POST(general(paths.WebhookTestRoute), h.TestWebhook)
-	full.POST(general(paths.WebhookRotateRoute), h.RotateWebhookSecret)
-	full.GET(general(paths.WebhookDeleteRoute), h.ConfirmDeleteWebhook)
-	full.POST(general(paths.WebhookDeleteRoute), h.DeleteWebhook)
-	full.POST(general(paths.WebhookDeliveryRetryRoute), h.RetryWebhookDelivery)
-	full.GET(general(paths.NewAPIKey), h.NewAPIKeyDialog)
-	full.POST(general(paths.APIKeys), h.GenerateAPIKey)
-	full.GET(general(paths.APIKeyEditRoute), h.EditAPIKeyDialog)
-	full.POST(general(paths.APIKeyEditRoute), h.UpdateAPIKey)
-	full.POST(general(paths.APIKeyRevealRoute), h.RevealAPIKey)
-	full.POST(general(paths.APIKeyCopyRoute), h.CopyAPIKey)
-	full.GET(general(paths.APIKeyInactivateRoute), h.ConfirmInactivateDialog)
-	full.POST(general(paths.APIKeyInactivateRoute), h.InactivateAPIKey)
-	full.POST(general(paths.APIKeyActivateRoute), h.ActivateAPIKey)
-	full.GET(general(paths.APIKeyDeleteRoute), h.ConfirmDeleteDialog)
-	full.POST(general(paths.APIKeyDeleteRoute), h.DeleteAPIKey)
-	full.GET(general(paths.APIKeyRollRoute), h.RollAPIKeyDialog)
-	full.POST(general(paths.APIKeyRollRoute), h.RollAPIKey)
-	full.GET(general(paths.APIKeyExpireOldRoute), h.ConfirmExpireOldKeyDialog)
-	full.POST(general(paths.APIKeyExpireOldRoute), h.ExpireOldAPIKey)
-	full.POST(general(paths.MaxKeyLifetime), h.SetMaxKeyLifetime)
+	full := signedIn.Group(routes.General, h.RequireFullAccess)
+	general := func(path string) string { return under(routes.General, path) }
+	full.GET(general(routes.Settings), h.Settings)
+	full.POST(general(routes.Reauth), h.Reauthenticate)
+	full.GET(general(routes.APIKeys), h.WithRequests24h(h.ListAPIKeys))
+	full.GET(general(routes.Webhooks), h.Webhooks)
+	full.POST(general(routes.Webhooks), h.CreateWebhook)
+	full.GET(general(routes.WebhookEndpointRoute), h.WebhookEndpoint)
+	full.POST(general(routes.WebhookEndpointRoute), h.UpdateWebhook)
+	full.POST(general(routes.WebhookTestRoute), h.TestWebhook)
+	full.POST(general(routes.WebhookRotateRoute), h.RotateWebhookSecret)
+	full.GET(general(routes.WebhookDeleteRoute), h.ConfirmDeleteWebhook)
+	full.POST(general(routes.WebhookDeleteRoute), h.DeleteWebhook)
+	full.POST(general(routes.WebhookDeliveryRetryRoute), h.RetryWebhookDelivery)
+	full.GET(general(routes.NewAPIKey), h.NewAPIKeyDialog)
+	full.POST(general(routes.APIKeys), h.GenerateAPIKey)
+	full.GET(general(routes.APIKeyEditRoute), h.EditAPIKeyDialog)
+	full.POST(general(routes.APIKeyEditRoute), h.UpdateAPIKey)
+	full.POST(general(routes.APIKeyRevealRoute), h.RevealAPIKey)
+	full.POST(general(routes.APIKeyCopyRoute), h.CopyAPIKey)
+	full.GET(general(routes.APIKeyInactivateRoute), h.ConfirmInactivateDialog)
+	full.POST(general(routes.APIKeyInactivateRoute), h.InactivateAPIKey)
+	full.POST(general(routes.APIKeyActivateRoute), h.ActivateAPIKey)
+	full.GET(general(routes.APIKeyDeleteRoute), h.ConfirmDeleteDialog)
+	full.POST(general(routes.APIKeyDeleteRoute), h.DeleteAPIKey)
+	full.GET(general(routes.APIKeyRollRoute), h.RollAPIKeyDialog)
+	full.POST(general(routes.APIKeyRollRoute), h.RollAPIKey)
+	full.GET(general(routes.APIKeyExpireOldRoute), h.ConfirmExpireOldKeyDialog)
+	full.POST(general(routes.APIKeyExpireOldRoute), h.ExpireOldAPIKey)
+	full.POST(general(routes.MaxKeyLifetime), h.SetMaxKeyLifetime)
 	s.adminsRoutes(full, general)
-	full.GET(general(paths.APIKeyUsageRoute), h.ShowAPIKeyUsage)
+	full.GET(general(routes.APIKeyUsageRoute), h.ShowAPIKeyUsage)
 	s.passkeyReauthRoutes(full, general)
 	// The document is embedded at build time: a parse failure is a build
 	// defect (a test parses it).
@@ -197,10 +199,10 @@ func (s *Server) routes() error {
 	if err != nil {
 		return err
 	}
-	full.GET(general(paths.APIReference), apiReference)
+	full.GET(general(routes.APIReference), apiReference)
 
-	s.auditTrailRoutes(signedIn.Group(paths.AuditTrail, h.RequireModule(accounts.ModuleAuditTrail)))
-	s.apiRoutes(newRouteSet(e, "/v2"))
+	s.auditTrailRoutes(signedIn.Group(routes.AuditTrail, h.RequireModule(accounts.ModuleAuditTrail)))
+	s.apiRoutes(newRouteSet(e, routes.API))
 	return nil
 }
 

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"keydesk/models/modeltest"
-	"keydesk/web/paths"
+	"keydesk/routes"
 )
 
 // TestCSRFOfAnEndedSessionIsASessionEnd: Show API key pressed on a page
@@ -26,7 +26,7 @@ func TestCSRFOfAnEndedSessionIsASessionEnd(t *testing.T) {
 		page := "/general/api-keys?q=shop"
 		reveal := func(c *client, token string) (*http.Response, string) {
 			t.Helper()
-			return c.do(http.MethodPost, paths.APIKeyReveal(key.ID), url.Values{}, map[string]string{
+			return c.do(http.MethodPost, routes.APIKeyReveal(key.ID), url.Values{}, map[string]string{
 				"HX-Request": "true", "HX-Current-URL": ts.URL + page, "X-CSRF-Token": token,
 			})
 		}
@@ -42,7 +42,7 @@ func TestCSRFOfAnEndedSessionIsASessionEnd(t *testing.T) {
 
 		// Signed out in another tab: the shared cookie jar loses the cookie.
 		token := c.csrf()
-		if resp, _ := c.post(paths.Logout, nil); resp.StatusCode != http.StatusSeeOther {
+		if resp, _ := c.post(routes.Logout, nil); resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("sign out in the other tab: %d", resp.StatusCode)
 		}
 		if cookieValue(c, ts, "keydesk_session") != "" {
@@ -53,8 +53,8 @@ func TestCSRFOfAnEndedSessionIsASessionEnd(t *testing.T) {
 			t.Fatalf("signed out in another tab: %d HX-Redirect %q %q, want 401 to %q", resp.StatusCode, resp.Header.Get("HX-Redirect"), body, wantTarget)
 		}
 		// Sign out pressed on the dead page: already done, to sign in.
-		resp, body = c.do(http.MethodPost, paths.Logout, url.Values{"_csrf": {token}}, nil)
-		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != paths.Login {
+		resp, body = c.do(http.MethodPost, routes.Logout, url.Values{"_csrf": {token}}, nil)
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != routes.Login {
 			t.Fatalf("sign out on a page signed out elsewhere: %d Location %q %q", resp.StatusCode, resp.Header.Get("Location"), body)
 		}
 

@@ -85,11 +85,9 @@ func TestWebhookPrivateTargetsRefusedAtAddAndEdit(t *testing.T) {
 		}
 
 		// An endpoint saved with a private target before this check (here:
-		// through the store with private targets allowed) can still be
+		// through an outbox store that allows private targets) can still be
 		// switched off, but not on again.
-		ts.Store.Outbox.AllowPrivateTargets(true)
-		legacy, _, err := ts.Store.Outbox.CreateEndpoint(t.Context(), ts.Demo.Program.ID, audit.Actor{}, outbox.EndpointInput{URL: "http://10.0.0.9/hook", Events: []string{outbox.EventKeyCreated}})
-		ts.Store.Outbox.AllowPrivateTargets(false)
+		legacy, _, err := ts.Store.OutboxWith(outbox.Options{AllowPrivateTargets: true}).CreateEndpoint(t.Context(), ts.Demo.Program.ID, audit.Actor{}, outbox.EndpointInput{URL: "http://10.0.0.9/hook", Events: []string{outbox.EventKeyCreated}})
 		if err != nil {
 			t.Fatal(err)
 		}

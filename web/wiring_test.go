@@ -8,6 +8,7 @@ import (
 
 	"keydesk/config"
 	"keydesk/models/modeltest"
+	"keydesk/models/outbox"
 	"keydesk/web"
 )
 
@@ -39,5 +40,46 @@ func TestNewRefusesABaseURLWithoutPasskeys(t *testing.T) {
 		case !tc.refused && (err != nil || srv == nil):
 			t.Errorf("base URL %q: %v", tc.baseURL, err)
 		}
+	}
+}
+
+// Issue 22 item 3: the outbox's options are constructor arguments, derived
+// from the configuration by web.OutboxOptions (mail on when the mail
+// settings make a mailer), and web.New refuses stores built for another
+// configuration rather than sending mail it said was off, or letting
+// endpoints target private addresses the configuration refuses.
+func TestOutboxOptionsComeFromTheConfiguration(t *testing.T) {
+	mail := func(cfg *config.Options) {
+		cfg.Events.SMTPURL, cfg.Events.MailFrom, cfg.BaseURL = "smtp://mail.example.test:587", "keydesk@example.test", "https://keys.example.test"
+	}
+	for _, tc := range []struct {
+		name string
+		set  func(*config.Options)
+		want outbox.Options
+	}{
+		{"default", func(*config.Options) {}, outbox.Options{}},
+		{"mail", mail, outbox.Options{Mail: true}},
+		{"mail without a base URL", func(cfg *config.Options) { mail(cfg); cfg.BaseURL = "" }, outbox.Options{}},
+		{"sender without a server", func(cfg *config.Options) { cfg.Events.MailFrom = "keydesk@example.test" }, outbox.Options{}},
+		{"private webhook targets", func(cfg *config.Options) { cfg.Events.Webhooks.AllowPrivate = true }, outbox.Options{AllowPrivateTargets: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := config.Default(modeltest.MasterKey)
+			tc.set(&cfg)
+			if got := web.OutboxOptions(cfg); got != tc.want {
+				t.Fatalf("OutboxOptions = %+v, want %+v", got, tc.want)
+			}
+			logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+			db := modeltest.SQLite(t)
+			if _, err := web.New(cfg, modeltest.NewStoresWith(t, db, tc.want).Stores, logger); err != nil {
+				t.Errorf("stores built with OutboxOptions refused: %v", err)
+			}
+			other := tc.want
+			other.AllowPrivateTargets = !other.AllowPrivateTargets
+			srv, err := web.New(cfg, modeltest.NewStoresWith(t, db, other).Stores, logger)
+			if err == nil || srv != nil || !strings.Contains(err.Error(), "web.OutboxOptions(cfg)") {
+				t.Errorf("stores built with %+v for a configuration asking %+v: %v", other, tc.want, err)
+			}
+		})
 	}
 }

@@ -34,6 +34,7 @@ import (
 	"keydesk/models/audit"
 	"keydesk/models/keys"
 	"keydesk/models/migrations"
+	"keydesk/models/outbox"
 )
 
 func main() {
@@ -97,7 +98,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	store, err := models.New(db, keyring, database.SystemClock)
+	store, err := models.New(db, keyring, database.SystemClock, outbox.Options{})
 	if err != nil {
 		return err
 	}

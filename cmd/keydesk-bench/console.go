@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"keydesk/handlers/htmx"
-	"keydesk/web/paths"
+	"keydesk/routes"
 )
 
 // consoleClient is a signed-in admin's browser, reduced to its cookie jar.
@@ -39,11 +39,11 @@ func signIn(base, email, password string) (*consoleClient, error) {
 			return http.ErrUseLastResponse
 		},
 	}}
-	if c.token, err = c.pageCSRF(paths.Login); err != nil {
+	if c.token, err = c.pageCSRF(routes.Login); err != nil {
 		return nil, err
 	}
 	form := url.Values{"email": {email}, "password": {password}, "_csrf": {c.token}}
-	resp, err := c.http.PostForm(base+paths.Login, form)
+	resp, err := c.http.PostForm(base+routes.Login, form)
 	if err != nil {
 		return nil, err
 	}

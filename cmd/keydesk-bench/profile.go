@@ -33,6 +33,7 @@ func (b *bench) profileScenario1(ctx context.Context, dir string, store *models.
 	defer logFile.Close()
 	cfg := keydeskconfig.Default(masterKey)
 	cfg.Addr, cfg.DatabaseURL = "127.0.0.1:0", b.dbURL
+	cfg.Events.Webhooks.AllowPrivate = true // as the bench's servers, and its store
 	srv, err := web.New(cfg, store, slog.New(slog.NewTextHandler(logFile, nil)))
 	if err != nil {
 		return err

@@ -11,7 +11,7 @@ import (
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
-	"keydesk/web/paths"
+	"keydesk/routes"
 )
 
 var assetRef = regexp.MustCompile(`(?:href|src)="(/static/[^"?#]+)`)
@@ -25,7 +25,7 @@ func (b *bench) scenarioConsole() error {
 		return err
 	}
 	b.console = c
-	page, err := c.get(paths.APIKeys)
+	page, err := c.get(routes.APIKeys)
 	if err != nil {
 		return err
 	}
@@ -45,7 +45,7 @@ func (b *bench) scenarioConsole() error {
 		isHTML   bool
 		isScript bool
 	}
-	parts := []part{{path: paths.APIKeys, raw: len(page), gz: gzipSize(page), isHTML: true}}
+	parts := []part{{path: routes.APIKeys, raw: len(page), gz: gzipSize(page), isHTML: true}}
 	seen := map[string]bool{}
 	for _, m := range assetRef.FindAllSubmatch(page, -1) {
 		p := string(m[1])
@@ -68,7 +68,7 @@ func (b *bench) scenarioConsole() error {
 	}
 	sort.Strings(detail[1:])
 
-	target := vegeta.Target{Method: http.MethodGet, URL: b.a.base + paths.APIKeys, Header: http.Header{"Cookie": {c.cookieHeader()}}}
+	target := vegeta.Target{Method: http.MethodGet, URL: b.a.base + routes.APIKeys, Header: http.Header{"Cookie": {c.cookieHeader()}}}
 	attack(vegeta.NewStaticTargeter(target), 1, b.cfg.warmup/2, "console-warmup")
 	m := attack(vegeta.NewStaticTargeter(target), 1, b.cfg.consoleDuration, "console")
 	if !onlyStatus(m, http.StatusOK) {

@@ -37,7 +37,6 @@ func (b *bench) scenarioDelivery(ctx context.Context, store *models.Stores) erro
 	})}
 	go func() { _ = srv.Serve(l) }()
 	defer srv.Close()
-	store.Outbox.AllowPrivateTargets(true) // the receiver listens on 127.0.0.1, as the servers allow
 	if _, _, err := store.Outbox.CreateEndpoint(ctx, b.seed.console.ID, audit.Actor{Email: "bench"},
 		outbox.EndpointInput{URL: "http://" + l.Addr().String() + "/hook", Events: []string{outbox.EventKeyInactivated}}); err != nil {
 		return err

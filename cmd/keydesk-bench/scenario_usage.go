@@ -16,8 +16,8 @@ import (
 
 	"keydesk/models/database"
 	"keydesk/models/usage"
+	"keydesk/routes"
 	"keydesk/views"
-	"keydesk/web/paths"
 )
 
 // Targets of issue 13 (usage, metrics, Redis limits).
@@ -196,9 +196,9 @@ func (b *bench) scenarioUsagePage() error {
 	}
 	var targets []vegeta.Target
 	for _, k := range b.seed.consoleKeys {
-		targets = append(targets, vegeta.Target{Method: http.MethodGet, URL: b.a.base + paths.APIKeyUsage(k.ID) + "?range=30d", Header: http.Header{"Cookie": {c.cookieHeader()}}})
+		targets = append(targets, vegeta.Target{Method: http.MethodGet, URL: b.a.base + routes.APIKeyUsage(k.ID) + "?range=30d", Header: http.Header{"Cookie": {c.cookieHeader()}}})
 	}
-	body, err := c.get(paths.APIKeyUsage(b.seed.consoleKeys[0].ID) + "?range=30d")
+	body, err := c.get(routes.APIKeyUsage(b.seed.consoleKeys[0].ID) + "?range=30d")
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ import (
 	"keydesk/models/database"
 	"keydesk/models/keys"
 	"keydesk/models/migrations"
+	"keydesk/models/outbox"
 	"keydesk/web"
 )
 
@@ -38,7 +39,7 @@ func openStore(logger *slog.Logger) (*models.Stores, config.Options, error) {
 	if err != nil {
 		return nil, cfg, err
 	}
-	return openConfiguredStore(cfg, logger)
+	return openConfiguredStore(cfg, outbox.Options{}, logger)
 }
 
 // loadMasterKey gives the embedded default its master key: without
@@ -59,8 +60,10 @@ func loadMasterKey(cfg *config.Options, logger *slog.Logger) error {
 }
 
 // openConfiguredStore opens and migrates the database cfg names, with its
-// master key (loadMasterKey).
-func openConfiguredStore(cfg config.Options, logger *slog.Logger) (*models.Stores, config.Options, error) {
+// master key (loadMasterKey), and builds the stores with outboxOptions
+// (serve's are web.OutboxOptions(cfg); commands that send nothing pass the
+// zero value: mail off, no private webhook targets).
+func openConfiguredStore(cfg config.Options, outboxOptions outbox.Options, logger *slog.Logger) (*models.Stores, config.Options, error) {
 	if err := loadMasterKey(&cfg, logger); err != nil {
 		return nil, cfg, err
 	}
@@ -83,7 +86,7 @@ func openConfiguredStore(cfg config.Options, logger *slog.Logger) (*models.Store
 	if err != nil {
 		return nil, cfg, err
 	}
-	store, err := models.New(db, keyring, database.SystemClock)
+	store, err := models.New(db, keyring, database.SystemClock, outboxOptions)
 	if err != nil {
 		return nil, cfg, err
 	}
@@ -117,7 +120,7 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	store, cfg, err := openConfiguredStore(cfg, logger)
+	store, cfg, err := openConfiguredStore(cfg, web.OutboxOptions(cfg), logger)
 	if err != nil {
 		return err
 	}

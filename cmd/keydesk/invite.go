@@ -8,7 +8,7 @@ import (
 	"io"
 	"strings"
 
-	"keydesk/web/paths"
+	"keydesk/routes"
 )
 
 // inviteUser creates an invitation to a program and prints its one-time
@@ -43,7 +43,7 @@ func inviteUser(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(out, "%s%s%s\n", cfg.PublicURL(), paths.InvitePrefix, token)
+	_, err = fmt.Fprintf(out, "%s%s\n", cfg.PublicURL(), routes.Invite(token))
 	if err == nil {
 		_, err = fmt.Fprintf(out, "invitation for %s to %s (%s access), valid until %s\n", inv.Email, program.Name, *access, inv.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC"))
 	}

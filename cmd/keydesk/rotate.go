@@ -10,6 +10,7 @@ import (
 
 	"keydesk/config"
 	"keydesk/models/keys"
+	"keydesk/models/outbox"
 )
 
 // rotateMaster re-seals every API key under KEYDESK_MASTER_KEY, opening the
@@ -37,7 +38,7 @@ func runRotateMaster(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	store, cfg, err := openConfiguredStore(cfg, newLogger(false))
+	store, cfg, err := openConfiguredStore(cfg, outbox.Options{}, newLogger(false))
 	if err != nil {
 		return err
 	}

@@ -61,12 +61,12 @@ func TestWebhooksSurviveKillDashNine(t *testing.T) {
 		}))
 		defer rcv.Close()
 
-		store := modeltest.Wrap(t, modeltest.Open(t, db), modeltest.Keyring(t))
+		// Private targets allowed: the receiver listens on 127.0.0.1.
+		store := modeltest.WrapWith(t, modeltest.Open(t, db), modeltest.Keyring(t), outbox.Options{AllowPrivateTargets: true})
 		program, err := store.Accounts.ProgramByPartnerID(t.Context(), partnerID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		store.Outbox.AllowPrivateTargets(true) // the receiver listens on 127.0.0.1
 		_, sec, err := store.Outbox.CreateEndpoint(t.Context(), program.ID, audit.Actor{}, outbox.EndpointInput{URL: rcv.URL + "/hook", Events: []string{outbox.EventKeyCreated}})
 		if err != nil {
 			t.Fatal(err)

@@ -20,7 +20,7 @@ func TestMasterKeyRotationResealsWebhookSecrets(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
 		ctx := t.Context()
 		gdb := modeltest.Open(t, db)
-		oldStore := modeltest.Wrap(t, gdb, mustKeyring(t, modeltest.MasterKey))
+		oldStore := modeltest.WrapWith(t, gdb, mustKeyring(t, modeltest.MasterKey), outbox.Options{Mail: true})
 		fx := modeltest.Seed(t, oldStore, "Rotation W")
 		actor := audit.Actor{AdminID: fx.Full.ID, Email: fx.Full.Email}
 		ep, first, err := oldStore.Outbox.CreateEndpoint(ctx, fx.Program.ID, actor, outbox.EndpointInput{URL: "https://hooks.example.test/k", Events: []string{outbox.EventKeyCreated}})
@@ -31,7 +31,6 @@ func TestMasterKeyRotationResealsWebhookSecrets(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		oldStore.Outbox.UseMail(true)
 		_, token, err := oldStore.Accounts.Invite(ctx, actor, fx.Program.ID, "pending@example.test", accounts.AccessLimited, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -46,8 +45,7 @@ func TestMasterKeyRotationResealsWebhookSecrets(t *testing.T) {
 			t.Fatalf("re-sealed %d webhook secrets and tokens, want 3", report.WebhookSecrets)
 		}
 
-		newOnly := modeltest.Wrap(t, gdb, mustKeyring(t, newMasterKey))
-		newOnly.Outbox.UseMail(true)
+		newOnly := modeltest.WrapWith(t, gdb, mustKeyring(t, newMasterKey), outbox.Options{Mail: true})
 		got, err := newOnly.Outbox.EndpointByID(ctx, fx.Program.ID, ep.ID)
 		if err != nil {
 			t.Fatal(err)

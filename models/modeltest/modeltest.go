@@ -21,6 +21,7 @@ import (
 	"keydesk/models/audit"
 	"keydesk/models/keys"
 	"keydesk/models/migrations"
+	"keydesk/models/outbox"
 )
 
 // Database names a database kind a test runs on.
@@ -134,8 +135,9 @@ func openUnmigrated(t testing.TB, db Database) *gorm.DB {
 // handle for assertions and a clock the test can move.
 type Stores struct {
 	*models.Stores
-	DB    *gorm.DB
-	clock atomic.Pointer[func() time.Time]
+	DB      *gorm.DB
+	keyring *keys.Keyring
+	clock   atomic.Pointer[func() time.Time]
 }
 
 // SetClock makes every store read now (normalised like the system clock).
@@ -145,23 +147,43 @@ func (s *Stores) SetClock(now func() time.Time) { s.clock.Store(&now) }
 func (s *Stores) Now() time.Time { return s.Clock() }
 
 // NewStores opens and migrates db and builds the stores over it, on a clock
-// that reads the wall clock until SetClock moves it.
+// that reads the wall clock until SetClock moves it; mail is off and
+// webhooks may not target private addresses.
 func NewStores(t testing.TB, db Database) *Stores {
-	return Wrap(t, Open(t, db), Keyring(t))
+	return NewStoresWith(t, db, outbox.Options{})
 }
 
-// Wrap builds test stores over an opened, migrated database.
+// NewStoresWith is NewStores with the outbox built with opts.
+func NewStoresWith(t testing.TB, db Database, opts outbox.Options) *Stores {
+	return WrapWith(t, Open(t, db), Keyring(t), opts)
+}
+
+// Wrap builds test stores over an opened, migrated database (outbox
+// options as NewStores).
 func Wrap(t testing.TB, gdb *gorm.DB, keyring *keys.Keyring) *Stores {
+	return WrapWith(t, gdb, keyring, outbox.Options{})
+}
+
+// WrapWith is Wrap with the outbox built with opts.
+func WrapWith(t testing.TB, gdb *gorm.DB, keyring *keys.Keyring, opts outbox.Options) *Stores {
 	t.Helper()
-	s := &Stores{DB: gdb}
+	s := &Stores{DB: gdb, keyring: keyring}
 	wall := time.Now
 	s.clock.Store(&wall)
-	stores, err := models.New(gdb, keyring, database.Fixed(func() time.Time { return (*s.clock.Load())() }))
+	stores, err := models.New(gdb, keyring, database.Fixed(func() time.Time { return (*s.clock.Load())() }), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.Stores = stores
 	return s
+}
+
+// OutboxWith is a second outbox store over the same database, keyring,
+// audit trail and clock, built with opts: for a test that writes what
+// another configuration allowed (an endpoint saved while private targets
+// were allowed, say) beside the stores under test.
+func (s *Stores) OutboxWith(opts outbox.Options) *outbox.Store {
+	return outbox.NewStore(s.DB, s.Audit, s.keyring, s.Clock, opts)
 }
 
 // Fixture is a program with admins of every kind.

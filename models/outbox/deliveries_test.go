@@ -50,11 +50,16 @@ type fixture struct {
 	mu  sync.Mutex
 }
 
+// newFixture's outbox allows private targets (no name lookups in these
+// tests); mail is off.
 func newFixture(t *testing.T, db modeltest.Database) *fixture {
-	s := modeltest.NewStores(t, db)
+	return newFixtureWith(t, db, outbox.Options{AllowPrivateTargets: true})
+}
+
+func newFixtureWith(t *testing.T, db modeltest.Database, opts outbox.Options) *fixture {
+	s := modeltest.NewStoresWith(t, db, opts)
 	f := &fixture{s: s, now: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
 	s.SetClock(func() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.now })
-	s.Outbox.AllowPrivateTargets(true) // no name lookups in these tests
 	p, err := s.Keys.CreateProgram(t.Context(), audit.Actor{}, "Outbox")
 	if err != nil {
 		t.Fatal(err)
@@ -402,21 +407,23 @@ func TestEndpointCapHoldsUnderSimultaneousAdds(t *testing.T) {
 func TestEndpointTargetRules(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
 		f := newFixture(t, db)
-		f.s.Outbox.AllowPrivateTargets(false)
+		strict := f.s.OutboxWith(outbox.Options{})
 		in := outbox.EndpointInput{URL: "http://10.0.0.1/hook", Events: []string{outbox.EventKeyCreated}}
-		_, _, err := f.s.Outbox.CreateEndpoint(t.Context(), f.p, audit.Actor{}, in)
+		_, _, err := strict.CreateEndpoint(t.Context(), f.p, audit.Actor{}, in)
 		var verr input.ValidationError
 		if !errors.As(err, &verr) || verr["url"] == "" {
 			t.Fatalf("private target added: %v", err)
 		}
-		ep := f.endpoint(t, "https://93.184.215.14/hook", outbox.EventKeyCreated)
-		if _, err := f.s.Outbox.UpdateEndpoint(t.Context(), f.p, audit.Actor{}, ep.ID, in, true); !errors.As(err, &verr) {
+		ep, _, err := strict.CreateEndpoint(t.Context(), f.p, audit.Actor{}, outbox.EndpointInput{URL: "https://93.184.215.14/hook", Events: []string{outbox.EventKeyCreated}})
+		if err != nil {
+			t.Fatalf("public target refused: %v", err)
+		}
+		if _, err := strict.UpdateEndpoint(t.Context(), f.p, audit.Actor{}, ep.ID, in, true); !errors.As(err, &verr) {
 			t.Errorf("enabled endpoint moved to a private target: %v", err)
 		}
-		if _, err := f.s.Outbox.UpdateEndpoint(t.Context(), f.p, audit.Actor{}, ep.ID, in, false); err != nil {
+		if _, err := strict.UpdateEndpoint(t.Context(), f.p, audit.Actor{}, ep.ID, in, false); err != nil {
 			t.Errorf("disabled endpoint refused its target: %v", err)
 		}
-		f.s.Outbox.AllowPrivateTargets(true)
 		if _, _, err := f.s.Outbox.CreateEndpoint(t.Context(), f.p, audit.Actor{}, in); err != nil {
 			t.Errorf("private target refused though allowed: %v", err)
 		}

@@ -191,7 +191,7 @@ func (s *Store) validateEndpoint(ctx context.Context, in *EndpointInput, enabled
 	if err := in.Validate(); err != nil {
 		return err
 	}
-	if s.allowPrivate.Load() || !enabled {
+	if s.opts.AllowPrivateTargets || !enabled {
 		return nil
 	}
 	if problem := TargetProblem(ctx, s.resolver, in.URL); problem != "" {

@@ -59,18 +59,14 @@ type MailClaim struct {
 	ProgramName string
 }
 
-// UseMail turns email notices on: dispatch then also fans mailable events
-// out to the program's full-access admins, and invitations are mailed.
-func (s *Store) UseMail(on bool) { s.mail = on }
-
-// MailOn reports whether email notices are on.
-func (s *Store) MailOn() bool { return s != nil && s.mail }
+// MailOn reports whether email notices are on (Options.Mail).
+func (s *Store) MailOn() bool { return s != nil && s.opts.Mail }
 
 // fanOutMail writes the mail deliveries of one event in the dispatch
 // transaction: one per full-access admin of the event's program (for a
 // reveal, not the admin who revealed).
 func (s *Store) fanOutMail(tx *gorm.DB, ev *OutboxEvent) error {
-	if !s.mail || !MailEventTypes[ev.EventType] {
+	if !s.opts.Mail || !MailEventTypes[ev.EventType] {
 		return nil
 	}
 	var actorID int64

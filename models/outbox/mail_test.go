@@ -22,8 +22,7 @@ import (
 // sent or given up.
 func TestMailFanOutAndClaims(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
-		f := newFixture(t, db)
-		f.s.Outbox.UseMail(true)
+		f := newFixtureWith(t, db, outbox.Options{Mail: true, AllowPrivateTargets: true})
 		ctx := t.Context()
 		var fulls []*accounts.Admin
 		for _, local := range []string{"ana", "ben"} {

@@ -14,7 +14,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"sync/atomic"
 	"time"
 
 	"gorm.io/gorm"
@@ -61,23 +60,31 @@ type Store struct {
 	audit  *audit.Store
 	sealer Sealer
 	now    database.Clock
-	mail   bool // email notices on (mail.go)
-	// allowPrivate lets endpoints point at private, loopback and
-	// link-local targets (KEYDESK_WEBHOOK_ALLOW_PRIVATE); resolver looks
-	// up the names of endpoint URLs (targets.go).
-	allowPrivate atomic.Bool
-	resolver     Resolver
+	opts   Options
+	// resolver looks up the names of endpoint URLs (targets.go).
+	resolver Resolver
+}
+
+// Options are what the outbox does beyond webhooks, fixed when it is
+// built (web.OutboxOptions derives them from the configuration).
+type Options struct {
+	// Mail turns email notices on: dispatch also fans mailable events out
+	// to the program's full-access admins, and invitations are mailed
+	// (mail.go).
+	Mail bool
+	// AllowPrivateTargets lets endpoints be saved with private, loopback
+	// and link-local targets (KEYDESK_WEBHOOK_ALLOW_PRIVATE=true); by
+	// default they are refused.
+	AllowPrivateTargets bool
 }
 
 // NewStore builds the outbox store.
-func NewStore(db *gorm.DB, auditStore *audit.Store, sealer Sealer, now database.Clock) *Store {
-	return &Store{db: db, audit: auditStore, sealer: sealer, now: now, resolver: net.DefaultResolver}
+func NewStore(db *gorm.DB, auditStore *audit.Store, sealer Sealer, now database.Clock, opts Options) *Store {
+	return &Store{db: db, audit: auditStore, sealer: sealer, now: now, opts: opts, resolver: net.DefaultResolver}
 }
 
-// AllowPrivateTargets lets endpoints be saved with private, loopback and
-// link-local targets (KEYDESK_WEBHOOK_ALLOW_PRIVATE=true); by default they
-// are refused.
-func (s *Store) AllowPrivateTargets(allow bool) { s.allowPrivate.Store(allow) }
+// Options are the options the store was built with.
+func (s *Store) Options() Options { return s.opts }
 
 // Payload is the body of a delivery, as the Standard Webhooks spec shapes
 // it. Data carries ids, names, identifiers, the actor and the time; never a

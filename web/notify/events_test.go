@@ -21,11 +21,11 @@ import (
 func TestRollInviteAndRemovalAreDelivered(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
 		ctx := context.Background()
-		store := modeltest.NewStores(t, db)
+		// Private targets allowed: the receiver listens on 127.0.0.1.
+		store := modeltest.NewStoresWith(t, db, outbox.Options{AllowPrivateTargets: true})
 		fx := modeltest.Seed(t, store, "Alpha")
 		actor := audit.Actor{AdminID: fx.Full.ID, Email: fx.Full.Email}
 		rcv := newReceiver(t)
-		store.Outbox.AllowPrivateTargets(true) // the receiver listens on 127.0.0.1
 		_, secret, err := store.Outbox.CreateEndpoint(ctx, fx.Program.ID, actor, outbox.EndpointInput{URL: rcv.URL,
 			Events: []string{outbox.EventKeyRolled, outbox.EventAdminInvited, outbox.EventAdminRemoved}})
 		if err != nil {

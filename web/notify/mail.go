@@ -13,8 +13,8 @@ import (
 	mail "github.com/wneessen/go-mail"
 
 	"keydesk/models/outbox"
+	"keydesk/routes"
 	"keydesk/views"
-	"keydesk/web/paths"
 )
 
 // Mailer sends email notices through KEYDESK_SMTP_URL
@@ -128,7 +128,7 @@ func (m *Mailer) Compose(c *outbox.MailClaim) (views.MailNotice, error) {
 		program = partnerID
 	}
 	tag := "[" + program + "] "
-	n := views.MailNotice{LinkLabel: "Open API Keys", Link: m.baseURL + paths.APIKeys,
+	n := views.MailNotice{LinkLabel: "Open API Keys", Link: m.baseURL + routes.APIKeys,
 		Footer: "You get this because you are a full-access admin of " + program + " (partner ID " + partnerID + ") in keydesk."}
 	by := ""
 	if d.Data.Actor.Email != "" {
@@ -161,7 +161,7 @@ func (m *Mailer) Compose(c *outbox.MailClaim) (views.MailNotice, error) {
 		n.Subject, n.Heading = "You are invited to "+program+" in keydesk", "Join "+program+" in keydesk"
 		n.Lines = []string{d.Data.Actor.Email + " invited you to manage the API keys of " + program + " (partner ID " + partnerID + ").",
 			"The link works once, until " + d.Data.Invitation.ExpiresAt + ". Open it to set your password."}
-		n.LinkLabel, n.Link = "Accept the invitation", m.baseURL+paths.InvitePrefix+c.Token
+		n.LinkLabel, n.Link = "Accept the invitation", m.baseURL+routes.Invite(c.Token)
 		n.Footer = "If you did not expect this, ignore this mail."
 	default:
 		return n, fmt.Errorf("notify: no mail for %s", c.EventType)

@@ -19,6 +19,7 @@ import (
 	"keydesk/models/audit"
 	"keydesk/models/keys"
 	"keydesk/models/modeltest"
+	"keydesk/models/outbox"
 	"keydesk/web/notify"
 )
 
@@ -116,12 +117,12 @@ func parts(t *testing.T, data []byte) (subject, text, html string) {
 	return subject, text, html
 }
 
+// mailWorker sends through sink the mail of a store built with mail on.
 func mailWorker(t *testing.T, store *modeltest.Stores, sink *smtpSink) *notify.Worker {
 	m, err := notify.NewMailer("smtp://"+sink.addr, "keydesk@example.test", "https://keydesk.example.test/", 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	store.Outbox.UseMail(true)
 	w := notify.NewWorker(store.Outbox, notify.WorkerConfig{RetryBase: 20 * time.Millisecond, PollInterval: 20 * time.Millisecond,
 		Timeout: 5 * time.Second}, m, store.Now, slog.New(slog.DiscardHandler))
 	return w
@@ -146,7 +147,7 @@ func runUntil(ctx context.Context, w *notify.Worker, sink *smtpSink, n int) {
 func TestKeyCreatedMailsTheProgramsFullAdminsOnly(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
 		ctx := context.Background()
-		store := modeltest.NewStores(t, db)
+		store := modeltest.NewStoresWith(t, db, outbox.Options{Mail: true})
 		alpha := modeltest.Seed(t, store, "Alpha")
 		modeltest.Seed(t, store, "Beta")
 		second, err := store.Accounts.CreateAdmin(ctx, audit.Actor{}, alpha.Program.ID, "second@alpha.test", modeltest.Password, accounts.AccessFull, nil)
@@ -210,7 +211,7 @@ func TestKeyCreatedMailsTheProgramsFullAdminsOnly(t *testing.T) {
 func TestMailShowsNamesAsWritten(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
 		ctx := context.Background()
-		store := modeltest.NewStores(t, db)
+		store := modeltest.NewStoresWith(t, db, outbox.Options{Mail: true})
 		fx := modeltest.Seed(t, store, "Demo Store")
 		sink := newSMTPSink(t)
 		w := mailWorker(t, store, sink)
@@ -273,7 +274,7 @@ func TestMailShowsNamesAsWritten(t *testing.T) {
 func TestInvitationMailCarriesItsLink(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
 		ctx := context.Background()
-		store := modeltest.NewStores(t, db)
+		store := modeltest.NewStoresWith(t, db, outbox.Options{Mail: true})
 		fx := modeltest.Seed(t, store, "Alpha")
 		sink := newSMTPSink(t)
 		w := mailWorker(t, store, sink)

@@ -95,10 +95,10 @@ func testWorker(store *modeltest.Stores, allowPrivate bool) *notify.Worker {
 func TestWebhookSignedAndRetriedAcrossAnOutage(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
 		ctx := context.Background()
-		store := modeltest.NewStores(t, db)
+		// Private targets allowed: the receiver listens on 127.0.0.1.
+		store := modeltest.NewStoresWith(t, db, outbox.Options{AllowPrivateTargets: true})
 		fx := modeltest.Seed(t, store, "Alpha")
 		rcv := newReceiver(t)
-		store.Outbox.AllowPrivateTargets(true) // the receiver listens on 127.0.0.1
 		ep, secret, err := store.Outbox.CreateEndpoint(ctx, fx.Program.ID, audit.Actor{AdminID: fx.Full.ID, Email: fx.Full.Email},
 			outbox.EndpointInput{URL: rcv.URL + "/hook", Events: []string{outbox.EventKeyCreated, outbox.EventKeyRevealed}})
 		if err != nil {
@@ -196,11 +196,11 @@ func TestActionRolledBackSendsNothing(t *testing.T) {
 func TestTwoWorkersShareTheOutbox(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
 		ctx := context.Background()
-		store := modeltest.NewStores(t, db)
+		// Private targets allowed: the receiver listens on 127.0.0.1.
+		store := modeltest.NewStoresWith(t, db, outbox.Options{AllowPrivateTargets: true})
 		other := modeltest.Wrap(t, modeltest.Open(t, db), modeltest.Keyring(t))
 		fx := modeltest.Seed(t, store, "Alpha")
 		rcv := newReceiver(t)
-		store.Outbox.AllowPrivateTargets(true) // the receiver listens on 127.0.0.1
 		_, secret, err := store.Outbox.CreateEndpoint(ctx, fx.Program.ID, audit.Actor{}, outbox.EndpointInput{URL: rcv.URL, Events: []string{outbox.EventKeyCreated, outbox.EventKeyCopied}})
 		if err != nil {
 			t.Fatal(err)

@@ -84,8 +84,8 @@ var OutcomeLabels = map[string]string{
 	usage.OutcomeForbidden:     "Permission or address, counted before they were told apart (403)",
 	usage.OutcomeRateLimited:   "Rate limit (429)",
 	usage.OutcomeQuotaExceeded: "Quota exceeded (429)",
-	usage.OutcomeClientError:   "Client error: bad request, not found, validation… (4xx)",
-	usage.OutcomeServerError:   "Server error (5xx)",
+	usage.OutcomeClientError:   "Other client errors (4xx: not found, validation…)",
+	usage.OutcomeServerError:   "Server errors (5xx)",
 }
 
 // NewUsageView sums counts (any resolution) into the period's bars: hourly
@@ -168,10 +168,10 @@ func (v UsageView) describe(b UsageBar, step time.Duration) string {
 	var parts []string
 	for i, n := range b.BySeries {
 		if n > 0 {
-			parts = append(parts, v.Series[i].Label+" "+count(n))
+			parts = append(parts, v.Series[i].Label+": "+count(n))
 		}
 	}
-	return period + ": " + requests(b.Total) + ". " + strings.Join(parts, ", ")
+	return period + ": " + requests(b.Total) + ". " + strings.Join(parts, "; ")
 }
 
 // freshness says how far behind the counts can be: each instance counts

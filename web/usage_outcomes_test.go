@@ -220,7 +220,7 @@ func TestUsageViewCountsEachOutcome(t *testing.T) {
 			label, _ := s.Attr("aria-label")
 			return strings.HasPrefix(label, start.Format("Mon Jan 2"))
 		})
-		if label, _ := first.Attr("aria-label"); !strings.Contains(label, "Client errors (other 4xx) 5") || !strings.Contains(label, "Server errors (5xx) 1") {
+		if label, _ := first.Attr("aria-label"); !strings.Contains(label, "Client errors (other 4xx): 5") || !strings.Contains(label, "Server errors (5xx): 1") {
 			t.Errorf("first day's bar: %q", label)
 		}
 		if got := doc.Find("[data-usage-freshness]").Text(); !strings.Contains(got, "up to a minute behind") {

@@ -53,9 +53,8 @@ type UsageView struct {
 	Series    []UsageSeries
 	Succeeded int64
 	Failed    int64
-	// FailedBy is the failed calls by reason (every current reason, in
-	// display order, zeros included; a reason only older rows carry shows
-	// when it counted any).
+	// FailedBy is the failed calls by reason (every reason, in display
+	// order, zeros included).
 	FailedBy []OutcomeCount
 	Clients  []usage.Client
 	Now      time.Time
@@ -81,7 +80,6 @@ var OutcomeLabels = map[string]string{
 	usage.OutcomeWrongPartner:  "Wrong partner ID for the key (401)",
 	usage.OutcomeNoPermission:  "Missing permission (403)",
 	usage.OutcomeWrongAddress:  "Address not allowed (403)",
-	usage.OutcomeForbidden:     "Permission or address, counted before they were told apart (403)",
 	usage.OutcomeRateLimited:   "Rate limit (429)",
 	usage.OutcomeQuotaExceeded: "Quota exceeded (429)",
 	usage.OutcomeClientError:   "Other client errors (4xx: not found, validation…)",
@@ -131,9 +129,6 @@ func NewUsageView(key keys.APIKey, rangeValue string, counts []usage.Count, clie
 	v.Succeeded, v.Failed = sum.Successful, sum.Failed
 	for _, c := range usage.Classes[1:] {
 		for _, o := range c.Outcomes {
-			if o == usage.OutcomeForbidden && sum.ByOutcome[o] == 0 {
-				continue
-			}
 			v.FailedBy = append(v.FailedBy, OutcomeCount{Outcome: o, Label: OutcomeLabels[o], Count: sum.ByOutcome[o]})
 		}
 	}

@@ -102,11 +102,11 @@ func TestUsageCountsAKnownMixOfCalls(t *testing.T) {
 			program, key int64
 			want         string
 		}{
-			{demo.ID, shop.ID, "invalid:1 rate_limited:2 success:4"},
+			{demo.ID, shop.ID, "invalid:1 rate_limited:2 valid:4"},
 			{demo.ID, old.ID, "inactive:2"},
-			{demo.ID, narrow.ID, "forbidden_permission:2"},
+			{demo.ID, narrow.ID, "forbidden:2"},
 			{demo.ID, fenced.ID, "forbidden_address:1"},
-			{demo.ID, short.ID, "expired:3 success:1"},
+			{demo.ID, short.ID, "expired:3 valid:1"},
 			{other.ID, shop.ID, ""},
 		} {
 			// Each call is in its minute row and in its hour row.

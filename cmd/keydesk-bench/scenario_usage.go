@@ -217,8 +217,8 @@ func (b *bench) scenarioUsagePage() error {
 		return err
 	}
 	var inMinutes int64
-	if err := b.db.Raw(`SELECT COALESCE(SUM(count), 0) FROM key_usage WHERE key_id = ? AND resolution = ? AND outcome = 'success' AND bucket >= ?`,
-		b.seed.consoleKeys[0].ID, usage.Minute, views.UsageSince("30d", time.Now())).Scan(&inMinutes).Error; err != nil {
+	if err := b.db.Raw(`SELECT COALESCE(SUM(count), 0) FROM key_usage WHERE key_id = ? AND resolution = ? AND outcome = ? AND bucket >= ?`,
+		b.seed.consoleKeys[0].ID, usage.Minute, usage.OutcomeSuccess, views.UsageSince("30d", time.Now())).Scan(&inMinutes).Error; err != nil {
 		return err
 	}
 	if shown != inMinutes {

@@ -4,25 +4,26 @@ package usage
 // what the caller got. A call is counted once, by its answer: successful
 // (2xx), or failed for one reason. Authentication reasons name the key the
 // credential points to (the answer is the same 401 for all of them).
+//
+// Two stored names are kept from before answers were counted (issue 28),
+// so that existing rows and their readers keep their meaning as far as it
+// goes: "valid" (then every authenticated call within the rate limit,
+// whatever its answer; now the 2xx ones) and "forbidden" (then permission
+// and address refusals; now permission refusals, addresses having their
+// own reason).
 const (
-	OutcomeSuccess     = "success"      // answered 2xx
+	OutcomeSuccess     = "valid"        // answered 2xx
 	OutcomeClientError = "client_error" // authenticated and allowed, answered 4xx (404, 409, 422…)
 	OutcomeServerError = "server_error" // answered 5xx
 
-	OutcomeWrongPartner  = "invalid"              // 401: the key with another program's partner-id
-	OutcomeInactive      = "inactive"             // 401: the key is inactive
-	OutcomeExpired       = "expired"              // 401: the key has expired
-	OutcomeOldKeyExpired = "old_key_expired"      // 401: a roll's old secret after its overlap ended
-	OutcomeNoPermission  = "forbidden_permission" // 403: outside the key's permissions
-	OutcomeWrongAddress  = "forbidden_address"    // 403: from an address the key is not allowed from
-	OutcomeRateLimited   = "rate_limited"         // 429 RATE_LIMIT_EXCEEDED
-	OutcomeQuotaExceeded = "quota_exceeded"       // 429 QUOTA_EXCEEDED
-
-	// Written before answers were counted (issue 28), still read:
-	// "valid" was every authenticated call within the rate limit, whatever
-	// the answer; "forbidden" a permission or address refusal.
-	OutcomeCountedAsValid = "valid"
-	OutcomeForbidden      = "forbidden"
+	OutcomeWrongPartner  = "invalid"           // 401: the key with another program's partner-id
+	OutcomeInactive      = "inactive"          // 401: the key is inactive
+	OutcomeExpired       = "expired"           // 401: the key has expired
+	OutcomeOldKeyExpired = "old_key_expired"   // 401: a roll's old secret after its overlap ended
+	OutcomeNoPermission  = "forbidden"         // 403: outside the key's permissions
+	OutcomeWrongAddress  = "forbidden_address" // 403: from an address the key is not allowed from
+	OutcomeRateLimited   = "rate_limited"      // 429 RATE_LIMIT_EXCEEDED
+	OutcomeQuotaExceeded = "quota_exceeded"    // 429 QUOTA_EXCEEDED
 )
 
 // Class groups outcomes for the chart's series and the API's totals.
@@ -32,13 +33,11 @@ type Class struct {
 }
 
 // Classes are every outcome by class, successful first, each failure
-// reason in display order. Rows written before answers were counted
-// ("valid": authenticated and within the rate limit, whatever the answer)
-// count as successful: that is what the view said of them then.
+// reason in display order.
 var Classes = []Class{
-	{"success", []string{OutcomeSuccess, OutcomeCountedAsValid}},
+	{"success", []string{OutcomeSuccess}},
 	{"unauthorized", []string{OutcomeInactive, OutcomeExpired, OutcomeOldKeyExpired, OutcomeWrongPartner}},
-	{"forbidden", []string{OutcomeNoPermission, OutcomeWrongAddress, OutcomeForbidden}},
+	{"forbidden", []string{OutcomeNoPermission, OutcomeWrongAddress}},
 	{"limited", []string{OutcomeRateLimited, OutcomeQuotaExceeded}},
 	{"client_error", []string{OutcomeClientError}},
 	{"server_error", []string{OutcomeServerError}},

@@ -60,9 +60,6 @@ type UsageView struct {
 	Now      time.Time
 	// Freshness says how far behind the counts can be.
 	Freshness string
-	// QuotaLine is one line about the key's quota ("N of Q requests
-	// today"), empty when it has none.
-	QuotaLine string
 }
 
 // OutcomeCount is a failure reason's count.

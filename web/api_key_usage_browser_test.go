@@ -16,9 +16,9 @@ import (
 
 // TestBrowserAPIKeyUsage opens the usage view of a key that made a known
 // mix of calls, at 1440 and 375 px, light and dark: nothing overflows
-// sideways, the y axis and the legend are legible, every series is drawn,
-// and a bar reached with the keyboard shows its numbers (and the arrow
-// keys move to the next bar).
+// sideways, the y axis is legible, every series is drawn, axe finds
+// nothing serious, and a bar reached with the keyboard shows its numbers
+// (and the arrow keys move to the next bar).
 func TestBrowserAPIKeyUsage(t *testing.T) {
 	ts := newTestServer(t, modeltest.SQLite(t), withAPIConfig(func(c *config.API) { c.ReadPerMinute = 8 }))
 	// The mix's first two hours fall on one UTC day: 25 calls, its bar.
@@ -50,7 +50,8 @@ func TestBrowserAPIKeyUsage(t *testing.T) {
 				}
 				screenshot(t, ctx, fmt.Sprintf("usage-%d-%s", width, scheme))
 			}
-			runStep(t, ctx, "back to light", colorScheme("light"))
+			// axe, light and dark: serious or critical violations fail.
+			checkA11y(t, ctx, "usage", width)
 			// Tab reaches the chart at its latest bar (the expired key's
 			// call); eight days back is the day of the other calls.
 			runStep(t, ctx, "focus the chart",

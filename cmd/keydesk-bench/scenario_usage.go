@@ -241,6 +241,32 @@ func (b *bench) scenarioUsagePage() error {
 	if err != nil {
 		return err
 	}
+	if b.pgStats != nil {
+		// In production autovacuum would have vacuumed and analysed the
+		// table after these million updates; this machine's PostgreSQL
+		// runs with it off. Without it the hour rows' dead versions (each
+		// updated 60 times) are read too, and without statistics the
+		// planner may range over the program's rows rather than the key's.
+		started := time.Now()
+		if err := b.db.Exec(`VACUUM (ANALYZE) key_usage`).Error; err != nil {
+			return fmt.Errorf("vacuum key_usage: %w", err)
+		}
+		vacuumed := attack(vegeta.NewStaticTargeter(targets...), 1, b.cfg.consoleDuration, "usage-page-vacuumed")
+		if !onlyStatus(vacuumed, http.StatusOK) {
+			return fmt.Errorf("usage page after vacuum: %s %v", statuses(vacuumed), vacuumed.Errors)
+		}
+		b.rep.add(row{
+			scenario:   "9 usage page ?range=30d, same data after VACUUM (ANALYZE) key_usage (1 conn)",
+			throughput: rps(okRate(vacuumed)),
+			p50:        ms(vacuumed.Latencies.P50),
+			p99:        ms(vacuumed.Latencies.P99),
+			claim:      fmt.Sprintf("p99 %s (< %s); VACUUM (ANALYZE) took %s", ms(vacuumed.Latencies.P99), ms(targetUsagePageP99), time.Since(started).Round(time.Millisecond)),
+			verdict:    verdict(vacuumed.Latencies.P99 < targetUsagePageP99),
+		})
+		if _, err := b.timeKeysList(c, ", after VACUUM (ANALYZE)"); err != nil {
+			return err
+		}
+	}
 	// The steady state: the retention job deletes minutes older than 48
 	// hours (their hours hold them), so a real key never holds 30 days of
 	// minutes.
@@ -265,7 +291,7 @@ func (b *bench) scenarioUsagePage() error {
 		return err
 	}
 	b.rep.note("scenario 9: the API Keys list, %s of HTML, shows each of the %d keys' requests in 24 hours", kb(len(list)), len(b.seed.consoleKeys))
-	b.rep.note("scenario 9: %d minute counts written through usage.Store.Write in %d flushes (one per minute of %d days, all %d keys each; rate_limited every 10th minute; %d stretches of days side by side) in %s, leaving %d minute rows and %d hour rows; %d sequential loads of the %d keys' usage pages over 30 days, %s of HTML each, timed by the client over loopback",
+	b.rep.note("scenario 9: %d minute counts written through usage.Store.Write in %d flushes (one per minute of %d days, all %d keys each; client errors every 7th minute, rate_limited every 10th, a server error every 241st; %d stretches of days side by side) in %s, leaving %d minute rows and %d hour rows; %d sequential loads of the %d keys' usage pages over 30 days, %s of HTML each, timed by the client over loopback",
 		counts.Load(), minutes, days, len(b.seed.consoleKeys), stretches, seeded.Round(time.Millisecond), minuteRows, hourRows, m.Requests, len(b.seed.consoleKeys), kb(len(body)))
 	return nil
 }

@@ -32,7 +32,7 @@ func (h *Handler) ShowAPIKeyUsage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v := views.NewUsageView(*key, period, counts, clients, now)
+	v := views.NewUsageView(*key, period, counts, clients, now, h.usageFlush)
 	return render(c, http.StatusOK, views.APIKeyUsagePage(h.shell(c, "Usage of "+key.Name, views.NavAPIKeys), v))
 }
 

@@ -38,6 +38,8 @@ type Handler struct {
 	wakeWebhooks func()
 	mail         MailStatus
 	readiness    func() map[string]string
+	// usageFlush is how often counted calls reach the database.
+	usageFlush time.Duration
 }
 
 // MailStatus is whether email notices are on and, when the configuration
@@ -71,6 +73,10 @@ type Deps struct {
 	// Readiness names what /readyz reports beside the database (nil:
 	// nothing more).
 	Readiness func() map[string]string
+	// UsageFlushInterval is how often each instance writes the calls it
+	// counted (KEYDESK_API_LAST_USED_INTERVAL): how far behind the usage
+	// view can be.
+	UsageFlushInterval time.Duration
 }
 
 // New builds the handlers from their dependencies; they read the stores'
@@ -82,7 +88,7 @@ func New(d Deps) *Handler {
 	}
 	return &Handler{stores: d.Stores, sessions: d.Sessions, logger: d.Logger, reauthWindow: d.ReauthWindow, now: d.Stores.Clock,
 		baseURL: d.BaseURL, relyingParty: d.RelyingParty, passkeysOff: passkeysOff,
-		wakeWebhooks: d.WakeWebhooks, mail: d.Mail, readiness: d.Readiness}
+		wakeWebhooks: d.WakeWebhooks, mail: d.Mail, readiness: d.Readiness, usageFlush: d.UsageFlushInterval}
 }
 
 // render writes a component after rendering it into a buffer, so a render

@@ -6,5 +6,5 @@ import "embed"
 
 // FS holds the assets, served under /static/.
 //
-//go:embed css/app.css js/htmx.min.js js/app.js js/audit-time.js js/passkeys.js js/keys-filter.js favicon.svg
+//go:embed css/app.css js/htmx.min.js js/app.js js/audit-time.js js/passkeys.js js/keys-filter.js js/usage-chart.js favicon.svg
 var FS embed.FS

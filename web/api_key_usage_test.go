@@ -43,10 +43,10 @@ func TestAPIKeyUsageView(t *testing.T) {
 				if got := doc.Find(`[data-usage="failed"]`).Text(); got != "2" {
 					t.Errorf("%s: usage%s: failed %q, want 2", when, period, got)
 				}
-				if got := strings.TrimSpace(doc.Find(`[data-outcome="rate_limited"]`).Text()); got != "Rate-limited: 2" {
+				if got := strings.TrimSpace(doc.Find(`[data-outcome="rate_limited"]`).Text()); got != "Rate limit (429) 2" {
 					t.Errorf("%s: usage%s: rate-limited %q", when, period, got)
 				}
-				if doc.Find("svg[role=img] title").Length() != 1 || doc.Find("table caption").Length() != 1 {
+				if doc.Find("svg[role=group] > title").Length() != 1 || doc.Find("table caption").Length() != 1 {
 					t.Errorf("usage%s: chart or table missing", period)
 				}
 				if !strings.Contains(doc.Find("section").Last().Text(), "127.0.0.1") {

@@ -167,6 +167,9 @@ func (s *Server) apiMaintenance(ctx context.Context) {
 		if _, err := s.Stores.Keys.DestroyEndedOverlaps(ctx); err != nil {
 			s.logger.Warn("destroying ended roll overlaps failed; retrying at the next tick", "error", err.Error())
 		}
+		if _, err := s.Stores.Keys.ForgetRetiredSecrets(ctx); err != nil {
+			s.logger.Warn("forgetting retired secrets failed; retrying at the next tick", "error", err.Error())
+		}
 	})
 }
 

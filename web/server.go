@@ -90,6 +90,8 @@ func New(cfg config.Options, stores *models.Stores, logger *slog.Logger) (*Serve
 		WakeWebhooks: webhooks.Wake,
 		Mail:         mail,
 		Readiness:    api.readiness,
+		// The usage recorder flushes on the last-used tick (background.go).
+		UsageFlushInterval: cfg.API.LastUsedInterval,
 	})
 
 	e := echo.New()

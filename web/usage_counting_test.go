@@ -19,7 +19,7 @@ import (
 
 // TestUsageCountsAKnownMixOfCalls sends a known mix of calls through the
 // real router and checks the counts per key and outcome after a forced
-// flush, and that nothing was written before it: valid, invalid, inactive,
+// flush, and that nothing was written before it: successful, invalid, inactive,
 // rate-limited, forbidden (permission and address) and expired (REST and UI
 // token), per key and in keydesk_key_verifications_total.
 func TestUsageCountsAKnownMixOfCalls(t *testing.T) {
@@ -105,7 +105,7 @@ func TestUsageCountsAKnownMixOfCalls(t *testing.T) {
 			{demo.ID, shop.ID, "invalid:1 rate_limited:2 valid:4"},
 			{demo.ID, old.ID, "inactive:2"},
 			{demo.ID, narrow.ID, "forbidden:2"},
-			{demo.ID, fenced.ID, "forbidden:1"},
+			{demo.ID, fenced.ID, "forbidden_address:1"},
 			{demo.ID, short.ID, "expired:3 valid:1"},
 			{other.ID, shop.ID, ""},
 		} {

@@ -25,6 +25,7 @@ import (
 	"keydesk/models/audit"
 	"keydesk/models/keys"
 	"keydesk/models/modeltest"
+	"keydesk/models/usage"
 )
 
 // countedUsage records what the API counted against keys.
@@ -255,8 +256,8 @@ func TestAPIKeyAuthentication(t *testing.T) {
 		if a.status != http.StatusOK || a.body["success"] != true || data["partner_id"] != f.partnerID || key["identifier"] != f.full.Identifier {
 			t.Fatalf("valid key: %d %s", a.status, a.raw)
 		}
-		if !f.usage.has("valid") {
-			t.Errorf("the valid call was not counted: %v", f.usage.outcomes)
+		if !f.usage.has(usage.OutcomeSuccess) {
+			t.Errorf("the successful call was not counted: %v", f.usage.outcomes)
 		}
 	})
 }
@@ -298,7 +299,7 @@ func TestPermissionAndAddressChecks(t *testing.T) {
 		if a := f.call(t, http.MethodGet, "/v2/loyalty/members", "203.0.113.9", h, ""); a.status != http.StatusOK {
 			t.Errorf("restricted key with its permission, from its address: %d %s", a.status, a.raw)
 		}
-		if !f.usage.has("forbidden") {
+		if !f.usage.has(usage.OutcomeNoPermission) || !f.usage.has(usage.OutcomeWrongAddress) {
 			t.Errorf("refusals not counted against the key: %v", f.usage.outcomes)
 		}
 	})

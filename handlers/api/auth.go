@@ -17,6 +17,7 @@ import (
 	"keydesk/models/apiauth"
 	"keydesk/models/members"
 	"keydesk/models/metrics"
+	"keydesk/models/usage"
 )
 
 // API serves the Zinrelo-compatible REST API (partner-id and api-key
@@ -134,7 +135,7 @@ func (a *API) RequireAPIKey(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		if err := key.PermitAddress(c.RealIP()); err != nil {
-			a.count(c, key.KeyID, key.ProgramID, metrics.OutcomeForbidden)
+			a.refused(c, key.KeyID, key.ProgramID, metrics.OutcomeForbidden, usage.OutcomeWrongAddress)
 			return forbidden(c, err)
 		}
 		a.authenticated(c, key)
@@ -209,11 +210,10 @@ func (a *API) RateLimit(category apiauth.RateCategory) echo.MiddlewareFunc {
 				return unauthorized(c)
 			}
 			if ok, wait := a.limiter.AllowKey(c.Request().Context(), key.KeyID, category); !ok {
-				a.count(c, key.KeyID, key.ProgramID, metrics.OutcomeRateLimited)
+				a.refused(c, key.KeyID, key.ProgramID, metrics.OutcomeRateLimited, usage.OutcomeRateLimited)
 				return rateLimited(c, wait, "Rate limit exceeded")
 			}
-			a.count(c, key.KeyID, key.ProgramID, metrics.OutcomeValid)
-			return next(c)
+			return a.countAnswer(c, key, next)
 		}
 	}
 }

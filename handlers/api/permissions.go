@@ -9,6 +9,7 @@ import (
 	"keydesk/models/apiauth"
 	"keydesk/models/keys"
 	"keydesk/models/metrics"
+	"keydesk/models/usage"
 )
 
 // codeForbidden is the error code of a call the key authenticates but may
@@ -36,7 +37,7 @@ func (a *API) Require(p keys.Permission) echo.MiddlewareFunc {
 				return unauthorized(c)
 			}
 			if err := key.Permit(p); err != nil {
-				a.count(c, key.KeyID, key.ProgramID, metrics.OutcomeForbidden)
+				a.refused(c, key.KeyID, key.ProgramID, metrics.OutcomeForbidden, usage.OutcomeNoPermission)
 				return forbidden(c, err)
 			}
 			return next(c)

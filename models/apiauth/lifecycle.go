@@ -64,6 +64,7 @@ func applyLifecycle(k *VerifiedKey, c *keys.Credential, digest []byte) {
 		k.ExpiresAt = *c.ExpiresAt
 	}
 	if c.MatchedOld(digest) {
+		k.oldSecret = true
 		if c.OldExpiresAt == nil {
 			k.ExpiresAt = time.Unix(0, 0)
 		} else if k.ExpiresAt.IsZero() || c.OldExpiresAt.Before(k.ExpiresAt) {

@@ -140,8 +140,11 @@ func TestRollOverlapEndRollingTwiceAndJWTs(t *testing.T) {
 			t.Fatalf("destroyed %d, %v", n, err)
 		}
 		v.WaitPending()
-		if _, err := v.VerifyAPIKey(t.Context(), f.program.PartnerID, f.secret); !errors.Is(err, apiauth.ErrUnauthorized) || errors.Is(err, apiauth.ErrExpired) {
-			t.Fatalf("destroyed old secret: %v", err)
+		// Destroyed, its digest is remembered as retired: the call is
+		// refused as an expired old secret of the key, to count it so.
+		if _, err := v.VerifyAPIKey(t.Context(), f.program.PartnerID, f.secret); !errors.Is(err, apiauth.ErrExpired) ||
+			!apiauth.FailureOf(err).OldSecret || apiauth.FailureOf(err).KeyID != f.key.ID {
+			t.Fatalf("destroyed old secret: %v %+v", err, apiauth.FailureOf(err))
 		}
 
 		// Rolling twice: the second roll's old secret is the first's new

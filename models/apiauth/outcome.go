@@ -15,6 +15,9 @@ type AuthFailure struct {
 	Outcome   string
 	KeyID     int64 // 0 when no key can be attributed
 	ProgramID int64
+	// OldSecret: the credential is a roll's old secret whose overlap has
+	// ended (Outcome is expired).
+	OldSecret bool
 }
 
 func (f *AuthFailure) Error() string { return ErrUnauthorized.Error() }
@@ -28,7 +31,7 @@ func (f *AuthFailure) Is(target error) bool {
 // expiredFailure is the refusal of key k used at or after its expiry,
 // counted against it.
 func expiredFailure(k *VerifiedKey) *AuthFailure {
-	return &AuthFailure{Outcome: metrics.OutcomeExpired, KeyID: k.KeyID, ProgramID: k.ProgramID}
+	return &AuthFailure{Outcome: metrics.OutcomeExpired, KeyID: k.KeyID, ProgramID: k.ProgramID, OldSecret: k.oldSecret}
 }
 
 // FailureOf is the failure behind err: its outcome (invalid when err says
@@ -46,6 +49,9 @@ func FailureOf(err error) AuthFailure {
 type keyRef struct {
 	keyID, programID int64
 	partnerID        string
+	// retired: the digest is a secret of the key that no longer works
+	// (keys.RetiredSecretByDigest), not its current one.
+	retired bool
 }
 
 type negativeEntry struct {

@@ -54,6 +54,9 @@ type VerifiedKey struct {
 	// lastNoted is when the usage recorder last heard of this key (unix
 	// nanoseconds).
 	lastNoted atomic.Int64
+	// oldSecret: the credential is a roll's old secret (ExpiresAt is the
+	// overlap's end).
+	oldSecret bool
 
 	credential *keys.Credential
 }
@@ -176,6 +179,8 @@ func (v *Verifier) VerifyAPIKey(ctx context.Context, partnerID, key string) (*Ve
 	switch {
 	case k != nil && k.PartnerID != partnerID:
 		return nil, &AuthFailure{Outcome: metrics.OutcomeInvalid, KeyID: k.KeyID, ProgramID: k.ProgramID}
+	case k == nil && inactive != nil && inactive.partnerID == partnerID && inactive.retired:
+		return nil, &AuthFailure{Outcome: metrics.OutcomeExpired, KeyID: inactive.keyID, ProgramID: inactive.programID, OldSecret: true}
 	case k == nil && inactive != nil && inactive.partnerID == partnerID:
 		return nil, &AuthFailure{Outcome: metrics.OutcomeInactive, KeyID: inactive.keyID, ProgramID: inactive.programID}
 	case k == nil && inactive != nil:
@@ -280,6 +285,17 @@ func (v *Verifier) load(ctx context.Context, gen uint64, d [32]byte) (*VerifiedK
 		r := lookupResult{key: k}
 		if k == nil && c != nil {
 			r.inactive = &keyRef{keyID: c.ID, programID: c.ProgramID, partnerID: c.PartnerID}
+		}
+		if c == nil {
+			// Not a key's secret now: perhaps one that was, to count the
+			// call against its key.
+			old, err := v.store.RetiredSecretByDigest(loadCtx, d[:])
+			if err != nil {
+				return nil, err
+			}
+			if old != nil {
+				r.inactive = &keyRef{keyID: old.KeyID, programID: old.ProgramID, partnerID: old.PartnerID, retired: true}
+			}
 		}
 		v.rememberLookup(gen, d, r)
 		return r, nil

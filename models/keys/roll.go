@@ -96,6 +96,16 @@ func (s *Store) RollConfirmed(ctx context.Context, confirm database.TxStep, prog
 		now := s.now()
 		secret := NewAPIKeyString()
 		before := map[string]any{"last4": k.Last4}
+		// An earlier roll's old secret, still in its overlap, stops now;
+		// so does the current one when it gets no overlap.
+		if err := s.retireDigest(tx, k, k.OldDigest); err != nil {
+			return err
+		}
+		if overlap == 0 {
+			if err := s.retireDigest(tx, k, k.Digest); err != nil {
+				return err
+			}
+		}
 		k.OldDigest, k.OldSealed, k.OldKeyVersion, k.OldExpiresAt = nil, nil, 0, nil
 		if overlap > 0 {
 			until := now.Add(overlap).UTC()
@@ -156,6 +166,9 @@ func (s *Store) destroyOldKey(tx *gorm.DB, programID int64, actor audit.Actor, k
 		return err
 	}
 	until := expiryWords(k.OldExpiresAt)
+	if err := s.retireDigest(tx, k, k.OldDigest); err != nil {
+		return err
+	}
 	k.OldDigest, k.OldSealed, k.OldKeyVersion, k.OldExpiresAt = nil, nil, 0, nil
 	if err := tx.Exec(`UPDATE api_keys SET old_digest = NULL, old_sealed = NULL, old_key_version = 0, old_expires_at = NULL WHERE id = ?`, k.ID).Error; err != nil {
 		return err

@@ -487,6 +487,21 @@ ALTER TABLE audit_rekey_pending ADD COLUMN through_hash TEXT NOT NULL DEFAULT ''
 ALTER TABLE audit_rekey_pending ADD COLUMN key_version BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE audit_rekey_pending ADD COLUMN mac TEXT NOT NULL DEFAULT '';
 `),
+	// Issue 28: a call with a secret that stopped working (a roll's old
+	// secret after its overlap, or the one a roll replaced at once) is
+	// counted against its key as "old key expired". Only the digest is
+	// kept, for 30 days (keys.RetiredSecretRetention); earlier rolls
+	// erased theirs, so there is nothing to bring over.
+	commonMigration("retired key secrets", `
+CREATE TABLE api_key_retired_secrets (
+	digest {{bytes}} PRIMARY KEY,
+	key_id BIGINT NOT NULL REFERENCES api_keys(id) ON DELETE CASCADE,
+	program_id BIGINT NOT NULL,
+	retired_at {{time}} NOT NULL
+);
+CREATE INDEX api_key_retired_secrets_key ON api_key_retired_secrets (key_id);
+CREATE INDEX api_key_retired_secrets_retired_at ON api_key_retired_secrets (retired_at);
+`),
 }
 
 // RekeyMarksMigration is the migration after which re-keying marks must be

@@ -237,18 +237,24 @@ type span struct {
 
 // spansSince are the ranges of rows that count every call at or after
 // since exactly once, each read on its own so that each is one index
-// range: hour and day rows from since on when since starts an hour;
-// otherwise hour and day rows from the next whole hour and minute rows up
-// to it (exact within MinuteRetention). A day row counts from its start.
+// range on an equal resolution: hour rows and day rows from since on when
+// since starts an hour; otherwise hour and day rows from the next whole
+// hour and minute rows up to it (exact within MinuteRetention). A day row
+// counts from its start. (One statement for hours and days, "resolution
+// IN (hour, day)", let PostgreSQL without statistics range over the key's
+// buckets of every resolution and filter: a 30-day read walked all the
+// key's minutes.)
 func spansSince(since time.Time) []span {
 	since = since.UTC()
 	next := since.Truncate(time.Hour)
+	whole := []span{
+		{`resolution = ? AND bucket >= ?`, []any{Hour, next}},
+		{`resolution = ? AND bucket >= ?`, []any{Day, next}},
+	}
 	if next.Equal(since) {
-		return []span{{`resolution IN (?, ?) AND bucket >= ?`, []any{Hour, Day, since}}}
+		return whole
 	}
 	next = next.Add(time.Hour)
-	return []span{
-		{`resolution IN (?, ?) AND bucket >= ?`, []any{Hour, Day, next}},
-		{`resolution = ? AND bucket >= ? AND bucket < ?`, []any{Minute, since, next}},
-	}
+	whole[0].args[1], whole[1].args[1] = next, next
+	return append(whole, span{`resolution = ? AND bucket >= ? AND bucket < ?`, []any{Minute, since, next}})
 }

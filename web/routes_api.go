@@ -51,6 +51,8 @@ func (s *Server) apiRoutes(g routeSet) {
 	loyalty.POST("/members", write(keys.PermMembersWrite, handler.CreateMember))
 	loyalty.GET("/members/:member_id", read(keys.PermMembersRead, handler.GetMember))
 	loyalty.GET("/ui/member", ui(keys.PermMembersRead, handler.UIMember))
+
+	s.manageRoutes(g)
 }
 
 // chain wraps h in middleware, the first outermost.

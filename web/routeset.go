@@ -42,3 +42,13 @@ func (r routeSet) GET(path string, h echo.HandlerFunc) *echo.Route {
 func (r routeSet) POST(path string, h echo.HandlerFunc) *echo.Route {
 	return r.e.POST(r.prefix+path, h, slices.Clone(r.mw)...)
 }
+
+// PATCH registers a PATCH route.
+func (r routeSet) PATCH(path string, h echo.HandlerFunc) *echo.Route {
+	return r.e.PATCH(r.prefix+path, h, slices.Clone(r.mw)...)
+}
+
+// DELETE registers a DELETE route.
+func (r routeSet) DELETE(path string, h echo.HandlerFunc) *echo.Route {
+	return r.e.DELETE(r.prefix+path, h, slices.Clone(r.mw)...)
+}

@@ -424,3 +424,33 @@ func TestManageKeyRevocationReachesEveryInstance(t *testing.T) {
 	took := waitFor(t, time.Second, "instance B refuses the revoked management key", func() bool { return onB() == 401 })
 	t.Logf("instance B refused the management key %s after the commit", took)
 }
+
+// The OpenAPI document declares each management operation's scope
+// (x-required-scope), equal to the scope the routes enforce (manageRoutes,
+// which TestManageAPIRoutesScopesTenantsAndDeadKeys checks against the
+// server), and every management route is in the table.
+func TestOpenAPIScopesMatchTheManagementRoutes(t *testing.T) {
+	ts := newTestServer(t, modeltest.SQLite(t))
+	doc := apiCall(t, ts.URL, "GET", "/v2/openapi.yaml", nil, "").Raw
+	declared := map[string]string{}
+	path, method := "", ""
+	for _, line := range strings.Split(doc, "\n") {
+		switch {
+		case strings.HasPrefix(line, "  /") && strings.HasSuffix(line, ":"):
+			path = strings.TrimSuffix(strings.TrimSpace(line), ":")
+		case strings.HasPrefix(line, "    ") && !strings.HasPrefix(line, "     ") && strings.HasSuffix(line, ":"):
+			method = strings.TrimSuffix(strings.TrimSpace(line), ":")
+		case strings.HasPrefix(line, "      x-required-scope: "):
+			declared[method+" "+path] = strings.TrimPrefix(line, "      x-required-scope: ")
+		}
+	}
+	enforced := map[string]string{}
+	for _, r := range manageRoutes {
+		p, _, _ := strings.Cut(r.path, "?")
+		p = strings.NewReplacer("{id}", "{identifier}", "{inactive}", "{identifier}").Replace(p)
+		enforced[strings.ToLower(r.method)+" "+p] = string(r.scope)
+	}
+	if fmt.Sprint(declared) != fmt.Sprint(enforced) {
+		t.Fatalf("openapi.yaml declares scopes\n%v\nthe routes enforce\n%v", declared, enforced)
+	}
+}

@@ -5,6 +5,7 @@ import (
 
 	"keydesk/handlers/api"
 	"keydesk/models/managementkeys"
+	"keydesk/web/paths"
 )
 
 // manageRoutes registers the management API under /v2/manage: a Bearer
@@ -38,4 +39,15 @@ func (s *Server) manageRoutes(g routeSet) {
 	manage.POST("/keys/:identifier/activate", post(m.ActivateKey))
 	manage.GET("/keys/:identifier/usage", read(managementkeys.ScopeUsageRead, m.KeyUsage))
 	manage.GET("/audit", read(managementkeys.ScopeAuditRead, m.ListAudit))
+}
+
+// manageConsoleRoutes registers General » Management keys (full-access
+// admins; creation is password-gated).
+func (s *Server) manageConsoleRoutes(full routeSet, general func(string) string) {
+	h := s.Handlers
+	full.GET(general(paths.ManagementKeys), h.ManagementKeys)
+	full.GET(general(paths.NewManagementKey), h.NewManagementKeyDialog)
+	full.POST(general(paths.ManagementKeys), h.CreateManagementKey)
+	full.GET(general(paths.ManagementKeyRevokeRoute), h.ConfirmRevokeManagementKey)
+	full.POST(general(paths.ManagementKeyRevokeRoute), h.RevokeManagementKey)
 }

@@ -189,6 +189,7 @@ func (s *Server) routes() error {
 	full.POST(general(paths.APIKeyExpireOldRoute), h.ExpireOldAPIKey)
 	full.POST(general(paths.MaxKeyLifetime), h.SetMaxKeyLifetime)
 	s.adminsRoutes(full, general)
+	s.manageConsoleRoutes(full, general)
 	full.GET(general(paths.APIKeyUsageRoute), h.ShowAPIKeyUsage)
 	s.passkeyReauthRoutes(full, general)
 	// The document is embedded at build time: a parse failure is a build

@@ -76,6 +76,18 @@ func APIKeyActivate(id int64) string { return APIKeyAction(id, "activate") }
 // APIKeyDelete asks for and performs the deletion of a key.
 func APIKeyDelete(id int64) string { return APIKeyAction(id, "delete") }
 
+// General » Management keys: keys of the management API (kdm_…).
+const (
+	ManagementKeys           = General + "/management-keys"
+	NewManagementKey         = ManagementKeys + "/new"
+	ManagementKeyRevokeRoute = ManagementKeys + "/:id/revoke"
+)
+
+// ManagementKeyRevoke asks for and performs the revocation of a management key.
+func ManagementKeyRevoke(id int64) string {
+	return ManagementKeys + "/" + strconv.FormatInt(id, 10) + "/revoke"
+}
+
 // Under returns path relative to a group's prefix, for registering a route
 // on an Echo group. It panics if path is not below prefix: a programming
 // error found at start-up.

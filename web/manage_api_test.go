@@ -2,6 +2,8 @@ package web_test
 
 import (
 	"fmt"
+	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -372,6 +374,12 @@ func TestManageAPIIdempotencyKey(t *testing.T) {
 		if n, _ := ts.Store.Keys.Count(t.Context(), demo.ID); n != 2 {
 			t.Fatalf("%d keys after simultaneous retries, want 2", n)
 		}
+		// Another management key of the program reusing the value gets
+		// 409, not the first answer with its secret.
+		_, sibling := managementKey(t, ts, demo.ID, "Sibling", managementkeys.ScopeKeysWrite)
+		if r := apiCall(t, ts.URL, "POST", "/v2/manage/keys", with(bearer(sibling), "Idempotency-Key", "create-shop-1"), `{"name":"Shop"}`); r.Status != 409 || strings.Contains(r.Raw, first.Body["key"].(string)) {
+			t.Fatalf("another management key's replay: %d %s", r.Status, r.Raw)
+		}
 		// Keys are per program: another program's same Idempotency-Key
 		// is its own.
 		_, otherSecret := managementKey(t, ts, ts.Other.Program.ID, "Writer", managementkeys.ScopeKeysWrite)
@@ -452,5 +460,51 @@ func TestOpenAPIScopesMatchTheManagementRoutes(t *testing.T) {
 	}
 	if fmt.Sprint(declared) != fmt.Sprint(enforced) {
 		t.Fatalf("openapi.yaml declares scopes\n%v\nthe routes enforce\n%v", declared, enforced)
+	}
+}
+
+// The console's Create management key: password first (nothing is made
+// without it), then the form; bad input is shown in the form and makes
+// nothing; the confirmation is spent by the create.
+func TestManagementKeysConsoleCreate(t *testing.T) {
+	ts := newTestServer(t, modeltest.SQLite(t), withReauthWindow(0))
+	c := ts.loggedIn(t, ts.Demo.Full.Email)
+	count := func() int {
+		l, err := ts.Store.ManagementKeys.List(t.Context(), ts.Demo.Program.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(l)
+	}
+	form := url.Values{"name": {"CI"}, "scopes": {"keys:read", "keys:write"}, "expiry": {"30d"}}
+	resp, body := c.htmx(http.MethodPost, "/general/management-keys", form)
+	if !strings.Contains(resp.Header.Get("HX-Trigger"), "reauth-required") || count() != 0 || strings.Contains(body, "kdm_") {
+		t.Fatalf("create without the password: %d %q %s", resp.StatusCode, resp.Header.Get("HX-Trigger"), body)
+	}
+	reauth(t, c, modeltest.Password)
+	resp, body = c.htmx(http.MethodPost, "/general/management-keys", url.Values{"name": {"CI"}, "expiry": {"30d"}})
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Choose at least one scope.") || count() != 0 {
+		t.Fatalf("no scopes: %d %s", resp.StatusCode, body)
+	}
+	resp, body = c.htmx(http.MethodPost, "/general/management-keys", form)
+	doc := parseHTML(t, body)
+	secret := strings.TrimSpace(doc.Find("#new-management-key-secret").Text())
+	if resp.StatusCode != http.StatusOK || managementkeys.CheckFormat(secret) != nil || count() != 1 {
+		t.Fatalf("create: %d %s", resp.StatusCode, body)
+	}
+	// The one-time confirmation went with the create.
+	resp, _ = c.htmx(http.MethodPost, "/general/management-keys", form)
+	if !strings.Contains(resp.Header.Get("HX-Trigger"), "reauth-required") || count() != 1 {
+		t.Fatalf("second create on one confirmation: %q, %d keys", resp.Header.Get("HX-Trigger"), count())
+	}
+	// The page lists it without its secret, ever.
+	_, page := c.get("/general/management-keys")
+	if strings.Contains(page, secret) || !strings.Contains(page, "Keys: read, Keys: write") {
+		t.Fatal("the page shows the secret or lacks the row")
+	}
+	// Limited admins see neither the nav entry nor the page.
+	limited := ts.loggedIn(t, ts.Demo.Limited.Email)
+	if resp, body := limited.get("/general/management-keys"); resp.StatusCode == http.StatusOK || strings.Contains(body, "Management keys") {
+		t.Fatalf("a limited admin reaches the page: %d", resp.StatusCode)
 	}
 }

@@ -43,7 +43,10 @@ func (m *Manage) Idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		req.Body = io.NopCloser(bytes.NewReader(body))
 		h := sha256.New()
-		for _, part := range []string{req.Method, c.Path(), c.Param("identifier"), req.Header.Get(echo.HeaderContentType)} {
+		// The calling management key is part of the request: another key
+		// of the program reusing the value gets 409, never this key's
+		// answer (a create's answer holds a secret).
+		for _, part := range []string{managementKey(c).Identifier, req.Method, c.Path(), c.Param("identifier"), req.Header.Get(echo.HeaderContentType)} {
 			h.Write([]byte(part))
 			h.Write([]byte{0})
 		}

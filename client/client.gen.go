@@ -519,7 +519,8 @@ type ManageListKeysParamsStatus string
 type ManageCreateKeyParams struct {
 	// IdempotencyKey Makes the POST safe to retry: the same value and body within 24 hours replays the
 	// first answer (header `Idempotent-Replayed: true`) and changes nothing; the value
-	// with another body is `409`. At most 255 characters; per program.
+	// with another body, or from another management key, is `409`. At most 255
+	// characters.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -527,7 +528,8 @@ type ManageCreateKeyParams struct {
 type ManageActivateKeyParams struct {
 	// IdempotencyKey Makes the POST safe to retry: the same value and body within 24 hours replays the
 	// first answer (header `Idempotent-Replayed: true`) and changes nothing; the value
-	// with another body is `409`. At most 255 characters; per program.
+	// with another body, or from another management key, is `409`. At most 255
+	// characters.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -535,7 +537,8 @@ type ManageActivateKeyParams struct {
 type ManageInactivateKeyParams struct {
 	// IdempotencyKey Makes the POST safe to retry: the same value and body within 24 hours replays the
 	// first answer (header `Idempotent-Replayed: true`) and changes nothing; the value
-	// with another body is `409`. At most 255 characters; per program.
+	// with another body, or from another management key, is `409`. At most 255
+	// characters.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -543,7 +546,8 @@ type ManageInactivateKeyParams struct {
 type ManageRollKeyParams struct {
 	// IdempotencyKey Makes the POST safe to retry: the same value and body within 24 hours replays the
 	// first answer (header `Idempotent-Replayed: true`) and changes nothing; the value
-	// with another body is `409`. At most 255 characters; per program.
+	// with another body, or from another management key, is `409`. At most 255
+	// characters.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 

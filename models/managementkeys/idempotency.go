@@ -112,3 +112,14 @@ func (s *Store) AbandonIdempotent(ctx context.Context, id int64) error {
 	}
 	return nil
 }
+
+// PurgeIdempotency deletes the answers kept longer than the window (each
+// sealed answer may hold a secret: none outlives the 24 hours), and
+// reports how many.
+func (s *Store) PurgeIdempotency(ctx context.Context) (int64, error) {
+	res := s.db.WithContext(ctx).Exec(`DELETE FROM management_idempotency WHERE created_at < ?`, s.now().UTC().Add(-IdempotencyWindow))
+	if res.Error != nil {
+		return 0, fmt.Errorf("managementkeys: unable to purge Idempotency-Key answers: %w", res.Error)
+	}
+	return res.RowsAffected, nil
+}

@@ -5,6 +5,7 @@ import (
 	"hash/crc32"
 	"strings"
 	"testing"
+	"time"
 
 	"keydesk/models/audit"
 	"keydesk/models/input"
@@ -112,6 +113,43 @@ func TestCreateListRevoke(t *testing.T) {
 		s.DB.Raw(`SELECT action FROM audit_events WHERE program_id = ? AND target_id = ? ORDER BY seq`, f.Program.ID, k.Identifier).Scan(&actions)
 		if strings.Join(actions, " ") != "management_key.created management_key.revoked" {
 			t.Fatalf("audit %v", actions)
+		}
+	})
+}
+
+// An Idempotency-Key's answer is replayed within 24 hours, sealed at rest,
+// and purged after: a sealed secret never outlives the window.
+func TestIdempotencyWindow(t *testing.T) {
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
+		s := modeltest.NewStores(t, db)
+		f := modeltest.Seed(t, s, "Demo")
+		store := s.ManagementKeys
+		now := time.Now()
+		s.SetClock(func() time.Time { return now })
+		replay, claim, err := store.BeginIdempotent(t.Context(), f.Program.ID, "k1", "hash-a")
+		if err != nil || replay != nil || claim == 0 {
+			t.Fatalf("claim: %v %v %d", replay, err, claim)
+		}
+		if _, _, err := store.BeginIdempotent(t.Context(), f.Program.ID, "k1", "hash-a"); !errors.Is(err, managementkeys.ErrIdempotencyInProgress) {
+			t.Fatalf("retry while in progress: %v", err)
+		}
+		if err := store.FinishIdempotent(t.Context(), claim, 201, []byte(`{"key":"kd_secret"}`)); err != nil {
+			t.Fatal(err)
+		}
+		replay, _, err = store.BeginIdempotent(t.Context(), f.Program.ID, "k1", "hash-a")
+		if err != nil || replay == nil || replay.Status != 201 || string(replay.Body) != `{"key":"kd_secret"}` {
+			t.Fatalf("replay: %+v %v", replay, err)
+		}
+		if _, _, err := store.BeginIdempotent(t.Context(), f.Program.ID, "k1", "hash-b"); !errors.Is(err, managementkeys.ErrIdempotencyMismatch) {
+			t.Fatalf("other body: %v", err)
+		}
+		now = now.Add(managementkeys.IdempotencyWindow + time.Minute)
+		if n, err := store.PurgeIdempotency(t.Context()); err != nil || n != 1 {
+			t.Fatalf("purge: %d %v", n, err)
+		}
+		replay, claim, err = store.BeginIdempotent(t.Context(), f.Program.ID, "k1", "hash-b")
+		if err != nil || replay != nil || claim == 0 {
+			t.Fatalf("after the window the key is free: %v %v", replay, err)
 		}
 	})
 }

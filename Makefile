@@ -6,7 +6,7 @@ FUZZTIME ?= 5s
 # staticcheck, pinned so every machine and CI report the same findings.
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: run build test generate css templ htmx axe check lint openapi-lint fuzz bench soak clean
+.PHONY: run build test generate client css templ htmx axe check lint openapi-lint fuzz bench soak clean
 
 run: build
 	./$(BIN) serve --demo
@@ -17,8 +17,13 @@ build:
 test:
 	$(GO) test -count=1 -timeout 30m ./...
 
-# Regenerate the committed templ output, CSS and vendored htmx.
-generate: templ css htmx axe
+# Regenerate the committed templ output, CSS, vendored htmx and the
+# management API's Go client.
+generate: templ css htmx axe client
+
+# The management API's Go client, from web/openapi.yaml (client/oapi-codegen.yaml).
+client:
+	$(GO) tool oapi-codegen -config client/oapi-codegen.yaml web/openapi.yaml
 
 templ:
 	$(GO) tool templ generate

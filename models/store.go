@@ -10,6 +10,7 @@
 //	outbox     events that leave keydesk: outbox, webhook endpoints, deliveries
 //	keys       API keys: format, sealing, actions, program creation, rotation
 //	members    loyalty members the REST and UI API serve
+//	managementkeys  the management API's keys (kdm_…) and idempotency records
 //	apiauth    the API's verifier: cache, revocation listener, UI tokens,
 //	           rate limits and batched "last used"
 //
@@ -28,6 +29,7 @@ import (
 	"keydesk/models/audit"
 	"keydesk/models/database"
 	"keydesk/models/keys"
+	"keydesk/models/managementkeys"
 	"keydesk/models/members"
 	"keydesk/models/outbox"
 	"keydesk/models/sessions"
@@ -45,6 +47,8 @@ type Stores struct {
 	// Outbox holds events that leave keydesk: webhook endpoints and deliveries.
 	Outbox *outbox.Store
 	Usage  *usage.Store
+	// ManagementKeys are the management API's keys (kdm_…).
+	ManagementKeys *managementkeys.Store
 
 	db *gorm.DB
 }
@@ -73,6 +77,8 @@ func New(db *gorm.DB, keyring *keys.Keyring, clock database.Clock, outboxOptions
 		Revocations: revocations,
 		Usage:       usage.NewStore(db, clock),
 		db:          db,
+
+		ManagementKeys: managementkeys.NewStore(db, auditStore, keyring, revocations, clock),
 	}, nil
 }
 

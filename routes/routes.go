@@ -111,3 +111,6 @@ func AdminRemove(adminID int64) string { return Reverse(AdminRemoveRoute, id(adm
 func InvitationRevoke(invitationID int64) string {
 	return Reverse(InvitationRevokeRoute, id(invitationID))
 }
+
+// ManagementKeyRevoke asks for and performs the revocation of a management key.
+func ManagementKeyRevoke(keyID int64) string { return Reverse(ManagementKeyRevokeRoute, id(keyID)) }

@@ -125,6 +125,7 @@ func TestRouteBuilders(t *testing.T) {
 		{routes.APIKeyRoll(42), http.MethodPost, routes.APIKeyRollRoute, "/general/api-keys/42/roll", map[string]string{"id": "42"}},
 		{routes.APIKeyExpireOld(42), http.MethodPost, routes.APIKeyExpireOldRoute, "/general/api-keys/42/expire-old", map[string]string{"id": "42"}},
 		{routes.APIKeyUsage(42), http.MethodGet, routes.APIKeyUsageRoute, "/general/api-keys/42/usage", map[string]string{"id": "42"}},
+		{routes.ManagementKeyRevoke(42), http.MethodPost, routes.ManagementKeyRevokeRoute, "/general/management-keys/42/revoke", map[string]string{"id": "42"}},
 		{routes.WebhookEndpoint(3), http.MethodGet, routes.WebhookEndpointRoute, "/general/webhooks/3", map[string]string{"id": "3"}},
 		{routes.WebhookTest(3), http.MethodPost, routes.WebhookTestRoute, "/general/webhooks/3/test", map[string]string{"id": "3"}},
 		{routes.WebhookRotate(3), http.MethodPost, routes.WebhookRotateRoute, "/general/webhooks/3/rotate", map[string]string{"id": "3"}},

@@ -83,6 +83,11 @@ const (
 	AdminRemoveRoute      = "/general/admins/:id/remove"
 	InvitationRevokeRoute = "/general/admins/invitations/:id/revoke"
 
+	// General » Management keys (keys of the management API, kdm_…).
+	ManagementKeys           = "/general/management-keys"
+	NewManagementKey         = "/general/management-keys/new"
+	ManagementKeyRevokeRoute = "/general/management-keys/:id/revoke"
+
 	// General » Audit Trail (admins holding the audit_trail module).
 	AuditTrail              = "/general/audit-trail"
 	AuditTrailDownload      = "/general/audit-trail/download"
@@ -95,4 +100,13 @@ const (
 	APIMembers     = "/v2/loyalty/members"
 	APIMemberRoute = "/v2/loyalty/members/:member_id"
 	APIUIMember    = "/v2/loyalty/ui/member"
+
+	// The management API (Bearer kdm_…; openapi.yaml names each route's scope).
+	ManageKeys                = "/v2/manage/keys"
+	ManageKeyRoute            = "/v2/manage/keys/:identifier"
+	ManageKeyRollRoute        = "/v2/manage/keys/:identifier/roll"
+	ManageKeyInactivateRoute  = "/v2/manage/keys/:identifier/inactivate"
+	ManageKeyActivateRoute    = "/v2/manage/keys/:identifier/activate"
+	ManageKeyUsageRoute       = "/v2/manage/keys/:identifier/usage"
+	ManageAudit               = "/v2/manage/audit"
 )

@@ -37,6 +37,8 @@ const (
 	NavAdmins     = "admins"
 	NavAccount    = "account"
 	NavWebhooks   = "webhooks"
+	// NavManagementKeys is General » Management keys.
+	NavManagementKeys = "management-keys"
 )
 
 // htmxHeaders sends the CSRF token with every htmx request.

@@ -21,11 +21,14 @@ type apiRuntime struct {
 	cfg       config.API
 	listenURL string // PostgreSQL only
 	verifier  *apiauth.Verifier
-	usage     *apiauth.UsageRecorder
-	counts    *usage.Recorder // per-key usage by outcome
-	limiter   *apiauth.RateLimiter
-	shared    *apiauth.SharedRateLimiter // with KEYDESK_REDIS_URL
-	failures  *apiauth.FailedAuthLimiter
+	// management verifies management keys, following verifier's
+	// revocations and caching state.
+	management *apiauth.ManagementVerifier
+	usage      *apiauth.UsageRecorder
+	counts     *usage.Recorder // per-key usage by outcome
+	limiter    *apiauth.RateLimiter
+	shared     *apiauth.SharedRateLimiter // with KEYDESK_REDIS_URL
+	failures   *apiauth.FailedAuthLimiter
 
 	mu      sync.Mutex
 	started bool
@@ -55,6 +58,7 @@ func newAPIRuntime(cfg config.API, stores *models.Stores, logger *slog.Logger) *
 	rt.limiter = apiauth.NewRateLimiter(apiauth.RateLimits{ReadPerMinute: cfg.ReadPerMinute, WritePerMinute: cfg.WritePerMinute}, stores.Clock)
 	rt.shared = newSharedLimiter(cfg, rt.limiter, logger)
 	rt.failures = apiauth.NewFailedAuthLimiter(cfg.FailedAuthPerMinute, 0, stores.Clock)
+	rt.management = apiauth.NewManagementVerifier(stores.ManagementKeys, rt.verifier, stores.Clock)
 	stores.Revocations.Subscribe(rt.verifier.RevocationHook())
 	return rt
 }
@@ -162,6 +166,10 @@ func (s *Server) apiMaintenance(ctx context.Context) {
 		}
 		rt.failures.EvictIdle()
 		rt.verifier.Sweep()
+		rt.management.Sweep()
+		if err := rt.management.FlushLastUsed(ctx); err != nil {
+			s.logger.Warn("management key last-used flush failed; retrying at the next tick", "error", err.Error())
+		}
 		// A roll's old secret is refused from its end on (the cached
 		// entry carries it); here it is destroyed and the end audited.
 		if _, err := s.Stores.Keys.DestroyEndedOverlaps(ctx); err != nil {
@@ -198,6 +206,9 @@ func (s *Server) Close() {
 	}
 	if err := rt.counts.Flush(context.Background()); err != nil {
 		s.logger.Error("usage flush on close failed", "error", err.Error())
+	}
+	if err := rt.management.FlushLastUsed(context.Background()); err != nil {
+		s.logger.Error("management key last-used flush on close failed", "error", err.Error())
 	}
 }
 

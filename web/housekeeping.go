@@ -21,6 +21,9 @@ func (s *Server) housekeeping(ctx context.Context) {
 			s.logger.Warn("housekeeping failed; retrying at the next tick", "error", err.Error())
 			return
 		}
+		if _, err := s.Stores.ManagementKeys.PurgeIdempotency(ctx); err != nil {
+			s.logger.Warn("purging old Idempotency-Key answers failed; retrying at the next tick", "error", err.Error())
+		}
 		if _, err := s.Stores.Usage.Rollup(ctx); err != nil {
 			s.logger.Warn("usage rollup failed; retrying at the next tick", "error", err.Error())
 		}

@@ -74,6 +74,9 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if id, ok := api.KeyIdentifier(c); ok {
 			attrs = append(attrs, "key_identifier", id)
 		}
+		if id, ok := api.ManagementKeyIdentifier(c); ok {
+			attrs = append(attrs, "management_key_identifier", id)
+		}
 		s.logger.Log(c.Request().Context(), level, "request", attrs...)
 		return nil
 	}

@@ -52,6 +52,8 @@ func (s *Server) apiRoutes(g routeSet) {
 	g.POST(v2(routes.APIMembers), write(keys.PermMembersWrite, handler.CreateMember))
 	g.GET(v2(routes.APIMemberRoute), read(keys.PermMembersRead, handler.GetMember))
 	g.GET(v2(routes.APIUIMember), ui(keys.PermMembersRead, handler.UIMember))
+
+	s.manageRoutes(g)
 }
 
 // chain wraps h in middleware, the first outermost.

@@ -54,3 +54,13 @@ func under(prefix, path string) string {
 	}
 	return rest
 }
+
+// PATCH registers a PATCH route.
+func (r routeSet) PATCH(path string, h echo.HandlerFunc) *echo.Route {
+	return r.e.PATCH(r.prefix+path, h, slices.Clone(r.mw)...)
+}
+
+// DELETE registers a DELETE route.
+func (r routeSet) DELETE(path string, h echo.HandlerFunc) *echo.Route {
+	return r.e.DELETE(r.prefix+path, h, slices.Clone(r.mw)...)
+}

@@ -193,6 +193,7 @@ func (s *Server) routes() error {
 	full.POST(general(routes.APIKeyExpireOldRoute), h.ExpireOldAPIKey)
 	full.POST(general(routes.MaxKeyLifetime), h.SetMaxKeyLifetime)
 	s.adminsRoutes(full, general)
+	s.manageConsoleRoutes(full, general)
 	full.GET(general(routes.APIKeyUsageRoute), h.ShowAPIKeyUsage)
 	s.passkeyReauthRoutes(full, general)
 	// The document is embedded at build time: a parse failure is a build

@@ -26,6 +26,9 @@ func (v *Verifier) Invalidate(digest []byte) {
 	v.gen++
 	delete(v.positive, d)
 	delete(v.negative, d)
+	for _, f := range v.followers {
+		f.invalidate(d)
+	}
 	for cached, e := range v.positive {
 		if c := e.key.credential; string(c.Digest) == string(d[:]) || string(c.OldDigest) == string(d[:]) {
 			delete(v.positive, cached)
@@ -62,6 +65,9 @@ func (v *Verifier) flushLocked() {
 	clear(v.positive)
 	clear(v.negative)
 	clear(v.subjects)
+	for _, f := range v.followers {
+		f.invalidateAll()
+	}
 }
 
 // SetCaching turns the cache on or off, emptying it either way. Without a

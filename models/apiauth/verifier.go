@@ -124,8 +124,19 @@ type Verifier struct {
 	positive map[[32]byte]positiveEntry
 	negative map[[32]byte]negativeEntry
 	subjects map[subjectKey]subjectEntry
+	// followers are caches of other secrets (management keys) that
+	// forget what this cache forgets: a revocation announcement, a flush,
+	// caching turned off or on. Guarded by mu.
+	followers []follower
 
 	pending sync.WaitGroup
+}
+
+// follower is a cache that follows the verifier's invalidations; its
+// methods run with the verifier's mu held and must not take it.
+type follower interface {
+	invalidate(d [32]byte)
+	invalidateAll()
 }
 
 // NewVerifier builds a verifier over store; usage may be nil.

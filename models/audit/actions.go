@@ -101,6 +101,10 @@ const (
 	// was re-sealed under the current master key (counts only, never a
 	// secret).
 	ActionMasterKeyRotated = "master_key.rotated"
+
+	// General » Management keys: keys of the management API (kdm_…).
+	ActionManagementKeyCreated = "management_key.created"
+	ActionManagementKeyRevoked = "management_key.revoked"
 )
 
 // LegacyActionKeyEdited is the name releases before ActionKeyUpdated
@@ -166,6 +170,9 @@ var ActionTable = []Action{
 	{Name: ActionAuditVerified, Label: "Audit trail verified"},
 	{Name: ActionAuditRekeyed, Label: "Audit trail re-keyed"},
 	{Name: ActionMasterKeyRotated, Label: "Master key rotated"},
+
+	{Name: ActionManagementKeyCreated, Label: "Management key created"},
+	{Name: ActionManagementKeyRevoked, Label: "Management key revoked"},
 }
 
 // LookupAction finds an action by its name or a former name.

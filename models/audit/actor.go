@@ -25,3 +25,14 @@ func (e Event) ActorAPIKey() (identifier string, ok bool) {
 	}
 	return strings.CutPrefix(e.ActorEmail, APIKeyActorPrefix)
 }
+
+// ManagementKeyActorPrefix marks an actor that is a management key: the
+// event's ActorID is 0 and ActorEmail "management_key:" followed by the
+// key's public identifier (kdmi_…), never the key itself.
+const ManagementKeyActorPrefix = "management_key:"
+
+// ManagementKeyActorName is the actor name of a management API call made
+// with the management key whose identifier is given.
+func ManagementKeyActorName(identifier string) string {
+	return ManagementKeyActorPrefix + identifier
+}

@@ -50,6 +50,8 @@ const (
 	TargetAuditTrail = "audit_trail"
 	// TargetMember is a loyalty member; the target id is its member_id.
 	TargetMember = "member"
+	// TargetManagementKey is a management key; the target id is its kdmi_ identifier.
+	TargetManagementKey = "management_key"
 	// TargetInvitation is an invitation; the target id is its row id.
 	TargetInvitation = "invitation"
 )

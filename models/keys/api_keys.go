@@ -81,9 +81,17 @@ type KeyInput struct {
 	// empty) and ExpiryDate its Custom date (YYYY-MM-DD); Generate only.
 	Expiry     string
 	ExpiryDate string
-	// Access, when set, replaces the key's permissions and allowed
-	// addresses (Update only).
+	// Access, when set, gives the key (Generate) or replaces (Update) its
+	// permissions and allowed addresses.
 	Access *AccessInput
+	// Expiry, when set, replaces the key's expiry (Update only; the
+	// management API's expires_at).
+	NewExpiry *ExpiryChange
+}
+
+// ExpiryChange is a new expiry for an existing key: At nil means never.
+type ExpiryChange struct {
+	At *time.Time
 }
 
 // Validate trims the input and reports what is wrong with it.
@@ -171,6 +179,14 @@ func (s *Store) Generate(ctx context.Context, programID int64, actor audit.Actor
 	if err := in.Validate(); err != nil {
 		return nil, err
 	}
+	var acc *access
+	if in.Access != nil {
+		a, err := in.Access.validate()
+		if err != nil {
+			return nil, err
+		}
+		acc = &a
+	}
 	var created *APIKey
 	limitReached := false
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -207,9 +223,20 @@ func (s *Store) Generate(ctx context.Context, programID int64, actor audit.Actor
 		if err != nil {
 			return err
 		}
+		if acc != nil {
+			key.Restricted, key.Permissions, key.AllowedIPs = acc.restricted, acc.permissions, acc.allowedIPs
+			if err := tx.Exec(`UPDATE api_keys SET restricted = ?, permissions = ?, allowed_ips = ? WHERE id = ?`, key.Restricted, key.Permissions, key.AllowedIPs, key.ID).Error; err != nil {
+				return err
+			}
+		}
 		created = key
 		entry := keyAudit(audit.ActionKeyGenerated, key)
 		entry.Details = map[string]any{"description": key.Description, "expires": expiryWords(key.ExpiresAt)}
+		if acc != nil {
+			for k, v := range accessDetails(key) {
+				entry.Details[k] = v
+			}
+		}
 		return s.appendAndNotify(tx, programID, actor, entry, key)
 	})
 	if err != nil {
@@ -257,6 +284,21 @@ func (s *Store) ByID(ctx context.Context, programID, id int64) (*APIKey, error) 
 func keyByID(tx *gorm.DB, programID, id int64) (*APIKey, error) {
 	var k APIKey
 	err := tx.Where("program_id = ? AND id = ?", programID, id).Take(&k).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, database.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("keys: unable to load API key: %w", err)
+	}
+	return &k, nil
+}
+
+// ByIdentifier loads a key (not the legacy default key) through its
+// program by its public identifier: another program's identifier is
+// database.ErrNotFound.
+func (s *Store) ByIdentifier(ctx context.Context, programID int64, identifier string) (*APIKey, error) {
+	var k APIKey
+	err := s.db.WithContext(ctx).Where("program_id = ? AND identifier = ? AND is_default = ?", programID, identifier, false).Take(&k).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, database.ErrNotFound
 	}
@@ -351,7 +393,8 @@ func (s *Store) Update(ctx context.Context, programID int64, actor audit.Actor, 
 			return err
 		}
 		accessSame := acc == nil || (acc.restricted == k.Restricted && acc.permissions == k.Permissions && acc.allowedIPs == k.AllowedIPs)
-		if k.Name == in.Name && k.Description == in.Description && accessSame {
+		expirySame := in.NewExpiry == nil || sameInstant(in.NewExpiry.At, k.ExpiresAt)
+		if k.Name == in.Name && k.Description == in.Description && accessSame && expirySame {
 			return ErrNoChanges
 		}
 		var taken int64
@@ -375,7 +418,11 @@ func (s *Store) Update(ctx context.Context, programID int64, actor audit.Actor, 
 		if err != nil {
 			return err
 		}
-		if accessChanged && !detailsChanged {
+		expiryChanged, err := s.updateExpiry(tx, programID, actor, k, in.NewExpiry)
+		if err != nil {
+			return err
+		}
+		if (accessChanged || expiryChanged) && !detailsChanged {
 			return nil
 		}
 		entry := keyAudit(audit.ActionKeyUpdated, k)

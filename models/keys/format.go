@@ -144,3 +144,33 @@ func DigestOf(key string) [sha256.Size]byte {
 func MaskKey(last4 string) string {
 	return KeyPrefix + "••••••••••" + last4
 }
+
+// NewPrefixedSecret returns a fresh secret in the API keys' scheme under
+// another prefix: prefix + 30 random base62 characters + the 6-character
+// CRC32 checksum of those, as NewAPIKeyString (management keys use "kdm_").
+func NewPrefixedSecret(prefix string) string {
+	random := randomBase62(keyRandomLen)
+	checksum := checksumOf(random)
+	return prefix + random + string(checksum[:])
+}
+
+// CheckPrefixedSecret is CheckKeyFormat for a secret made by
+// NewPrefixedSecret with prefix: length, alphabet and checksum, offline.
+func CheckPrefixedSecret(prefix, secret string) error {
+	if len(secret) != len(prefix)+keyRandomLen+keyChecksumLen || !strings.HasPrefix(secret, prefix) {
+		return ErrMalformedKey
+	}
+	body := secret[len(prefix):]
+	if !isBase62(body) {
+		return ErrMalformedKey
+	}
+	random, checksum := body[:keyRandomLen], body[keyRandomLen:]
+	if want := checksumOf(random); string(want[:]) != checksum {
+		return ErrMalformedKey
+	}
+	return nil
+}
+
+// RandomBase62 returns n characters drawn uniformly from the base62
+// alphabet (identifiers of other kinds of secret).
+func RandomBase62(n int) string { return randomBase62(n) }

@@ -49,6 +49,9 @@ const (
 	Expiry90Days = "90d"
 	Expiry1Year  = "1y"
 	ExpiryCustom = "custom"
+	// ExpiryAt is an exact instant (RFC 3339 in ExpiryDate): the
+	// management API's expires_at.
+	ExpiryAt = "at"
 )
 
 // ExpiryChoices are the Expires options in order, with their labels.
@@ -111,6 +114,15 @@ func resolveExpiry(now time.Time, choice, date string, maxDays int) (*time.Time,
 		if !at.After(now) {
 			return nil, input.ValidationError{"expiry_date": "The expiry date is in the past. Choose today or a later date."}
 		}
+	case ExpiryAt:
+		d, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(date))
+		if err != nil {
+			return nil, input.ValidationError{"expiry_date": "Enter the expiry as an RFC 3339 time."}
+		}
+		at = d
+		if !at.After(now) {
+			return nil, input.ValidationError{"expiry_date": "The expiry is in the past. Choose a later time."}
+		}
 	default:
 		return nil, input.ValidationError{"expiry": "Choose when the key expires."}
 	}
@@ -118,7 +130,7 @@ func resolveExpiry(now time.Time, choice, date string, maxDays int) (*time.Time,
 		limit := now.AddDate(0, 0, maxDays)
 		if at.IsZero() || at.After(limit) {
 			field := "expiry"
-			if choice == ExpiryCustom {
+			if choice == ExpiryCustom || choice == ExpiryAt {
 				field = "expiry_date"
 			}
 			return nil, input.ValidationError{field: fmt.Sprintf("This program's keys may live at most %d days (Settings » Maximum key lifetime). Choose an earlier expiry.", maxDays)}

@@ -38,3 +38,10 @@ func (r *Revocations) announce(tx *gorm.DB, digest []byte) error {
 	}
 	return nil
 }
+
+// Announce passes the revocation of a secret other than an API key (a
+// management key) with this digest to the subscribers, inside tx: every
+// instance's verifier forgets it when, and only if, tx commits.
+func (r *Revocations) Announce(tx *gorm.DB, digest []byte) error {
+	return r.announce(tx, digest)
+}

@@ -54,6 +54,46 @@ func (s *Store) updateAccess(tx *gorm.DB, programID int64, actor audit.Actor, k 
 	return true, s.audit.Append(tx, programID, actor, entry)
 }
 
+func sameInstant(a, b *time.Time) bool {
+	return a == nil && b == nil || a != nil && b != nil && a.Equal(*b)
+}
+
+// updateExpiry applies a new expiry (nil: none asked) to k inside tx,
+// refusing an instant in the past or beyond the program's maximum key
+// lifetime; it announces the key so every cache reloads it and appends
+// api_key.updated with before/after. It reports whether anything changed.
+func (s *Store) updateExpiry(tx *gorm.DB, programID int64, actor audit.Actor, k *APIKey, change *ExpiryChange) (bool, error) {
+	if change == nil || sameInstant(change.At, k.ExpiresAt) {
+		return false, nil
+	}
+	now := s.now()
+	if change.At != nil && !change.At.After(now) {
+		return false, input.ValidationError{"expires_at": "The expiry is in the past. Choose a later time."}
+	}
+	maxDays, err := maxKeyLifetimeDays(tx, programID)
+	if err != nil {
+		return false, err
+	}
+	if maxDays > 0 && (change.At == nil || change.At.After(now.AddDate(0, 0, maxDays))) {
+		return false, input.ValidationError{"expires_at": fmt.Sprintf("This program's keys may live at most %d days (Settings » Maximum key lifetime). Choose an earlier expiry.", maxDays)}
+	}
+	before := expiryWords(k.ExpiresAt)
+	k.ExpiresAt = nil
+	if change.At != nil {
+		at := change.At.UTC()
+		k.ExpiresAt = &at
+	}
+	if err := tx.Exec(`UPDATE api_keys SET expires_at = ?, updated_at = ? WHERE id = ?`, k.ExpiresAt, s.now(), k.ID).Error; err != nil {
+		return false, err
+	}
+	if err := s.announceKey(tx, k); err != nil {
+		return false, err
+	}
+	entry := keyAudit(audit.ActionKeyUpdated, k)
+	entry.Details = map[string]any{"before": map[string]any{"expires": before}, "after": map[string]any{"expires": expiryWords(k.ExpiresAt)}}
+	return true, s.appendAndNotify(tx, programID, actor, entry, k)
+}
+
 // Roll gives a key a new secret under the same row and identifier (so UI
 // tokens keep their sub). The old secret keeps authenticating for overlap
 // (zero: it stops at once); a previous roll's old secret, if still kept,

@@ -502,6 +502,40 @@ CREATE TABLE api_key_retired_secrets (
 CREATE INDEX api_key_retired_secrets_key ON api_key_retired_secrets (key_id);
 CREATE INDEX api_key_retired_secrets_retired_at ON api_key_retired_secrets (retired_at);
 `),
+	// Management keys (kdm_…) drive the management API. Only what
+	// verification needs is kept: the digest, never the secret (a lost key
+	// is replaced, never revealed). Idempotency records keep a POST's
+	// answer for 24 hours, sealed, to replay it.
+	commonMigration("management keys and idempotency records", `
+CREATE TABLE management_keys (
+	id {{id}},
+	program_id BIGINT NOT NULL REFERENCES programs(id),
+	identifier TEXT NOT NULL UNIQUE,
+	name TEXT NOT NULL,
+	scopes TEXT NOT NULL DEFAULT '',
+	digest {{bytes}} NOT NULL UNIQUE,
+	last4 TEXT NOT NULL,
+	created_by_id BIGINT NOT NULL DEFAULT 0,
+	created_by_email TEXT NOT NULL DEFAULT '',
+	created_at {{time}} NOT NULL,
+	expires_at {{time}},
+	last_used_at {{time}},
+	revoked_at {{time}}
+);
+CREATE INDEX management_keys_program ON management_keys (program_id, created_at, id);
+CREATE TABLE management_idempotency (
+	id {{id}},
+	program_id BIGINT NOT NULL REFERENCES programs(id),
+	idempotency_key TEXT NOT NULL,
+	request_hash TEXT NOT NULL,
+	status INTEGER NOT NULL DEFAULT 0,
+	sealed {{bytes}},
+	key_version BIGINT NOT NULL DEFAULT 0,
+	created_at {{time}} NOT NULL,
+	UNIQUE (program_id, idempotency_key)
+);
+CREATE INDEX management_idempotency_created ON management_idempotency (created_at);
+`),
 }
 
 // RekeyMarksMigration is the migration after which re-keying marks must be

@@ -102,11 +102,11 @@ const (
 	APIUIMember    = "/v2/loyalty/ui/member"
 
 	// The management API (Bearer kdm_…; openapi.yaml names each route's scope).
-	ManageKeys                = "/v2/manage/keys"
-	ManageKeyRoute            = "/v2/manage/keys/:identifier"
-	ManageKeyRollRoute        = "/v2/manage/keys/:identifier/roll"
-	ManageKeyInactivateRoute  = "/v2/manage/keys/:identifier/inactivate"
-	ManageKeyActivateRoute    = "/v2/manage/keys/:identifier/activate"
-	ManageKeyUsageRoute       = "/v2/manage/keys/:identifier/usage"
-	ManageAudit               = "/v2/manage/audit"
+	ManageKeys               = "/v2/manage/keys"
+	ManageKeyRoute           = "/v2/manage/keys/:identifier"
+	ManageKeyRollRoute       = "/v2/manage/keys/:identifier/roll"
+	ManageKeyInactivateRoute = "/v2/manage/keys/:identifier/inactivate"
+	ManageKeyActivateRoute   = "/v2/manage/keys/:identifier/activate"
+	ManageKeyUsageRoute      = "/v2/manage/keys/:identifier/usage"
+	ManageAudit              = "/v2/manage/audit"
 )

@@ -161,6 +161,7 @@ func (s *Server) apiMaintenance(ctx context.Context) {
 			rt.shared.EvictIdle()
 		}
 		rt.failures.EvictIdle()
+		s.leaks.revokes.EvictIdle()
 		rt.verifier.Sweep()
 		// A roll's old secret is refused from its end on (the cached
 		// entry carries it); here it is destroyed and the end audited.

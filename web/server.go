@@ -41,6 +41,7 @@ type Server struct {
 	webhooks         *notify.Worker
 	metrics          *metricsListener
 	extraCollectors  []prometheus.Collector
+	leaks            leakConfig
 }
 
 // deriveKey derives a purpose-bound key from the master key, so instances
@@ -95,7 +96,8 @@ func New(cfg config.Options, stores *models.Stores, logger *slog.Logger) (*Serve
 	e.HidePort = true
 	s := &Server{Echo: e, Stores: stores, Handlers: h, logger: logger, sessions: sessionStore, api: api, webhooks: webhooks,
 		auditCheckpoints: auditCheckpointWriter{path: cfg.AuditCheckpointFile, interval: cfg.AuditCheckpointInterval},
-		metrics:          &metricsListener{addr: cfg.MetricsAddr}}
+		metrics:          &metricsListener{addr: cfg.MetricsAddr},
+		leaks:            newLeakConfig(cfg, stores.Clock)}
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
 
@@ -108,7 +110,9 @@ func New(cfg config.Options, stores *models.Stores, logger *slog.Logger) (*Serve
 		return err
 	}}))
 	e.Use(securityHeaders(cfg.SecureCookies))
-	e.Use(middleware.BodyLimit("64K"))
+	// A secret-scanning alert may be larger (its handler bounds it).
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "64K",
+		Skipper: func(c echo.Context) bool { return c.Path() == pathSecretScanningGitHub }}))
 
 	if err := s.routes(); err != nil {
 		return nil, err
@@ -189,6 +193,7 @@ func (s *Server) routes() error {
 	full.POST(general(paths.APIKeyExpireOldRoute), h.ExpireOldAPIKey)
 	full.POST(general(paths.MaxKeyLifetime), h.SetMaxKeyLifetime)
 	s.adminsRoutes(full, general)
+	s.leakSettingsRoutes(full, general)
 	full.GET(general(paths.APIKeyUsageRoute), h.ShowAPIKeyUsage)
 	s.passkeyReauthRoutes(full, general)
 	// The document is embedded at build time: a parse failure is a build
@@ -201,6 +206,7 @@ func (s *Server) routes() error {
 
 	s.auditTrailRoutes(signedIn.Group(paths.AuditTrail, h.RequireModule(accounts.ModuleAuditTrail)))
 	s.apiRoutes(newRouteSet(e, "/v2"))
+	s.leakRoutes(newRouteSet(e, "/v2"), nil)
 	return nil
 }
 

@@ -1,0 +1,517 @@
+package web_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"gorm.io/gorm"
+
+	"keydesk/config"
+	"keydesk/models/audit"
+	"keydesk/models/keys"
+	"keydesk/models/modeltest"
+)
+
+// signingKey is a generated P-256 key pair of the key document.
+type signingKey struct {
+	id   string
+	priv *ecdsa.PrivateKey
+}
+
+func newSigningKey(t testing.TB, id string) signingKey {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signingKey{id: id, priv: priv}
+}
+
+// sign is the base64 ASN.1 signature of body, as GitHub sends it.
+func (k signingKey) sign(t testing.TB, body []byte) string {
+	t.Helper()
+	digest := sha256.Sum256(body)
+	sig, err := ecdsa.SignASN1(rand.Reader, k.priv, digest[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(sig)
+}
+
+// keyDocument serves GitHub's secret-scanning key document from httptest,
+// counting fetches; its keys (and whether it fails) can change.
+type keyDocument struct {
+	*httptest.Server
+	fetches atomic.Int64
+	mu      sync.Mutex
+	entries []map[string]any
+	failing bool
+}
+
+func newKeyDocument(t testing.TB) *keyDocument {
+	d := &keyDocument{}
+	d.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		d.fetches.Add(1)
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if d.failing {
+			http.Error(w, "down", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"public_keys": d.entries})
+	}))
+	t.Cleanup(d.Close)
+	return d
+}
+
+// set replaces the document's keys: each with is_current as given.
+func (d *keyDocument) set(t testing.TB, keys map[signingKey]bool) {
+	t.Helper()
+	var entries []map[string]any
+	for k, current := range keys {
+		der, err := x509.MarshalPKIXPublicKey(&k.priv.PublicKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries = append(entries, map[string]any{"key_identifier": k.id, "is_current": current,
+			"key": string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))})
+	}
+	d.mu.Lock()
+	d.entries, d.failing = entries, false
+	d.mu.Unlock()
+}
+
+func (d *keyDocument) fail() {
+	d.mu.Lock()
+	d.failing = true
+	d.mu.Unlock()
+}
+
+// withKeyDocument points KEYDESK_SECRET_SCANNING_KEYS_URL at d (a loopback
+// server, so KEYDESK_WEBHOOK_ALLOW_PRIVATE is on, as an operator would set).
+func withKeyDocument(d *keyDocument) serverOption {
+	return func(c *config.Options) {
+		c.SecretScanningKeysURL = d.URL
+		c.Events.Webhooks.AllowPrivate = true
+	}
+}
+
+type alertToken struct {
+	Token  string `json:"token"`
+	Type   string `json:"type"`
+	URL    string `json:"url"`
+	Source string `json:"source"`
+}
+
+type alertAnswer struct {
+	TokenHash string `json:"token_hash"`
+	TokenType string `json:"token_type"`
+	Label     string `json:"label"`
+}
+
+func alertBody(t testing.TB, tokens ...string) []byte {
+	t.Helper()
+	items := make([]alertToken, len(tokens))
+	for i, tok := range tokens {
+		items[i] = alertToken{Token: tok, Type: "keydesk_api_key", URL: fmt.Sprintf("https://github.com/octo/repo/blob/main/f%d.env", i), Source: "content"}
+	}
+	b, err := json.Marshal(items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// postAlert posts body to the partner endpoint with the given headers
+// ("" leaves a header out).
+func postAlert(t testing.TB, baseURL string, body []byte, keyID, signature string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, baseURL+"/v2/secret-scanning/github", strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if keyID != "" {
+		req.Header.Set("Github-Public-Key-Identifier", keyID)
+	}
+	if signature != "" {
+		req.Header.Set("Github-Public-Key-Signature", signature)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// sendAlert posts a signed alert and wants 200, returning the answers.
+func sendAlert(t testing.TB, baseURL string, k signingKey, body []byte) []alertAnswer {
+	t.Helper()
+	status, raw := postAlert(t, baseURL, body, k.id, k.sign(t, body))
+	if status != http.StatusOK {
+		t.Fatalf("alert: %d %s", status, raw)
+	}
+	var answers []alertAnswer
+	if err := json.Unmarshal([]byte(raw), &answers); err != nil {
+		t.Fatalf("answer %s: %v", raw, err)
+	}
+	return answers
+}
+
+func tokenHash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// brokenChecksum is a key whose last character is changed: the right
+// shape, the wrong checksum.
+func brokenChecksum(key string) string {
+	last := key[len(key)-1]
+	repl := byte('0')
+	if last == '0' {
+		repl = '1'
+	}
+	return key[:len(key)-1] + string(repl)
+}
+
+// managementToken is a checksum-valid kdm_ token (its random part that of
+// a fresh API key, whose checksum covers only that part).
+func managementToken() string {
+	return keys.ManagementKeyPrefix + keys.NewAPIKeyString()[len(keys.KeyPrefix):]
+}
+
+// leakEvents are the program's api_key.leaked events.
+func leakEvents(t *testing.T, ts *testServer, programID int64) []audit.Event {
+	t.Helper()
+	var events []audit.Event
+	if err := ts.Store.DB.Where("program_id = ? AND action = ?", programID, audit.ActionKeyLeaked).Order("seq").Find(&events).Error; err != nil {
+		t.Fatal(err)
+	}
+	return events
+}
+
+func outboxCount(t *testing.T, ts *testServer, programID int64, eventType string) int64 {
+	t.Helper()
+	var n int64
+	if err := ts.Store.DB.Raw(`SELECT COUNT(*) FROM outbox_events WHERE program_id = ? AND event_type = ?`, programID, eventType).Scan(&n).Error; err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// A signed alert: each token is answered in order with its hash, type and
+// label; a true positive of a program set to inactivate is refused at
+// once and audited (actor github_secret_scanning, url and source), one of a
+// program set to Notify only keeps working but is marked Leaked; the same
+// alert sent again changes and audits nothing; bad, missing or foreign
+// signatures and malformed bodies change nothing.
+func TestSecretScanningAlert(t *testing.T) {
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
+		doc := newKeyDocument(t)
+		github := newSigningKey(t, "github-1")
+		doc.set(t, map[signingKey]bool{github: true})
+		ts := newTestServer(t, db, withKeyDocument(doc))
+		demo, other := ts.Demo.Program, ts.Other.Program
+		shop, shopSecret := apiKey(t, ts, demo.ID, "Shop")
+		_, otherSecret := apiKey(t, ts, other.ID, "Other shop")
+		_, spareSecret := apiKey(t, ts, demo.ID, "Spare")
+		if err := ts.Store.Keys.SetLeakResponse(t.Context(), other.ID, audit.Actor{}, keys.LeakNotifyOnly); err != nil {
+			t.Fatal(err)
+		}
+		// Both keys are cached as valid before the alert.
+		if r := apiCall(t, ts.URL, "GET", "/v2/loyalty/program", restHeaders(demo.PartnerID, shopSecret), ""); r.Status != 200 {
+			t.Fatalf("before the alert: %d", r.Status)
+		}
+		if r := apiCall(t, ts.URL, "GET", "/v2/loyalty/program", restHeaders(other.PartnerID, otherSecret), ""); r.Status != 200 {
+			t.Fatalf("before the alert: %d", r.Status)
+		}
+
+		unknown, typo, mgmt := keys.NewAPIKeyString(), brokenChecksum(shopSecret), managementToken()
+		tokens := []string{shopSecret, otherSecret, unknown, typo, mgmt, "not a key", shopSecret}
+		body := alertBody(t, tokens...)
+
+		// Refused alerts first: nothing may change.
+		if status, raw := postAlert(t, ts.URL, body, "", ""); status != 401 {
+			t.Fatalf("unsigned alert: %d %s", status, raw)
+		}
+		if status, _ := postAlert(t, ts.URL, body, github.id, ""); status != 401 {
+			t.Fatalf("alert without signature: %d", status)
+		}
+		if status, _ := postAlert(t, ts.URL, body, "", github.sign(t, body)); status != 401 {
+			t.Fatalf("alert without key identifier: %d", status)
+		}
+		if status, _ := postAlert(t, ts.URL, body, github.id, github.sign(t, append([]byte(" "), body...))); status != 401 {
+			t.Fatalf("alert signed over another body: %d", status)
+		}
+		if status, _ := postAlert(t, ts.URL, body, github.id, "not base64!"); status != 401 {
+			t.Fatalf("alert with a malformed signature: %d", status)
+		}
+		stranger := newSigningKey(t, github.id) // the right identifier, another key
+		if status, _ := postAlert(t, ts.URL, body, github.id, stranger.sign(t, body)); status != 401 {
+			t.Fatalf("alert signed by a stranger: %d", status)
+		}
+		for _, bad := range []string{``, `{}`, `[`, `null`, `[{"token": 1}]`, `[{"token": "x", "extra": true}]`, `[] []`} {
+			if status, raw := postAlert(t, ts.URL, []byte(bad), github.id, github.sign(t, []byte(bad))); status != 400 {
+				t.Fatalf("malformed alert %q: %d %s", bad, status, raw)
+			}
+		}
+		if n := len(leakEvents(t, ts, demo.ID)); n != 0 {
+			t.Fatalf("refused alerts audited %d leaks", n)
+		}
+		if r := apiCall(t, ts.URL, "GET", "/v2/loyalty/program", restHeaders(demo.PartnerID, shopSecret), ""); r.Status != 200 {
+			t.Fatalf("a refused alert switched the key off: %d", r.Status)
+		}
+
+		answers := sendAlert(t, ts.URL, github, body)
+		wantLabels := []string{"true_positive", "true_positive", "false_positive", "false_positive", "false_positive", "false_positive", "true_positive"}
+		if len(answers) != len(tokens) {
+			t.Fatalf("%d answers for %d tokens", len(answers), len(tokens))
+		}
+		for i, a := range answers {
+			wantType := "keydesk_api_key"
+			if tokens[i] == mgmt {
+				wantType = "keydesk_management_key"
+			}
+			if a.TokenHash != tokenHash(tokens[i]) || a.TokenType != wantType || a.Label != wantLabels[i] {
+				t.Errorf("answer %d: %+v, want hash %s, type %s, label %s", i, a, tokenHash(tokens[i]), wantType, wantLabels[i])
+			}
+		}
+
+		// Inactivate it at once (the default): refused at once.
+		assertUnauthorized(t, "leaked key", apiCall(t, ts.URL, "GET", "/v2/loyalty/program", restHeaders(demo.PartnerID, shopSecret), ""))
+		// Notify only: still works, but marked.
+		if r := apiCall(t, ts.URL, "GET", "/v2/loyalty/program", restHeaders(other.PartnerID, otherSecret), ""); r.Status != 200 {
+			t.Fatalf("Notify only switched the key off: %d", r.Status)
+		}
+		if r := apiCall(t, ts.URL, "GET", "/v2/loyalty/program", restHeaders(demo.PartnerID, spareSecret), ""); r.Status != 200 {
+			t.Fatalf("a key not in the alert: %d", r.Status)
+		}
+		otherKeys, err := ts.Store.Keys.List(t.Context(), other.ID)
+		if err != nil || len(otherKeys) != 1 || otherKeys[0].LeakedAt == nil || !otherKeys[0].Active || otherKeys[0].LeakedBy != keys.LeakReporterGitHub ||
+			otherKeys[0].LeakedURL != "https://github.com/octo/repo/blob/main/f1.env" {
+			t.Fatalf("Notify only key: %+v %v", otherKeys, err)
+		}
+
+		events := leakEvents(t, ts, demo.ID)
+		if len(events) != 1 {
+			t.Fatalf("%d api_key.leaked events for one key reported twice in one alert", len(events))
+		}
+		e := events[0]
+		if e.ActorEmail != keys.LeakReporterGitHub || e.ActorID != 0 || e.TargetID != shop.Identifier ||
+			!strings.Contains(e.Details, "https://github.com/octo/repo/blob/main/f0.env") || !strings.Contains(e.Details, `"source":"content"`) ||
+			!strings.Contains(e.Details, "inactivated") || strings.Contains(e.Details, shopSecret) {
+			t.Fatalf("audit event: %+v", e)
+		}
+		if n := len(leakEvents(t, ts, other.ID)); n != 1 {
+			t.Fatalf("Notify only: %d events", n)
+		}
+		if outboxCount(t, ts, demo.ID, "api_key.leaked") != 1 || outboxCount(t, ts, other.ID, "api_key.leaked") != 1 {
+			t.Fatal("api_key.leaked webhook events not enqueued once per key")
+		}
+
+		// The same alert again (GitHub retries): the same answer, nothing new.
+		again := sendAlert(t, ts.URL, github, body)
+		for i := range again {
+			if again[i] != answers[i] {
+				t.Fatalf("replayed answer %d: %+v, first %+v", i, again[i], answers[i])
+			}
+		}
+		if len(leakEvents(t, ts, demo.ID)) != 1 || len(leakEvents(t, ts, other.ID)) != 1 || outboxCount(t, ts, demo.ID, "api_key.leaked") != 1 {
+			t.Fatal("a replayed alert audited again")
+		}
+		// Another alert naming the inactive key: true_positive, audited
+		// once for that alert.
+		second := alertBody(t, shopSecret)
+		if a := sendAlert(t, ts.URL, github, second); a[0].Label != "true_positive" {
+			t.Fatalf("an inactive key reported again: %+v", a)
+		}
+		if events := leakEvents(t, ts, demo.ID); len(events) != 2 || !strings.Contains(events[1].Details, "already inactive") {
+			t.Fatalf("second alert: %d events", len(events))
+		}
+
+		// The rows say Leaked, with where the key was found.
+		c := ts.loggedIn(t, ts.Demo.Full.Email)
+		_, page := c.get("/general/api-keys")
+		doc2 := parseHTML(t, page)
+		leaked := doc2.Find("[data-key-leaked]")
+		if leaked.Length() != 1 || !strings.Contains(leaked.Text(), "Leaked") || !strings.Contains(leaked.Text(), "GitHub secret scanning") {
+			t.Fatalf("Leaked badges: %d %q", leaked.Length(), leaked.Text())
+		}
+		if href, _ := leaked.Find("a[data-leak-url]").Attr("href"); href != "https://github.com/octo/repo/blob/main/f0.env" {
+			t.Fatalf("Leaked row links to %q", href)
+		}
+		if !strings.Contains(leaked.Closest("tr").Text(), "Shop") {
+			t.Fatal("the Leaked badge is not on the leaked key's row")
+		}
+	})
+}
+
+// The key document: fetched when first needed; an unknown identifier
+// fetches it again, at most once a minute; rotated keys (is_current
+// false) are accepted while listed and refused once gone; a document that
+// cannot be fetched makes the alert 503, logged, never accepted unchecked.
+func TestSecretScanningKeyDocument(t *testing.T) {
+	doc := newKeyDocument(t)
+	a, b, c := newSigningKey(t, "key-a"), newSigningKey(t, "key-b"), newSigningKey(t, "key-c")
+	doc.set(t, map[signingKey]bool{a: true})
+	ts := newTestServer(t, modeltest.SQLite(t), withKeyDocument(doc))
+	now := time.Now().UTC()
+	ts.Store.SetClock(func() time.Time { return now })
+	advance := func(d time.Duration) {
+		now = now.Add(d)
+		ts.Store.SetClock(func() time.Time { return now })
+	}
+	body := alertBody(t, keys.NewAPIKeyString())
+	status := func(k signingKey) int {
+		s, _ := postAlert(t, ts.URL, body, k.id, k.sign(t, body))
+		return s
+	}
+	if doc.fetches.Load() != 0 {
+		t.Fatal("the document was fetched before any alert")
+	}
+	if s := status(a); s != 200 || doc.fetches.Load() != 1 {
+		t.Fatalf("first alert: %d, %d fetches", s, doc.fetches.Load())
+	}
+	if s := status(a); s != 200 || doc.fetches.Load() != 1 {
+		t.Fatalf("the document is not cached: %d, %d fetches", s, doc.fetches.Load())
+	}
+
+	// GitHub rotates: b is current, a is not but still listed.
+	doc.set(t, map[signingKey]bool{a: false, b: true})
+	advance(61 * time.Second)
+	if s := status(b); s != 200 || doc.fetches.Load() != 2 {
+		t.Fatalf("unknown identifier not refetched: %d, %d fetches", s, doc.fetches.Load())
+	}
+	if s := status(a); s != 200 || doc.fetches.Load() != 2 {
+		t.Fatalf("a key marked is_current false: %d, %d fetches", s, doc.fetches.Load())
+	}
+	// Forged identifiers cannot make keydesk fetch more than once a minute.
+	forged := newSigningKey(t, "forged")
+	for range 5 {
+		if s := status(forged); s != 401 {
+			t.Fatalf("unknown key: %d", s)
+		}
+	}
+	if doc.fetches.Load() != 2 {
+		t.Fatalf("%d fetches for unknown identifiers within a minute", doc.fetches.Load())
+	}
+	// c appears and a disappears: c is unknown, but the last fetch was
+	// less than a minute ago.
+	doc.set(t, map[signingKey]bool{b: false, c: true})
+	if s := status(c); s != 401 {
+		t.Fatalf("refetched within the minute: %d", s)
+	}
+	advance(61 * time.Second)
+	if s := status(c); s != 200 || doc.fetches.Load() != 3 {
+		t.Fatalf("new key after a minute: %d, %d fetches", s, doc.fetches.Load())
+	}
+	if s := status(a); s != 401 {
+		t.Fatalf("a key gone from the document: %d", s)
+	}
+
+	// The document's server fails: once the cached document is stale the
+	// alert is 503 and logged, whatever its signature.
+	doc.fail()
+	advance(2 * time.Hour)
+	if s, raw := postAlert(t, ts.URL, body, c.id, c.sign(t, body)); s != 503 || !strings.Contains(raw, "ERROR_SERVICE_UNAVAILABLE") {
+		t.Fatalf("document down: %d %s", s, raw)
+	}
+	if !strings.Contains(ts.Logs.String(), "secret scanning alert refused") {
+		t.Fatal("the failed fetch is not logged")
+	}
+	doc.set(t, map[signingKey]bool{c: true})
+	if s := status(c); s != 200 {
+		t.Fatalf("document back: %d", s)
+	}
+}
+
+// countAlertLookups counts the statements that look reported keys up.
+func countAlertLookups(t *testing.T, ts *testServer) *atomic.Int64 {
+	t.Helper()
+	var n atomic.Int64
+	count := func(tx *gorm.DB) {
+		if strings.HasPrefix(tx.Statement.SQL.String(), "SELECT id, program_id, digest, old_digest FROM api_keys WHERE digest IN") {
+			n.Add(1)
+		}
+	}
+	for name, cb := range map[string]interface {
+		Register(string, func(*gorm.DB)) error
+	}{
+		"raw":   ts.Store.DB.Callback().Raw().After("gorm:raw"),
+		"query": ts.Store.DB.Callback().Query().After("gorm:query"),
+		"row":   ts.Store.DB.Callback().Row().After("gorm:row"),
+	} {
+		if err := cb.Register("test:count_alert_lookups_"+name, count); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &n
+}
+
+// 1,000 tokens in one alert cost one lookup, real keys among them or not;
+// 100 tokens failing the checksum cost none.
+func TestSecretScanningAlertLookups(t *testing.T) {
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
+		doc := newKeyDocument(t)
+		github := newSigningKey(t, "github-1")
+		doc.set(t, map[signingKey]bool{github: true})
+		ts := newTestServer(t, db, withKeyDocument(doc))
+		_, secret1 := apiKey(t, ts, ts.Demo.Program.ID, "One")
+		_, secret2 := apiKey(t, ts, ts.Other.Program.ID, "Two")
+		keyLookups := countKeyLookups(t, ts.Store.DB)
+		alertLookups := countAlertLookups(t, ts)
+
+		var falsePositives []string
+		for range 100 {
+			falsePositives = append(falsePositives, brokenChecksum(keys.NewAPIKeyString()))
+		}
+		for _, a := range sendAlert(t, ts.URL, github, alertBody(t, falsePositives...)) {
+			if a.Label != "false_positive" {
+				t.Fatalf("%+v", a)
+			}
+		}
+		if n := keyLookups.Load(); n != 0 {
+			t.Fatalf("100 false positives cost %d statements on api_keys", n)
+		}
+
+		tokens := make([]string, 0, 1000)
+		for range 998 {
+			tokens = append(tokens, keys.NewAPIKeyString())
+		}
+		tokens = append(tokens, secret1, secret2)
+		keyLookups.Store(0)
+		answers := sendAlert(t, ts.URL, github, alertBody(t, tokens...))
+		if len(answers) != 1000 || answers[998].Label != "true_positive" || answers[999].Label != "true_positive" || answers[0].Label != "false_positive" {
+			t.Fatalf("%d answers; last two %+v", len(answers), answers[998:])
+		}
+		if n := alertLookups.Load(); n != 1 {
+			t.Fatalf("1,000 tokens cost %d lookups", n)
+		}
+
+		unknownOnly := tokens[:998]
+		keyLookups.Store(0)
+		sendAlert(t, ts.URL, github, alertBody(t, unknownOnly...))
+		if n := keyLookups.Load(); n != 1 {
+			t.Fatalf("998 unknown keys cost %d statements on api_keys", n)
+		}
+	})
+}

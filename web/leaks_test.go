@@ -14,15 +14,19 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/PuerkitoBio/goquery"
 	"gorm.io/gorm"
 
 	"keydesk/config"
+	"keydesk/models/apiauth"
 	"keydesk/models/audit"
 	"keydesk/models/keys"
 	"keydesk/models/modeltest"
@@ -514,4 +518,230 @@ func TestSecretScanningAlertLookups(t *testing.T) {
 			t.Fatalf("998 unknown keys cost %d statements on api_keys", n)
 		}
 	})
+}
+
+// revoke posts a public revocation from client.
+func revoke(t *testing.T, client *http.Client, baseURL string, tokens ...string) apiResponse {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{"keys": tokens})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return apiCallWith(t, client, baseURL, "POST", "/v2/keys/revoke", nil, string(b))
+}
+
+// POST /v2/keys/revoke: a live key named is switched off before the 202
+// and audited with actor public_revocation; unknown, malformed and
+// already inactive keys get the very same 202 (no oracle); more than 100
+// keys are refused; 60 requests a minute per address, counted exactly
+// under simultaneous requests, IPv6 per /64.
+func TestPublicRevocation(t *testing.T) {
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
+		ts := newTestServer(t, db)
+		demo := ts.Demo.Program
+		k, secret := apiKey(t, ts, demo.ID, "Shop")
+		if r := apiCall(t, ts.URL, "GET", "/v2/loyalty/program", restHeaders(demo.PartnerID, secret), ""); r.Status != 200 {
+			t.Fatal(r.Raw)
+		}
+		reporter := clientFrom(t, "127.0.0.2")
+
+		live := revoke(t, reporter, ts.URL, secret)
+		assertUnauthorized(t, "revoked key", apiCall(t, ts.URL, "GET", "/v2/loyalty/program", restHeaders(demo.PartnerID, secret), ""))
+		again := revoke(t, reporter, ts.URL, secret)
+		unknown := revoke(t, reporter, ts.URL, keys.NewAPIKeyString())
+		garbage := revoke(t, reporter, ts.URL, "kd_nope", "", brokenChecksum(secret))
+		for name, r := range map[string]apiResponse{"live": live, "inactive": again, "unknown": unknown, "garbage": garbage} {
+			if r.Status != http.StatusAccepted || r.Raw != live.Raw {
+				t.Errorf("%s key: %d %s, want 202 %s", name, r.Status, r.Raw, live.Raw)
+			}
+		}
+		events := leakEvents(t, ts, demo.ID)
+		if len(events) != 2 || events[0].ActorEmail != keys.LeakReporterPublic || events[0].TargetID != k.Identifier ||
+			!strings.Contains(events[0].Details, "inactivated") || !strings.Contains(events[1].Details, "already inactive") || events[0].IP != "127.0.0.2" {
+			t.Fatalf("audit: %+v", events)
+		}
+
+		tooMany := make([]string, 101)
+		for i := range tooMany {
+			tooMany[i] = keys.NewAPIKeyString()
+		}
+		if r := revoke(t, reporter, ts.URL, tooMany...); r.Status != http.StatusUnprocessableEntity {
+			t.Fatalf("101 keys: %d %s", r.Status, r.Raw)
+		}
+		if r := apiCallWith(t, reporter, ts.URL, "POST", "/v2/keys/revoke", nil, `{"keys": "kd_x"}`); r.Status != http.StatusBadRequest {
+			t.Fatalf("keys not a list: %d", r.Status)
+		}
+
+		// 70 simultaneous requests from a fresh address: exactly 60 pass.
+		flood := clientFrom(t, "127.0.0.3")
+		var wg sync.WaitGroup
+		var accepted, limited atomic.Int64
+		start := make(chan struct{})
+		for range 70 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				switch r := revoke(t, flood, ts.URL, keys.NewAPIKeyString()); r.Status {
+				case http.StatusAccepted:
+					accepted.Add(1)
+				case http.StatusTooManyRequests:
+					if r.Header.Get("Retry-After") == "" || !strings.Contains(r.Raw, "RATE_LIMIT_EXCEEDED") {
+						t.Errorf("429 without Retry-After: %s", r.Raw)
+					}
+					limited.Add(1)
+				default:
+					t.Errorf("flood: %d %s", r.Status, r.Raw)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if accepted.Load() != 60 || limited.Load() != 10 {
+			t.Fatalf("70 simultaneous revocations: %d accepted, %d limited; want 60 and 10", accepted.Load(), limited.Load())
+		}
+		if r := revoke(t, clientFrom(t, "127.0.0.4"), ts.URL, keys.NewAPIKeyString()); r.Status != http.StatusAccepted {
+			t.Fatalf("another address is limited too: %d", r.Status)
+		}
+	})
+}
+
+// The limiter counts IPv6 addresses per /64.
+func TestRevokeLimitPerIPv6Prefix(t *testing.T) {
+	limiter := apiauth.NewAddressLimiter(2, 0, time.Now)
+	for _, addr := range []string{"2001:db8:1:2::1", "2001:db8:1:2:ffff::9"} {
+		if ok, _ := limiter.Allow(addr); !ok {
+			t.Fatalf("%s refused within the budget", addr)
+		}
+	}
+	if ok, retry := limiter.Allow("2001:db8:1:2::abcd"); ok || retry <= 0 {
+		t.Fatal("a third address of the same /64 passed")
+	}
+	if ok, _ := limiter.Allow("2001:db8:1:3::1"); !ok {
+		t.Fatal("another /64 is limited")
+	}
+	if ok, _ := limiter.Allow("192.0.2.1"); !ok {
+		t.Fatal("an IPv4 address is limited")
+	}
+}
+
+// Settings » When a key is found leaked: Notify only keeps a leaked key
+// working and marks it; the legacy default key is handled as any key, and
+// once a leak inactivated it, Settings shows it Inactive and Leaked with
+// Activate, which asks for the password first.
+func TestLeakResponseSettingAndDefaultKey(t *testing.T) {
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
+		ts := newTestServer(t, db)
+		demo := ts.Demo.Program
+		_, defaultSecret := defaultKey(t, ts, demo.ID)
+		call := func() int {
+			return apiCall(t, ts.URL, "GET", "/v2/loyalty/program", restHeaders(demo.PartnerID, defaultSecret), "").Status
+		}
+		c := ts.loggedIn(t, ts.Demo.Full.Email)
+		_, page := c.get("/general/settings")
+		doc := parseHTML(t, page)
+		sel := doc.Find("#leak-response select[name=leak_response]")
+		if got := doc.Find("#leak-response h2").Text(); got != "When a key is found leaked" {
+			t.Fatalf("section heading %q", got)
+		}
+		if v, _ := sel.Find("option[selected]").Attr("value"); v != "inactivate" || sel.Find("option[selected]").Text() != "Inactivate it at once" {
+			t.Fatalf("default choice %q", v)
+		}
+		if opts := sel.Find("option").Map(func(_ int, s *goquery.Selection) string { return s.Text() }); strings.Join(opts, "|") != "Inactivate it at once|Notify only" {
+			t.Fatalf("choices %v", opts)
+		}
+		if resp, body := c.htmx(http.MethodPost, "/general/settings/leak-response", url.Values{"leak_response": {"delete"}}); resp.StatusCode != 200 || !strings.Contains(body, "Choose what happens") {
+			t.Fatalf("bad choice: %d %s", resp.StatusCode, body)
+		}
+		resp, body := c.htmx(http.MethodPost, "/general/settings/leak-response", url.Values{"leak_response": {"notify"}})
+		if v, _ := parseHTML(t, body).Find("option[selected]").Attr("value"); resp.StatusCode != 200 || v != "notify" {
+			t.Fatalf("save Notify only: %d %q", resp.StatusCode, v)
+		}
+		if acts := ts.auditActions(t, demo.ID); !slices.Contains(acts, audit.ActionLeakResponseChanged+":success") {
+			t.Fatalf("setting change not audited: %v", acts)
+		}
+
+		// Notify only: the default key keeps working, marked Leaked.
+		if r := revoke(t, http.DefaultClient, ts.URL, defaultSecret); r.Status != 202 {
+			t.Fatal(r.Raw)
+		}
+		if call() != 200 {
+			t.Fatal("Notify only switched the default key off")
+		}
+		_, page = c.get("/general/settings")
+		section := parseHTML(t, page).Find("#default-key")
+		if !strings.Contains(section.Find("[data-key-leaked]").Text(), "public revocation API") || strings.Contains(section.Text(), "Inactive") {
+			t.Fatalf("default key section after a leak under Notify only: %q", section.Text())
+		}
+
+		// Inactivate it at once: the next report switches it off.
+		if err := ts.Store.Keys.SetLeakResponse(t.Context(), demo.ID, audit.Actor{}, keys.LeakInactivate); err != nil {
+			t.Fatal(err)
+		}
+		if r := revoke(t, http.DefaultClient, ts.URL, defaultSecret); r.Status != 202 {
+			t.Fatal(r.Raw)
+		}
+		if call() != 401 {
+			t.Fatal("the leaked default key still works")
+		}
+		_, page = c.get("/general/settings")
+		section = parseHTML(t, page).Find("#default-key")
+		activate := section.Find("button[hx-post='/general/settings/default-key/activate']")
+		if !strings.Contains(section.Text(), "Inactive") || activate.Length() != 1 || strings.TrimSpace(activate.Text()) != "Activate" {
+			t.Fatalf("default key section after inactivation: %q", section.Text())
+		}
+		// Activate asks for the password first, and changes nothing until then.
+		resp, _ = c.htmx(http.MethodPost, "/general/settings/default-key/activate", nil)
+		if !strings.Contains(resp.Header.Get("HX-Trigger"), "reauth-required") || call() != 401 {
+			t.Fatalf("Activate without the password: %q", resp.Header.Get("HX-Trigger"))
+		}
+		reauth(t, c, modeltest.Password)
+		resp, body = c.htmx(http.MethodPost, "/general/settings/default-key/activate", nil)
+		if resp.StatusCode != 200 || strings.Contains(parseHTML(t, body).Find("#default-key").Text(), "Inactive") {
+			t.Fatalf("Activate: %d %s", resp.StatusCode, body)
+		}
+		if call() != 200 {
+			t.Fatal("the default key was not activated")
+		}
+	})
+}
+
+// Two instances on PostgreSQL: a key reported by a GitHub alert to one,
+// or revoked through the public API on one, is refused by the other
+// within a second of the answer, although the other had it cached.
+func TestLeakedKeyRefusedOnEveryInstance(t *testing.T) {
+	db := modeltest.Postgres(t)
+	doc := newKeyDocument(t)
+	github := newSigningKey(t, "github-1")
+	doc.set(t, map[signingKey]bool{github: true})
+	a := newTestServer(t, db, withKeyDocument(doc))
+	b := newInstance(t, db)
+	demo := a.Demo.Program
+	_, alerted := apiKey(t, a, demo.ID, "Alerted")
+	_, revoked := apiKey(t, a, demo.ID, "Revoked")
+	onB := func(secret string) int {
+		return apiCall(t, b.URL, "GET", "/v2/loyalty/program", restHeaders(demo.PartnerID, secret), "").Status
+	}
+	if onB(alerted) != 200 || onB(revoked) != 200 {
+		t.Fatal("instance B refuses a valid key")
+	}
+	if err := a.Store.DB.Exec(`UPDATE api_keys SET active = FALSE WHERE program_id = ?`, demo.ID).Error; err != nil {
+		t.Fatal(err)
+	}
+	if onB(alerted) != 200 {
+		t.Fatal("instance B does not cache verified keys; this test would prove nothing")
+	}
+	if err := a.Store.DB.Exec(`UPDATE api_keys SET active = TRUE WHERE program_id = ?`, demo.ID).Error; err != nil {
+		t.Fatal(err)
+	}
+
+	sendAlert(t, a.URL, github, alertBody(t, alerted))
+	took := waitFor(t, time.Second, "instance B refuses the key GitHub reported", func() bool { return onB(alerted) == 401 })
+	t.Logf("alert: instance B refused the key %s after the answer", took)
+
+	if r := revoke(t, http.DefaultClient, a.URL, revoked); r.Status != 202 {
+		t.Fatal(r.Raw)
+	}
+	took = waitFor(t, time.Second, "instance B refuses the revoked key", func() bool { return onB(revoked) == 401 })
+	t.Logf("public revocation: instance B refused the key %s after the 202", took)
 }

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -210,7 +211,12 @@ func (l *LeakResponse) handle(ctx context.Context, alert keys.LeakAlert) ([]bool
 	if err != nil {
 		return nil, err
 	}
-	defer l.wake()
+	// Events were enqueued only for keys found.
+	defer func() {
+		if slices.Contains(found, true) {
+			l.wake()
+		}
+	}()
 	if l.management == nil {
 		return found, nil
 	}

@@ -228,6 +228,7 @@ func (b *bench) run(ctx context.Context) error {
 	step(8, "8 Redis rate limits", b.scenarioRedisLimits)
 	step(9, "9 usage page", b.scenarioUsagePage)
 	step(10, "10 webhook delivery", func() error { return b.scenarioDelivery(ctx, store) })
+	step(11, "11 leak alert", func() error { return b.scenarioLeak(ctx) })
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -255,7 +256,7 @@ func (b *bench) run(ctx context.Context) error {
 }
 
 // lastScenario is the highest scenario number -only accepts.
-const lastScenario = 10
+const lastScenario = 11
 
 // parseOnly reads -only: nil when empty (every scenario), else the set of
 // scenario numbers it lists.

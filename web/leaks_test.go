@@ -745,3 +745,23 @@ func TestLeakedKeyRefusedOnEveryInstance(t *testing.T) {
 	took = waitFor(t, time.Second, "instance B refuses the revoked key", func() bool { return onB(revoked) == 401 })
 	t.Logf("public revocation: instance B refused the key %s after the 202", took)
 }
+
+// The key document is fetched through the webhooks' SSRF guard: without
+// KEYDESK_WEBHOOK_ALLOW_PRIVATE a loopback URL is never dialled, and the
+// alert is 503, not accepted.
+func TestSecretScanningKeyDocumentSSRFGuard(t *testing.T) {
+	doc := newKeyDocument(t)
+	github := newSigningKey(t, "github-1")
+	doc.set(t, map[signingKey]bool{github: true})
+	ts := newTestServer(t, modeltest.SQLite(t), func(c *config.Options) { c.SecretScanningKeysURL = doc.URL })
+	body := alertBody(t, keys.NewAPIKeyString())
+	if s, raw := postAlert(t, ts.URL, body, github.id, github.sign(t, body)); s != http.StatusServiceUnavailable {
+		t.Fatalf("loopback key document without KEYDESK_WEBHOOK_ALLOW_PRIVATE: %d %s", s, raw)
+	}
+	if n := doc.fetches.Load(); n != 0 {
+		t.Fatalf("the guard let %d fetches through", n)
+	}
+	if !strings.Contains(ts.Logs.String(), "address not allowed") {
+		t.Fatal("the refusal is not logged with its reason")
+	}
+}

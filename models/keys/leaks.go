@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
 
@@ -179,9 +180,28 @@ func (s *Store) ReportLeaked(ctx context.Context, alert LeakAlert) (found []bool
 	return found, nil
 }
 
+// Bounds of what a leak report stores of the reporter's words.
+const (
+	maxLeakURLLength    = 2048
+	maxLeakSourceLength = 100
+)
+
+// clip shortens s to at most n bytes, on a rune boundary.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
 // handleLeak marks one key leaked, in one transaction with its audit
 // event (see ReportLeaked).
 func (s *Store) handleLeak(ctx context.Context, alert LeakAlert, row leakedKeyRow, report LeakReport) error {
+	report.URL, report.Source = clip(report.URL, maxLeakURLLength), clip(report.Source, maxLeakSourceLength)
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		k, err := lockedKey(tx, row.ProgramID, row.ID)
 		if errors.Is(err, database.ErrNotFound) {

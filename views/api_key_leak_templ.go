@@ -202,7 +202,7 @@ func LeakResponseSection(response keys.LeakResponse, formError string) templ.Com
 		}
 		ctx = templ.InitializeContext(ctx)
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 13, "<section id=\"leak-response\" class=\"rounded-xl border border-slate-200 bg-white p-6 shadow-sm\" aria-labelledby=\"leak-response-heading\"><h2 id=\"leak-response-heading\" class=\"text-sm font-semibold text-slate-900\">When a key is found leaked</h2><p class=\"mt-1 text-sm text-slate-600\">GitHub secret scanning reports keys pushed to public repositories, and anyone holding a leaked key can report it. Either way the key is marked <strong>Leaked</strong>, the event is audited and sent to webhooks, and full-access admins get mail.</p><form hx-post=\"")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 13, "<section id=\"leak-response\" class=\"rounded-xl border border-slate-200 bg-white p-6 shadow-sm\" aria-labelledby=\"leak-response-heading\"><h2 id=\"leak-response-heading\" class=\"text-sm font-semibold text-slate-900\">When a key is found leaked</h2><p class=\"mt-1 text-sm text-slate-600\">What happens when GitHub secret scanning finds one of this program's keys in a public place. Either way the key is marked <strong>Leaked</strong>, the event is audited and sent to webhooks, and full-access admins get mail. A key reported through the public revocation API is always inactivated: whoever reports it holds it.</p><form hx-post=\"")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

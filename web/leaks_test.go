@@ -629,10 +629,11 @@ func TestRevokeLimitPerIPv6Prefix(t *testing.T) {
 	}
 }
 
-// Settings » When a key is found leaked: Notify only keeps a leaked key
-// working and marks it; the legacy default key is handled as any key, and
-// once a leak inactivated it, Settings shows it Inactive and Leaked with
-// Activate, which asks for the password first.
+// Settings » When a key is found leaked: Notify only keeps a key GitHub
+// found working and marks it; the legacy default key is handled as any
+// key, and once a leak inactivated it, Settings shows it Inactive and
+// Leaked with Activate, which asks for the password first. The public
+// revocation API switches a key off whatever the setting.
 func TestLeakResponseSettingAndDefaultKey(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
 		ts := newTestServer(t, db)
@@ -665,16 +666,23 @@ func TestLeakResponseSettingAndDefaultKey(t *testing.T) {
 			t.Fatalf("setting change not audited: %v", acts)
 		}
 
-		// Notify only: the default key keeps working, marked Leaked.
-		if r := revoke(t, http.DefaultClient, ts.URL, defaultSecret); r.Status != 202 {
-			t.Fatal(r.Raw)
+		// Notify only: the default key found by GitHub keeps working,
+		// marked Leaked.
+		report := func(n int) {
+			t.Helper()
+			found, err := ts.Store.Keys.ReportLeaked(t.Context(), keys.LeakAlert{Actor: audit.Actor{Email: keys.LeakReporterGitHub},
+				Digest: []byte{byte(n)}, Reports: []keys.LeakReport{{Token: defaultSecret, URL: "https://gist.github.com/octo/1"}}})
+			if err != nil || !found[0] {
+				t.Fatalf("report: %v %v", found, err)
+			}
 		}
+		report(1)
 		if call() != 200 {
 			t.Fatal("Notify only switched the default key off")
 		}
 		_, page = c.get("/general/settings")
 		section := parseHTML(t, page).Find("#default-key")
-		if !strings.Contains(section.Find("[data-key-leaked]").Text(), "public revocation API") || strings.Contains(section.Text(), "Inactive") {
+		if !strings.Contains(section.Find("[data-key-leaked]").Text(), "GitHub secret scanning") || strings.Contains(section.Text(), "Inactive") {
 			t.Fatalf("default key section after a leak under Notify only: %q", section.Text())
 		}
 
@@ -682,9 +690,7 @@ func TestLeakResponseSettingAndDefaultKey(t *testing.T) {
 		if err := ts.Store.Keys.SetLeakResponse(t.Context(), demo.ID, audit.Actor{}, keys.LeakInactivate); err != nil {
 			t.Fatal(err)
 		}
-		if r := revoke(t, http.DefaultClient, ts.URL, defaultSecret); r.Status != 202 {
-			t.Fatal(r.Raw)
-		}
+		report(2)
 		if call() != 401 {
 			t.Fatal("the leaked default key still works")
 		}
@@ -706,6 +712,21 @@ func TestLeakResponseSettingAndDefaultKey(t *testing.T) {
 		}
 		if call() != 200 {
 			t.Fatal("the default key was not activated")
+		}
+
+		// Whoever holds the key can switch it off whatever the setting.
+		if err := ts.Store.Keys.SetLeakResponse(t.Context(), demo.ID, audit.Actor{}, keys.LeakNotifyOnly); err != nil {
+			t.Fatal(err)
+		}
+		if r := revoke(t, http.DefaultClient, ts.URL, defaultSecret); r.Status != 202 {
+			t.Fatal(r.Raw)
+		}
+		if call() != 401 {
+			t.Fatal("the public revocation API did not switch the key off under Notify only")
+		}
+		_, page = c.get("/general/settings")
+		if !strings.Contains(parseHTML(t, page).Find("#default-key [data-key-leaked]").Text(), "public revocation API") {
+			t.Fatal("the default key does not say the public revocation API reported it")
 		}
 	})
 }

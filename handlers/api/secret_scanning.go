@@ -168,9 +168,10 @@ type revokeRequest struct {
 }
 
 // RevokeKeys serves POST /v2/keys/revoke: whoever holds a leaked key can
-// switch it off. Each live key named is handled as a leak (inactivated
-// under the program's setting, audited with actor public_revocation)
-// before the answer, which is 202 whether or not any key existed.
+// switch it off. Each live key named is inactivated, whatever the
+// program's When a key is found leaked (the caller asks for exactly that),
+// and audited as api_key.leaked with actor public_revocation, before the
+// answer, which is 202 whether or not any key existed.
 // RevokePerMinute requests a minute per client address, then 429.
 func (l *LeakResponse) RevokeKeys(c echo.Context) error {
 	if ok, retry := l.revokes.Allow(c.RealIP()); !ok {
@@ -192,7 +193,7 @@ func (l *LeakResponse) RevokeKeys(c echo.Context) error {
 	// Each request is an alert of its own: sent again (after an admin
 	// activated the key, say), it switches the key off again. A key named
 	// twice in one request is handled once.
-	alert := keys.LeakAlert{Actor: leakActor(c, keys.LeakReporterPublic), Digest: make([]byte, 16)}
+	alert := keys.LeakAlert{Actor: leakActor(c, keys.LeakReporterPublic), Digest: make([]byte, 16), Revoke: true}
 	_, _ = rand.Read(alert.Digest)
 	for _, k := range in.Keys {
 		alert.Reports = append(alert.Reports, keys.LeakReport{Token: k})

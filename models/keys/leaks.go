@@ -95,6 +95,10 @@ type LeakAlert struct {
 	Actor   audit.Actor
 	Digest  []byte
 	Reports []LeakReport
+	// Revoke switches the keys off whatever their program's setting: the
+	// public revocation API, whose caller holds the key and asks for
+	// exactly that.
+	Revoke bool
 }
 
 // LeakSighting is one report of a leaked secret without the secret: who
@@ -119,8 +123,9 @@ type leakedKeyRow struct {
 // old one). A token that fails the format check is not looked up; all the
 // others are looked up with one query, whatever their number. Each key
 // found is then, in one transaction of its own, marked Leaked with where
-// it was found, inactivated when its program's setting says so (announced
-// to every instance's cache as the console's Inactivate does) and audited
+// it was found, inactivated when its program's setting or alert.Revoke
+// says so (announced to every instance's cache as the console's
+// Inactivate does) and audited
 // as api_key.leaked with its webhook and mail, once per key and alert: a
 // key reported twice in one alert, or by the same alert sent again, is
 // handled once.
@@ -227,7 +232,7 @@ func (s *Store) handleLeak(ctx context.Context, alert LeakAlert, row leakedKeyRo
 		switch {
 		case !k.Active:
 			outcome = "already inactive"
-		case response == LeakInactivate:
+		case response == LeakInactivate || alert.Revoke:
 			outcome = "inactivated"
 			k.Active = false
 		}

@@ -56,6 +56,11 @@ type Options struct {
 	BaseURL string
 	// Events is how events leave keydesk (webhooks, mail).
 	Events Events
+	// SecretScanningKeysURL (KEYDESK_SECRET_SCANNING_KEYS_URL) is where the
+	// public keys that sign GitHub's secret-scanning alerts are fetched
+	// (through the webhooks' SSRF guard: a private or loopback URL works
+	// only with KEYDESK_WEBHOOK_ALLOW_PRIVATE=true).
+	SecretScanningKeysURL string
 	// MetricsAddr (KEYDESK_METRICS_ADDR), when set, is where Prometheus
 	// /metrics is served, on a listener of its own.
 	MetricsAddr string
@@ -87,8 +92,12 @@ func (o Options) PublicURL() string {
 // tests build servers from it.
 func Default(masterKey []byte) Options {
 	return Options{Addr: "127.0.0.1:8080", MasterKey: masterKey, ReauthWindow: 5 * time.Minute, API: DefaultAPI(),
-		AuditCheckpointInterval: 10 * time.Minute, Events: DefaultEvents()}
+		AuditCheckpointInterval: 10 * time.Minute, Events: DefaultEvents(), SecretScanningKeysURL: DefaultSecretScanningKeysURL}
 }
+
+// DefaultSecretScanningKeysURL is GitHub's document of the keys that sign
+// its secret-scanning alerts.
+const DefaultSecretScanningKeysURL = "https://api.github.com/meta/public_keys/secret_scanning"
 
 // Keyring builds the master keyring from the configuration.
 func (o Options) Keyring() (*keys.Keyring, error) {

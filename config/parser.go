@@ -59,6 +59,13 @@ func Parse(getenv func(string) string) (Options, error) {
 		httpsBaseURL = u.Scheme == "https"
 	}
 	o.MetricsAddr = getenv("KEYDESK_METRICS_ADDR")
+	if v := getenv("KEYDESK_SECRET_SCANNING_KEYS_URL"); v != "" {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return o, fmt.Errorf("KEYDESK_SECRET_SCANNING_KEYS_URL must be an http or https URL such as %s, got %q", DefaultSecretScanningKeysURL, v)
+		}
+		o.SecretScanningKeysURL = v
+	}
 	if o.API, err = parseAPI(getenv); err != nil {
 		return o, err
 	}

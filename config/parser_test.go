@@ -49,6 +49,13 @@ func TestConfigParseGoodAndBadValues(t *testing.T) {
 				bytes.Equal(o.MasterKey, masterKey) && o.PreviousKey == nil && o.MasterKeyFile == ""
 		}, ""},
 		{"addr", []string{"KEYDESK_ADDR", "0.0.0.0:9000"}, func(o config.Options) bool { return o.Addr == "0.0.0.0:9000" }, ""},
+		{"secret scanning keys url default", nil, func(o config.Options) bool {
+			return o.SecretScanningKeysURL == "https://api.github.com/meta/public_keys/secret_scanning"
+		}, ""},
+		{"secret scanning keys url", []string{"KEYDESK_SECRET_SCANNING_KEYS_URL", "http://127.0.0.1:9/keys"}, func(o config.Options) bool {
+			return o.SecretScanningKeysURL == "http://127.0.0.1:9/keys"
+		}, ""},
+		{"secret scanning keys url not http", []string{"KEYDESK_SECRET_SCANNING_KEYS_URL", "file:///etc/passwd"}, nil, "KEYDESK_SECRET_SCANNING_KEYS_URL"},
 
 		{"database url", []string{"DATABASE_URL", "sqlite:/srv/k.db"}, func(o config.Options) bool { return o.DatabaseURL == "sqlite:/srv/k.db" }, ""},
 

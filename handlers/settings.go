@@ -19,5 +19,9 @@ func (h *Handler) Settings(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.SettingsPage(h.shell(c, "Settings", views.NavSettings), p.Program, *key, days, h.mail.Problem))
+	leakResponse, err := h.stores.Keys.LeakResponse(c.Request().Context(), p.Program.ID)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.SettingsPage(h.shell(c, "Settings", views.NavSettings), p.Program, *key, days, leakResponse, h.mail.Problem))
 }

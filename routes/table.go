@@ -49,6 +49,8 @@ const (
 	Settings             = "/general/settings"
 	SettingsTwoFactor    = "/general/settings/two-factor"
 	MaxKeyLifetime       = "/general/settings/max-key-lifetime"
+	LeakResponse         = "/general/settings/leak-response"
+	DefaultKeyActivate   = "/general/settings/default-key/activate"
 	Reauth               = "/general/reauth"
 	ReauthPasskey        = "/general/reauth/passkey"
 	ReauthPasskeyOptions = "/general/reauth/passkey/options"
@@ -100,6 +102,10 @@ const (
 	APIMembers     = "/v2/loyalty/members"
 	APIMemberRoute = "/v2/loyalty/members/:member_id"
 	APIUIMember    = "/v2/loyalty/ui/member"
+
+	// Leak response: GitHub's secret-scanning alerts and public revocation.
+	APISecretScanningGitHub = "/v2/secret-scanning/github"
+	APIRevokeKeys           = "/v2/keys/revoke"
 
 	// The management API (Bearer kdm_…; openapi.yaml names each route's scope).
 	ManageKeys               = "/v2/manage/keys"

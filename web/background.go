@@ -165,6 +165,7 @@ func (s *Server) apiMaintenance(ctx context.Context) {
 			rt.shared.EvictIdle()
 		}
 		rt.failures.EvictIdle()
+		s.leaks.revokes.EvictIdle()
 		rt.verifier.Sweep()
 		rt.management.Sweep()
 		if err := rt.management.FlushLastUsed(ctx); err != nil {

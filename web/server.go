@@ -41,6 +41,7 @@ type Server struct {
 	webhooks         *notify.Worker
 	metrics          *metricsListener
 	extraCollectors  []prometheus.Collector
+	leaks            leakConfig
 }
 
 // deriveKey derives a purpose-bound key from the master key, so instances
@@ -99,7 +100,8 @@ func New(cfg config.Options, stores *models.Stores, logger *slog.Logger) (*Serve
 	e.HidePort = true
 	s := &Server{Echo: e, Stores: stores, Handlers: h, logger: logger, sessions: sessionStore, api: api, webhooks: webhooks,
 		auditCheckpoints: auditCheckpointWriter{path: cfg.AuditCheckpointFile, interval: cfg.AuditCheckpointInterval},
-		metrics:          &metricsListener{addr: cfg.MetricsAddr}}
+		metrics:          &metricsListener{addr: cfg.MetricsAddr},
+		leaks:            newLeakConfig(cfg, stores.Clock)}
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
 
@@ -112,7 +114,9 @@ func New(cfg config.Options, stores *models.Stores, logger *slog.Logger) (*Serve
 		return err
 	}}))
 	e.Use(securityHeaders(cfg.SecureCookies))
-	e.Use(middleware.BodyLimit("64K"))
+	// A secret-scanning alert may be larger (its handler bounds it).
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "64K",
+		Skipper: func(c echo.Context) bool { return c.Path() == routes.APISecretScanningGitHub }}))
 
 	if err := s.routes(); err != nil {
 		return nil, err
@@ -194,6 +198,7 @@ func (s *Server) routes() error {
 	full.POST(general(routes.MaxKeyLifetime), h.SetMaxKeyLifetime)
 	s.adminsRoutes(full, general)
 	s.manageConsoleRoutes(full, general)
+	s.leakSettingsRoutes(full, general)
 	full.GET(general(routes.APIKeyUsageRoute), h.ShowAPIKeyUsage)
 	s.passkeyReauthRoutes(full, general)
 	// The document is embedded at build time: a parse failure is a build
@@ -206,6 +211,7 @@ func (s *Server) routes() error {
 
 	s.auditTrailRoutes(signedIn.Group(routes.AuditTrail, h.RequireModule(accounts.ModuleAuditTrail)))
 	s.apiRoutes(newRouteSet(e, routes.API))
+	s.leakRoutes(newRouteSet(e, routes.API), nil)
 	return nil
 }
 

@@ -232,6 +232,7 @@ func (b *bench) run(ctx context.Context) error {
 	step(9, "9 usage page", b.scenarioUsagePage)
 	step(10, "10 webhook delivery", func() error { return b.scenarioDelivery(ctx, store) })
 	step(11, "11 management call", b.scenarioManage)
+	step(12, "12 leak alert", func() error { return b.scenarioLeak(ctx) })
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -259,7 +260,7 @@ func (b *bench) run(ctx context.Context) error {
 }
 
 // lastScenario is the highest scenario number -only accepts.
-const lastScenario = 11
+const lastScenario = 12
 
 // parseOnly reads -only: nil when empty (every scenario), else the set of
 // scenario numbers it lists.

@@ -19,6 +19,7 @@ const (
 	targetAuditLatency  = 50 * time.Millisecond
 	targetPeakRSS       = 150 << 20
 	revocationGiveUp    = 5 * time.Second
+	targetLeakP99       = time.Second
 )
 
 // scenarioAuth is scenario 1: the cheapest unauthenticated route against

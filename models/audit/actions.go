@@ -58,6 +58,11 @@ const (
 	ActionKeyExpired    = "api_key.expired"
 	ActionKeyOldExpired = "api_key.old_key_expired"
 	ActionAccessRefused = "access.refused"
+	// Leak response: a key reported leaked (GitHub secret scanning, the
+	// public revocation API; the reporter is the actor, without an admin
+	// id) and the program's setting of what a leak does.
+	ActionKeyLeaked           = "api_key.leaked"
+	ActionLeakResponseChanged = "program.leak_response_changed"
 	// ActionMemberCreated records a loyalty member created through the API.
 	ActionMemberCreated = "member.created"
 
@@ -136,6 +141,8 @@ var ActionTable = []Action{
 	{Name: ActionKeyExpiring, Label: "API key expiring soon", Webhook: "api_key.expiring", Mail: true},
 	{Name: ActionKeyExpired, Label: "API key expired", Webhook: "api_key.expired", Mail: true},
 	{Name: ActionKeyOldExpired, Label: "Old API key stopped working"},
+	{Name: ActionKeyLeaked, Label: "API key found leaked", Webhook: "api_key.leaked", Mail: true},
+	{Name: ActionLeakResponseChanged, Label: "Leak response changed"},
 	{Name: ActionAccessRefused, Label: "Access refused"},
 	{Name: ActionMemberCreated, Label: "Member created"},
 

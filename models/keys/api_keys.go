@@ -62,6 +62,12 @@ type APIKey struct {
 	OldSealed     []byte
 	OldKeyVersion int64
 	OldExpiresAt  *time.Time
+	// A leak report (leaks.go): when, where the secret was found and who
+	// reported it (LeakReporterGitHub, LeakReporterPublic); LeakedAt nil
+	// when never reported.
+	LeakedAt  *time.Time
+	LeakedURL string `gorm:"column:leaked_url"`
+	LeakedBy  string
 	// Secret is the new key right after Generate or Roll, to show once;
 	// never stored, empty on every key loaded from the database.
 	Secret string `gorm:"-"`

@@ -35,6 +35,9 @@ func (s *Store) appendAndNotify(tx *gorm.DB, programID int64, actor audit.Actor,
 		}
 		data["api_key"].(map[string]any)["old_key_expires_at"] = until.UTC().Format(time.RFC3339)
 	}
+	if entry.Action == audit.ActionKeyLeaked {
+		data["leak"] = map[string]any{"url": entry.Details["url"], "source": entry.Details["source"], "response": entry.Details["response"], "reported_by": actor.Email}
+	}
 	if notice, ok := entry.Details["notice"]; ok {
 		data["notice"] = notice
 	}

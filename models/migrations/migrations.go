@@ -536,6 +536,23 @@ CREATE TABLE management_idempotency (
 );
 CREATE INDEX management_idempotency_created ON management_idempotency (created_at);
 `),
+	// Issue 24: leak response. A key reported leaked (GitHub secret
+	// scanning, the public revocation API) says where it was found; the
+	// program says whether a leak inactivates the key or only notifies;
+	// leak_reports holds one row per key and alert (the alert's digest),
+	// so a replayed alert changes and audits nothing again.
+	commonMigration("leaked keys", `
+ALTER TABLE api_keys ADD COLUMN leaked_at {{time}};
+ALTER TABLE api_keys ADD COLUMN leaked_url TEXT NOT NULL DEFAULT '';
+ALTER TABLE api_keys ADD COLUMN leaked_by TEXT NOT NULL DEFAULT '';
+ALTER TABLE programs ADD COLUMN leak_response TEXT NOT NULL DEFAULT 'inactivate';
+CREATE TABLE leak_reports (
+	api_key_id BIGINT NOT NULL REFERENCES api_keys(id) ON DELETE CASCADE,
+	alert_digest TEXT NOT NULL,
+	created_at {{time}} NOT NULL,
+	PRIMARY KEY (api_key_id, alert_digest)
+);
+`),
 }
 
 // RekeyMarksMigration is the migration after which re-keying marks must be

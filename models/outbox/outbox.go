@@ -35,6 +35,7 @@ const (
 	EventKeyDeleted     = "api_key.deleted"
 	EventKeyExpiring    = "api_key.expiring"
 	EventKeyExpired     = "api_key.expired"
+	EventKeyLeaked      = "api_key.leaked"
 	EventAdminInvited   = "admin.invited"
 	EventAdminRemoved   = "admin.removed"
 	// EventTest is what Send test event delivers; no endpoint subscribes to it.

@@ -101,6 +101,11 @@ type mailData struct {
 			Identifier string `json:"identifier"`
 			ExpiresAt  string `json:"expires_at"`
 		} `json:"api_key"`
+		Leak struct {
+			URL        string `json:"url"`
+			Response   string `json:"response"`
+			ReportedBy string `json:"reported_by"`
+		} `json:"leak"`
 		Invitation struct {
 			Access    string `json:"access"`
 			ExpiresAt string `json:"expires_at"`
@@ -154,6 +159,9 @@ func (m *Mailer) Compose(c *outbox.MailClaim) (views.MailNotice, error) {
 	case outbox.EventKeyExpired:
 		n.Subject, n.Heading = tag+"API key expired: "+k.Name, "An API key expired"
 		n.Lines = []string{"The API key " + key + " in " + program + " stopped working at " + k.ExpiresAt + "."}
+	case outbox.EventKeyLeaked:
+		n.Subject, n.Heading = tag+"API key found leaked: "+k.Name, "An API key was found leaked"
+		n.Lines = []string{leakLine(key, program, d.Data.Leak.ReportedBy, d.Data.Leak.URL), leakResponseLine(d.Data.Leak.Response)}
 	case outbox.EventAdminInvited:
 		if c.Token == "" {
 			return n, errors.New("notify: the invitation's token is gone")
@@ -211,4 +219,30 @@ func (m *Mailer) Send(ctx context.Context, c *outbox.MailClaim) error {
 		return fmt.Errorf("SMTP: %w", err)
 	}
 	return nil
+}
+
+// leakLine says which key was found leaked, by whom and where.
+func leakLine(key, program, reportedBy, where string) string {
+	line := "The API key " + key + " of " + program + " was reported leaked"
+	switch reportedBy {
+	case "github_secret_scanning":
+		line += " by GitHub secret scanning"
+	case "public_revocation":
+		line += " through the public revocation API"
+	}
+	if where != "" {
+		line += ", found at " + where
+	}
+	return line + "."
+}
+
+// leakResponseLine says what keydesk did with the leaked key.
+func leakResponseLine(response string) string {
+	switch response {
+	case "inactivated":
+		return "keydesk inactivated it: calls with it now fail. Generate or roll a key for the integration that used it."
+	case "already inactive":
+		return "It was already inactive."
+	}
+	return "It still works (Settings » When a key is found leaked: Notify only). Roll or inactivate it now."
 }

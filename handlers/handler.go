@@ -38,6 +38,7 @@ type Handler struct {
 	wakeWebhooks func()
 	mail         MailStatus
 	readiness    func() map[string]string
+	sso          SSOOptions
 }
 
 // MailStatus is whether email notices are on and, when the configuration
@@ -71,6 +72,9 @@ type Deps struct {
 	// Readiness names what /readyz reports beside the database (nil:
 	// nothing more).
 	Readiness func() map[string]string
+	// SSO is the identity providers' HTTP client and whether private
+	// issuers are allowed.
+	SSO SSOOptions
 }
 
 // New builds the handlers from their dependencies; they read the stores'
@@ -82,7 +86,7 @@ func New(d Deps) *Handler {
 	}
 	return &Handler{stores: d.Stores, sessions: d.Sessions, logger: d.Logger, reauthWindow: d.ReauthWindow, now: d.Stores.Clock,
 		baseURL: d.BaseURL, relyingParty: d.RelyingParty, passkeysOff: passkeysOff,
-		wakeWebhooks: d.WakeWebhooks, mail: d.Mail, readiness: d.Readiness}
+		wakeWebhooks: d.WakeWebhooks, mail: d.Mail, readiness: d.Readiness, sso: d.SSO}
 }
 
 // render writes a component after rendering it into a buffer, so a render

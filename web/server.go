@@ -88,6 +88,7 @@ func New(cfg config.Options, stores *models.Stores, logger *slog.Logger) (*Serve
 		WakeWebhooks: webhooks.Wake,
 		Mail:         mail,
 		Readiness:    api.readiness,
+		SSO:          ssoOptions(cfg.Events.Webhooks.AllowPrivate),
 	})
 
 	e := echo.New()
@@ -143,6 +144,7 @@ func (s *Server) routes() error {
 	console.GET(paths.InviteRoute, h.ShowInvite)
 	console.POST(paths.InviteRoute, h.AcceptInvite)
 	s.passkeySignInRoutes(console)
+	s.ssoSignInRoutes(console)
 
 	// /account (and switching programs) stays open to an admin whom the
 	// program's two-factor policy sends there; every other signed-in route
@@ -191,6 +193,7 @@ func (s *Server) routes() error {
 	s.adminsRoutes(full, general)
 	full.GET(general(paths.APIKeyUsageRoute), h.ShowAPIKeyUsage)
 	s.passkeyReauthRoutes(full, general)
+	s.ssoConsoleRoutes(full, general)
 	// The document is embedded at build time: a parse failure is a build
 	// defect (a test parses it).
 	apiReference, err := h.APIReference(openAPIDocument)
@@ -201,6 +204,7 @@ func (s *Server) routes() error {
 
 	s.auditTrailRoutes(signedIn.Group(paths.AuditTrail, h.RequireModule(accounts.ModuleAuditTrail)))
 	s.apiRoutes(newRouteSet(e, "/v2"))
+	s.scimRoutes()
 	return nil
 }
 

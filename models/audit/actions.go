@@ -101,6 +101,15 @@ const (
 	// was re-sealed under the current master key (counts only, never a
 	// secret).
 	ActionMasterKeyRotated = "master_key.rotated"
+
+	// Single sign-on and SCIM provisioning (issue 26). A signed-in admin
+	// by SSO is ActionSignIn with details method "sso"; an identity
+	// provider step-up is ActionReauthSucceeded/Failed with method "sso".
+	ActionSSOSignInFailed    = "signin.sso_failed"
+	ActionSSOChanged         = "program.sso_changed"
+	ActionSCIMTokenCreated   = "program.scim_token_created"
+	ActionAdminProvisioned   = "admin.provisioned"
+	ActionAdminDeprovisioned = "admin.deprovisioned"
 )
 
 // LegacyActionKeyEdited is the name releases before ActionKeyUpdated
@@ -166,6 +175,12 @@ var ActionTable = []Action{
 	{Name: ActionAuditVerified, Label: "Audit trail verified"},
 	{Name: ActionAuditRekeyed, Label: "Audit trail re-keyed"},
 	{Name: ActionMasterKeyRotated, Label: "Master key rotated"},
+
+	{Name: ActionSSOSignInFailed, Label: "Single sign-on refused"},
+	{Name: ActionSSOChanged, Label: "Single sign-on settings changed"},
+	{Name: ActionSCIMTokenCreated, Label: "SCIM token created"},
+	{Name: ActionAdminProvisioned, Label: "Admin provisioned (SCIM)"},
+	{Name: ActionAdminDeprovisioned, Label: "Admin deprovisioned (SCIM)"},
 }
 
 // LookupAction finds an action by its name or a former name.

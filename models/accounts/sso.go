@@ -278,8 +278,8 @@ func (s *Store) SaveSSOConfig(ctx context.Context, step database.TxStep, actor a
 		return s.audit.Append(tx, programID, actor, audit.Entry{
 			Action: audit.ActionSSOChanged, TargetType: audit.TargetProgram, TargetID: fmt.Sprint(programID),
 			Details: map[string]any{
-				"before": map[string]any{"issuer_url": old.IssuerURL, "client_id": old.ClientID, "allowed_domains": old.AllowedDomains, "require_sso": old.RequireSSO, "break_glass_admin_id": old.BreakGlassAdminID},
-				"after":  map[string]any{"issuer_url": row.IssuerURL, "client_id": row.ClientID, "allowed_domains": row.AllowedDomains, "require_sso": row.RequireSSO, "break_glass_admin_id": row.BreakGlassAdminID},
+				"before":                map[string]any{"issuer_url": old.IssuerURL, "client_id": old.ClientID, "allowed_domains": old.AllowedDomains, "require_sso": old.RequireSSO, "break_glass_admin_id": old.BreakGlassAdminID},
+				"after":                 map[string]any{"issuer_url": row.IssuerURL, "client_id": row.ClientID, "allowed_domains": row.AllowedDomains, "require_sso": row.RequireSSO, "break_glass_admin_id": row.BreakGlassAdminID},
 				"client_secret_changed": row.ClientSecret != old.ClientSecret,
 			},
 		})

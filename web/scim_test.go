@@ -278,4 +278,3 @@ func TestSCIMTokenFromTheSettingsPage(t *testing.T) {
 		t.Fatalf("limited admin: %d", resp.StatusCode)
 	}
 }
-

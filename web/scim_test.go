@@ -278,3 +278,42 @@ func TestSCIMTokenFromTheSettingsPage(t *testing.T) {
 		t.Fatalf("limited admin: %d", resp.StatusCode)
 	}
 }
+
+// TestSCIMSimultaneousCreates: the identity provider retrying a create
+// over several connections makes one admin; the rest are 409.
+func TestSCIMSimultaneousCreates(t *testing.T) {
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
+		ts := newTestServer(t, db)
+		token := scimToken(t, ts, ts.Demo.Program.ID)
+		const n = 8
+		statuses := make(chan int, n)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				req, _ := http.NewRequest(http.MethodPost, ts.URL+"/scim/v2/Users", strings.NewReader(`{"userName": "twice@`+ts.Demo.Program.PartnerID+`.test"}`))
+				req.Header.Set("Authorization", "Bearer "+token)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				resp.Body.Close()
+				statuses <- resp.StatusCode
+			}()
+		}
+		close(start)
+		wg.Wait()
+		close(statuses)
+		counts := map[int]int{}
+		for s := range statuses {
+			counts[s]++
+		}
+		if counts[http.StatusCreated] != 1 || counts[http.StatusConflict] != n-1 {
+			t.Fatalf("simultaneous creates: %v, want one 201 and %d 409", counts, n-1)
+		}
+	})
+}

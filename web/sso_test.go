@@ -12,6 +12,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/oauth2-proxy/mockoidc"
+	"github.com/pquerna/otp/totp"
 
 	"keydesk/config"
 	"keydesk/models/accounts"
@@ -435,5 +436,54 @@ func TestSSOIssuerSSRFGuard(t *testing.T) {
 		if err == nil {
 			t.Fatalf("issuer %s accepted without KEYDESK_WEBHOOK_ALLOW_PRIVATE", issuer)
 		}
+	}
+}
+
+// TestSSOStepUpWithAuthenticatorCode: an admin whom single sign-on signed
+// in and who has an authenticator app confirms with its code alone; the
+// identity-provider step-up and the password are not offered.
+func TestSSOStepUpWithAuthenticatorCode(t *testing.T) {
+	s := newSSOTest(t, modeltest.SQLite(t))
+	now := time.Now()
+	s.Store.SetClock(func() time.Time { return now })
+	password := s.loggedIn(t, s.Demo.Full.Email) // before the app, so no code step
+	otpKey, err := accounts.NewTOTPKey(s.Demo.Full.Email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _ := totp.GenerateCode(otpKey.Secret(), now)
+	if _, err := s.Store.Accounts.EnableTOTP(t.Context(), s.Demo.Program.ID, audit.Actor{AdminID: s.Demo.Full.ID, Email: s.Demo.Full.Email}, otpKey.Secret(), code); err != nil {
+		t.Fatal(err)
+	}
+	c := s.newClient(t)
+	if resp, _ := s.ssoSignIn(t, c, s.Demo.Full.Email, s.user("full"), nil, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", resp.StatusCode)
+	}
+	generate(t, c, "Shopify sync")
+	key := keyByName(t, s.testServer, s.Demo.Program.ID, "Shopify sync")
+	revealPath := fmt.Sprintf("/general/api-keys/%d/reveal", key.ID)
+	_, page := c.get("/general/api-keys")
+	doc := parseHTML(t, page)
+	if doc.Find("#reauth-dialog #reauth-code").Length() != 1 || doc.Find("#reauth-dialog #reauth-password").Length() != 0 || doc.Find("#reauth-sso-form").Length() != 0 {
+		t.Fatal("the dialog should ask the authenticator code alone")
+	}
+	if resp, _ := c.htmx(http.MethodPost, "/general/reauth/sso", nil); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("identity-provider step-up of an admin with an authenticator app: %d", resp.StatusCode)
+	}
+	if _, body := c.htmx(http.MethodPost, "/general/reauth/code", url.Values{"code": {"000000"}}); !strings.Contains(body, "wrong") {
+		t.Fatal("a wrong code was not refused")
+	}
+	now = now.Add(30 * time.Second)
+	code, _ = totp.GenerateCode(otpKey.Secret(), now)
+	// A password session cannot use the code alone.
+	if resp, _ := password.htmx(http.MethodPost, "/general/reauth/code", url.Values{"code": {code}}); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("code-only step-up in a password session: %d", resp.StatusCode)
+	}
+	resp, _ := c.htmx(http.MethodPost, "/general/reauth/code", url.Values{"code": {code}})
+	if !strings.Contains(resp.Header.Get("HX-Trigger"), "reauthenticated") {
+		t.Fatal("a right code did not confirm")
+	}
+	if resp, body := c.htmx(http.MethodPost, revealPath, nil); resp.StatusCode != http.StatusOK || !strings.Contains(body, secretOf(t, s.testServer, key)) {
+		t.Fatalf("reveal after the code: %d", resp.StatusCode)
 	}
 }

@@ -454,3 +454,33 @@ func PasswordSignInAllowed(m MembershipWithProgram) bool {
 	p := m.Program
 	return !p.RequireSSO || (p.SSOBreakGlassAdminID == m.Membership.AdminID && m.Membership.IsFull())
 }
+
+// ResealSSOSecrets re-seals the client secrets sealed under a previous
+// master key, each row only if it did not change meanwhile. It returns
+// how many rows it rewrote; running it again rewrites none.
+func (s *Store) ResealSSOSecrets(ctx context.Context) (int, error) {
+	var rows []struct {
+		ProgramID    int64
+		ClientSecret string
+	}
+	db := s.db.WithContext(ctx)
+	if err := db.Raw(`SELECT program_id, client_secret FROM single_sign_on WHERE client_secret <> ''`).Scan(&rows).Error; err != nil {
+		return 0, fmt.Errorf("accounts: unable to list single sign-on secrets: %w", err)
+	}
+	n := 0
+	for _, r := range rows {
+		if s.sealer.Current(r.ClientSecret) {
+			continue
+		}
+		plain, err := s.sealer.Open(r.ClientSecret, ssoSecretAAD(r.ProgramID))
+		if err != nil {
+			return n, fmt.Errorf("accounts: unable to open the single sign-on secret of program %d: %w", r.ProgramID, err)
+		}
+		res := db.Exec(`UPDATE single_sign_on SET client_secret = ? WHERE program_id = ? AND client_secret = ?`, s.sealer.Seal(plain, ssoSecretAAD(r.ProgramID)), r.ProgramID, r.ClientSecret)
+		if res.Error != nil {
+			return n, fmt.Errorf("accounts: unable to re-seal a single sign-on secret: %w", res.Error)
+		}
+		n += int(res.RowsAffected)
+	}
+	return n, nil
+}

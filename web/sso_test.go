@@ -487,3 +487,29 @@ func TestSSOStepUpWithAuthenticatorCode(t *testing.T) {
 		t.Fatalf("reveal after the code: %d", resp.StatusCode)
 	}
 }
+
+// TestSSOFetchesAreSSRFGuarded: an issuer on loopback saved before the
+// server refused private targets (or through a name that resolves there)
+// is never fetched: discovery fails at the dial, the sign-in says so and
+// is audited.
+func TestSSOFetchesAreSSRFGuarded(t *testing.T) {
+	ts := newTestServer(t, modeltest.SQLite(t), withListenerBaseURL("localhost"))
+	idp, err := mockoidc.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = idp.Shutdown() })
+	domain := ts.Demo.Program.PartnerID + ".test"
+	if err := ts.Store.Accounts.SaveSSOConfig(t.Context(), nil, audit.Actor{}, ts.Demo.Program.ID, accounts.SSOInput{
+		IssuerURL: idp.Issuer(), ClientID: idp.ClientID, ClientSecret: idp.ClientSecret, AllowedDomains: domain}, true); err != nil {
+		t.Fatal(err)
+	}
+	c := ts.newClient(t)
+	resp, body := c.htmx(http.MethodPost, "/login/sso", url.Values{"email": {ts.Demo.Full.Email}})
+	if resp.Header.Get("HX-Redirect") != "" || !strings.Contains(body, "could not be reached") {
+		t.Fatalf("a loopback issuer was fetched: %d %q", resp.StatusCode, resp.Header.Get("HX-Redirect"))
+	}
+	if !hasAction(ts.auditActions(t, ts.Demo.Program.ID), "signin.sso_failed:failure") {
+		t.Fatal("the refused discovery was not audited")
+	}
+}

@@ -247,6 +247,14 @@ func TestSCIMDeprovisioningEndsOpenSessions(t *testing.T) {
 		if !hasAction(ts.auditActions(t, ts.Demo.Program.ID), "admin.deprovisioned:success") {
 			t.Fatal("deprovisioning not audited")
 		}
+		// Added back through the console, the admin is one active user.
+		if _, err := ts.Store.Accounts.CreateAdmin(t.Context(), audit.Actor{}, ts.Demo.Program.ID, ts.Demo.Support.Email, modeltest.Password, accounts.AccessLimited, nil); err != nil {
+			t.Fatal(err)
+		}
+		status, list := scimCall(t, ts, token, http.MethodGet, "/Users?filter="+url.QueryEscape(`userName eq "`+ts.Demo.Support.Email+`"`), nil)
+		if status != http.StatusOK || list["totalResults"] != float64(1) || list["Resources"].([]any)[0].(map[string]any)["active"] != true {
+			t.Fatalf("re-added admin: %d %v", status, list)
+		}
 	})
 }
 

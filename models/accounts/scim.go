@@ -93,11 +93,13 @@ func (s *Store) ProgramBySCIMToken(ctx context.Context, token string) (int64, er
 }
 
 // scimUsersQuery lists a program's SCIM users: its admins, then the ones
-// SCIM deprovisioned, each with its admin id.
+// SCIM deprovisioned (unless the console has since added them back), each
+// with its admin id.
 const scimUsersQuery = `SELECT * FROM (
 	SELECT a.id AS admin_id, a.email AS email, 1 AS active, m.created_at AS created_at FROM memberships m JOIN admins a ON a.id = m.admin_id WHERE m.program_id = ?
 	UNION ALL
 	SELECT a.id AS admin_id, a.email AS email, 0 AS active, d.created_at AS created_at FROM scim_deprovisioned d JOIN admins a ON a.id = d.admin_id WHERE d.program_id = ?
+		AND NOT EXISTS (SELECT 1 FROM memberships m2 WHERE m2.program_id = d.program_id AND m2.admin_id = d.admin_id)
 ) u`
 
 type scimRow struct {

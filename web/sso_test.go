@@ -513,3 +513,22 @@ func TestSSOFetchesAreSSRFGuarded(t *testing.T) {
 		t.Fatal("the refused discovery was not audited")
 	}
 }
+
+// TestSSOWithoutScript: a plain form post (no htmx) gets a page with the
+// link to the identity provider, since the CSP's form-action 'self' lets
+// no form redirect to another origin; following it signs in.
+func TestSSOWithoutScript(t *testing.T) {
+	s := newSSOTest(t, modeltest.SQLite(t))
+	c := s.newClient(t)
+	resp, body := c.post("/login/sso", url.Values{"email": {s.Demo.Full.Email}})
+	link, ok := parseHTML(t, body).Find("a[data-follow-now]").Attr("href")
+	if resp.StatusCode != http.StatusOK || !ok || resp.Header.Get("Location") != "" {
+		t.Fatalf("plain Sign in with SSO: %d, link %q", resp.StatusCode, link)
+	}
+	if resp, _ := c.get(s.authorize(t, link, s.user("full"), nil, nil)); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("callback: %d", resp.StatusCode)
+	}
+	if who := signedInAs(t, c); who != s.Demo.Full.Email {
+		t.Fatalf("signed in as %q", who)
+	}
+}

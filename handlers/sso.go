@@ -281,7 +281,7 @@ func truncate(s string, n int) string {
 // or a step-up that opens the re-authentication window and returns to the
 // page that asked for it. Every outcome is audited.
 func (h *Handler) SSOCallback(c echo.Context) error {
-	sess := (*session.Session)(nil)
+	var sess *session.Session
 	if p := principalOf(c); p != nil {
 		sess = p.Session
 	} else {

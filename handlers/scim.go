@@ -97,7 +97,7 @@ func (h *Handler) scimUserResource(u accounts.SCIMUser) map[string]any {
 		"emails":   []map[string]any{{"value": u.Email, "primary": true, "type": "work"}},
 		"active":   u.Active,
 		"meta": map[string]any{"resourceType": "User", "created": created, "lastModified": created,
-			"location": h.baseURL + paths.SCIM + paths.SCIMUsers + "/" + id},
+			"location": h.baseURL + paths.SCIMUsers + "/" + id},
 	}
 }
 

@@ -43,11 +43,11 @@ func (s *Server) ssoConsoleRoutes(full routeSet, general func(string) string) {
 // bearer token, never a cookie), the program's SCIM token on every route.
 func (s *Server) scimRoutes() {
 	h := s.Handlers
-	scim := newRouteSet(s.Echo, paths.SCIM, h.SCIMAuth)
-	scim.GET(paths.SCIMServiceProvider, h.SCIMServiceProviderConfig)
+	scim := newRouteSet(s.Echo, "", h.SCIMAuth)
+	scim.GET(paths.SCIMServiceProviderConfig, h.SCIMServiceProviderConfig)
 	scim.GET(paths.SCIMUsers, h.SCIMListUsers)
 	scim.POST(paths.SCIMUsers, h.SCIMCreateUser)
 	scim.GET(paths.SCIMUserRoute, h.SCIMGetUser)
-	s.Echo.PATCH(paths.SCIM+paths.SCIMUserRoute, h.SCIMPatchUser, h.SCIMAuth)
-	s.Echo.DELETE(paths.SCIM+paths.SCIMUserRoute, h.SCIMDeleteUser, h.SCIMAuth)
+	s.Echo.PATCH(paths.SCIMUserRoute, h.SCIMPatchUser, h.SCIMAuth)
+	s.Echo.DELETE(paths.SCIMUserRoute, h.SCIMDeleteUser, h.SCIMAuth)
 }

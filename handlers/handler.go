@@ -40,6 +40,7 @@ type Handler struct {
 	readiness    func() map[string]string
 	// usageFlush is how often counted calls reach the database.
 	usageFlush time.Duration
+	sso        SSOOptions
 }
 
 // MailStatus is whether email notices are on and, when the configuration
@@ -77,6 +78,9 @@ type Deps struct {
 	// counted (KEYDESK_API_LAST_USED_INTERVAL): how far behind the usage
 	// view can be.
 	UsageFlushInterval time.Duration
+	// SSO is the identity providers' HTTP client and whether private
+	// issuers are allowed.
+	SSO SSOOptions
 }
 
 // New builds the handlers from their dependencies; they read the stores'
@@ -88,7 +92,7 @@ func New(d Deps) *Handler {
 	}
 	return &Handler{stores: d.Stores, sessions: d.Sessions, logger: d.Logger, reauthWindow: d.ReauthWindow, now: d.Stores.Clock,
 		baseURL: d.BaseURL, relyingParty: d.RelyingParty, passkeysOff: passkeysOff,
-		wakeWebhooks: d.WakeWebhooks, mail: d.Mail, readiness: d.Readiness, usageFlush: d.UsageFlushInterval}
+		wakeWebhooks: d.WakeWebhooks, mail: d.Mail, readiness: d.Readiness, usageFlush: d.UsageFlushInterval, sso: d.SSO}
 }
 
 // render writes a component after rendering it into a buffer, so a render

@@ -59,6 +59,9 @@ func (h *Handler) Login(c echo.Context) error {
 		form.Error = "Your account is not a member of any program."
 		return render(c, http.StatusForbidden, views.LoginPage(form))
 	}
+	if len(usableMemberships(0, memberships)) == 0 {
+		return h.refusePasswordSignIn(c, admin, memberships, form)
+	}
 	if admin.HasSecondFactor() {
 		return h.startSecondFactor(c, admin, next)
 	}
@@ -75,22 +78,43 @@ func (h *Handler) completeSignIn(c echo.Context, admin *accounts.Admin, membersh
 	return c.Redirect(http.StatusSeeOther, to)
 }
 
-// signIn starts the signed-in session, audits it and returns where to go.
+// signIn starts the signed-in session of a password or passkey sign-in,
+// audits it and returns where to go.
 func (h *Handler) signIn(c echo.Context, admin *accounts.Admin, memberships []accounts.MembershipWithProgram, next string) (string, error) {
+	return h.signInWith(c, admin, memberships, next, 0)
+}
+
+// signInWith starts the signed-in session, audits it and returns where to
+// go. ssoProgram is the program whose identity provider signed the admin
+// in (0 for a password or passkey): the session acts on the memberships
+// usableMemberships leaves, and none left is errSSORequired.
+func (h *Handler) signInWith(c echo.Context, admin *accounts.Admin, memberships []accounts.MembershipWithProgram, next string, ssoProgram int64) (string, error) {
+	memberships = usableMemberships(ssoProgram, memberships)
+	if len(memberships) == 0 {
+		return "", errSSORequired
+	}
 	program := memberships[0].Program
 	now := h.now()
 	sess, err := h.freshSession(c)
 	if err != nil {
 		return "", err
 	}
-	sess.SignIn(admin.ID, program.ID, now)
+	if ssoProgram != 0 {
+		sess.SignInWithSSO(admin.ID, program.ID, now)
+	} else {
+		sess.SignIn(admin.ID, program.ID, now)
+	}
 	h.startSessionCSRF(c, sess)
 	if err := sess.Save(c.Request(), c.Response()); err != nil {
 		return "", err
 	}
 	a := actor(c)
 	a.AdminID, a.Email = admin.ID, admin.Email
-	if err := h.stores.Audit.Record(c.Request().Context(), program.ID, a, audit.Entry{Action: audit.ActionSignIn, TargetType: "admin", TargetID: strconv.FormatInt(admin.ID, 10), TargetName: admin.Email}); err != nil {
+	entry := audit.Entry{Action: audit.ActionSignIn, TargetType: "admin", TargetID: strconv.FormatInt(admin.ID, 10), TargetName: admin.Email}
+	if ssoProgram != 0 {
+		entry.Details = map[string]any{"method": "sso"}
+	}
+	if err := h.stores.Audit.Record(c.Request().Context(), program.ID, a, entry); err != nil {
 		return "", err
 	}
 	if err := h.stores.Accounts.RecordSignIn(c.Request().Context(), admin.ID); err != nil {
@@ -100,6 +124,24 @@ func (h *Handler) signIn(c echo.Context, admin *accounts.Admin, memberships []ac
 		next = h.homeFor(&Principal{Membership: memberships[0].Membership, Program: program, Admin: admin})
 	}
 	return next, nil
+}
+
+// refusePasswordSignIn answers a right password of an admin whose every
+// program requires single sign-on (and who is no break-glass admin
+// there): audited in each, and the page points to Sign in with SSO.
+func (h *Handler) refusePasswordSignIn(c echo.Context, admin *accounts.Admin, memberships []accounts.MembershipWithProgram, form views.LoginForm) error {
+	a := actor(c)
+	a.AdminID, a.Email = admin.ID, admin.Email
+	for _, m := range memberships {
+		if err := h.stores.Audit.Record(c.Request().Context(), m.Program.ID, a, audit.Entry{Action: audit.ActionSignInFailed, Outcome: audit.OutcomeRefused,
+			TargetType: audit.TargetAdmin, TargetID: strconv.FormatInt(admin.ID, 10), TargetName: admin.Email,
+			Details: map[string]any{"reason": "single sign-on required"}}); err != nil {
+			return err
+		}
+	}
+	metrics.SignInFailures.WithLabelValues(metrics.FactorPassword).Inc()
+	form.Error = "Your program requires single sign-on. Use Sign in with SSO."
+	return render(c, http.StatusForbidden, views.LoginPage(form))
 }
 
 // Logout revokes the session in the database, not just in the browser.

@@ -89,6 +89,10 @@ func (h *Handler) LoadSession(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		// A session acts only on the programs its way of signing in
+		// may reach (single sign-on: that program; a password: those
+		// not requiring single sign-on).
+		memberships = usableMemberships(sess.SSOProgram(), memberships)
 		if len(memberships) == 0 {
 			h.destroySession(c, sess)
 			return next(c)

@@ -114,6 +114,9 @@ func (h *Handler) passkeySignIn(c echo.Context, adminID int64, next string) erro
 	if len(memberships) == 0 {
 		return passkeyError(c, http.StatusForbidden, "Your account is not a member of any program.")
 	}
+	if len(usableMemberships(0, memberships)) == 0 {
+		return passkeyError(c, http.StatusForbidden, "Your program requires single sign-on. Use Sign in with SSO.")
+	}
 	to, err := h.signIn(c, admin, memberships, next)
 	if err != nil {
 		return err

@@ -17,6 +17,9 @@ import (
 // the re-authentication window and rotates the session id.
 func (h *Handler) Reauthenticate(c echo.Context) error {
 	p := principalOf(c)
+	if ssoSessionRefusesPassword(p) {
+		return echo.NewHTTPError(http.StatusForbidden, "You signed in with single sign-on: confirm with your passkey, authenticator code or identity provider.")
+	}
 	password := c.FormValue("password")
 	if len(password) > accounts.MaxPasswordLength {
 		password = password[:accounts.MaxPasswordLength]

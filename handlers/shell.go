@@ -54,6 +54,7 @@ func (h *Handler) shell(c echo.Context, title, active string) views.Shell {
 		s.CanAudit = p.Membership.HasModule(accounts.ModuleAuditTrail)
 		s.HasTOTP = p.Admin.HasTOTP()
 		s.HasPasskey = p.Admin.HasPasskey()
+		s.SSOSession = p.Session.SSOProgram() != 0
 		for _, m := range p.Memberships {
 			s.Programs = append(s.Programs, views.ProgramChoice{Name: m.Program.Name, PartnerID: m.Program.PartnerID, Current: m.Program.ID == p.Program.ID})
 		}

@@ -13,10 +13,12 @@ import (
 )
 
 // Prefixes of route groups, not routes themselves: General is the prefix
-// of the console's sections, API of the REST and UI API.
+// of the console's sections, API of the REST and UI API, SCIM the base URL
+// an identity provider is given for SCIM 2.0.
 const (
 	General = "/general"
 	API     = "/v2"
+	SCIM    = "/scim/v2"
 )
 
 // Reverse fills pattern's parameters (its ":name" segments, in order) with

@@ -25,6 +25,10 @@ const (
 	LoginCodePasskey        = "/login/code/passkey"
 	LoginCodePasskeyOptions = "/login/code/passkey/options"
 	InviteRoute             = "/invite/:token"
+	// Single sign-on: SSOCallback is the redirect URI an identity
+	// provider is given (KEYDESK_BASE_URL + SSOCallback).
+	LoginSSO    = "/login/sso"
+	SSOCallback = "/sso/callback"
 
 	// Every admin's own account and program switch.
 	Account                   = "/account"
@@ -46,10 +50,16 @@ const (
 	NoAccess = "/general/no-access"
 
 	// General » Settings and the password dialog.
-	Settings             = "/general/settings"
-	SettingsTwoFactor    = "/general/settings/two-factor"
-	MaxKeyLifetime       = "/general/settings/max-key-lifetime"
-	LeakResponse         = "/general/settings/leak-response"
+	Settings          = "/general/settings"
+	SettingsTwoFactor = "/general/settings/two-factor"
+	MaxKeyLifetime    = "/general/settings/max-key-lifetime"
+	LeakResponse      = "/general/settings/leak-response"
+	SettingsSSO       = "/general/settings/single-sign-on"
+	SettingsSCIMToken = "/general/settings/single-sign-on/scim-token"
+	// ReauthSSO starts an identity-provider step-up; ReauthCode confirms
+	// with the authenticator code alone (sessions signed in by SSO).
+	ReauthSSO            = "/general/reauth/sso"
+	ReauthCode           = "/general/reauth/code"
 	DefaultKeyActivate   = "/general/settings/default-key/activate"
 	Reauth               = "/general/reauth"
 	ReauthPasskey        = "/general/reauth/passkey"
@@ -102,6 +112,11 @@ const (
 	APIMembers     = "/v2/loyalty/members"
 	APIMemberRoute = "/v2/loyalty/members/:member_id"
 	APIUIMember    = "/v2/loyalty/ui/member"
+
+	// SCIM 2.0, authenticated by the program's bearer token.
+	SCIMUsers                 = "/scim/v2/Users"
+	SCIMUserRoute             = "/scim/v2/Users/:id"
+	SCIMServiceProviderConfig = "/scim/v2/ServiceProviderConfig"
 
 	// Leak response: GitHub's secret-scanning alerts and public revocation.
 	APISecretScanningGitHub = "/v2/secret-scanning/github"

@@ -20,6 +20,10 @@ type Shell struct {
 	HasTOTP bool
 	// HasPasskey adds Use passkey to the password dialog.
 	HasPasskey bool
+	// SSOSession: single sign-on signed the admin in, so the dialog asks
+	// for a passkey or the authenticator code alone, else a fresh
+	// identity-provider sign-in, never the password.
+	SSOSession bool
 }
 
 // ProgramChoice is one entry of the program switcher.

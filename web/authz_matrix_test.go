@@ -32,6 +32,8 @@ const (
 	policyAPIKey    policy = "api key"      // partner-id + api-key headers
 	policyUIToken   policy = "jwt"          // partner-id + Bearer JWT signed with a key
 	policyManage    policy = "management"   // Bearer management key (kdm_…)
+	policySSOStepUp policy = "sso step-up"  // full admins signed in by SSO (the callers here used passwords)
+	policySCIM      policy = "scim"         // Bearer SCIM token of a program (no caller here holds one)
 )
 
 // routePolicies is the explicit table every registered route must appear
@@ -50,6 +52,9 @@ var routePolicies = map[string]policy{
 	"GET /login/code":                 policyPublic,
 	"POST /login/code":                policyPublic,
 	"GET /invite/:token":              policyPublic,
+	"GET /login/sso":                  policyPublic,
+	"POST /login/sso":                 policyPublic,
+	"GET /sso/callback":               policyPublic,
 	"POST /invite/:token":             policyPublic,
 
 	"POST /logout":           policyAnyAdmin,
@@ -86,27 +91,32 @@ var routePolicies = map[string]policy{
 	"POST /general/admins/invitations/:id/revoke": policyFullAdmin,
 	"POST /general/settings/two-factor":           policyFullAdmin,
 
-	"GET /general/settings":                       policyFullAdmin,
-	"POST /general/reauth":                        policyFullAdmin,
-	"GET /general/api-keys":                       policyFullAdmin,
-	"GET /general/api-keys/new":                   policyFullAdmin,
-	"POST /general/api-keys":                      policyFullAdmin,
-	"GET /general/api-keys/:id/edit":              policyFullAdmin,
-	"POST /general/api-keys/:id/edit":             policyFullAdmin,
-	"POST /general/api-keys/:id/reveal":           policyFullAdmin,
-	"POST /general/api-keys/:id/copy":             policyFullAdmin,
-	"GET /general/api-keys/:id/inactivate":        policyFullAdmin,
-	"POST /general/api-keys/:id/inactivate":       policyFullAdmin,
-	"POST /general/api-keys/:id/activate":         policyFullAdmin,
-	"GET /general/api-keys/:id/delete":            policyFullAdmin,
-	"POST /general/api-keys/:id/delete":           policyFullAdmin,
-	"GET /general/api-keys/:id/roll":              policyFullAdmin,
-	"POST /general/api-keys/:id/roll":             policyFullAdmin,
-	"GET /general/api-keys/:id/expire-old":        policyFullAdmin,
-	"POST /general/api-keys/:id/expire-old":       policyFullAdmin,
-	"POST /general/settings/max-key-lifetime":     policyFullAdmin,
-	"POST /general/settings/leak-response":        policyFullAdmin,
-	"POST /general/settings/default-key/activate": policyFullAdmin,
+	"GET /general/settings":                            policyFullAdmin,
+	"POST /general/reauth":                             policyFullAdmin,
+	"GET /general/api-keys":                            policyFullAdmin,
+	"GET /general/api-keys/new":                        policyFullAdmin,
+	"POST /general/api-keys":                           policyFullAdmin,
+	"GET /general/api-keys/:id/edit":                   policyFullAdmin,
+	"POST /general/api-keys/:id/edit":                  policyFullAdmin,
+	"POST /general/api-keys/:id/reveal":                policyFullAdmin,
+	"POST /general/api-keys/:id/copy":                  policyFullAdmin,
+	"GET /general/api-keys/:id/inactivate":             policyFullAdmin,
+	"POST /general/api-keys/:id/inactivate":            policyFullAdmin,
+	"POST /general/api-keys/:id/activate":              policyFullAdmin,
+	"GET /general/api-keys/:id/delete":                 policyFullAdmin,
+	"POST /general/api-keys/:id/delete":                policyFullAdmin,
+	"GET /general/api-keys/:id/roll":                   policyFullAdmin,
+	"POST /general/api-keys/:id/roll":                  policyFullAdmin,
+	"GET /general/api-keys/:id/expire-old":             policyFullAdmin,
+	"POST /general/api-keys/:id/expire-old":            policyFullAdmin,
+	"POST /general/settings/max-key-lifetime":          policyFullAdmin,
+	"POST /general/settings/leak-response":             policyFullAdmin,
+	"GET /general/settings/single-sign-on":             policyFullAdmin,
+	"POST /general/settings/single-sign-on":            policyFullAdmin,
+	"POST /general/settings/single-sign-on/scim-token": policyFullAdmin,
+	"POST /general/reauth/sso":                         policySSOStepUp,
+	"POST /general/reauth/code":                        policySSOStepUp,
+	"POST /general/settings/default-key/activate":      policyFullAdmin,
 
 	"GET /general/webhooks":                                 policyFullAdmin,
 	"POST /general/webhooks":                                policyFullAdmin,
@@ -145,6 +155,13 @@ var routePolicies = map[string]policy{
 	"POST /v2/manage/keys/:identifier/activate":   policyManage,
 	"GET /v2/manage/keys/:identifier/usage":       policyManage,
 	"GET /v2/manage/audit":                        policyManage,
+
+	"GET /scim/v2/ServiceProviderConfig": policySCIM,
+	"GET /scim/v2/Users":                 policySCIM,
+	"POST /scim/v2/Users":                policySCIM,
+	"GET /scim/v2/Users/:id":             policySCIM,
+	"PATCH /scim/v2/Users/:id":           policySCIM,
+	"DELETE /scim/v2/Users/:id":          policySCIM,
 }
 
 // caller is one kind of principal the matrix tries on every route.
@@ -376,8 +393,8 @@ func judge(pol policy, who, path string, status int) string {
 	if !allowed && !refused {
 		return "allowed a caller the table refuses"
 	}
-	// (A console id; an API path's caller is refused for lack of credentials first.)
-	if !allowed && who == "other program's full admin" && strings.Contains(path, ":id") && !strings.HasPrefix(path, "/v2/") && status != http.StatusNotFound {
+	// (A console id; an API or SCIM path's caller is refused for lack of credentials first.)
+	if !allowed && who == "other program's full admin" && strings.Contains(path, ":id") && !strings.HasPrefix(path, "/v2/") && !strings.HasPrefix(path, "/scim/") && status != http.StatusNotFound {
 		return "another program's id must be a 404"
 	}
 	return ""

@@ -93,6 +93,7 @@ func New(cfg config.Options, stores *models.Stores, logger *slog.Logger) (*Serve
 		Readiness:    api.readiness,
 		// The usage recorder flushes on the last-used tick (background.go).
 		UsageFlushInterval: cfg.API.LastUsedInterval,
+		SSO:                ssoOptions(cfg.Events.Webhooks.AllowPrivate),
 	})
 
 	e := echo.New()
@@ -151,6 +152,7 @@ func (s *Server) routes() error {
 	console.GET(routes.InviteRoute, h.ShowInvite)
 	console.POST(routes.InviteRoute, h.AcceptInvite)
 	s.passkeySignInRoutes(console)
+	s.ssoSignInRoutes(console)
 
 	// /account (and switching programs) stays open to an admin whom the
 	// program's two-factor policy sends there; every other signed-in route
@@ -201,6 +203,7 @@ func (s *Server) routes() error {
 	s.leakSettingsRoutes(full, general)
 	full.GET(general(routes.APIKeyUsageRoute), h.ShowAPIKeyUsage)
 	s.passkeyReauthRoutes(full, general)
+	s.ssoConsoleRoutes(full, general)
 	// The document is embedded at build time: a parse failure is a build
 	// defect (a test parses it).
 	apiReference, err := h.APIReference(openAPIDocument)
@@ -212,6 +215,7 @@ func (s *Server) routes() error {
 	s.auditTrailRoutes(signedIn.Group(routes.AuditTrail, h.RequireModule(accounts.ModuleAuditTrail)))
 	s.apiRoutes(newRouteSet(e, routes.API))
 	s.leakRoutes(newRouteSet(e, routes.API), nil)
+	s.scimRoutes()
 	return nil
 }
 

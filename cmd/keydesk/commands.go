@@ -104,6 +104,11 @@ func openConfiguredStore(cfg config.Options, outboxOptions outbox.Options, logge
 	} else if n > 0 {
 		logger.Info("authenticator app secrets sealed under the current master key", "admins", n)
 	}
+	if n, err := store.Accounts.ResealSSOSecrets(context.Background()); err != nil {
+		return nil, cfg, err
+	} else if n > 0 {
+		logger.Info("single sign-on client secrets sealed under the current master key", "programs", n)
+	}
 	return store, cfg, nil
 }
 

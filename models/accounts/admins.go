@@ -195,9 +195,12 @@ func (s *Store) Memberships(ctx context.Context, adminID int64) ([]MembershipWit
 		ProgramCreatedAt time.Time
 
 		ProgramRequireTwoFactor bool
+		SSORequire              *bool
+		SSOBreakGlassAdminID    *int64
 	}
-	err := s.db.WithContext(ctx).Raw(`SELECT m.*, p.name AS program_name, p.partner_id AS program_partner_id, p.created_at AS program_created_at, p.require_two_factor AS program_require_two_factor
-		FROM memberships m JOIN programs p ON p.id = m.program_id
+	err := s.db.WithContext(ctx).Raw(`SELECT m.*, p.name AS program_name, p.partner_id AS program_partner_id, p.created_at AS program_created_at, p.require_two_factor AS program_require_two_factor,
+		s.require_sso AS sso_require, s.break_glass_admin_id AS sso_break_glass_admin_id
+		FROM memberships m JOIN programs p ON p.id = m.program_id LEFT JOIN single_sign_on s ON s.program_id = m.program_id
 		WHERE m.admin_id = ? ORDER BY m.program_id`, adminID).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("accounts: unable to list memberships: %w", err)
@@ -207,6 +210,9 @@ func (s *Store) Memberships(ctx context.Context, adminID int64) ([]MembershipWit
 		out[i] = MembershipWithProgram{
 			Membership: r.Membership,
 			Program:    Program{ID: r.ProgramID, Name: r.ProgramName, PartnerID: r.ProgramPartnerID, CreatedAt: r.ProgramCreatedAt, RequireTwoFactor: r.ProgramRequireTwoFactor},
+		}
+		if r.SSORequire != nil && *r.SSORequire && r.SSOBreakGlassAdminID != nil {
+			out[i].Program.RequireSSO, out[i].Program.SSOBreakGlassAdminID = true, *r.SSOBreakGlassAdminID
 		}
 	}
 	return out, nil

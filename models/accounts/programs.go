@@ -20,6 +20,11 @@ type Program struct {
 	// RequireTwoFactor sends the program's admins without a second factor
 	// to set one up before anything else.
 	RequireTwoFactor bool
+	// RequireSSO refuses password and passkey sign-in to the program's
+	// admins except SSOBreakGlassAdminID (single_sign_on; filled by
+	// Memberships only).
+	RequireSSO           bool  `gorm:"-"`
+	SSOBreakGlassAdminID int64 `gorm:"-"`
 }
 
 // MaxProgramNameLength bounds a program's name.

@@ -174,19 +174,13 @@ func (s *Store) RemoveAdmin(ctx context.Context, actor audit.Actor, programID, a
 				return ErrLastFullAdmin
 			}
 		}
-		if err := tx.Exec(`DELETE FROM memberships WHERE id = ?`, m.ID).Error; err != nil {
-			return err
-		}
-		res := tx.Exec(`DELETE FROM sessions WHERE admin_id = ? AND program_id = ?`, adminID, programID)
-		if res.Error != nil {
-			return res.Error
-		}
-		if err := tx.Exec(`DELETE FROM reauth_grants WHERE admin_id = ? AND program_id = ?`, adminID, programID).Error; err != nil {
+		ended, err := endMembership(tx, m)
+		if err != nil {
 			return err
 		}
 		if err := s.audit.Append(tx, programID, actor, audit.Entry{
 			Action: audit.ActionAdminRemoved, TargetType: audit.TargetAdmin, TargetID: fmt.Sprint(a.ID), TargetName: a.Email,
-			Details: map[string]any{"access": m.Access, "modules": splitModules(m.Modules), "sessions_ended": res.RowsAffected},
+			Details: map[string]any{"access": m.Access, "modules": splitModules(m.Modules), "sessions_ended": ended},
 		}); err != nil {
 			return err
 		}
@@ -197,6 +191,23 @@ func (s *Store) RemoveAdmin(ctx context.Context, actor audit.Actor, programID, a
 		return fmt.Errorf("accounts: unable to remove admin: %w", err)
 	}
 	return err
+}
+
+// endMembership deletes a membership with the admin's sessions and
+// re-authentication grants in its program, so the admin's next request
+// there finds no session. It returns how many sessions it ended.
+func endMembership(tx *gorm.DB, m *Membership) (int64, error) {
+	if err := tx.Exec(`DELETE FROM memberships WHERE id = ?`, m.ID).Error; err != nil {
+		return 0, err
+	}
+	res := tx.Exec(`DELETE FROM sessions WHERE admin_id = ? AND program_id = ?`, m.AdminID, m.ProgramID)
+	if res.Error != nil {
+		return 0, res.Error
+	}
+	if err := tx.Exec(`DELETE FROM reauth_grants WHERE admin_id = ? AND program_id = ?`, m.AdminID, m.ProgramID).Error; err != nil {
+		return 0, err
+	}
+	return res.RowsAffected, nil
 }
 
 // SetRequireTwoFactor turns the program's two-factor policy on or off.

@@ -110,6 +110,14 @@ const (
 	// General » Management keys: keys of the management API (kdm_…).
 	ActionManagementKeyCreated = "management_key.created"
 	ActionManagementKeyRevoked = "management_key.revoked"
+	// Single sign-on and SCIM provisioning (issue 26). A signed-in admin
+	// by SSO is ActionSignIn with details method "sso"; an identity
+	// provider step-up is ActionReauthSucceeded/Failed with method "sso".
+	ActionSSOSignInFailed    = "signin.sso_failed"
+	ActionSSOChanged         = "program.sso_changed"
+	ActionSCIMTokenCreated   = "program.scim_token_created"
+	ActionAdminProvisioned   = "admin.provisioned"
+	ActionAdminDeprovisioned = "admin.deprovisioned"
 )
 
 // LegacyActionKeyEdited is the name releases before ActionKeyUpdated
@@ -180,6 +188,11 @@ var ActionTable = []Action{
 
 	{Name: ActionManagementKeyCreated, Label: "Management key created"},
 	{Name: ActionManagementKeyRevoked, Label: "Management key revoked"},
+	{Name: ActionSSOSignInFailed, Label: "Single sign-on refused"},
+	{Name: ActionSSOChanged, Label: "Single sign-on settings changed"},
+	{Name: ActionSCIMTokenCreated, Label: "SCIM token created"},
+	{Name: ActionAdminProvisioned, Label: "Admin provisioned (SCIM)"},
+	{Name: ActionAdminDeprovisioned, Label: "Admin deprovisioned (SCIM)"},
 }
 
 // LookupAction finds an action by its name or a former name.

@@ -553,6 +553,32 @@ CREATE TABLE leak_reports (
 	PRIMARY KEY (api_key_id, alert_digest)
 );
 `),
+	// Issue 26: admin single sign-on (OIDC) and SCIM provisioning. One row
+	// per program that set it up: the client secret sealed under the
+	// master key, the SCIM token as its SHA-256 digest only (the lookup
+	// path). scim_deprovisioned keeps the admins SCIM switched off
+	// (active=false): their membership is gone, the SCIM resource stays.
+	commonMigration("single sign-on and SCIM provisioning", `
+CREATE TABLE single_sign_on (
+	program_id BIGINT PRIMARY KEY REFERENCES programs(id) ON DELETE CASCADE,
+	issuer_url TEXT NOT NULL DEFAULT '',
+	client_id TEXT NOT NULL DEFAULT '',
+	client_secret TEXT NOT NULL DEFAULT '',
+	allowed_domains TEXT NOT NULL DEFAULT '',
+	require_sso BOOLEAN NOT NULL DEFAULT FALSE,
+	break_glass_admin_id BIGINT NOT NULL DEFAULT 0,
+	scim_token_digest TEXT,
+	scim_token_created_at {{time}},
+	updated_at {{time}} NOT NULL
+);
+CREATE UNIQUE INDEX single_sign_on_scim_token ON single_sign_on (scim_token_digest);
+CREATE TABLE scim_deprovisioned (
+	program_id BIGINT NOT NULL REFERENCES programs(id) ON DELETE CASCADE,
+	admin_id BIGINT NOT NULL REFERENCES admins(id) ON DELETE CASCADE,
+	created_at {{time}} NOT NULL,
+	PRIMARY KEY (program_id, admin_id)
+);
+`),
 }
 
 // RekeyMarksMigration is the migration after which re-keying marks must be

@@ -289,7 +289,11 @@
     lastOpener = button;
     if (clipboardWait && clipboardWait.elt === button) clipboardWait.confirmed = true;
     closeDialog(dialog);
-    if (button && button.isConnected) button.click();
+    if (button && button.isConnected) {
+      // A gated form (Single sign-on's Save) is submitted again, a button
+      // pressed again.
+      if (button.tagName === "FORM") button.requestSubmit(); else button.click();
+    }
   });
 
   // ---- copy inside the user's gesture ----------------------------------
@@ -429,6 +433,55 @@
     var message = type.indexOf("text/plain") === 0 && xhr.responseText ? xhr.responseText : "Something went wrong (" + xhr.status + "). Try again.";
     showToast(message, "error");
   });
+
+  // ---- identity-provider step-up -------------------------------------
+  // An admin whom single sign-on signed in, with neither passkey nor
+  // authenticator app, confirms at the identity provider: the dialog's form
+  // carries what to resume (the request path of the button that asked) and
+  // the page to come back to. The tab remembers it in sessionStorage, so a
+  // link carrying ?resume= from elsewhere presses nothing.
+  var RESUME_KEY = "keydesk.resume";
+  document.body.addEventListener("reauth-required", function (event) {
+    var form = document.getElementById("reauth-sso-form");
+    if (!form) return;
+    var elt = event.target;
+    var path = elt && elt.tagName !== "FORM" ? (elt.getAttribute("hx-post") || elt.getAttribute("hx-get") || "") : "";
+    var resume = form.querySelector("[data-resume-field]");
+    var next = form.querySelector("[data-next-field]");
+    if (resume) resume.value = path;
+    if (next) next.value = location.pathname + location.search.replace(/([?&])resume=[^&]*&?/, "$1").replace(/[?&]$/, "");
+  });
+  document.addEventListener("submit", function (event) {
+    if (event.target.id !== "reauth-sso-form") return;
+    var resume = event.target.querySelector("[data-resume-field]");
+    try {
+      if (resume && resume.value) sessionStorage.setItem(RESUME_KEY, resume.value); else sessionStorage.removeItem(RESUME_KEY);
+    } catch (e) { /* storage refused: nothing resumes */ }
+  }, true);
+  function resumeAfterStepUp() {
+    var params = new URLSearchParams(location.search);
+    var resume = params.get("resume");
+    if (!resume) return;
+    params.delete("resume");
+    var rest = params.toString();
+    history.replaceState(history.state, "", location.pathname + (rest ? "?" + rest : "") + location.hash);
+    var expected = null;
+    try { expected = sessionStorage.getItem(RESUME_KEY); sessionStorage.removeItem(RESUME_KEY); } catch (e) { return; }
+    if (expected !== resume) return;
+    var buttons = document.querySelectorAll("button[hx-post], button[hx-get]");
+    for (var i = 0; i < buttons.length; i++) {
+      var b = buttons[i];
+      if (b.getAttribute("hx-post") === resume || b.getAttribute("hx-get") === resume) { b.click(); return; }
+    }
+  }
+  document.addEventListener("htmx:load", function (event) {
+    if (event.target === document.body) resumeAfterStepUp();
+  });
+
+  // The no-script page on the way to the identity provider follows its
+  // link at once where script runs.
+  var follow = document.querySelector("[data-follow-now]");
+  if (follow) location.assign(follow.href);
 
   document.addEventListener("htmx:sendError", function () {
     showToast("Network error: keydesk could not be reached. Check your connection and try again.", "error");

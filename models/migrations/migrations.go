@@ -19,6 +19,9 @@ type migration struct {
 	description string
 	sqlite      string
 	postgres    string
+	// postgresConcurrently, when set, replaces postgres: indexes built
+	// outside a transaction (applyConcurrently).
+	postgresConcurrently []concurrentIndex
 }
 
 // columnTypes fill the placeholders shared by both dialects' DDL.
@@ -487,6 +490,9 @@ ALTER TABLE audit_rekey_pending ADD COLUMN through_hash TEXT NOT NULL DEFAULT ''
 ALTER TABLE audit_rekey_pending ADD COLUMN key_version BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE audit_rekey_pending ADD COLUMN mac TEXT NOT NULL DEFAULT '';
 `),
+	// Issue 27: audit trail pages by target name at 10 million events,
+	// indexes built without blocking appends (audit_value_indexes.go).
+	auditValueIndexes,
 }
 
 // RekeyMarksMigration is the migration after which re-keying marks must be
@@ -588,6 +594,15 @@ func MigrateTo(ctx context.Context, db *gorm.DB, target int) (applied int, err e
 	for i, m := range migrations[:min(target, len(migrations))] {
 		version := i + 1
 		done := false
+		if len(m.postgresConcurrently) > 0 && database.IsPostgres(db) {
+			if done, err = applyConcurrently(db, version, m); err != nil {
+				return applied, fmt.Errorf("migrations: migration %d (%s) failed: %w", version, m.description, err)
+			}
+			if !done {
+				applied++
+			}
+			continue
+		}
 		err := db.Transaction(func(tx *gorm.DB) error {
 			if database.IsPostgres(tx) {
 				if err := tx.Exec(`SELECT pg_advisory_xact_lock(7341001)`).Error; err != nil {

@@ -30,47 +30,35 @@ type concurrentIndex struct {
 }
 
 // applyConcurrently applies a migration of concurrent index builds on
-// PostgreSQL. CREATE INDEX CONCURRENTLY cannot run in a transaction, so
-// the migration lock is taken for the session on one connection instead of
-// the transaction, and the version is recorded after the last index. An
+// PostgreSQL, on the connection that holds the migration lock for its
+// session (MigrateTo). CREATE INDEX CONCURRENTLY cannot run in a
+// transaction, so the version is recorded after the last index. An
 // index a failed or interrupted build left invalid is dropped and built
 // again; a valid one is kept (IF NOT EXISTS), so a second run finishes
 // what the first began.
-func applyConcurrently(db *gorm.DB, version int, m migration) (done bool, err error) {
-	err = db.Connection(func(conn *gorm.DB) (err error) {
-		if err := conn.Exec(`SELECT pg_advisory_lock(7341001)`).Error; err != nil {
-			return err
+func applyConcurrently(conn *gorm.DB, version int, m migration) (done bool, err error) {
+	var count int64
+	if err := conn.Raw(`SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, version).Scan(&count).Error; err != nil {
+		return false, err
+	}
+	if count > 0 {
+		return true, nil
+	}
+	for _, ix := range m.postgresConcurrently {
+		var invalid int64
+		err := conn.Raw(`SELECT COUNT(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+			WHERE c.relname = ? AND c.relnamespace = current_schema()::regnamespace AND NOT i.indisvalid`, ix.name).Scan(&invalid).Error
+		if err != nil {
+			return false, err
 		}
-		defer func() {
-			if unlockErr := conn.Exec(`SELECT pg_advisory_unlock(7341001)`).Error; err == nil {
-				err = unlockErr
-			}
-		}()
-		var count int64
-		if err := conn.Raw(`SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, version).Scan(&count).Error; err != nil {
-			return err
-		}
-		if count > 0 {
-			done = true
-			return nil
-		}
-		for _, ix := range m.postgresConcurrently {
-			var invalid int64
-			err := conn.Raw(`SELECT COUNT(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-				WHERE c.relname = ? AND c.relnamespace = current_schema()::regnamespace AND NOT i.indisvalid`, ix.name).Scan(&invalid).Error
-			if err != nil {
-				return err
-			}
-			if invalid > 0 {
-				if err := conn.Exec(`DROP INDEX CONCURRENTLY IF EXISTS ` + ix.name).Error; err != nil {
-					return fmt.Errorf("drop the invalid index %s: %w", ix.name, err)
-				}
-			}
-			if err := conn.Exec(`CREATE INDEX CONCURRENTLY IF NOT EXISTS ` + ix.name + ` ON ` + ix.on).Error; err != nil {
-				return fmt.Errorf("create index %s: %w", ix.name, err)
+		if invalid > 0 {
+			if err := conn.Exec(`DROP INDEX CONCURRENTLY IF EXISTS ` + ix.name).Error; err != nil {
+				return false, fmt.Errorf("drop the invalid index %s: %w", ix.name, err)
 			}
 		}
-		return conn.Exec(`INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, CURRENT_TIMESTAMP)`, version, m.description).Error
-	})
-	return done, err
+		if err := conn.Exec(`CREATE INDEX CONCURRENTLY IF NOT EXISTS ` + ix.name + ` ON ` + ix.on).Error; err != nil {
+			return false, fmt.Errorf("create index %s: %w", ix.name, err)
+		}
+	}
+	return false, conn.Exec(`INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, CURRENT_TIMESTAMP)`, version, m.description).Error
 }

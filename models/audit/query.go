@@ -351,7 +351,7 @@ func (s *Store) apiKeyIdentifiersMatching(ctx context.Context, programID int64, 
 		return nil, fmt.Errorf("audit: unable to look up API keys for the audit filter: %w", err)
 	}
 	if len(ids) == 0 {
-		names, err := s.targetNamesLike(ctx, programID, text)
+		names, err := s.targetNamesLike(ctx, programID, text, nil)
 		if err != nil {
 			return nil, err
 		}

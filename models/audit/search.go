@@ -93,7 +93,7 @@ func (s *Store) find(ctx context.Context, programID int64, f Filter, where func(
 	}
 	sets := map[string][]string{"action": c.actions, "actor_email": c.actors, "target_id": c.keyIDs}
 	if c.Search != "" {
-		names, err := s.targetNamesLike(ctx, programID, c.Search)
+		names, err := s.targetNamesLike(ctx, programID, c.Search, c.actions)
 		if err != nil {
 			return nil, err
 		}
@@ -138,15 +138,17 @@ func (s *Store) find(ctx context.Context, programID int64, f Filter, where func(
 const maxSearchNames = maxSearchRows + 1
 
 // targetNamesLike lists the distinct lowered target names of the
-// program's events that contain text, in any case. PostgreSQL reads them
-// from audit_target_names (every (action, name) pair of the program's
-// events, kept by a trigger); SQLite from the events.
-func (s *Store) targetNamesLike(ctx context.Context, programID int64, text string) ([]string, error) {
+// program's events (of one of actions, unless nil) that contain text, in
+// any case. PostgreSQL reads them from audit_target_names (every (action,
+// name) pair of the program's events, kept by a trigger); SQLite from the
+// events.
+func (s *Store) targetNamesLike(ctx context.Context, programID int64, text string, actions []string) ([]string, error) {
 	names := []string{}
 	var err error
 	if database.IsPostgres(s.db) {
-		err = s.db.WithContext(ctx).Raw(`SELECT DISTINCT name FROM audit_target_names WHERE program_id = ? AND name LIKE ? ESCAPE '\' ORDER BY name LIMIT ?`,
-			programID, searchPattern(text), maxSearchNames).Scan(&names).Error
+		q := s.db.WithContext(ctx).Table("audit_target_names").Where("program_id = ?", programID)
+		q = whereIn(q, "action", actions).Where(`name LIKE ? ESCAPE '\'`, searchPattern(text))
+		err = q.Distinct("name").Order("name").Limit(maxSearchNames).Pluck("name", &names).Error
 	} else {
 		err = s.db.WithContext(ctx).Raw(`SELECT DISTINCT lower(target_name) AS name FROM audit_events WHERE program_id = ? AND lower(target_name) LIKE ? ESCAPE '\' ORDER BY name LIMIT ?`,
 			programID, searchPattern(text), maxSearchNames).Scan(&names).Error

@@ -38,6 +38,7 @@ import (
 	"gorm.io/gorm"
 
 	"keydesk/models"
+	"keydesk/models/accounts"
 	"keydesk/models/audit"
 	"keydesk/models/database"
 	"keydesk/models/keys"
@@ -75,6 +76,7 @@ func run() error {
 	keep := flag.Bool("keep", false, "keep the benchmark schema or file (and print its name)")
 	doExport := flag.Bool("export", true, "also stream the whole trail as CSV and JSON Lines and report time and peak RSS")
 	doMigration := flag.Bool("migration", false, "seed at the schema version before the last migration, then time the last migration while events are appended")
+	reuse := flag.String("schema", "", "measure a schema an earlier -keep run seeded (PostgreSQL) instead of seeding a new one")
 	flag.Parse()
 	postgres := database.IsPostgresURL(*dbURL)
 	if !postgres && !strings.HasPrefix(*dbURL, "sqlite:") {
@@ -84,8 +86,20 @@ func run() error {
 	suffix := make([]byte, 4)
 	_, _ = rand.Read(suffix)
 	name := "auditbench_" + hex.EncodeToString(suffix)
+	if *reuse != "" {
+		name = *reuse
+	}
 	benchURL := *dbURL
-	if postgres {
+	if postgres && *reuse != "" {
+		u, err := url.Parse(*dbURL)
+		if err != nil {
+			return err
+		}
+		q := u.Query()
+		q.Set("search_path", name)
+		u.RawQuery = q.Encode()
+		benchURL = u.String()
+	} else if postgres {
 		admin, err := database.Open(*dbURL)
 		if err != nil {
 			return err
@@ -122,13 +136,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	target := migrations.SchemaVersion()
-	if *doMigration {
-		target--
-	}
-	if _, err := migrations.MigrateTo(ctx, db, target); err != nil {
-		return err
-	}
+	var big, other *accounts.Program
+	var ids, names []string
+	now := time.Now().UTC()
+	span := 30 * 24 * time.Hour
 	keyring, err := keys.NewKeyring([]byte("auditbench-master-key-32-bytes!!"))
 	if err != nil {
 		return err
@@ -137,76 +148,101 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	if *reuse != "" {
+		var programs []accounts.Program
+		if err := db.Order("id").Find(&programs).Error; err != nil || len(programs) < 2 {
+			return fmt.Errorf("schema %s holds no seeded programs (%v)", name, err)
+		}
+		big = &programs[0]
+		if err := db.Table("api_keys").Where("program_id = ?", big.ID).Order("name").Pluck("identifier", &ids).Error; err != nil {
+			return err
+		}
+		if err := db.Table("api_keys").Where("program_id = ?", big.ID).Order("name").Pluck("name", &names).Error; err != nil {
+			return err
+		}
+		var newest time.Time
+		if err := db.Raw(`SELECT MAX(occurred_at) FROM audit_events WHERE program_id = ?`, big.ID).Scan(&newest).Error; err != nil {
+			return err
+		}
+		// The filters' periods are relative to now: measure as of the newest event.
+		now = newest.UTC().Add(time.Second)
+		fmt.Printf("measuring schema %s as of %s\n", name, now.Format(time.RFC3339))
+	} else {
+		target := migrations.SchemaVersion()
+		if *doMigration {
+			target--
+		}
+		if _, err := migrations.MigrateTo(ctx, db, target); err != nil {
+			return err
+		}
 
-	big, err := store.Keys.CreateProgram(ctx, audit.Actor{}, "Bench Store")
-	if err != nil {
-		return err
-	}
-	other, err := store.Keys.CreateProgram(ctx, audit.Actor{}, "Neighbour Store")
-	if err != nil {
-		return err
-	}
-	var ids, names []string
-	for i := range 20 {
-		k, err := store.Keys.Generate(ctx, big.ID, audit.Actor{Email: "admin0@bench.test"}, keys.KeyInput{Name: fmt.Sprintf("Integration %02d", i)})
+		big, err = store.Keys.CreateProgram(ctx, audit.Actor{}, "Bench Store")
 		if err != nil {
 			return err
 		}
-		ids, names = append(ids, k.Identifier), append(names, k.Name)
-	}
+		other, err = store.Keys.CreateProgram(ctx, audit.Actor{}, "Neighbour Store")
+		if err != nil {
+			return err
+		}
+		for i := range 20 {
+			k, err := store.Keys.Generate(ctx, big.ID, audit.Actor{Email: "admin0@bench.test"}, keys.KeyInput{Name: fmt.Sprintf("Integration %02d", i)})
+			if err != nil {
+				return err
+			}
+			ids, names = append(ids, k.Identifier), append(names, k.Name)
+		}
 
-	// Seed: events spread evenly over the last 30 days, newest now. Bulk
-	// load: drop the secondary indexes, load, then build them again (the
-	// same definitions, so the queries run against the real schema).
-	start := time.Now()
-	span := 30 * 24 * time.Hour
-	indexes, err := secondaryIndexes(db, postgres)
-	if err != nil {
-		return err
-	}
-	for _, ix := range indexes {
-		if err := db.Exec(`DROP INDEX ` + ix.Name).Error; err != nil {
+		// Seed: events spread evenly over the last 30 days, newest now. Bulk
+		// load: drop the secondary indexes, load, then build them again (the
+		// same definitions, so the queries run against the real schema).
+		start := time.Now()
+		indexes, err := secondaryIndexes(db, postgres)
+		if err != nil {
 			return err
 		}
-	}
-	now := time.Now().UTC()
-	seed := func(programID int64, n int) error {
-		var seqBase int64
-		if err := db.Raw(`SELECT COALESCE(MAX(seq), 0) FROM audit_events WHERE program_id = ?`, programID).Scan(&seqBase).Error; err != nil {
-			return err
+		for _, ix := range indexes {
+			if err := db.Exec(`DROP INDEX ` + ix.Name).Error; err != nil {
+				return err
+			}
 		}
-		rows := &seedRows{programID: programID, seqBase: seqBase, n: n, now: now, step: span / time.Duration(n), ids: ids, names: names}
+		seed := func(programID int64, n int) error {
+			var seqBase int64
+			if err := db.Raw(`SELECT COALESCE(MAX(seq), 0) FROM audit_events WHERE program_id = ?`, programID).Scan(&seqBase).Error; err != nil {
+				return err
+			}
+			rows := &seedRows{programID: programID, seqBase: seqBase, n: n, now: now, step: span / time.Duration(n), ids: ids, names: names}
+			if postgres {
+				return copyRows(ctx, benchURL, rows)
+			}
+			return insertRows(db, rows)
+		}
+		if err := seed(big.ID, *events); err != nil {
+			return fmt.Errorf("seed: %w", err)
+		}
+		if err := seed(other.ID, *events/10); err != nil {
+			return fmt.Errorf("seed the neighbour: %w", err)
+		}
+		loaded := time.Since(start)
 		if postgres {
-			return copyRows(ctx, benchURL, rows)
+			db.Exec(`SET maintenance_work_mem = '512MB'`)
 		}
-		return insertRows(db, rows)
-	}
-	if err := seed(big.ID, *events); err != nil {
-		return fmt.Errorf("seed: %w", err)
-	}
-	if err := seed(other.ID, *events/10); err != nil {
-		return fmt.Errorf("seed the neighbour: %w", err)
-	}
-	loaded := time.Since(start)
-	if postgres {
-		db.Exec(`SET maintenance_work_mem = '512MB'`)
-	}
-	for _, ix := range indexes {
-		if err := db.Exec(ix.Def).Error; err != nil {
-			return fmt.Errorf("rebuild %s: %w", ix.Name, err)
+		for _, ix := range indexes {
+			if err := db.Exec(ix.Def).Error; err != nil {
+				return fmt.Errorf("rebuild %s: %w", ix.Name, err)
+			}
 		}
-	}
-	analyze := `ANALYZE`
-	if postgres {
-		analyze = `VACUUM ANALYZE audit_events`
-	}
-	if err := db.Exec(analyze).Error; err != nil {
-		return err
-	}
-	fmt.Printf("seeded %d events (+%d in a neighbouring program) in %s, rebuilt %d indexes and analysed: %s in all\n",
-		*events, *events/10, loaded.Round(time.Second), len(indexes), time.Since(start).Round(time.Second))
-	fmt.Println("note: seeded rows carry placeholder hashes (latency benchmark, not a valid chain)")
+		analyze := `ANALYZE`
+		if postgres {
+			analyze = `VACUUM ANALYZE audit_events`
+		}
+		if err := db.Exec(analyze).Error; err != nil {
+			return err
+		}
+		fmt.Printf("seeded %d events (+%d in a neighbouring program) in %s, rebuilt %d indexes and analysed: %s in all\n",
+			*events, *events/10, loaded.Round(time.Second), len(indexes), time.Since(start).Round(time.Second))
+		fmt.Println("note: seeded rows carry placeholder hashes (latency benchmark, not a valid chain)")
 
+	}
 	if *doMigration {
 		return timeMigration(ctx, db, store, big.ID)
 	}

@@ -211,16 +211,6 @@ type Page struct {
 	Newer  *Cursor
 }
 
-// whereAction keeps the events of action, under its name or a former one
-// (ActionTable's Formerly): the rows are never renamed.
-func whereAction(q *gorm.DB, action string) *gorm.DB {
-	a, ok := LookupAction(action)
-	if !ok || len(a.Formerly) == 0 {
-		return q.Where("action = ?", action)
-	}
-	return q.Where("action IN ?", a.StoredNames())
-}
-
 // criteria is a filter resolved to the sets of stored values it accepts:
 // the actor and API key filters match by substring, so they are first
 // turned into the actor emails and key identifiers they match (a few

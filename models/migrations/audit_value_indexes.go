@@ -3,6 +3,8 @@ package migrations
 import (
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
+
 	"gorm.io/gorm"
 )
 
@@ -18,15 +20,23 @@ var auditValueIndexes = migration{
 	description: "audit trail indexes by target name, built concurrently",
 	sqlite:      `SELECT 1;`,
 	postgresConcurrently: []concurrentIndex{
-		{"audit_events_name_time", "audit_events (program_id, lower(target_name), occurred_at DESC, id DESC)"},
-		{"audit_events_actor_name_time", "audit_events (program_id, actor_email, lower(target_name), occurred_at DESC, id DESC)"},
-		{"audit_events_target_name_time", "audit_events (program_id, target_id, lower(target_name), occurred_at DESC, id DESC)"},
+		{name: "audit_events_name_time", on: "audit_events (program_id, lower(target_name), occurred_at DESC, id DESC)"},
+		{name: "audit_events_actor_name_time", on: "audit_events (program_id, actor_email, lower(target_name), occurred_at DESC, id DESC)"},
+		{name: "audit_events_target_name_time", on: "audit_events (program_id, target_id, lower(target_name), occurred_at DESC, id DESC)"},
+		// The search's first step matches the program's distinct names;
+		// with many names (one per member, say) trigrams find the few that
+		// contain the text. Only where pg_trgm is installed (the migration
+		// "audit trail filter indexes" installs it when it can).
+		{name: "audit_target_names_name_trgm", on: "audit_target_names USING gin (name %s.gin_trgm_ops)", extension: "pg_trgm"},
 	},
 }
 
 // concurrentIndex is an index PostgreSQL builds outside a transaction.
+// With extension set, it is built only when that extension is installed,
+// and %s in on is the extension's schema.
 type concurrentIndex struct {
-	name, on string
+	name, on  string
+	extension string
 }
 
 // applyConcurrently applies a migration of concurrent index builds on
@@ -45,6 +55,17 @@ func applyConcurrently(conn *gorm.DB, version int, m migration) (done bool, err 
 		return true, nil
 	}
 	for _, ix := range m.postgresConcurrently {
+		on := ix.on
+		if ix.extension != "" {
+			var schemas []string
+			if err := conn.Raw(`SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = ?`, ix.extension).Scan(&schemas).Error; err != nil {
+				return false, err
+			}
+			if len(schemas) == 0 {
+				continue
+			}
+			on = fmt.Sprintf(on, pgx.Identifier{schemas[0]}.Sanitize())
+		}
 		var invalid int64
 		err := conn.Raw(`SELECT COUNT(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
 			WHERE c.relname = ? AND c.relnamespace = current_schema()::regnamespace AND NOT i.indisvalid`, ix.name).Scan(&invalid).Error
@@ -56,7 +77,7 @@ func applyConcurrently(conn *gorm.DB, version int, m migration) (done bool, err 
 				return false, fmt.Errorf("drop the invalid index %s: %w", ix.name, err)
 			}
 		}
-		if err := conn.Exec(`CREATE INDEX CONCURRENTLY IF NOT EXISTS ` + ix.name + ` ON ` + ix.on).Error; err != nil {
+		if err := conn.Exec(`CREATE INDEX CONCURRENTLY IF NOT EXISTS ` + ix.name + ` ON ` + on).Error; err != nil {
 			return false, fmt.Errorf("create index %s: %w", ix.name, err)
 		}
 	}

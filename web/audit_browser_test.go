@@ -137,7 +137,7 @@ func TestBrowserAuditTrail(t *testing.T) {
 	for _, r := range records[1:] {
 		actions = append(actions, r[actionCol])
 	}
-	if !slices.Equal(records[0], audit.CSVHeader) || !slices.Equal(actions, []string{"api_key.inactivated", "api_key.generated"}) {
+	if !slices.Equal(records[0], audit.CSVHeader) || !slices.Equal(actions, []string{"api_key.generated", "api_key.inactivated"}) { // chain order, as JSON Lines
 		t.Fatalf("downloaded CSV: %q", records)
 	}
 	audited := ts.auditActions(t, ts.Demo.Program.ID)

@@ -167,7 +167,7 @@ func TestAuditTrailPageFiltersAndIsolation(t *testing.T) {
 			t.Fatal("the edit event is not an expandable row")
 		}
 		details := edit.Find("[data-audit-details]")
-		row := details.Find("tbody tr").FilterFunction(func(_ int, s *goquery.Selection) bool { return s.Find("th").Text() == "description" })
+		row := details.Find("tbody tr").FilterFunction(func(_ int, s *goquery.Selection) bool { return s.Find("th").Text() == "Description" })
 		if row.Find("del").Text() != "(empty)" || row.Find("ins").Text() != "Orders, <b>refunds</b> & =SUM(1)" {
 			t.Fatalf("before/after: %q → %q", row.Find("del").Text(), row.Find("ins").Text())
 		}
@@ -175,6 +175,26 @@ func TestAuditTrailPageFiltersAndIsolation(t *testing.T) {
 			if !strings.Contains(details.Text(), want) {
 				t.Fatalf("details lack %q: %s", want, details.Text())
 			}
+		}
+		// Every field reads in words (issue 28 item 12): no field name of
+		// the stored details is shown as a label.
+		details.Find("tbody th, dt").Each(func(_ int, s *goquery.Selection) {
+			if l := s.Text(); strings.Contains(l, "_") || l == "last4" || l != strings.TrimSpace(l) || strings.ToLower(l[:1]) == l[:1] {
+				t.Fatalf("label %q is not in words", l)
+			}
+		})
+		// The Action list is grouped, the groups and their actions sorted.
+		var groups []string
+		doc.Find(`select[name=action] optgroup`).Each(func(_ int, g *goquery.Selection) {
+			groups = append(groups, g.AttrOr("label", ""))
+			var labels []string
+			g.Find("option").Each(func(_ int, o *goquery.Selection) { labels = append(labels, strings.ToLower(o.Text())) })
+			if len(labels) == 0 || !slices.IsSorted(labels) {
+				t.Fatalf("actions of %q: %v", groups[len(groups)-1], labels)
+			}
+		})
+		if len(groups) < 5 || !slices.Contains(groups, "API keys") || doc.Find(`select[name=action] > option`).Length() != 1 {
+			t.Fatalf("action groups %v", groups)
 		}
 		tm := edit.Find("time[data-audit-time]")
 		if dt, _ := tm.Attr("datetime"); !strings.HasSuffix(dt, "Z") || !strings.HasSuffix(tm.AttrOr("title", ""), "UTC") {
@@ -192,6 +212,9 @@ func TestAuditTrailPageFiltersAndIsolation(t *testing.T) {
 			{"another program's key is not found", url.Values{"key": {"Foreign secret integration"}}, nil},
 			{"actor", url.Values{"actor": {strings.ToUpper(ts.Demo.Full.Email)}, "action": {audit.ActionKeyInactivated}}, []string{"api_key.inactivated"}},
 			{"search", url.Values{"q": {"erp"}}, []string{"api_key.inactivated", "api_key.generated"}},
+			{"API key by part of its name", url.Values{"key": {"OPIFY"}}, []string{"api_key.updated", "api_key.generated"}},
+			{"actor by prefix", url.Values{"actor": {strings.ToUpper(ts.Demo.Full.Email[:5])}, "action": {audit.ActionKeyInactivated}}, []string{"api_key.inactivated"}},
+			{"another program's actor is not found", url.Values{"actor": {ts.Other.Full.Email}}, nil},
 			{"24 hours", url.Values{"period": {"24h"}, "q": {"legacy"}}, []string{"api_key.inactivated", "api_key.generated"}},
 			{"custom range in the past", url.Values{"from": {"2020-01-01"}, "to": {"2020-01-31"}}, nil},
 			{"custom range today", url.Values{"from": {time.Now().UTC().AddDate(0, 0, -1).Format("2006-01-02")}, "to": {time.Now().UTC().AddDate(0, 0, 1).Format("2006-01-02")}, "tz": {"UTC"}, "q": {"legacy"}}, []string{"api_key.inactivated", "api_key.generated"}},
@@ -329,11 +352,12 @@ func TestAuditTrailCSVDownload(t *testing.T) {
 			t.Fatalf("CSV: %q", records)
 		}
 		col := func(name string) int { return slices.Index(audit.CSVHeader, name) }
-		if records[1][col("action")] != audit.ActionKeyUpdated || records[2][col("action")] != audit.ActionKeyGenerated || records[1][col("target_id")] != shop.Identifier {
+		// Chain order, as the JSON Lines download: the key's creation first.
+		if records[1][col("action")] != audit.ActionKeyGenerated || records[2][col("action")] != audit.ActionKeyUpdated || records[2][col("target_id")] != shop.Identifier {
 			t.Fatalf("rows: %q", records[1:])
 		}
-		if !strings.Contains(records[1][col("details")], "=SUM(1)") || records[1][col("ip")] != "203.0.113.9" {
-			t.Fatalf("row: %q", records[1])
+		if !strings.Contains(records[2][col("details")], "=SUM(1)") || records[2][col("ip")] != "203.0.113.9" {
+			t.Fatalf("row: %q", records[2])
 		}
 		// The download is itself audited, with its filters.
 		actions := ts.auditActions(t, ts.Demo.Program.ID)

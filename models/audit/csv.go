@@ -131,14 +131,17 @@ func (a *CSVWriter) Flush() error {
 	return nil
 }
 
-// WriteCSV streams every event of a program matching f, newest first,
-// as CSV. It reads in batches, so a million events need constant memory.
+// WriteCSV streams every event of a program matching f as CSV, in chain
+// order (ascending seq) like the JSON Lines download, so both files list
+// the same events in the same order and each row's prev_hash is the hash
+// of the row before. It reads in batches, so any number of events needs
+// constant memory.
 func (s *Store) WriteCSV(ctx context.Context, w io.Writer, programID int64, f Filter) (rows int64, err error) {
 	aw := NewCSVWriter(w)
 	if err := aw.WriteHeader(); err != nil {
 		return 0, fmt.Errorf("audit: unable to write the audit CSV: %w", err)
 	}
-	err = s.eachBatch(ctx, programID, f, auditCSVBatch, func(events []Event) error {
+	err = s.eachBatchInChainOrder(ctx, programID, f, auditCSVBatch, func(events []Event) error {
 		for i := range events {
 			if err := aw.Write(&events[i]); err != nil {
 				return err

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -175,15 +176,17 @@ func TestAuditCSVStreamsExactlyTheFilteredEvents(t *testing.T) {
 		}
 		nameCol := slices.Index(audit.CSVHeader, "target_name")
 		seqCol := slices.Index(audit.CSVHeader, "seq")
-		prevSeq := ""
+		prevSeq := int64(0)
 		for i, rec := range records[1:] {
 			if rec[nameCol] == "foreign" || !strings.HasPrefix(rec[nameCol], "'=row ") {
 				t.Fatalf("row %d: %q", i, rec)
 			}
-			if prevSeq != "" && len(rec[seqCol]) >= len(prevSeq) && rec[seqCol] >= prevSeq {
-				t.Fatalf("rows not newest first at %d: %s after %s", i, rec[seqCol], prevSeq)
+			// Chain order, as the JSON Lines download (TestAuditDownloadsListTheSameEventsInTheSameOrder).
+			seq, err := strconv.ParseInt(rec[seqCol], 10, 64)
+			if err != nil || seq <= prevSeq {
+				t.Fatalf("rows not in chain order at %d: %s after %d", i, rec[seqCol], prevSeq)
 			}
-			prevSeq = rec[seqCol]
+			prevSeq = seq
 		}
 		// The download is audited, with its filters.
 		var last audit.Event

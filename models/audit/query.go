@@ -211,81 +211,152 @@ type Page struct {
 	Newer  *Cursor
 }
 
-// whereAction keeps the events of action, under its name or a former one
-// (ActionTable's Formerly): the rows are never renamed.
-func whereAction(q *gorm.DB, action string) *gorm.DB {
-	a, ok := LookupAction(action)
-	if !ok || len(a.Formerly) == 0 {
-		return q.Where("action = ?", action)
+// criteria is a filter resolved to the sets of stored values it accepts:
+// the actor and API key filters match by substring, so they are first
+// turned into the actor emails and key identifiers they match (a few
+// values, looked up in indexes), and the events are then selected by
+// equality on indexed columns. A nil set accepts any value; an empty one
+// none (then no event matches and none is read).
+type criteria struct {
+	Filter
+	actions []string // stored action names (a former name included)
+	actors  []string // actor_email values
+	keyIDs  []string // target_id values of API key events
+}
+
+// none reports whether a set of the criteria is empty: nothing matches.
+func (c *criteria) none() bool {
+	return (c.actors != nil && len(c.actors) == 0) || (c.keyIDs != nil && len(c.keyIDs) == 0)
+}
+
+// resolve looks up the actors and API keys f's filters match.
+func (s *Store) resolve(ctx context.Context, programID int64, f Filter) (*criteria, error) {
+	c := &criteria{Filter: f}
+	if f.Action != "" {
+		c.actions = []string{f.Action}
+		if a, ok := LookupAction(f.Action); ok {
+			c.actions = a.StoredNames()
+		}
 	}
-	return q.Where("action IN ?", a.StoredNames())
+	if f.Actor != "" {
+		actors, err := s.actorsMatching(ctx, programID, f.Actor)
+		if err != nil {
+			return nil, err
+		}
+		c.actors = actors
+	}
+	if f.APIKey != "" {
+		ids, err := s.apiKeyIdentifiersMatching(ctx, programID, f.APIKey)
+		if err != nil {
+			return nil, err
+		}
+		c.keyIDs = ids
+	}
+	return c, nil
 }
 
 // scope narrows a query on audit_events to one program and a filter.
 // The program condition comes first and always: no filter can reach another
 // program's events.
 func (s *Store) scope(ctx context.Context, programID int64, f Filter) (*gorm.DB, error) {
-	return s.scopeIn(ctx, s.db, programID, f)
+	c, err := s.resolve(ctx, programID, f)
+	if err != nil {
+		return nil, err
+	}
+	return scopeIn(s.db.WithContext(ctx), programID, c), nil
 }
 
-// scopeIn is scope on db (a transaction).
-func (s *Store) scopeIn(ctx context.Context, db *gorm.DB, programID int64, f Filter) (*gorm.DB, error) {
-	q := db.WithContext(ctx).Model(&Event{}).Where("program_id = ?", programID)
-	if !f.Since.IsZero() {
-		q = q.Where("occurred_at >= ?", f.Since.UTC())
+// scopeIn is the query of c's events on db (a transaction).
+func scopeIn(db *gorm.DB, programID int64, c *criteria) *gorm.DB {
+	q := db.Model(&Event{}).Where("program_id = ?", programID)
+	if c.none() {
+		return q.Where("1 = 0")
 	}
-	if !f.Until.IsZero() {
-		q = q.Where("occurred_at < ?", f.Until.UTC())
+	if !c.Since.IsZero() {
+		q = q.Where("occurred_at >= ?", c.Since.UTC())
 	}
-	if f.Action != "" {
-		q = whereAction(q, f.Action)
+	if !c.Until.IsZero() {
+		q = q.Where("occurred_at < ?", c.Until.UTC())
 	}
-	if f.Actor != "" {
-		q = q.Where("actor_email = ?", f.Actor)
+	q = whereIn(q, "action", c.actions)
+	q = whereIn(q, "actor_email", c.actors)
+	if c.keyIDs != nil {
+		q = whereIn(q.Where("target_type = ?", TargetAPIKey), "target_id", c.keyIDs)
 	}
-	if f.APIKey != "" {
-		ids, err := s.apiKeyIdentifiersNamed(ctx, programID, f.APIKey)
-		if err != nil {
-			return nil, err
-		}
-		switch len(ids) {
-		case 0:
-			q = q.Where("1 = 0")
-		case 1:
-			q = q.Where("target_type = ? AND target_id = ?", TargetAPIKey, ids[0])
-		default:
-			q = q.Where("target_type = ? AND target_id IN ?", TargetAPIKey, ids)
-		}
+	if c.Search != "" {
+		q = searchWhere(q, c.Search)
 	}
-	if f.Search != "" {
-		q = searchWhere(q, f.Search)
-	}
-	return q, nil
+	return q
 }
 
-// apiKeyIdentifiersNamed resolves an API key filter to key identifiers: the
-// identifier itself, the program's current keys of that name, and, when no
-// current key has the name, the keys that bore it in the program's events
-// (a deleted or renamed key). Names compare case-insensitively.
-func (s *Store) apiKeyIdentifiersNamed(ctx context.Context, programID int64, nameOrID string) ([]string, error) {
-	var ids []string
+// whereIn keeps the rows whose column is one of values (any when nil).
+func whereIn(q *gorm.DB, column string, values []string) *gorm.DB {
+	switch {
+	case values == nil:
+		return q
+	case len(values) == 1:
+		return q.Where(column+" = ?", values[0])
+	default:
+		return q.Where(column+" IN ?", values)
+	}
+}
+
+// maxFilterValues bounds the actors or keys one filter text resolves to.
+const maxFilterValues = 500
+
+// actorsMatching lists the distinct actors of the program's events whose
+// actor name contains text, in any case (an email's prefix or any part of
+// it; an API key actor's "api_key:kdi_…"). The distinct actors are read by
+// a loose scan of audit_events_actor_time (one index probe per actor), so
+// the cost does not grow with the events.
+func (s *Store) actorsMatching(ctx context.Context, programID int64, text string) ([]string, error) {
+	actors := []string{}
+	err := s.db.WithContext(ctx).Raw(`
+WITH RECURSIVE actors (email) AS (
+	SELECT MIN(actor_email) FROM audit_events WHERE program_id = ?
+	UNION ALL
+	SELECT (SELECT MIN(e.actor_email) FROM audit_events e WHERE e.program_id = ? AND e.actor_email > actors.email)
+	FROM actors WHERE actors.email IS NOT NULL
+)
+SELECT email FROM actors WHERE email IS NOT NULL AND email <> '' AND lower(email) LIKE ? ESCAPE '\'
+ORDER BY email LIMIT ?`, programID, programID, searchPattern(text), maxFilterValues).Scan(&actors).Error
+	if err != nil {
+		return nil, fmt.Errorf("audit: unable to match the actor filter: %w", err)
+	}
+	return actors, nil
+}
+
+// apiKeyIdentifiersMatching resolves an API key filter to key identifiers:
+// the program's current keys whose name or identifier contains the text
+// (in any case), and, when no current key matches, the keys whose name in
+// the program's events contains it (a deleted or renamed key). A deleted
+// key is also found by its whole identifier.
+func (s *Store) apiKeyIdentifiersMatching(ctx context.Context, programID int64, text string) ([]string, error) {
+	ids := []string{}
+	pattern := searchPattern(text)
 	err := s.db.WithContext(ctx).Table("api_keys").
-		Where("program_id = ? AND (identifier = ? OR lower(name) = ?)", programID, nameOrID, strings.ToLower(nameOrID)).
-		Order("identifier").Pluck("identifier", &ids).Error
+		Where(`program_id = ? AND (lower(identifier) LIKE ? ESCAPE '\' OR lower(name) LIKE ? ESCAPE '\')`, programID, pattern, pattern).
+		Order("identifier").Limit(maxFilterValues).Pluck("identifier", &ids).Error
 	if err != nil {
 		return nil, fmt.Errorf("audit: unable to look up API keys for the audit filter: %w", err)
 	}
 	if len(ids) == 0 {
-		err = s.db.WithContext(ctx).Model(&Event{}).
-			Where("program_id = ? AND target_type = ? AND lower(target_name) = ? AND target_id <> ''", programID, TargetAPIKey, strings.ToLower(nameOrID)).
-			Distinct("target_id").Order("target_id").Limit(100).Pluck("target_id", &ids).Error
+		names, err := s.targetNamesLike(ctx, programID, text, nil)
 		if err != nil {
-			return nil, fmt.Errorf("audit: unable to look up past API key names for the audit filter: %w", err)
+			return nil, err
+		}
+		if len(names) > 0 {
+			err = s.db.WithContext(ctx).Model(&Event{}).
+				Where("program_id = ? AND target_type = ? AND lower(target_name) IN ? AND target_id <> ''", programID, TargetAPIKey, names).
+				Distinct("target_id").Order("target_id").Limit(maxFilterValues).Pluck("target_id", &ids).Error
+			if err != nil {
+				return nil, fmt.Errorf("audit: unable to look up past API key names for the audit filter: %w", err)
+			}
 		}
 	}
-	if !slices.Contains(ids, nameOrID) && strings.HasPrefix(nameOrID, apiKeyIdentifierPrefix) {
+	if !slices.Contains(ids, text) && strings.HasPrefix(text, apiKeyIdentifierPrefix) {
 		// A deleted key is still found by its identifier.
-		ids = append(ids, nameOrID)
+		ids = append(ids, text)
 	}
 	return ids, nil
 }
@@ -344,37 +415,6 @@ func (s *Store) List(ctx context.Context, programID int64, f Filter, req PageReq
 		page.Newer = &newer
 	}
 	return page, nil
-}
-
-// eachBatch walks every event matching f, newest first, in batches of
-// size, so any number of events needs constant memory. fn sees each batch.
-func (s *Store) eachBatch(ctx context.Context, programID int64, f Filter, size int, fn func([]Event) error) error {
-	var cursor *Cursor
-	events := make([]Event, 0, size)
-	for {
-		q, err := s.scope(ctx, programID, f)
-		if err != nil {
-			return err
-		}
-		if cursor != nil {
-			q = q.Where("(occurred_at, id) < (?, ?)", cursor.At, cursor.ID)
-		}
-		events = events[:0]
-		if err := q.Order("occurred_at DESC, id DESC").Limit(size).Find(&events).Error; err != nil {
-			return fmt.Errorf("audit: unable to read audit events: %w", err)
-		}
-		if len(events) == 0 {
-			return nil
-		}
-		if err := fn(events); err != nil {
-			return err
-		}
-		if len(events) < size {
-			return nil
-		}
-		c := cursorOf(&events[len(events)-1])
-		cursor = &c
-	}
 }
 
 // Actors lists the emails of a program's admins, for the actor filter.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -19,6 +20,9 @@ type migration struct {
 	description string
 	sqlite      string
 	postgres    string
+	// postgresConcurrently, when set, replaces postgres: indexes built
+	// outside a transaction (applyConcurrently).
+	postgresConcurrently []concurrentIndex
 }
 
 // columnTypes fill the placeholders shared by both dialects' DDL.
@@ -579,6 +583,9 @@ CREATE TABLE scim_deprovisioned (
 	PRIMARY KEY (program_id, admin_id)
 );
 `),
+	// Issue 27: audit trail pages by target name at 10 million events,
+	// indexes built without blocking appends (audit_value_indexes.go).
+	auditValueIndexes,
 }
 
 // RekeyMarksMigration is the migration after which re-keying marks must be
@@ -677,9 +684,54 @@ func MigrateTo(ctx context.Context, db *gorm.DB, target int) (applied int, err e
 	if err := db.Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TIMESTAMP NOT NULL)`).Error; err != nil {
 		return 0, fmt.Errorf("migrations: unable to create schema_migrations: %w", err)
 	}
+	if !database.IsPostgres(db) {
+		return migrateOn(db, target)
+	}
+	// PostgreSQL: one connection holds the migration lock for the session,
+	// polled rather than waited for outside any transaction. A concurrent
+	// index build waits for every transaction open when it starts, so an
+	// instance waiting for the lock inside a transaction would deadlock
+	// with it (auditValueIndexes).
+	err = db.Connection(func(conn *gorm.DB) (err error) {
+		for {
+			var locked bool
+			if err := conn.Raw(`SELECT pg_try_advisory_lock(7341001)`).Scan(&locked).Error; err != nil {
+				return fmt.Errorf("migrations: unable to take the migration lock: %w", err)
+			}
+			if locked {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		defer func() {
+			if unlockErr := conn.Exec(`SELECT pg_advisory_unlock(7341001)`).Error; err == nil && unlockErr != nil {
+				err = fmt.Errorf("migrations: unable to release the migration lock: %w", unlockErr)
+			}
+		}()
+		applied, err = migrateOn(conn, target)
+		return err
+	})
+	return applied, err
+}
+
+// migrateOn applies the migrations up to target on db.
+func migrateOn(db *gorm.DB, target int) (applied int, err error) {
 	for i, m := range migrations[:min(target, len(migrations))] {
 		version := i + 1
 		done := false
+		if len(m.postgresConcurrently) > 0 && database.IsPostgres(db) {
+			if done, err = applyConcurrently(db, version, m); err != nil {
+				return applied, fmt.Errorf("migrations: migration %d (%s) failed: %w", version, m.description, err)
+			}
+			if !done {
+				applied++
+			}
+			continue
+		}
 		err := db.Transaction(func(tx *gorm.DB) error {
 			if database.IsPostgres(tx) {
 				if err := tx.Exec(`SELECT pg_advisory_xact_lock(7341001)`).Error; err != nil {

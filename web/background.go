@@ -26,6 +26,7 @@ type apiRuntime struct {
 	limiter   *apiauth.RateLimiter
 	shared    *apiauth.SharedRateLimiter // with KEYDESK_REDIS_URL
 	failures  *apiauth.FailedAuthLimiter
+	quotas    *apiauth.QuotaEnforcer
 
 	mu      sync.Mutex
 	started bool
@@ -55,6 +56,7 @@ func newAPIRuntime(cfg config.API, stores *models.Stores, logger *slog.Logger) *
 	rt.limiter = apiauth.NewRateLimiter(apiauth.RateLimits{ReadPerMinute: cfg.ReadPerMinute, WritePerMinute: cfg.WritePerMinute}, stores.Clock)
 	rt.shared = newSharedLimiter(cfg, rt.limiter, logger)
 	rt.failures = apiauth.NewFailedAuthLimiter(cfg.FailedAuthPerMinute, 0, stores.Clock)
+	rt.quotas = newQuotaEnforcer(cfg, stores, logger)
 	stores.Revocations.Subscribe(rt.verifier.RevocationHook())
 	return rt
 }
@@ -186,6 +188,7 @@ func (s *Server) Close() {
 	rt.mu.Unlock()
 	rt.wg.Wait()
 	s.stopMetrics()
+	rt.quotas.Close()
 	if rt.shared != nil {
 		_ = rt.shared.Close()
 	}

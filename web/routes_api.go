@@ -22,7 +22,7 @@ var openAPIDocument []byte
 // Close, in background.go, run their background work).
 func (s *Server) apiRoutes(g routeSet) {
 	rt := s.api
-	handler := api.New(api.Deps{Members: s.Stores.Members, Verifier: rt.verifier, Limiter: rt.keyLimiter(), Failures: rt.failures, Usage: rt.counts})
+	handler := api.New(api.Deps{Members: s.Stores.Members, Verifier: rt.verifier, Limiter: rt.keyLimiter(), Failures: rt.failures, Usage: rt.counts, Quotas: rt.quotas})
 
 	g.Group("", compressPublicBodies()).GET("/openapi.yaml", func(c echo.Context) error {
 		return c.Blob(http.StatusOK, "application/yaml; charset=utf-8", openAPIDocument)

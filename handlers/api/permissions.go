@@ -37,6 +37,7 @@ func (a *API) Require(p keys.Permission) echo.MiddlewareFunc {
 			}
 			if err := key.Permit(p); err != nil {
 				a.count(c, key.KeyID, key.ProgramID, metrics.OutcomeForbidden)
+				a.peekQuota(c, key)
 				return forbidden(c, err)
 			}
 			return next(c)

@@ -84,14 +84,24 @@ func NewSharedRateLimiter(url, prefix string, limits RateLimits, fallback *RateL
 // AllowKey spends one request of the key's shared budget of the category:
 // from this instance's lease when it holds one, otherwise from a new
 // lease it waits for.
-func (s *SharedRateLimiter) AllowKey(_ context.Context, keyID int64, c RateCategory) (bool, time.Duration) {
+func (s *SharedRateLimiter) AllowKey(ctx context.Context, keyID int64, c RateCategory) (bool, time.Duration) {
+	return s.AllowKeyLimit(ctx, keyID, c, 0)
+}
+
+// AllowKeyLimit is AllowKey with the key's own limit per minute (0: the
+// category's default).
+func (s *SharedRateLimiter) AllowKeyLimit(_ context.Context, keyID int64, c RateCategory, override int) (bool, time.Duration) {
 	perMinute := s.limits.perMinute(c)
+	if override > 0 {
+		perMinute = override
+	}
 	if perMinute <= 0 {
 		return true, 0
 	}
 	now := s.now()
 	l := s.leaseFor(keyID, c, perMinute, now)
 	defer l.mu.Unlock()
+	l.perMinute = perMinute
 	l.collect(now)
 	for asked := 0; !l.spend(now); asked++ {
 		if now.Before(l.refusedUntil) {
@@ -101,13 +111,13 @@ func (s *SharedRateLimiter) AllowKey(_ context.Context, keyID int64, c RateCateg
 		// spend it: Redis is too slow to wait for.
 		if asked == 2 {
 			metrics.RateLimitFallbacks.Inc()
-			return s.fallback.Allow(keyID, c)
+			return s.fallback.AllowLimit(keyID, c, override)
 		}
 		if l.inFlight {
 			s.hurry()
 		} else if !s.tryRedis() || !s.ask(l, now, true) {
 			metrics.RateLimitFallbacks.Inc()
-			return s.fallback.Allow(keyID, c)
+			return s.fallback.AllowLimit(keyID, c, override)
 		}
 		var g grant
 		select {
@@ -118,7 +128,7 @@ func (s *SharedRateLimiter) AllowKey(_ context.Context, keyID int64, c RateCateg
 		l.accept(g, now)
 		if g.err != nil {
 			metrics.RateLimitFallbacks.Inc()
-			return s.fallback.Allow(keyID, c)
+			return s.fallback.AllowLimit(keyID, c, override)
 		}
 	}
 	if l.wantsMore(now) && !s.down.Load() {

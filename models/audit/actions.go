@@ -57,7 +57,10 @@ const (
 	ActionKeyExpiring   = "api_key.expiring"
 	ActionKeyExpired    = "api_key.expired"
 	ActionKeyOldExpired = "api_key.old_key_expired"
-	ActionAccessRefused = "access.refused"
+	// ActionKeyQuotaThreshold: a key's calls reached 80 % or 100 % of its
+	// period's quota (once each per period). The system is the actor.
+	ActionKeyQuotaThreshold = "api_key.quota_threshold"
+	ActionAccessRefused     = "access.refused"
 	// ActionMemberCreated records a loyalty member created through the API.
 	ActionMemberCreated = "member.created"
 
@@ -132,6 +135,7 @@ var ActionTable = []Action{
 	{Name: ActionKeyExpiring, Label: "API key expiring soon", Webhook: "api_key.expiring", Mail: true},
 	{Name: ActionKeyExpired, Label: "API key expired", Webhook: "api_key.expired", Mail: true},
 	{Name: ActionKeyOldExpired, Label: "Old API key stopped working"},
+	{Name: ActionKeyQuotaThreshold, Label: "API key quota threshold reached", Webhook: "api_key.quota_threshold", Mail: true},
 	{Name: ActionAccessRefused, Label: "Access refused"},
 	{Name: ActionMemberCreated, Label: "Member created"},
 

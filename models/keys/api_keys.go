@@ -62,6 +62,11 @@ type APIKey struct {
 	OldSealed     []byte
 	OldKeyVersion int64
 	OldExpiresAt  *time.Time
+	// Limits (quota.go): Quota requests per QuotaPeriod (0: no quota) and
+	// RateLimitPerMinute overriding the default limits (0: the default).
+	Quota              int64
+	QuotaPeriod        string
+	RateLimitPerMinute int
 	// Secret is the new key right after Generate or Roll, to show once;
 	// never stored, empty on every key loaded from the database.
 	Secret string `gorm:"-"`
@@ -84,6 +89,9 @@ type KeyInput struct {
 	// Access, when set, replaces the key's permissions and allowed
 	// addresses (Update only).
 	Access *AccessInput
+	// Limits, when set, replaces the key's quota and rate limit (Update
+	// only).
+	Limits *LimitsInput
 }
 
 // Validate trims the input and reports what is wrong with it.
@@ -336,6 +344,9 @@ func (s *Store) Update(ctx context.Context, programID int64, actor audit.Actor, 
 	if err := in.Validate(); err != nil {
 		return nil, err
 	}
+	if err := in.Limits.validate(); err != nil {
+		return nil, err
+	}
 	var acc *access
 	if in.Access != nil {
 		a, err := in.Access.validate()
@@ -351,7 +362,7 @@ func (s *Store) Update(ctx context.Context, programID int64, actor audit.Actor, 
 			return err
 		}
 		accessSame := acc == nil || (acc.restricted == k.Restricted && acc.permissions == k.Permissions && acc.allowedIPs == k.AllowedIPs)
-		if k.Name == in.Name && k.Description == in.Description && accessSame {
+		if k.Name == in.Name && k.Description == in.Description && accessSame && !in.Limits.changes(k) {
 			return ErrNoChanges
 		}
 		var taken int64
@@ -375,7 +386,11 @@ func (s *Store) Update(ctx context.Context, programID int64, actor audit.Actor, 
 		if err != nil {
 			return err
 		}
-		if accessChanged && !detailsChanged {
+		limitsChanged, err := s.updateLimits(tx, programID, actor, k, in.Limits)
+		if err != nil {
+			return err
+		}
+		if (accessChanged || limitsChanged) && !detailsChanged {
 			return nil
 		}
 		entry := keyAudit(audit.ActionKeyUpdated, k)

@@ -35,6 +35,9 @@ func (s *Store) appendAndNotify(tx *gorm.DB, programID int64, actor audit.Actor,
 		}
 		data["api_key"].(map[string]any)["old_key_expires_at"] = until.UTC().Format(time.RFC3339)
 	}
+	if entry.Action == audit.ActionKeyQuotaThreshold {
+		data["percent"], data["period_start"] = entry.Details["percent"], entry.Details["period_start"]
+	}
 	if notice, ok := entry.Details["notice"]; ok {
 		data["notice"] = notice
 	}

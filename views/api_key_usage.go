@@ -50,6 +50,7 @@ var OutcomeLabels = map[string]string{
 	metrics.OutcomeExpired:     "Key expired",
 	metrics.OutcomeForbidden:   "Outside permissions or addresses",
 	metrics.OutcomeRateLimited: "Rate-limited",
+	metrics.OutcomeQuotaExceeded: "Quota exceeded",
 }
 
 // NewUsageView sums counts (any resolution) into the period's bars: hourly

@@ -18,15 +18,16 @@ import (
 // limiter, and the background work that keeps them (the PostgreSQL
 // revocation listener, the periodic flush and eviction).
 type apiRuntime struct {
-	cfg       config.API
-	listenURL string // PostgreSQL only
-	verifier  *apiauth.Verifier
-	usage     *apiauth.UsageRecorder
-	counts    *usage.Recorder // per-key usage by outcome
-	limiter   *apiauth.RateLimiter
-	shared    *apiauth.SharedRateLimiter // with KEYDESK_REDIS_URL
-	failures  *apiauth.FailedAuthLimiter
-	quotas    *apiauth.QuotaEnforcer
+	cfg        config.API
+	listenURL  string // PostgreSQL only
+	verifier   *apiauth.Verifier
+	usage      *apiauth.UsageRecorder
+	counts     *usage.Recorder // per-key usage by outcome
+	limiter    *apiauth.RateLimiter
+	shared     *apiauth.SharedRateLimiter // with KEYDESK_REDIS_URL
+	failures   *apiauth.FailedAuthLimiter
+	quotas     *apiauth.QuotaEnforcer
+	quotaRedis *apiauth.RedisQuotaLedger // with KEYDESK_REDIS_URL
 
 	mu      sync.Mutex
 	started bool
@@ -56,7 +57,7 @@ func newAPIRuntime(cfg config.API, stores *models.Stores, logger *slog.Logger) *
 	rt.limiter = apiauth.NewRateLimiter(apiauth.RateLimits{ReadPerMinute: cfg.ReadPerMinute, WritePerMinute: cfg.WritePerMinute}, stores.Clock)
 	rt.shared = newSharedLimiter(cfg, rt.limiter, logger)
 	rt.failures = apiauth.NewFailedAuthLimiter(cfg.FailedAuthPerMinute, 0, stores.Clock)
-	rt.quotas = newQuotaEnforcer(cfg, stores, logger)
+	rt.quotas, rt.quotaRedis = newQuotaEnforcer(cfg, stores, logger)
 	stores.Revocations.Subscribe(rt.verifier.RevocationHook())
 	return rt
 }
@@ -189,6 +190,9 @@ func (s *Server) Close() {
 	rt.wg.Wait()
 	s.stopMetrics()
 	rt.quotas.Close()
+	if rt.quotaRedis != nil {
+		_ = rt.quotaRedis.Close()
+	}
 	if rt.shared != nil {
 		_ = rt.shared.Close()
 	}

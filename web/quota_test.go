@@ -83,30 +83,61 @@ func burst(t *testing.T, urls []string, headers map[string]string, n int) map[st
 // Q succeed, the rest are 429 QUOTA_EXCEEDED; and again after the leases
 // grew with a first stretch of sequential calls.
 func TestQuotaExactAcrossTwoInstances(t *testing.T) {
-	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
-		a := newTestServer(t, db)
-		b, _ := quotaInstance(t, db)
-		demo := a.Demo.Program
-		k, secret := apiKey(t, a, demo.ID, "Shop")
-		// The key's own rate limit lifts the default 600/min out of the way.
-		setLimits(t, a, k, 25, keys.QuotaPeriodDay, 100000)
-		h := restHeaders(demo.PartnerID, secret)
-		got := burst(t, []string{a.URL, b.URL}, h, 60)
-		if got["200 "] != 25 || got["429 QUOTA_EXCEEDED"] != 35 {
-			t.Fatalf("60 calls against a quota of 25: %v", got)
-		}
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) { quotaExactAcrossTwoInstances(t, db) })
+}
 
-		k2, secret2 := apiKey(t, a, demo.ID, "Warehouse")
-		setLimits(t, a, k2, 300, keys.QuotaPeriodMonth, 100000)
-		h2 := restHeaders(demo.PartnerID, secret2)
-		for i := range 40 { // leases grow with the pace of these
-			if r := apiCall(t, []string{a.URL, b.URL}[i%2], "GET", "/v2/loyalty/program", h2, ""); r.Status != 200 {
-				t.Fatalf("call %d: %d %s", i, r.Status, r.Raw)
-			}
+// The same with the ledger in Redis (KEYDESK_REDIS_URL).
+func TestQuotaExactAcrossTwoInstancesWithRedis(t *testing.T) {
+	url := modeltest.RedisURL(t)
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) { quotaExactAcrossTwoInstances(t, db, withRedis(url, 600)) })
+}
+
+func quotaExactAcrossTwoInstances(t *testing.T, db modeltest.Database, opts ...serverOption) {
+	a := newTestServer(t, db, opts...)
+	b, _ := quotaInstance(t, db, opts...)
+	demo := a.Demo.Program
+	k, secret := apiKey(t, a, demo.ID, "Shop")
+	// The key's own rate limit lifts the default 600/min out of the way.
+	setLimits(t, a, k, 25, keys.QuotaPeriodDay, 100000)
+	h := restHeaders(demo.PartnerID, secret)
+	got := burst(t, []string{a.URL, b.URL}, h, 60)
+	if got["200 "] != 25 || got["429 QUOTA_EXCEEDED"] != 35 {
+		t.Fatalf("60 calls against a quota of 25: %v", got)
+	}
+	// The ledger that counted: Redis when configured, else the database.
+	var rows int64
+	if err := a.Store.DB.Raw(`SELECT COUNT(*) FROM api_key_quota_use`).Scan(&rows).Error; err != nil {
+		t.Fatal(err)
+	}
+	if inRedis := len(opts) > 0; inRedis != (rows == 0) {
+		t.Fatalf("ledger rows in the database: %d (Redis configured: %v)", rows, inRedis)
+	}
+
+	k2, secret2 := apiKey(t, a, demo.ID, "Warehouse")
+	setLimits(t, a, k2, 300, keys.QuotaPeriodMonth, 100000)
+	h2 := restHeaders(demo.PartnerID, secret2)
+	for i := range 40 { // leases grow with the pace of these
+		if r := apiCall(t, []string{a.URL, b.URL}[i%2], "GET", "/v2/loyalty/program", h2, ""); r.Status != 200 {
+			t.Fatalf("call %d: %d %s", i, r.Status, r.Raw)
 		}
-		got = burst(t, []string{a.URL, b.URL}, h2, 400)
-		if got["200 "] != 260 || got["429 QUOTA_EXCEEDED"] != 140 {
-			t.Fatalf("400 calls against the 260 left of 300: %v", got)
+	}
+	got = burst(t, []string{a.URL, b.URL}, h2, 400)
+	if got["200 "] != 260 || got["429 QUOTA_EXCEEDED"] != 140 {
+		t.Fatalf("400 calls against the 260 left of 300: %v", got)
+	}
+
+	// Demand moves to one instance while the other holds a lease: the
+	// units it holds unspent come back and are spent there.
+	k3, secret3 := apiKey(t, a, demo.ID, "Till")
+	setLimits(t, a, k3, 300, keys.QuotaPeriodDay, 100000)
+	h3 := restHeaders(demo.PartnerID, secret3)
+	for i := range 40 {
+		if r := apiCall(t, a.URL, "GET", "/v2/loyalty/program", h3, ""); r.Status != 200 {
+			t.Fatalf("call %d: %d %s", i, r.Status, r.Raw)
 		}
-	})
+	}
+	got = burst(t, []string{b.URL}, h3, 300)
+	if got["200 "] != 260 || got["429 QUOTA_EXCEEDED"] != 40 {
+		t.Fatalf("300 calls on the other instance against the 260 left of 300: %v", got)
+	}
 }

@@ -56,6 +56,22 @@ const RetryInterval = time.Second
 // keys in Redis start with prefix. fallback decides while Redis fails.
 // Close stops it.
 func NewSharedRateLimiter(url, prefix string, limits RateLimits, fallback *RateLimiter, logger *slog.Logger) (*SharedRateLimiter, error) {
+	client, err := newRedisClient(url)
+	if err != nil {
+		return nil, err
+	}
+	metrics.RateLimitBackend.WithLabelValues("shared").Set(1)
+	metrics.RateLimitBackend.WithLabelValues("local").Set(0)
+	s := &SharedRateLimiter{limits: limits, client: client, prefix: prefix, fallback: fallback, logger: logger, now: time.Now,
+		jobs: make(chan leaseJob, 4*leaseBatchMax), urgent: make(chan struct{}, 1),
+		closed: make(chan struct{}), batcherDone: make(chan struct{})}
+	go s.batchLeases()
+	return s, nil
+}
+
+// newRedisClient connects to the Redis at url (redis://…) for quick
+// decisions: short timeouts and no retries.
+func newRedisClient(url string) (*redis.Client, error) {
 	opts, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, err
@@ -71,14 +87,7 @@ func NewSharedRateLimiter(url, prefix string, limits RateLimits, fallback *RateL
 	// keydesk says itself, once, that Redis is down; go-redis would say
 	// it on every dial.
 	silenceRedis.Do(func() { redis.SetLogger(&logging.VoidLogger{}) })
-	client := redis.NewClient(opts)
-	metrics.RateLimitBackend.WithLabelValues("shared").Set(1)
-	metrics.RateLimitBackend.WithLabelValues("local").Set(0)
-	s := &SharedRateLimiter{limits: limits, client: client, prefix: prefix, fallback: fallback, logger: logger, now: time.Now,
-		jobs: make(chan leaseJob, 4*leaseBatchMax), urgent: make(chan struct{}, 1),
-		closed: make(chan struct{}), batcherDone: make(chan struct{})}
-	go s.batchLeases()
-	return s, nil
+	return redis.NewClient(opts), nil
 }
 
 // AllowKey spends one request of the key's shared budget of the category:

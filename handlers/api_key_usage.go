@@ -33,6 +33,13 @@ func (h *Handler) ShowAPIKeyUsage(c echo.Context) error {
 		return err
 	}
 	v := views.NewUsageView(*key, period, counts, clients, now)
+	if key.Quota > 0 && h.quotaUsed != nil {
+		used, err := h.quotaUsed(ctx, key.ID, key.Quota, key.QuotaPeriod)
+		if err != nil {
+			return err
+		}
+		v.Quota = views.QuotaUse{Used: used, Quota: key.Quota, Period: key.QuotaPeriod}
+	}
 	return render(c, http.StatusOK, views.APIKeyUsagePage(h.shell(c, "Usage of "+key.Name, views.NavAPIKeys), v))
 }
 

@@ -5,6 +5,7 @@ package handlers
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -38,6 +39,7 @@ type Handler struct {
 	wakeWebhooks func()
 	mail         MailStatus
 	readiness    func() map[string]string
+	quotaUsed    func(ctx context.Context, keyID, quota int64, period string) (int64, error)
 }
 
 // MailStatus is whether email notices are on and, when the configuration
@@ -71,6 +73,9 @@ type Deps struct {
 	// Readiness names what /readyz reports beside the database (nil:
 	// nothing more).
 	Readiness func() map[string]string
+	// QuotaUsed counts a key's calls in its quota's current period (nil:
+	// quotas are not shown).
+	QuotaUsed func(ctx context.Context, keyID, quota int64, period string) (int64, error)
 }
 
 // New builds the handlers from their dependencies; they read the stores'
@@ -82,7 +87,7 @@ func New(d Deps) *Handler {
 	}
 	return &Handler{stores: d.Stores, sessions: d.Sessions, logger: d.Logger, reauthWindow: d.ReauthWindow, now: d.Stores.Clock,
 		baseURL: d.BaseURL, relyingParty: d.RelyingParty, passkeysOff: passkeysOff,
-		wakeWebhooks: d.WakeWebhooks, mail: d.Mail, readiness: d.Readiness}
+		wakeWebhooks: d.WakeWebhooks, mail: d.Mail, readiness: d.Readiness, quotaUsed: d.QuotaUsed}
 }
 
 // render writes a component after rendering it into a buffer, so a render

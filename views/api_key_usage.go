@@ -34,6 +34,8 @@ type UsageView struct {
 	Failed   int64
 	Clients  []usage.Client
 	Now      time.Time
+	// Quota is the key's use of its quota this period (api_key_quota.templ).
+	Quota QuotaUse
 }
 
 // OutcomeCount is a failure reason's count.
@@ -45,11 +47,11 @@ type OutcomeCount struct {
 
 // OutcomeLabels name the failure reasons for people.
 var OutcomeLabels = map[string]string{
-	metrics.OutcomeInvalid:     "Invalid credentials",
-	metrics.OutcomeInactive:    "Key inactive",
-	metrics.OutcomeExpired:     "Key expired",
-	metrics.OutcomeForbidden:   "Outside permissions or addresses",
-	metrics.OutcomeRateLimited: "Rate-limited",
+	metrics.OutcomeInvalid:       "Invalid credentials",
+	metrics.OutcomeInactive:      "Key inactive",
+	metrics.OutcomeExpired:       "Key expired",
+	metrics.OutcomeForbidden:     "Outside permissions or addresses",
+	metrics.OutcomeRateLimited:   "Rate-limited",
 	metrics.OutcomeQuotaExceeded: "Quota exceeded",
 }
 

@@ -7,7 +7,9 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"sync"
+	"strings"
 	"testing"
+	"time"
 
 	"keydesk/config"
 	"keydesk/models/audit"
@@ -140,4 +142,141 @@ func quotaExactAcrossTwoInstances(t *testing.T, db modeltest.Database, opts ...s
 	if got["200 "] != 260 || got["429 QUOTA_EXCEEDED"] != 40 {
 		t.Fatalf("300 calls on the other instance against the 260 left of 300: %v", got)
 	}
+}
+
+// quotaCall makes one call with the key's headers at path.
+func quotaCall(t *testing.T, base, path string, h map[string]string) apiResponse {
+	t.Helper()
+	return apiCall(t, base, "GET", path, h, "")
+}
+
+// expectQuota checks an answer's status, error code and X-Quota-* headers.
+func expectQuota(t *testing.T, what string, r apiResponse, status int, code string, limit, remaining int, reset string) {
+	t.Helper()
+	var body struct {
+		ErrorCode string `json:"error_code"`
+	}
+	_ = json.Unmarshal([]byte(r.Raw), &body)
+	if r.Status != status || body.ErrorCode != code {
+		t.Fatalf("%s: %d %s, want %d %s", what, r.Status, r.Raw, status, code)
+	}
+	h := r.Header
+	if h.Get("X-Quota-Limit") != strconv.Itoa(limit) || h.Get("X-Quota-Remaining") != strconv.Itoa(remaining) || h.Get("X-Quota-Reset") != reset {
+		t.Fatalf("%s: X-Quota-Limit %q Remaining %q Reset %q, want %d %d %s", what,
+			h.Get("X-Quota-Limit"), h.Get("X-Quota-Remaining"), h.Get("X-Quota-Reset"), limit, remaining, reset)
+	}
+}
+
+// The headers on every answer of a key with a quota; a call that passes
+// authentication, permissions and limits spends one unit whatever its
+// answer (404 included); a refused call (403, 429) spends nothing; the
+// quota is checked after the rate limit; a quota 429 carries Retry-After
+// and counts as a failed call with reason quota_exceeded.
+func TestQuotaHeadersAndWhatSpends(t *testing.T) {
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
+		ts := newTestServer(t, db)
+		now := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+		ts.Store.SetClock(func() time.Time { return now })
+		demo := ts.Demo.Program
+		k, secret := apiKey(t, ts, demo.ID, "Members only")
+		if _, err := ts.Store.Keys.Update(t.Context(), demo.ID, audit.Actor{}, k.ID, keys.KeyInput{Name: k.Name,
+			Access: &keys.AccessInput{Restricted: true, Permissions: []string{string(keys.PermMembersRead)}},
+			Limits: &keys.LimitsInput{Quota: 3, QuotaPeriod: keys.QuotaPeriodDay}}); err != nil {
+			t.Fatal(err)
+		}
+		h := restHeaders(demo.PartnerID, secret)
+		reset := "2026-03-11T00:00:00Z"
+		expectQuota(t, "403 outside the permissions", quotaCall(t, ts.URL, "/v2/loyalty/program", h), 403, "ERROR_FORBIDDEN", 3, 3, reset)
+		expectQuota(t, "404 unknown member", quotaCall(t, ts.URL, "/v2/loyalty/members/nobody", h), 404, "ERROR_NOT_FOUND", 3, 2, reset)
+		expectQuota(t, "200", quotaCall(t, ts.URL, "/v2/loyalty/members", h), 200, "", 3, 1, reset)
+		expectQuota(t, "403 again", quotaCall(t, ts.URL, "/v2/loyalty/program", h), 403, "ERROR_FORBIDDEN", 3, 1, reset)
+		expectQuota(t, "the last unit", quotaCall(t, ts.URL, "/v2/loyalty/members", h), 200, "", 3, 0, reset)
+		r := quotaCall(t, ts.URL, "/v2/loyalty/members", h)
+		expectQuota(t, "past the quota", r, 429, "QUOTA_EXCEEDED", 3, 0, reset)
+		if got := r.Header.Get("Retry-After"); got != "43200" {
+			t.Fatalf("Retry-After %q, want 43200 (until midnight UTC)", got)
+		}
+
+		// Rate limit 1 a minute (overriding the default 600 reads), quota 1:
+		// the second call is over both and answers the rate limit.
+		k2, secret2 := apiKey(t, ts, demo.ID, "Slow")
+		setLimits(t, ts, k2, 1, keys.QuotaPeriodMonth, 1)
+		h2 := restHeaders(demo.PartnerID, secret2)
+		monthReset := "2026-04-01T00:00:00Z"
+		expectQuota(t, "first call", quotaCall(t, ts.URL, "/v2/loyalty/program", h2), 200, "", 1, 0, monthReset)
+		expectQuota(t, "over both", quotaCall(t, ts.URL, "/v2/loyalty/program", h2), 429, "RATE_LIMIT_EXCEEDED", 1, 0, monthReset)
+
+		// Rate limit 2 a minute, quota 1: the second is refused for the
+		// quota (the rate limit allowed it), the third for the rate.
+		k3, secret3 := apiKey(t, ts, demo.ID, "Two a minute")
+		setLimits(t, ts, k3, 1, keys.QuotaPeriodDay, 2)
+		h3 := restHeaders(demo.PartnerID, secret3)
+		expectQuota(t, "first call", quotaCall(t, ts.URL, "/v2/loyalty/program", h3), 200, "", 1, 0, reset)
+		expectQuota(t, "second call", quotaCall(t, ts.URL, "/v2/loyalty/program", h3), 429, "QUOTA_EXCEEDED", 1, 0, reset)
+		expectQuota(t, "third call", quotaCall(t, ts.URL, "/v2/loyalty/program", h3), 429, "RATE_LIMIT_EXCEEDED", 1, 0, reset)
+
+		// A key without a quota carries no X-Quota-* headers.
+		_, plain := apiKey(t, ts, demo.ID, "Plain")
+		if r := quotaCall(t, ts.URL, "/v2/loyalty/program", restHeaders(demo.PartnerID, plain)); r.Status != 200 || r.Header.Get("X-Quota-Limit") != "" {
+			t.Fatalf("key without a quota: %d, X-Quota-Limit %q", r.Status, r.Header.Get("X-Quota-Limit"))
+		}
+
+		// The usage view counts the quota refusal as failed, reason
+		// quota_exceeded, and shows the day's use against the quota.
+		if err := ts.App.FlushUsage(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		var refused int64
+		if err := ts.Store.DB.Raw(`SELECT COALESCE(SUM(count), 0) FROM key_usage WHERE key_id = ? AND outcome = 'quota_exceeded' AND resolution = 'minute'`, k3.ID).Scan(&refused).Error; err != nil {
+			t.Fatal(err)
+		}
+		if refused != 1 {
+			t.Fatalf("quota_exceeded counted %d times for the key, want 1", refused)
+		}
+		c := ts.loggedIn(t, ts.Demo.Full.Email)
+		_, page := c.get("/general/api-keys/" + strconv.FormatInt(k.ID, 10) + "/usage")
+		if !strings.Contains(page, "3 of 3 requests today") {
+			t.Fatalf("usage view without “3 of 3 requests today”:\n%s", page)
+		}
+		_, page = c.get("/general/api-keys/" + strconv.FormatInt(k2.ID, 10) + "/usage")
+		if !strings.Contains(page, "1 of 1 requests this month") {
+			t.Fatal("usage view without “1 of 1 requests this month”")
+		}
+	})
+}
+
+// A day's quota starts again at midnight UTC, a month's on the first of
+// the month, with the clock moved across.
+func TestQuotaPeriodRollOver(t *testing.T) {
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
+		ts := newTestServer(t, db)
+		var mu sync.Mutex
+		now := time.Date(2026, 4, 30, 23, 59, 0, 0, time.UTC)
+		ts.Store.SetClock(func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
+		move := func(to time.Time) { mu.Lock(); now = to; mu.Unlock() }
+		demo := ts.Demo.Program
+		day, daySecret := apiKey(t, ts, demo.ID, "Daily")
+		setLimits(t, ts, day, 2, keys.QuotaPeriodDay, 0)
+		month, monthSecret := apiKey(t, ts, demo.ID, "Monthly")
+		setLimits(t, ts, month, 2, keys.QuotaPeriodMonth, 0)
+		hd, hm := restHeaders(demo.PartnerID, daySecret), restHeaders(demo.PartnerID, monthSecret)
+		for _, h := range []map[string]string{hd, hm} {
+			expectQuota(t, "first", quotaCall(t, ts.URL, "/v2/loyalty/program", h), 200, "", 2, 1, "2026-05-01T00:00:00Z")
+			expectQuota(t, "second", quotaCall(t, ts.URL, "/v2/loyalty/program", h), 200, "", 2, 0, "2026-05-01T00:00:00Z")
+			r := quotaCall(t, ts.URL, "/v2/loyalty/program", h)
+			expectQuota(t, "third", r, 429, "QUOTA_EXCEEDED", 2, 0, "2026-05-01T00:00:00Z")
+			if r.Header.Get("Retry-After") != "60" {
+				t.Fatalf("Retry-After %q, want 60", r.Header.Get("Retry-After"))
+			}
+		}
+		// Midnight UTC, the first of May: both start again.
+		move(time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC))
+		expectQuota(t, "next day", quotaCall(t, ts.URL, "/v2/loyalty/program", hd), 200, "", 2, 1, "2026-05-02T00:00:00Z")
+		expectQuota(t, "next month", quotaCall(t, ts.URL, "/v2/loyalty/program", hm), 200, "", 2, 1, "2026-06-01T00:00:00Z")
+		expectQuota(t, "next month", quotaCall(t, ts.URL, "/v2/loyalty/program", hm), 200, "", 2, 0, "2026-06-01T00:00:00Z")
+		// The next midnight renews the day, not the month.
+		move(time.Date(2026, 5, 2, 0, 0, 1, 0, time.UTC))
+		expectQuota(t, "day 2", quotaCall(t, ts.URL, "/v2/loyalty/program", hd), 200, "", 2, 1, "2026-05-03T00:00:00Z")
+		expectQuota(t, "month, day 2", quotaCall(t, ts.URL, "/v2/loyalty/program", hm), 429, "QUOTA_EXCEEDED", 2, 0, "2026-06-01T00:00:00Z")
+	})
 }

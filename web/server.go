@@ -88,6 +88,7 @@ func New(cfg config.Options, stores *models.Stores, logger *slog.Logger) (*Serve
 		WakeWebhooks: webhooks.Wake,
 		Mail:         mail,
 		Readiness:    api.readiness,
+		QuotaUsed:    api.quotas.Used,
 	})
 
 	e := echo.New()

@@ -2,12 +2,15 @@ package web_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
-	"sync"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -278,5 +281,166 @@ func TestQuotaPeriodRollOver(t *testing.T) {
 		move(time.Date(2026, 5, 2, 0, 0, 1, 0, time.UTC))
 		expectQuota(t, "day 2", quotaCall(t, ts.URL, "/v2/loyalty/program", hd), 200, "", 2, 1, "2026-05-03T00:00:00Z")
 		expectQuota(t, "month, day 2", quotaCall(t, ts.URL, "/v2/loyalty/program", hm), 429, "QUOTA_EXCEEDED", 2, 0, "2026-06-01T00:00:00Z")
+	})
+}
+
+// The 80 % and 100 % alerts of a period are emitted once each, however
+// many calls on how many instances cross them at once: webhook
+// api_key.quota_threshold with percent and period_start, audited, and
+// mailed once per threshold to each full-access admin.
+func TestQuotaAlertsOnceAcrossInstances(t *testing.T) {
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
+		_, smtpAddr := startMailSink(t)
+		mail := func(cfg *config.Options) {
+			cfg.Events.SMTPURL, cfg.Events.MailFrom, cfg.BaseURL = "smtp://"+smtpAddr, "keydesk@example.test", "https://keydesk.example.test"
+		}
+		a := newTestServer(t, db, mail)
+		b, bApp := quotaInstance(t, db, mail)
+		demo := a.Demo.Program
+		k, secret := apiKey(t, a, demo.ID, "Shop")
+		setLimits(t, a, k, 10, keys.QuotaPeriodDay, 100000)
+		got := burst(t, []string{a.URL, b.URL}, restHeaders(demo.PartnerID, secret), 40)
+		if got["200 "] != 10 {
+			t.Fatalf("40 calls against a quota of 10: %v", got)
+		}
+		// Closing both instances waits for the alerts they were emitting.
+		a.App.Close()
+		bApp.Close()
+
+		// Every instance racing to emit the same alerts adds nothing.
+		period, start, _ := keys.QuotaPeriodAt(keys.QuotaPeriodDay, time.Now())
+		var wg sync.WaitGroup
+		for range 8 {
+			for _, p := range keys.QuotaAlertPercents {
+				wg.Go(func() {
+					if emitted, err := a.Store.Keys.EmitQuotaAlert(t.Context(), k.ID, period, start, p); err != nil || emitted {
+						t.Errorf("alert %d emitted again (%v, %v)", p, emitted, err)
+					}
+				})
+			}
+		}
+		wg.Wait()
+
+		var payloads []string
+		if err := a.Store.DB.Raw(`SELECT payload FROM outbox_events WHERE event_type = 'api_key.quota_threshold' ORDER BY id`).Scan(&payloads).Error; err != nil {
+			t.Fatal(err)
+		}
+		var percents []int
+		for _, p := range payloads {
+			var ev struct {
+				Data struct {
+					Percent     int    `json:"percent"`
+					PeriodStart string `json:"period_start"`
+					APIKey      struct {
+						Identifier string `json:"identifier"`
+					} `json:"api_key"`
+				} `json:"data"`
+			}
+			if err := json.Unmarshal([]byte(p), &ev); err != nil {
+				t.Fatal(err)
+			}
+			if ev.Data.PeriodStart != start.Format(time.RFC3339) || ev.Data.APIKey.Identifier != k.Identifier {
+				t.Fatalf("alert payload %s", p)
+			}
+			percents = append(percents, ev.Data.Percent)
+		}
+		if len(percents) != 2 || percents[0]+percents[1] != 180 || percents[0] == percents[1] {
+			t.Fatalf("alerts %v, want 80 and 100 once each", percents)
+		}
+		var audited int64
+		if err := a.Store.DB.Raw(`SELECT COUNT(*) FROM audit_events WHERE action = 'api_key.quota_threshold' AND target_id = ?`, k.Identifier).Scan(&audited).Error; err != nil {
+			t.Fatal(err)
+		}
+		if audited != 2 {
+			t.Fatalf("%d audit events, want 2", audited)
+		}
+
+		// Mail (on in both instances): one per threshold to each
+		// full-access admin; events the instances had not dispatched yet
+		// are dispatched here.
+		if _, err := a.Store.Outbox.Dispatch(t.Context(), 100); err != nil {
+			t.Fatal(err)
+		}
+		var mails []string
+		if err := a.Store.DB.Raw(`SELECT recipient FROM mail_deliveries WHERE event_type = 'api_key.quota_threshold' ORDER BY id`).Scan(&mails).Error; err != nil {
+			t.Fatal(err)
+		}
+		if len(mails) != 2 || mails[0] != a.Demo.Full.Email || mails[1] != a.Demo.Full.Email {
+			t.Fatalf("mails to %v, want two to %s", mails, a.Demo.Full.Email)
+		}
+	})
+}
+
+// The Edit dialog sets Quota, Quota period and Rate limit: bad input is
+// refused with a clear message and changes nothing; a change is audited
+// as api_key.updated with before/after, and the dialog shows it again.
+func TestEditDialogQuotaAndRateLimit(t *testing.T) {
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
+		ts := newTestServer(t, db)
+		k, _ := apiKey(t, ts, ts.Demo.Program.ID, "Shop")
+		c := ts.loggedIn(t, ts.Demo.Full.Email)
+		path := "/general/api-keys/" + strconv.FormatInt(k.ID, 10) + "/edit"
+		countUpdates := func() int64 {
+			var n int64
+			if err := ts.Store.DB.Raw(`SELECT COUNT(*) FROM audit_events WHERE action = 'api_key.updated' AND target_id = ?`, k.Identifier).Scan(&n).Error; err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		for _, bad := range []struct{ quota, period, rate, message string }{
+			{"ten", "day", "", "Quota must be a whole number"},
+			{"0", "day", "", "Quota must be a whole number"},
+			{"-5", "month", "", "Quota must be a whole number"},
+			{"100", "week", "", "Choose the quota period: Day or Month."},
+			{"", "", "1.5", "Rate limit must be a whole number"},
+			{"", "", "99999999", "Rate limit must be a whole number"},
+		} {
+			resp, body := c.htmx(http.MethodPost, path, url.Values{"name": {"Shop"}, "quota": {bad.quota}, "quota_period": {bad.period}, "rate_limit": {bad.rate}})
+			if resp.StatusCode != 200 || !strings.Contains(body, bad.message) || !strings.Contains(body, `aria-invalid="true"`) {
+				t.Fatalf("quota %q period %q rate %q: %d, want the message %q\n%s", bad.quota, bad.period, bad.rate, resp.StatusCode, bad.message, body)
+			}
+		}
+		if got, _ := ts.Store.Keys.ByID(t.Context(), k.ProgramID, k.ID); got.Quota != 0 || got.QuotaPeriod != "" || got.RateLimitPerMinute != 0 || countUpdates() != 0 {
+			t.Fatalf("bad input changed the key: %+v, %d audit events", got, countUpdates())
+		}
+
+		resp, body := c.htmx(http.MethodPost, path, url.Values{"name": {"Shop"}, "quota": {" 5000 "}, "quota_period": {"month"}, "rate_limit": {"90"}})
+		if resp.StatusCode != 200 || !strings.Contains(body, `id="keys-panel"`) {
+			t.Fatalf("save: %d\n%s", resp.StatusCode, body)
+		}
+		got, _ := ts.Store.Keys.ByID(t.Context(), k.ProgramID, k.ID)
+		if got.Quota != 5000 || got.QuotaPeriod != "month" || got.RateLimitPerMinute != 90 {
+			t.Fatalf("saved %+v", got)
+		}
+		var details string
+		if err := ts.Store.DB.Raw(`SELECT details FROM audit_events WHERE action = 'api_key.updated' AND target_id = ? ORDER BY id DESC LIMIT 1`, k.Identifier).Scan(&details).Error; err != nil {
+			t.Fatal(err)
+		}
+		var d struct {
+			Before, After map[string]any
+		}
+		if err := json.Unmarshal([]byte(details), &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.Before["quota"] != float64(0) || d.Before["rate_limit_per_minute"] != float64(0) ||
+			d.After["quota"] != float64(5000) || d.After["quota_period"] != "month" || d.After["rate_limit_per_minute"] != float64(90) {
+			t.Fatalf("audit details %s", details)
+		}
+		if countUpdates() != 1 {
+			t.Fatalf("%d audit events for one save", countUpdates())
+		}
+		_, body = c.htmx(http.MethodGet, path, nil)
+		if !strings.Contains(body, `value="5000"`) || !strings.Contains(body, `value="90"`) || !strings.Contains(body, `<option value="month" selected`) {
+			t.Fatalf("the dialog does not show the saved limits:\n%s", body)
+		}
+		// Saving the same again changes nothing; emptying the fields removes
+		// quota and override.
+		if resp, _ := c.htmx(http.MethodPost, path, url.Values{"name": {"Shop"}, "quota": {"5000"}, "quota_period": {"month"}, "rate_limit": {"90"}}); !strings.Contains(fmt.Sprint(resp.Header), "No changes to save.") || countUpdates() != 1 {
+			t.Fatalf("saving the same limits again: %v, %d audit events", resp.Header, countUpdates())
+		}
+		c.htmx(http.MethodPost, path, url.Values{"name": {"Shop"}, "quota": {""}, "quota_period": {"month"}, "rate_limit": {""}})
+		if got, _ := ts.Store.Keys.ByID(t.Context(), k.ProgramID, k.ID); got.Quota != 0 || got.QuotaPeriod != "" || got.RateLimitPerMinute != 0 || countUpdates() != 2 {
+			t.Fatalf("emptied: %+v, %d audit events", got, countUpdates())
+		}
 	})
 }

@@ -444,3 +444,44 @@ func TestEditDialogQuotaAndRateLimit(t *testing.T) {
 		}
 	})
 }
+
+// With Redis down the quota falls back as the rate limits do: logged once,
+// shown by /readyz, and the instance spends at most its reservation (here,
+// never having heard from Redis, one unit) before refusing: the quota is
+// never exceeded by more than what each instance reserved.
+func TestQuotaWithRedisDown(t *testing.T) {
+	ln := httptest.NewServer(http.NotFoundHandler())
+	deadURL := "redis://" + strings.TrimPrefix(ln.URL, "http://") + "/0"
+	ln.Close()
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
+		ts := newTestServer(t, db, withRedis(deadURL, 600))
+		demo := ts.Demo.Program
+		k, secret := apiKey(t, ts, demo.ID, "Shop")
+		setLimits(t, ts, k, 10, keys.QuotaPeriodDay, 0)
+		h := restHeaders(demo.PartnerID, secret)
+		got := map[int]int{}
+		for range 5 {
+			got[quotaCall(t, ts.URL, "/v2/loyalty/program", h).Status]++
+		}
+		if got[200] != 1 || got[429] != 4 {
+			t.Fatalf("statuses %v with Redis down: want the one unit reserved, then 429", got)
+		}
+		if n := strings.Count(ts.Logs.String(), "Redis quotas unavailable"); n != 1 {
+			t.Errorf("the fallback was logged %d times, want once", n)
+		}
+		resp, err := http.Get(ts.URL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body struct {
+			Details map[string]string `json:"details"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			t.Fatal(err)
+		}
+		if body.Details["quotas"] != "local allowance (Redis unavailable)" {
+			t.Errorf("/readyz quotas %q", body.Details["quotas"])
+		}
+	})
+}

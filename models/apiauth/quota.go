@@ -3,6 +3,7 @@ package apiauth
 import (
 	"context"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -209,12 +210,17 @@ func (e *QuotaEnforcer) renew(ctx context.Context, keyID int64, l *quotaLease, w
 	l.granted, l.left, l.taken, l.seen = g.Granted, g.Granted, now, g.Used+g.Reserved
 	life := QuotaShortLease
 	if g.Granted*quotaLongLeaseRoom <= l.quota-l.seen {
-		life = QuotaLongLease
+		// Long leases end at spread-out times, so that keys leased together
+		// (a warm-up, a restart) do not all come back to the ledger at once.
+		life = QuotaLongLease - rand.N(QuotaLongLease/4)
 	}
 	l.expires = now.Add(life)
 	if g.Granted > 0 {
 		gen := l.gen
-		time.AfterFunc(life, func() { e.expire(keyID, l, gen) })
+		// Shortly before the lease ends, a key still in use renews it in
+		// the background (calls never wait for an expired lease's
+		// renewal); an idle one gives its units back.
+		time.AfterFunc(life-life/10, func() { e.expire(keyID, l, gen) })
 	}
 	e.alert(keyID, l, g.Used-spent, g.Used)
 	return g, nil
@@ -256,8 +262,8 @@ func (e *QuotaEnforcer) renewAhead(keyID int64, l *quotaLease, gen uint64) {
 	}
 }
 
-// expire gives a lease's unspent units back to the ledger when its
-// lifetime ends.
+// expire ends a lease shortly before its lifetime does: a lease in use
+// is renewed (settled and replaced), an unused one gives its units back.
 func (e *QuotaEnforcer) expire(keyID int64, l *quotaLease, gen uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -265,6 +271,13 @@ func (e *QuotaEnforcer) expire(keyID int64, l *quotaLease, gen uint64) {
 		return
 	}
 	spent := l.granted - l.left
+	now := e.now()
+	if p, _, _ := keys.QuotaPeriodAt(periodKind(l.period), now); spent > 0 && p == l.period {
+		if _, err := e.renew(context.Background(), keyID, l, l.size(now), now); err != nil {
+			e.logger.Warn("quota lease not renewed", "key_id", keyID, "error", err.Error())
+		}
+		return
+	}
 	g, err := e.ledger.RenewQuotaLease(context.Background(), keyID, l.period, l.quota, l.granted, spent, 0)
 	if err != nil {
 		e.logger.Warn("quota lease not settled; its units stay reserved", "key_id", keyID, "error", err.Error())

@@ -75,9 +75,13 @@ func NewQuotaEnforcer(ledger QuotaLedger, alerts QuotaAlerter, now database.Cloc
 
 // quotaLease is this instance's share of one key's period.
 type quotaLease struct {
-	mu     sync.Mutex
+	mu sync.Mutex
+	// The period the lease is of: its kind (day or month), ledger name,
+	// start and the next one's start.
+	kind   string
 	period string
 	start  time.Time
+	next   time.Time
 	quota  int64
 	// The lease held: granted units, left of them, until expires. gen
 	// changes with every renewal (timers of older leases do nothing).
@@ -106,14 +110,19 @@ func (e *QuotaEnforcer) lease(keyID int64) *quotaLease {
 // nothing.
 func (e *QuotaEnforcer) Spend(ctx context.Context, k *VerifiedKey) (QuotaDecision, error) {
 	now := e.now()
-	period, start, next := keys.QuotaPeriodAt(k.QuotaPeriod, now)
-	d := QuotaDecision{Limit: k.Quota, Reset: next}
 	l := e.lease(k.KeyID)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := e.switchPeriod(ctx, k.KeyID, l, period, start, k.Quota); err != nil {
-		return d, err
+	period := l.period
+	if l.kind != k.QuotaPeriod || now.Before(l.start) || !now.Before(l.next) || l.quota != k.Quota {
+		var start, next time.Time
+		period, start, next = keys.QuotaPeriodAt(k.QuotaPeriod, now)
+		if err := e.switchPeriod(ctx, k.KeyID, l, period, start, k.Quota); err != nil {
+			return QuotaDecision{Limit: k.Quota, Reset: next}, err
+		}
+		l.kind, l.next = k.QuotaPeriod, next
 	}
+	d := QuotaDecision{Limit: k.Quota, Reset: l.next}
 	var waited time.Duration
 	for {
 		if l.left > 0 && now.Before(l.expires) {
@@ -155,6 +164,7 @@ func (e *QuotaEnforcer) Spend(ctx context.Context, k *VerifiedKey) (QuotaDecisio
 				if err := e.switchPeriod(ctx, k.KeyID, l, p, s, k.Quota); err != nil {
 					return d, err
 				}
+				l.kind, l.next = k.QuotaPeriod, n
 				period, d.Reset, waited = p, n, 0
 			}
 			continue
@@ -192,7 +202,16 @@ func (l *quotaLease) size(now time.Time) int64 {
 	} else if l.spentLast > 0 {
 		want = l.spentLast * int64(QuotaLongLease) / int64(max(l.lastSpan, time.Millisecond))
 	}
-	return max(1, min(want, quotaMaxLease, (l.quota-l.seen)/quotaLeaseShare))
+	want = min(want, quotaMaxLease, (l.quota-l.seen)/quotaLeaseShare)
+	// A lease ends at the next alert mark, so that the call reaching it
+	// settles the lease at once and the alert is not held up.
+	for _, p := range keys.QuotaAlertPercents {
+		if mark := keys.QuotaAlertMark(l.quota, p); l.seen < mark {
+			want = min(want, mark-l.seen)
+			break
+		}
+	}
+	return max(1, want)
 }
 
 // renew settles l's lease and takes a new one of up to want units (l is

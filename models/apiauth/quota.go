@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"keydesk/models/database"
@@ -66,6 +67,8 @@ type QuotaEnforcer struct {
 	leases sync.Map // key id → *quotaLease
 	// background settlements and alerts, waited for by Close.
 	work sync.WaitGroup
+	// closed: lease timers that fire after Close do nothing.
+	closed atomic.Bool
 }
 
 // NewQuotaEnforcer builds an enforcer over ledger; alerts may be nil.
@@ -269,6 +272,9 @@ func (e *QuotaEnforcer) renewAhead(keyID int64, l *quotaLease, gen uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.renewing = false
+	if e.closed.Load() {
+		return
+	}
 	if l.gen != gen || l.left > 0 {
 		return
 	}
@@ -284,6 +290,9 @@ func (e *QuotaEnforcer) renewAhead(keyID int64, l *quotaLease, gen uint64) {
 // expire ends a lease shortly before its lifetime does: a lease in use
 // is renewed (settled and replaced), an unused one gives its units back.
 func (e *QuotaEnforcer) expire(keyID int64, l *quotaLease, gen uint64) {
+	if e.closed.Load() {
+		return
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.gen != gen || l.granted == 0 {
@@ -361,6 +370,7 @@ func (e *QuotaEnforcer) Used(ctx context.Context, keyID int64, quota int64, kind
 // Close settles every lease this instance holds (their unspent units go
 // back) and waits for background settlements and alerts.
 func (e *QuotaEnforcer) Close() {
+	e.closed.Store(true)
 	e.leases.Range(func(k, v any) bool {
 		l := v.(*quotaLease)
 		l.mu.Lock()

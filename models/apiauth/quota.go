@@ -37,7 +37,7 @@ const (
 	quotaLeaseShare       = 16 // a lease is at most 1/16 of what is left
 	quotaMaxLease         = 10000
 	quotaWaitStep         = 20 * time.Millisecond
-	quotaWaitForHeldUnits = QuotaShortLease + 500*time.Millisecond
+	quotaWaitForHeldUnits = 2 * QuotaShortLease
 )
 
 // QuotaDecision is the answer for one call of a key with a quota.
@@ -96,6 +96,8 @@ type quotaLease struct {
 	// includes this lease); spentLast is what the previous lease spent in
 	// lastSpan, for sizing the next.
 	seen      int64
+	long      bool      // the lease is long (QuotaLongLease)
+	lastSpend time.Time // when a call last spent from it
 	spentLast int64
 	lastSpan  time.Duration
 	renewing  bool
@@ -130,6 +132,7 @@ func (e *QuotaEnforcer) Spend(ctx context.Context, k *VerifiedKey) (QuotaDecisio
 	for {
 		if l.left > 0 && now.Before(l.expires) {
 			l.left--
+			l.lastSpend = now
 			d.Allowed, d.Remaining = true, max(0, l.quota-l.seen+l.left)
 			if l.left == 0 && !l.renewing {
 				// Renew ahead: settles this lease now (alerts, other
@@ -231,7 +234,8 @@ func (e *QuotaEnforcer) renew(ctx context.Context, keyID int64, l *quotaLease, w
 	l.gen++
 	l.granted, l.left, l.taken, l.seen = g.Granted, g.Granted, now, g.Used+g.Reserved
 	life := QuotaShortLease
-	if g.Granted*quotaLongLeaseRoom <= l.quota-l.seen {
+	l.long = g.Granted*quotaLongLeaseRoom <= l.quota-l.seen
+	if l.long {
 		// Long leases end at spread-out times, so that keys leased together
 		// (a warm-up, a restart) do not all come back to the ledger at once.
 		life = QuotaLongLease - rand.N(QuotaLongLease/4)
@@ -300,7 +304,11 @@ func (e *QuotaEnforcer) expire(keyID int64, l *quotaLease, gen uint64) {
 	}
 	spent := l.granted - l.left
 	now := e.now()
-	if p, _, _ := keys.QuotaPeriodAt(periodKind(l.period), now); spent > 0 && p == l.period {
+	// Only a long lease still in use (spent from in the last few seconds)
+	// is renewed; a short one (near the end of the quota) always gives its
+	// units back, so that another instance's calls can spend them.
+	inUse := l.long && spent > 0 && now.Sub(l.lastSpend) < QuotaLongLease/8
+	if p, _, _ := keys.QuotaPeriodAt(periodKind(l.period), now); inUse && p == l.period {
 		if _, err := e.renew(context.Background(), keyID, l, l.size(now), now); err != nil {
 			e.logger.Warn("quota lease not renewed", "key_id", keyID, "error", err.Error())
 		}

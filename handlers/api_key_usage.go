@@ -33,6 +33,15 @@ func (h *Handler) ShowAPIKeyUsage(c echo.Context) error {
 		return err
 	}
 	v := views.NewUsageView(*key, period, counts, clients, now, h.usageFlush)
+	if key.Quota > 0 && h.quotaUsed != nil {
+		// The quota's ledger may be Redis: while it is down the page shows
+		// the rest without the quota line.
+		if used, err := h.quotaUsed(ctx, key.ID, key.Quota, key.QuotaPeriod); err != nil {
+			h.logger.Warn("quota use unavailable for the usage view", "key_id", key.ID, "error", err.Error())
+		} else {
+			v.Quota = views.QuotaUse{Used: used, Quota: key.Quota, Period: key.QuotaPeriod}
+		}
+	}
 	return render(c, http.StatusOK, views.APIKeyUsagePage(h.shell(c, "Usage of "+key.Name, views.NavAPIKeys), v))
 }
 

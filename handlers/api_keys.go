@@ -123,8 +123,15 @@ func (h *Handler) EditAPIKeyDialog(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.KeyFormDialog(views.KeyForm{KeyID: k.ID, Name: k.Name, Description: k.Description,
-		Restricted: k.Restricted, Permissions: strings.Fields(k.Permissions), AllowedIPs: k.AllowedIPs}))
+	f := views.KeyForm{KeyID: k.ID, Name: k.Name, Description: k.Description,
+		Restricted: k.Restricted, Permissions: strings.Fields(k.Permissions), AllowedIPs: k.AllowedIPs, QuotaPeriod: k.QuotaPeriod}
+	if k.Quota > 0 {
+		f.Quota = strconv.FormatInt(k.Quota, 10)
+	}
+	if k.RateLimitPerMinute > 0 {
+		f.RateLimit = strconv.Itoa(k.RateLimitPerMinute)
+	}
+	return render(c, http.StatusOK, views.KeyFormDialog(f))
 }
 
 // UpdateAPIKey saves the Edit dialog.
@@ -134,13 +141,19 @@ func (h *Handler) UpdateAPIKey(c echo.Context) error {
 		return err
 	}
 	in := keys.KeyInput{Name: c.FormValue("name"), Description: c.FormValue("description"), Access: accessInput(c)}
-	key, err := h.stores.Keys.Update(c.Request().Context(), principalOf(c).Program.ID, actor(c), id, in)
+	var key *keys.APIKey
+	limits, err := keys.ParseLimitsForm(c.FormValue("quota"), c.FormValue("quota_period"), c.FormValue("rate_limit"))
+	if err == nil {
+		in.Limits = limits
+		key, err = h.stores.Keys.Update(c.Request().Context(), principalOf(c).Program.ID, actor(c), id, in)
+	}
 	if errors.Is(err, keys.ErrNoChanges) {
 		return h.renderPanel(c, toastInfo, "No changes to save.")
 	}
 	if err != nil {
 		return h.keyFormError(c, views.KeyForm{KeyID: id, Name: in.Name, Description: in.Description,
-			Restricted: in.Access.Restricted, Permissions: in.Access.Permissions, AllowedIPs: input.StripUnsafe(in.Access.AllowedIPs)}, err)
+			Restricted: in.Access.Restricted, Permissions: in.Access.Permissions, AllowedIPs: input.StripUnsafe(in.Access.AllowedIPs),
+			Quota: input.StripUnsafe(c.FormValue("quota")), QuotaPeriod: input.StripUnsafe(c.FormValue("quota_period")), RateLimit: input.StripUnsafe(c.FormValue("rate_limit"))}, err)
 	}
 	return h.renderPanel(c, toastSuccess, "API key “"+key.Name+"” saved.")
 }

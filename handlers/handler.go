@@ -5,6 +5,7 @@ package handlers
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -41,6 +42,7 @@ type Handler struct {
 	// usageFlush is how often counted calls reach the database.
 	usageFlush time.Duration
 	sso        SSOOptions
+	quotaUsed  func(ctx context.Context, keyID, quota int64, period string) (int64, error)
 }
 
 // MailStatus is whether email notices are on and, when the configuration
@@ -81,6 +83,9 @@ type Deps struct {
 	// SSO is the identity providers' HTTP client and whether private
 	// issuers are allowed.
 	SSO SSOOptions
+	// QuotaUsed counts a key's calls in its quota's current period (nil:
+	// quotas are not shown).
+	QuotaUsed func(ctx context.Context, keyID, quota int64, period string) (int64, error)
 }
 
 // New builds the handlers from their dependencies; they read the stores'
@@ -92,7 +97,7 @@ func New(d Deps) *Handler {
 	}
 	return &Handler{stores: d.Stores, sessions: d.Sessions, logger: d.Logger, reauthWindow: d.ReauthWindow, now: d.Stores.Clock,
 		baseURL: d.BaseURL, relyingParty: d.RelyingParty, passkeysOff: passkeysOff,
-		wakeWebhooks: d.WakeWebhooks, mail: d.Mail, readiness: d.Readiness, usageFlush: d.UsageFlushInterval, sso: d.SSO}
+		wakeWebhooks: d.WakeWebhooks, mail: d.Mail, readiness: d.Readiness, usageFlush: d.UsageFlushInterval, sso: d.SSO, quotaUsed: d.QuotaUsed}
 }
 
 // render writes a component after rendering it into a buffer, so a render

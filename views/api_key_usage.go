@@ -60,6 +60,8 @@ type UsageView struct {
 	Now      time.Time
 	// Freshness says how far behind the counts can be.
 	Freshness string
+	// Quota is the key's use of its quota this period (api_key_quota.templ).
+	Quota QuotaUse
 }
 
 // OutcomeCount is a failure reason's count.

@@ -29,6 +29,8 @@ type apiRuntime struct {
 	limiter    *apiauth.RateLimiter
 	shared     *apiauth.SharedRateLimiter // with KEYDESK_REDIS_URL
 	failures   *apiauth.FailedAuthLimiter
+	quotas     *apiauth.QuotaEnforcer
+	quotaRedis *apiauth.RedisQuotaLedger // with KEYDESK_REDIS_URL
 
 	mu      sync.Mutex
 	started bool
@@ -59,6 +61,7 @@ func newAPIRuntime(cfg config.API, stores *models.Stores, logger *slog.Logger) *
 	rt.shared = newSharedLimiter(cfg, rt.limiter, logger)
 	rt.failures = apiauth.NewFailedAuthLimiter(cfg.FailedAuthPerMinute, 0, stores.Clock)
 	rt.management = apiauth.NewManagementVerifier(stores.ManagementKeys, rt.verifier, stores.Clock)
+	rt.quotas, rt.quotaRedis = newQuotaEnforcer(cfg, stores, logger)
 	stores.Revocations.Subscribe(rt.verifier.RevocationHook())
 	return rt
 }
@@ -198,6 +201,10 @@ func (s *Server) Close() {
 	rt.mu.Unlock()
 	rt.wg.Wait()
 	s.stopMetrics()
+	rt.quotas.Close()
+	if rt.quotaRedis != nil {
+		_ = rt.quotaRedis.Close()
+	}
 	if rt.shared != nil {
 		_ = rt.shared.Close()
 	}

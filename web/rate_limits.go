@@ -36,8 +36,12 @@ func (rt *apiRuntime) keyLimiter() apiauth.KeyLimiter {
 
 // readiness adds the rate limit backend to /readyz.
 func (rt *apiRuntime) readiness() map[string]string {
-	if rt.shared == nil {
-		return map[string]string{"rate_limits": "local"}
+	out := map[string]string{"rate_limits": "local", "quotas": "database"}
+	if rt.shared != nil {
+		out["rate_limits"] = rt.shared.Status()
 	}
-	return map[string]string{"rate_limits": rt.shared.Status()}
+	if rt.quotaRedis != nil {
+		out["quotas"] = rt.quotaRedis.Status()
+	}
+	return out
 }

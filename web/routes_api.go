@@ -23,7 +23,7 @@ var openAPIDocument []byte
 // Close, in background.go, run their background work).
 func (s *Server) apiRoutes(g routeSet) {
 	rt := s.api
-	handler := api.New(api.Deps{Members: s.Stores.Members, Verifier: rt.verifier, Limiter: rt.keyLimiter(), Failures: rt.failures, Usage: rt.counts})
+	handler := api.New(api.Deps{Members: s.Stores.Members, Verifier: rt.verifier, Limiter: rt.keyLimiter(), Failures: rt.failures, Usage: rt.counts, Quotas: rt.quotas})
 
 	v2 := func(path string) string { return under(routes.API, path) }
 	g.Group("", compressPublicBodies()).GET(v2(routes.APIOpenAPI), func(c echo.Context) error {

@@ -94,6 +94,7 @@ func New(cfg config.Options, stores *models.Stores, logger *slog.Logger) (*Serve
 		// The usage recorder flushes on the last-used tick (background.go).
 		UsageFlushInterval: cfg.API.LastUsedInterval,
 		SSO:                ssoOptions(cfg.Events.Webhooks.AllowPrivate),
+		QuotaUsed:          api.quotas.Used,
 	})
 
 	e := echo.New()

@@ -93,7 +93,11 @@ func run() int {
 	flag.BoolVar(&cfg.audit, "audit", true, "run the audit-trail benchmark (scenario 5)")
 	flag.StringVar(&cfg.profileDir, "profile", "", "instead of the scenarios, run scenario 1's loads against an in-process server and write CPU profiles (healthz.pprof, auth.pprof) into this directory")
 	flag.StringVar(&cfg.only, "only", "", "run only these scenarios, comma-separated numbers (e.g. 9 or 4,9); 2, 6 and 7 read scenario 1's results, so they run it too")
+	flag.Int64Var(&benchLimits.Quota, "quota", benchLimits.Quota, "every seeded key's daily quota (0: none), never reached")
 	flag.Parse()
+	if benchLimits.Quota == 0 {
+		benchLimits.QuotaPeriod = ""
+	}
 	if cfg.smoke {
 		cfg.duration, cfg.warmup, cfg.proofDuration, cfg.consoleDuration = time.Second, 500*time.Millisecond, 500*time.Millisecond, time.Second
 		cfg.programs, cfg.trials = min(cfg.programs, 20), min(cfg.trials, 5)

@@ -76,7 +76,8 @@ func closeDB(db *gorm.DB) {
 }
 
 // seed creates programs × keysPerProgram API keys through the store (the
-// same code path as the console, audit events included) and one
+// same code path as the console, audit events included), each restricted,
+// allowlisted and with a quota (benchLimits), and one
 // full-access admin of the first program.
 func seed(store *models.Stores, programs, keysPerProgram, workers int) (*seeded, error) {
 	ctx := context.Background()
@@ -118,6 +119,7 @@ func seed(store *models.Stores, programs, keysPerProgram, workers int) (*seeded,
 						Name:        k.Name,
 						Description: k.Description,
 						Access:      &benchAccess,
+						Limits:      &benchLimits,
 					})
 					if err != nil {
 						errs <- fmt.Errorf("program %d key %d: restrict: %w", i, j, err)
@@ -149,6 +151,11 @@ func seed(store *models.Stores, programs, keysPerProgram, workers int) (*seeded,
 	out.took = time.Since(start)
 	return out, nil
 }
+
+// benchLimits is every seeded key's quota: large enough never to be
+// reached, so scenario 1 measures spending it (issue 25: with a quota on
+// every key, authenticated/unauthenticated ≥ 0.90).
+var benchLimits = keys.LimitsInput{Quota: 1_000_000_000, QuotaPeriod: keys.QuotaPeriodDay}
 
 // benchAccess is every seeded key's access: restricted to what the bench
 // calls, from loopback only.

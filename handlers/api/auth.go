@@ -28,6 +28,7 @@ type API struct {
 	limiter  apiauth.KeyLimiter
 	failures *apiauth.FailedAuthLimiter
 	usage    UsageCounter
+	quotas   *apiauth.QuotaEnforcer
 }
 
 // Deps are what the API handlers work with, all given at construction.
@@ -40,11 +41,13 @@ type Deps struct {
 	Failures *apiauth.FailedAuthLimiter
 	// Usage counts every verification against its key (nil: none).
 	Usage UsageCounter
+	// Quotas spends the quotas of keys that have one (nil: not enforced).
+	Quotas *apiauth.QuotaEnforcer
 }
 
 // New builds the API handlers from their dependencies.
 func New(d Deps) *API {
-	return &API{members: d.Members, verifier: d.Verifier, limiter: d.Limiter, failures: d.Failures, usage: d.Usage}
+	return &API{members: d.Members, verifier: d.Verifier, limiter: d.Limiter, failures: d.Failures, usage: d.Usage, quotas: d.Quotas}
 }
 
 // Header names of the REST API, in Go's canonical form: looked up as
@@ -56,8 +59,9 @@ const (
 
 // Error codes of the API, beside "ERROR_" + the status text.
 const (
-	codeUnauthorized = "ERROR_UNAUTHORIZED"
-	codeRateLimited  = "RATE_LIMIT_EXCEEDED"
+	codeUnauthorized  = "ERROR_UNAUTHORIZED"
+	codeRateLimited   = "RATE_LIMIT_EXCEEDED"
+	codeQuotaExceeded = "QUOTA_EXCEEDED"
 )
 
 // unauthorizedReason is the one reason every authentication failure gives:
@@ -136,6 +140,7 @@ func (a *API) RequireAPIKey(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		if err := key.PermitAddress(c.RealIP()); err != nil {
 			a.refused(c, key.KeyID, key.ProgramID, metrics.OutcomeForbidden, usage.OutcomeWrongAddress)
+			a.peekQuota(c, key)
 			return forbidden(c, err)
 		}
 		a.authenticated(c, key)
@@ -209,11 +214,50 @@ func (a *API) RateLimit(category apiauth.RateCategory) echo.MiddlewareFunc {
 			if key == nil {
 				return unauthorized(c)
 			}
-			if ok, wait := a.limiter.AllowKey(c.Request().Context(), key.KeyID, category); !ok {
+			if ok, wait := a.limiter.AllowKeyLimit(c.Request().Context(), key.KeyID, category, key.RateLimitPerMinute); !ok {
 				a.refused(c, key.KeyID, key.ProgramID, metrics.OutcomeRateLimited, usage.OutcomeRateLimited)
+				a.peekQuota(c, key)
 				return rateLimited(c, wait, "Rate limit exceeded")
+			}
+			if key.Quota > 0 && a.quotas != nil {
+				d, err := a.quotas.Spend(c.Request().Context(), key)
+				if err != nil {
+					return err
+				}
+				setQuotaHeaders(c, d)
+				if !d.Allowed {
+					a.refused(c, key.KeyID, key.ProgramID, metrics.OutcomeQuotaExceeded, usage.OutcomeQuotaExceeded)
+					return quotaExceeded(c, d)
+				}
 			}
 			return a.countAnswer(c, key, next)
 		}
 	}
+}
+
+// setQuotaHeaders writes the key's quota state: X-Quota-Limit,
+// X-Quota-Remaining and X-Quota-Reset (the next period's start, RFC 3339).
+func setQuotaHeaders(c echo.Context, d apiauth.QuotaDecision) {
+	h := c.Response().Header()
+	h.Set("X-Quota-Limit", strconv.FormatInt(d.Limit, 10))
+	h.Set("X-Quota-Remaining", strconv.FormatInt(d.Remaining, 10))
+	h.Set("X-Quota-Reset", d.Reset.UTC().Format(time.RFC3339))
+}
+
+// peekQuota writes the quota headers on a refused call of a key with a
+// quota, which spends nothing.
+func (a *API) peekQuota(c echo.Context, key *apiauth.VerifiedKey) {
+	if key.Quota <= 0 || a.quotas == nil {
+		return
+	}
+	if d, err := a.quotas.Peek(c.Request().Context(), key); err == nil {
+		setQuotaHeaders(c, d)
+	}
+}
+
+// quotaExceeded is the 429 past the quota, with Retry-After until the
+// next period.
+func quotaExceeded(c echo.Context, d apiauth.QuotaDecision) error {
+	c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(max(d.RetryAfter, time.Second).Seconds()))))
+	return apiError(c, http.StatusTooManyRequests, codeQuotaExceeded, "Quota exceeded for this period; it resets at "+d.Reset.UTC().Format(time.RFC3339)+".", nil)
 }

@@ -38,6 +38,7 @@ func (a *API) Require(p keys.Permission) echo.MiddlewareFunc {
 			}
 			if err := key.Permit(p); err != nil {
 				a.refused(c, key.KeyID, key.ProgramID, metrics.OutcomeForbidden, usage.OutcomeNoPermission)
+				a.peekQuota(c, key)
 				return forbidden(c, err)
 			}
 			return next(c)

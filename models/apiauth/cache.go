@@ -162,14 +162,17 @@ func verifiedKey(c *keys.Credential, digest []byte) *VerifiedKey {
 		return nil
 	}
 	k := &VerifiedKey{
-		KeyID:       c.ID,
-		ProgramID:   c.ProgramID,
-		PartnerID:   c.PartnerID,
-		ProgramName: c.ProgramName,
-		Identifier:  c.Identifier,
-		Name:        c.Name,
-		IsDefault:   c.IsDefault,
-		credential:  c,
+		KeyID:              c.ID,
+		ProgramID:          c.ProgramID,
+		PartnerID:          c.PartnerID,
+		ProgramName:        c.ProgramName,
+		Identifier:         c.Identifier,
+		Name:               c.Name,
+		IsDefault:          c.IsDefault,
+		Quota:              c.Quota,
+		QuotaPeriod:        c.QuotaPeriod,
+		RateLimitPerMinute: c.RateLimitPerMinute,
+		credential:         c,
 	}
 	applyLifecycle(k, c, digest)
 	return k

@@ -43,6 +43,8 @@ type bucketKey struct {
 type bucket struct {
 	limiter  *rate.Limiter
 	lastSeen atomic.Int64 // unix nanoseconds
+	// perMinute is the limit the bucket was set to.
+	perMinute atomic.Int64
 }
 
 // RateLimiter is a token bucket per key and category, kept in memory (so
@@ -63,7 +65,16 @@ func NewRateLimiter(limits RateLimits, now database.Clock) *RateLimiter {
 // Allow takes one request from the key's bucket of the category. When the
 // bucket is empty it returns false and how long until a request would pass.
 func (r *RateLimiter) Allow(keyID int64, c RateCategory) (ok bool, retryAfter time.Duration) {
+	return r.AllowLimit(keyID, c, 0)
+}
+
+// AllowLimit is Allow with the key's own limit per minute (override; 0:
+// the category's default).
+func (r *RateLimiter) AllowLimit(keyID int64, c RateCategory, override int) (ok bool, retryAfter time.Duration) {
 	perMinute := r.limits.perMinute(c)
+	if override > 0 {
+		perMinute = override
+	}
 	if perMinute <= 0 {
 		return true, 0
 	}
@@ -76,9 +87,17 @@ func (r *RateLimiter) Allow(keyID int64, c RateCategory) (ok bool, retryAfter ti
 		r.mu.Lock()
 		if b = r.buckets[k]; b == nil {
 			b = &bucket{limiter: rate.NewLimiter(rate.Limit(float64(perMinute)/60), perMinute)}
+			b.perMinute.Store(int64(perMinute))
 			r.buckets[k] = b
 		}
 		r.mu.Unlock()
+	}
+	if int64(perMinute) != b.perMinute.Load() {
+		// The key's limit changed: the bucket keeps its tokens, at the new
+		// rate and burst.
+		b.perMinute.Store(int64(perMinute))
+		b.limiter.SetLimitAt(now, rate.Limit(float64(perMinute)/60))
+		b.limiter.SetBurstAt(now, perMinute)
 	}
 	b.lastSeen.Store(now.UnixNano())
 	if b.limiter.AllowN(now, 1) {
@@ -112,9 +131,17 @@ func (r *RateLimiter) Buckets() int {
 // category: the per-instance RateLimiter, or the Redis-shared one.
 type KeyLimiter interface {
 	AllowKey(ctx context.Context, keyID int64, c RateCategory) (ok bool, retryAfter time.Duration)
+	// AllowKeyLimit is AllowKey with the key's own limit per minute, which
+	// replaces the category's default when above 0.
+	AllowKeyLimit(ctx context.Context, keyID int64, c RateCategory, override int) (ok bool, retryAfter time.Duration)
 }
 
 // AllowKey is Allow as a KeyLimiter.
 func (r *RateLimiter) AllowKey(_ context.Context, keyID int64, c RateCategory) (bool, time.Duration) {
 	return r.Allow(keyID, c)
+}
+
+// AllowKeyLimit is AllowLimit as a KeyLimiter.
+func (r *RateLimiter) AllowKeyLimit(_ context.Context, keyID int64, c RateCategory, override int) (bool, time.Duration) {
+	return r.AllowLimit(keyID, c, override)
 }

@@ -56,6 +56,22 @@ const RetryInterval = time.Second
 // keys in Redis start with prefix. fallback decides while Redis fails.
 // Close stops it.
 func NewSharedRateLimiter(url, prefix string, limits RateLimits, fallback *RateLimiter, logger *slog.Logger) (*SharedRateLimiter, error) {
+	client, err := newRedisClient(url)
+	if err != nil {
+		return nil, err
+	}
+	metrics.RateLimitBackend.WithLabelValues("shared").Set(1)
+	metrics.RateLimitBackend.WithLabelValues("local").Set(0)
+	s := &SharedRateLimiter{limits: limits, client: client, prefix: prefix, fallback: fallback, logger: logger, now: time.Now,
+		jobs: make(chan leaseJob, 4*leaseBatchMax), urgent: make(chan struct{}, 1),
+		closed: make(chan struct{}), batcherDone: make(chan struct{})}
+	go s.batchLeases()
+	return s, nil
+}
+
+// newRedisClient connects to the Redis at url (redis://…) for quick
+// decisions: short timeouts and no retries.
+func newRedisClient(url string) (*redis.Client, error) {
 	opts, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, err
@@ -71,27 +87,30 @@ func NewSharedRateLimiter(url, prefix string, limits RateLimits, fallback *RateL
 	// keydesk says itself, once, that Redis is down; go-redis would say
 	// it on every dial.
 	silenceRedis.Do(func() { redis.SetLogger(&logging.VoidLogger{}) })
-	client := redis.NewClient(opts)
-	metrics.RateLimitBackend.WithLabelValues("shared").Set(1)
-	metrics.RateLimitBackend.WithLabelValues("local").Set(0)
-	s := &SharedRateLimiter{limits: limits, client: client, prefix: prefix, fallback: fallback, logger: logger, now: time.Now,
-		jobs: make(chan leaseJob, 4*leaseBatchMax), urgent: make(chan struct{}, 1),
-		closed: make(chan struct{}), batcherDone: make(chan struct{})}
-	go s.batchLeases()
-	return s, nil
+	return redis.NewClient(opts), nil
 }
 
 // AllowKey spends one request of the key's shared budget of the category:
 // from this instance's lease when it holds one, otherwise from a new
 // lease it waits for.
-func (s *SharedRateLimiter) AllowKey(_ context.Context, keyID int64, c RateCategory) (bool, time.Duration) {
+func (s *SharedRateLimiter) AllowKey(ctx context.Context, keyID int64, c RateCategory) (bool, time.Duration) {
+	return s.AllowKeyLimit(ctx, keyID, c, 0)
+}
+
+// AllowKeyLimit is AllowKey with the key's own limit per minute (0: the
+// category's default).
+func (s *SharedRateLimiter) AllowKeyLimit(_ context.Context, keyID int64, c RateCategory, override int) (bool, time.Duration) {
 	perMinute := s.limits.perMinute(c)
+	if override > 0 {
+		perMinute = override
+	}
 	if perMinute <= 0 {
 		return true, 0
 	}
 	now := s.now()
 	l := s.leaseFor(keyID, c, perMinute, now)
 	defer l.mu.Unlock()
+	l.perMinute = perMinute
 	l.collect(now)
 	for asked := 0; !l.spend(now); asked++ {
 		if now.Before(l.refusedUntil) {
@@ -101,13 +120,13 @@ func (s *SharedRateLimiter) AllowKey(_ context.Context, keyID int64, c RateCateg
 		// spend it: Redis is too slow to wait for.
 		if asked == 2 {
 			metrics.RateLimitFallbacks.Inc()
-			return s.fallback.Allow(keyID, c)
+			return s.fallback.AllowLimit(keyID, c, override)
 		}
 		if l.inFlight {
 			s.hurry()
 		} else if !s.tryRedis() || !s.ask(l, now, true) {
 			metrics.RateLimitFallbacks.Inc()
-			return s.fallback.Allow(keyID, c)
+			return s.fallback.AllowLimit(keyID, c, override)
 		}
 		var g grant
 		select {
@@ -118,7 +137,7 @@ func (s *SharedRateLimiter) AllowKey(_ context.Context, keyID int64, c RateCateg
 		l.accept(g, now)
 		if g.err != nil {
 			metrics.RateLimitFallbacks.Inc()
-			return s.fallback.Allow(keyID, c)
+			return s.fallback.AllowLimit(keyID, c, override)
 		}
 	}
 	if l.wantsMore(now) && !s.down.Load() {

@@ -46,8 +46,13 @@ type VerifiedKey struct {
 	// Restricted keys may do only what perms holds; allowed, when not
 	// empty, lists the addresses an api-key call may come from.
 	Restricted bool
-	perms      permSet
-	allowed    []netip.Prefix
+	// Quota is requests per QuotaPeriod (0: none); RateLimitPerMinute
+	// overrides the default read and write limits (0: the defaults).
+	Quota              int64
+	QuotaPeriod        string
+	RateLimitPerMinute int
+	perms              permSet
+	allowed            []netip.Prefix
 	// used is set by the first cache hit: Refresh reloads only entries
 	// in use.
 	used atomic.Bool

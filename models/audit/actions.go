@@ -63,6 +63,9 @@ const (
 	// id) and the program's setting of what a leak does.
 	ActionKeyLeaked           = "api_key.leaked"
 	ActionLeakResponseChanged = "program.leak_response_changed"
+	// ActionKeyQuotaThreshold: a key's calls reached 80 % or 100 % of its
+	// period's quota (once each per period). The system is the actor.
+	ActionKeyQuotaThreshold = "api_key.quota_threshold"
 	// ActionMemberCreated records a loyalty member created through the API.
 	ActionMemberCreated = "member.created"
 
@@ -151,6 +154,7 @@ var ActionTable = []Action{
 	{Name: ActionKeyOldExpired, Label: "Old API key stopped working"},
 	{Name: ActionKeyLeaked, Label: "API key found leaked", Webhook: "api_key.leaked", Mail: true},
 	{Name: ActionLeakResponseChanged, Label: "Leak response changed"},
+	{Name: ActionKeyQuotaThreshold, Label: "API key quota threshold reached", Webhook: "api_key.quota_threshold", Mail: true},
 	{Name: ActionAccessRefused, Label: "Access refused"},
 	{Name: ActionMemberCreated, Label: "Member created"},
 

@@ -34,11 +34,11 @@ func TestActionTable(t *testing.T) {
 		}
 	}
 	wantWebhooks := []string{"api_key.created", "api_key.updated", "api_key.revealed", "api_key.copied", "api_key.rolled",
-		"api_key.inactivated", "api_key.activated", "api_key.deleted", "api_key.expiring", "api_key.expired", "api_key.leaked", "admin.invited", "admin.removed"}
+		"api_key.inactivated", "api_key.activated", "api_key.deleted", "api_key.expiring", "api_key.expired", "api_key.leaked", "api_key.quota_threshold", "admin.invited", "admin.removed"}
 	if got := audit.WebhookEventTypes(); !slices.Equal(got, wantWebhooks) {
 		t.Errorf("webhook event types %v, want %v", got, wantWebhooks)
 	}
-	wantMailed := []string{"api_key.created", "api_key.revealed", "api_key.rolled", "api_key.expiring", "api_key.expired", "api_key.leaked"}
+	wantMailed := []string{"api_key.created", "api_key.revealed", "api_key.rolled", "api_key.expiring", "api_key.expired", "api_key.leaked", "api_key.quota_threshold"}
 	if got := audit.MailedEventTypes(); !slices.Equal(got, wantMailed) {
 		t.Errorf("mailed event types %v, want %v", got, wantMailed)
 	}

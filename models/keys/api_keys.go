@@ -68,6 +68,11 @@ type APIKey struct {
 	LeakedAt  *time.Time
 	LeakedURL string `gorm:"column:leaked_url"`
 	LeakedBy  string
+	// Limits (quota.go): Quota requests per QuotaPeriod (0: no quota) and
+	// RateLimitPerMinute overriding the default limits (0: the default).
+	Quota              int64
+	QuotaPeriod        string
+	RateLimitPerMinute int
 	// Secret is the new key right after Generate or Roll, to show once;
 	// never stored, empty on every key loaded from the database.
 	Secret string `gorm:"-"`
@@ -93,6 +98,9 @@ type KeyInput struct {
 	// Expiry, when set, replaces the key's expiry (Update only; the
 	// management API's expires_at).
 	NewExpiry *ExpiryChange
+	// Limits, when set, replaces the key's quota and rate limit (Update
+	// only).
+	Limits *LimitsInput
 }
 
 // ExpiryChange is a new expiry for an existing key: At nil means never.
@@ -384,6 +392,9 @@ func (s *Store) Update(ctx context.Context, programID int64, actor audit.Actor, 
 	if err := in.Validate(); err != nil {
 		return nil, err
 	}
+	if err := in.Limits.validate(); err != nil {
+		return nil, err
+	}
 	var acc *access
 	if in.Access != nil {
 		a, err := in.Access.validate()
@@ -400,7 +411,7 @@ func (s *Store) Update(ctx context.Context, programID int64, actor audit.Actor, 
 		}
 		accessSame := acc == nil || (acc.restricted == k.Restricted && acc.permissions == k.Permissions && acc.allowedIPs == k.AllowedIPs)
 		expirySame := in.NewExpiry == nil || sameInstant(in.NewExpiry.At, k.ExpiresAt)
-		if k.Name == in.Name && k.Description == in.Description && accessSame && expirySame {
+		if k.Name == in.Name && k.Description == in.Description && accessSame && expirySame && !in.Limits.changes(k) {
 			return ErrNoChanges
 		}
 		var taken int64
@@ -428,7 +439,11 @@ func (s *Store) Update(ctx context.Context, programID int64, actor audit.Actor, 
 		if err != nil {
 			return err
 		}
-		if (accessChanged || expiryChanged) && !detailsChanged {
+		limitsChanged, err := s.updateLimits(tx, programID, actor, k, in.Limits)
+		if err != nil {
+			return err
+		}
+		if (accessChanged || expiryChanged || limitsChanged) && !detailsChanged {
 			return nil
 		}
 		entry := keyAudit(audit.ActionKeyUpdated, k)

@@ -35,6 +35,10 @@ type Credential struct {
 	OldSealed     []byte
 	OldKeyVersion int64
 	OldExpiresAt  *time.Time
+	// Limits: the quota per period and the rate limit override.
+	Quota              int64
+	QuotaPeriod        string
+	RateLimitPerMinute int
 }
 
 // CredentialByDigest finds the key whose digest, or whose old digest
@@ -90,6 +94,7 @@ func (s *Store) credentials(ctx context.Context, where string, args ...any) ([]C
 	var rows []Credential
 	err := s.db.WithContext(ctx).Raw(`SELECT k.id, k.program_id, k.identifier, k.name, k.digest, k.sealed, k.key_version, k.is_default, k.active,
 	k.expires_at, k.restricted, k.permissions, k.allowed_ips, k.old_digest, k.old_sealed, k.old_key_version, k.old_expires_at,
+	k.quota, k.quota_period, k.rate_limit_per_minute,
 	p.partner_id, p.name AS program_name
 FROM api_keys k JOIN programs p ON p.id = k.program_id
 WHERE `+where, args...).Scan(&rows).Error

@@ -38,6 +38,9 @@ func (s *Store) appendAndNotify(tx *gorm.DB, programID int64, actor audit.Actor,
 	if entry.Action == audit.ActionKeyLeaked {
 		data["leak"] = map[string]any{"url": entry.Details["url"], "source": entry.Details["source"], "response": entry.Details["response"], "reported_by": actor.Email}
 	}
+	if entry.Action == audit.ActionKeyQuotaThreshold {
+		data["percent"], data["period_start"] = entry.Details["percent"], entry.Details["period_start"]
+	}
 	if notice, ok := entry.Details["notice"]; ok {
 		data["notice"] = notice
 	}

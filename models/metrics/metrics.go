@@ -19,6 +19,8 @@ const (
 	OutcomeExpired     = "expired"
 	OutcomeForbidden   = "forbidden"
 	OutcomeRateLimited = "rate_limited"
+	// OutcomeQuotaExceeded: refused past the key's quota for the period.
+	OutcomeQuotaExceeded = "quota_exceeded"
 )
 
 // Sign-in factors, the values of keydesk_signin_failures_total's factor
@@ -30,7 +32,7 @@ const (
 )
 
 // Outcomes lists every verification outcome, in display order.
-var Outcomes = []string{OutcomeValid, OutcomeInvalid, OutcomeInactive, OutcomeExpired, OutcomeForbidden, OutcomeRateLimited}
+var Outcomes = []string{OutcomeValid, OutcomeInvalid, OutcomeInactive, OutcomeExpired, OutcomeForbidden, OutcomeRateLimited, OutcomeQuotaExceeded}
 
 var (
 	// KeyVerifications counts API authentications by outcome.

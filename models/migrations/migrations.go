@@ -586,6 +586,31 @@ CREATE TABLE scim_deprovisioned (
 	// Issue 27: audit trail pages by target name at 10 million events,
 	// indexes built without blocking appends (audit_value_indexes.go).
 	auditValueIndexes,
+	// Issue 25: per-key quota (0: none) per period ('day' or 'month', UTC)
+	// and rate limit override (0: the program's default). The ledger row of
+	// a key's period counts units settled as spent (used) and units handed
+	// to instances and not yet settled (reserved); used + reserved never
+	// exceeds the quota. A threshold row claims an alert once per period.
+	commonMigration("API key quotas and rate limit overrides", `
+ALTER TABLE api_keys ADD COLUMN quota BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE api_keys ADD COLUMN quota_period TEXT NOT NULL DEFAULT '';
+ALTER TABLE api_keys ADD COLUMN rate_limit_per_minute INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE api_key_quota_use (
+	key_id BIGINT NOT NULL,
+	period TEXT NOT NULL,
+	used BIGINT NOT NULL DEFAULT 0,
+	reserved BIGINT NOT NULL DEFAULT 0,
+	last_granted BIGINT NOT NULL DEFAULT 0,
+	PRIMARY KEY (key_id, period)
+);
+CREATE TABLE api_key_quota_alerts (
+	key_id BIGINT NOT NULL,
+	period TEXT NOT NULL,
+	percent INTEGER NOT NULL,
+	created_at {{time}} NOT NULL,
+	PRIMARY KEY (key_id, period, percent)
+);
+`),
 }
 
 // RekeyMarksMigration is the migration after which re-keying marks must be

@@ -36,8 +36,10 @@ const (
 	EventKeyExpiring    = "api_key.expiring"
 	EventKeyExpired     = "api_key.expired"
 	EventKeyLeaked      = "api_key.leaked"
-	EventAdminInvited   = "admin.invited"
-	EventAdminRemoved   = "admin.removed"
+	// EventKeyQuotaThreshold: data.percent (80 or 100) and data.period_start.
+	EventKeyQuotaThreshold = "api_key.quota_threshold"
+	EventAdminInvited      = "admin.invited"
+	EventAdminRemoved      = "admin.removed"
 	// EventTest is what Send test event delivers; no endpoint subscribes to it.
 	EventTest = "webhook.test"
 )

@@ -93,6 +93,8 @@ type mailData struct {
 		PartnerID   string `json:"partner_id"`
 		ProgramName string `json:"program_name"`
 		Notice      string `json:"notice"`
+		Percent     int    `json:"percent"`
+		PeriodStart string `json:"period_start"`
 		Actor       struct {
 			Email string `json:"email"`
 		} `json:"actor"`
@@ -162,6 +164,13 @@ func (m *Mailer) Compose(c *outbox.MailClaim) (views.MailNotice, error) {
 	case outbox.EventKeyLeaked:
 		n.Subject, n.Heading = tag+"API key found leaked: "+k.Name, "An API key was found leaked"
 		n.Lines = []string{leakLine(key, program, d.Data.Leak.ReportedBy, d.Data.Leak.URL), leakResponseLine(d.Data.Leak.Response)}
+	case outbox.EventKeyQuotaThreshold:
+		pct := strconv.Itoa(d.Data.Percent) + " %"
+		n.Subject, n.Heading = tag+"API key at "+pct+" of its quota: "+k.Name, "An API key reached "+pct+" of its quota"
+		n.Lines = []string{"The API key " + key + " in " + program + " has used " + pct + " of its quota for the period that began " + d.Data.PeriodStart + "."}
+		if d.Data.Percent >= 100 {
+			n.Lines = append(n.Lines, "Further calls are refused with 429 QUOTA_EXCEEDED until the next period, unless the quota is raised.")
+		}
 	case outbox.EventAdminInvited:
 		if c.Token == "" {
 			return n, errors.New("notify: the invitation's token is gone")

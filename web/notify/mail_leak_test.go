@@ -8,6 +8,7 @@ import (
 	"keydesk/models/audit"
 	"keydesk/models/keys"
 	"keydesk/models/modeltest"
+	"keydesk/models/outbox"
 )
 
 // A key reported leaked mails the program's full-access admins: which key,
@@ -15,7 +16,7 @@ import (
 // secret.
 func TestLeakedKeyMailsFullAdmins(t *testing.T) {
 	ctx := context.Background()
-	store := modeltest.NewStores(t, modeltest.SQLite(t))
+	store := modeltest.NewStoresWith(t, modeltest.SQLite(t), outbox.Options{Mail: true})
 	alpha := modeltest.Seed(t, store, "Alpha")
 	sink := newSMTPSink(t)
 	w := mailWorker(t, store, sink)

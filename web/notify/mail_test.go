@@ -306,3 +306,36 @@ func TestInvitationMailCarriesItsLink(t *testing.T) {
 		}
 	})
 }
+
+// TestQuotaAlertMail: an api_key.quota_threshold alert mails the full-access
+// admins a notice naming the key, the percent and the period's start.
+func TestQuotaAlertMail(t *testing.T) {
+	ctx := context.Background()
+	store := modeltest.NewStoresWith(t, modeltest.SQLite(t), outbox.Options{Mail: true})
+	fx := modeltest.Seed(t, store, "Demo Store")
+	sink := newSMTPSink(t)
+	w := mailWorker(t, store, sink)
+	k, err := store.Keys.Generate(ctx, fx.Program.ID, audit.Actor{}, keys.KeyInput{Name: "Shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runUntil(ctx, w, sink, 1) // the key's own api_key.created mail
+	start := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	if emitted, err := store.Keys.EmitQuotaAlert(ctx, k.ID, "day:2026-12-07", start, 100); err != nil || !emitted {
+		t.Fatalf("emit: %v %v", emitted, err)
+	}
+	runUntil(ctx, w, sink, 2)
+	got := sink.snapshot()
+	if len(got) != 2 {
+		t.Fatalf("%d mails, want 2", len(got))
+	}
+	subject, text, _ := parts(t, got[1].data)
+	if subject != "[Demo Store] API key at 100 % of its quota: Shop" {
+		t.Fatalf("subject %q", subject)
+	}
+	for _, want := range []string{"“Shop” (" + k.Identifier + ")", "100 % of its quota for the period that began 2026-12-07T00:00:00Z", "429 QUOTA_EXCEEDED"} {
+		if !strings.Contains(text, want) {
+			t.Fatalf("text %q lacks %q", text, want)
+		}
+	}
+}

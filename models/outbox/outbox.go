@@ -38,6 +38,8 @@ const (
 	EventKeyLeaked      = "api_key.leaked"
 	EventAdminInvited   = "admin.invited"
 	EventAdminRemoved   = "admin.removed"
+	// EventManagementKeyLeaked: a management key found leaked was revoked.
+	EventManagementKeyLeaked = "management_key.leaked"
 	// EventTest is what Send test event delivers; no endpoint subscribes to it.
 	EventTest = "webhook.test"
 )

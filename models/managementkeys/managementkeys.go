@@ -128,7 +128,9 @@ func (k Key) HasScope(s Scope) bool { return slices.Contains(strings.Fields(k.Sc
 func (k Key) Expired(now time.Time) bool { return k.ExpiresAt != nil && !now.Before(*k.ExpiresAt) }
 
 // Masked is the key as the list shows it.
-func (k Key) Masked() string { return keys.ManagementKeyPrefix + "••••••••••" + k.Last4 }
+func (k Key) Masked() string {
+	return keys.ManagementKeyPrefix + "••••••••••" + k.Last4
+}
 
 // NewSecret returns a fresh management key.
 func NewSecret() string { return keys.NewPrefixedSecret(keys.ManagementKeyPrefix) }

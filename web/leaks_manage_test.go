@@ -3,6 +3,7 @@ package web_test
 import (
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -160,4 +161,43 @@ func TestLeakedManagementKeyRefusedOnEveryInstance(t *testing.T) {
 	}
 	took := waitFor(t, time.Second, "instance B refuses the management key GitHub reported", func() bool { return onB() == http.StatusUnauthorized })
 	t.Logf("alert: instance B refused the management key %s after the answer", took)
+}
+
+// The same alert arriving on several connections at once (GitHub retrying
+// while the first is still being handled) revokes, audits and notifies a
+// leaked management key once; every copy is answered true_positive.
+func TestLeakedManagementKeySimultaneousAlerts(t *testing.T) {
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
+		doc := newKeyDocument(t)
+		github := newSigningKey(t, "github-1")
+		doc.set(t, map[signingKey]bool{github: true})
+		ts := newTestServer(t, db, withKeyDocument(doc))
+		demo := ts.Demo.Program
+		_, secret := managementKey(t, ts, demo.ID, "Deploy bot", managementkeys.ScopeKeysRead)
+		body := alertBody(t, secret)
+		signature := github.sign(t, body)
+
+		const copies = 8
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for range copies {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				status, raw := postAlert(t, ts.URL, body, github.id, signature)
+				if status != http.StatusOK || !strings.Contains(raw, "true_positive") {
+					t.Errorf("simultaneous alert: %d %s", status, raw)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if n := len(managementRevokedEvents(t, ts, demo.ID)); n != 1 {
+			t.Fatalf("%d simultaneous copies of one alert: %d management_key.revoked events, want 1", copies, n)
+		}
+		if n := outboxCount(t, ts, demo.ID, "management_key.leaked"); n != 1 {
+			t.Fatalf("%d simultaneous copies of one alert: %d management_key.leaked events, want 1", copies, n)
+		}
+	})
 }

@@ -78,7 +78,7 @@ func New(db *gorm.DB, keyring *keys.Keyring, clock database.Clock, outboxOptions
 		Usage:       usage.NewStore(db, clock),
 		db:          db,
 
-		ManagementKeys: managementkeys.NewStore(db, auditStore, keyring, revocations, clock),
+		ManagementKeys: managementkeys.NewStore(db, auditStore, outboxStore, keyring, revocations, clock),
 	}, nil
 }
 

@@ -17,8 +17,7 @@ const alertKeysTimeout = 10 * time.Second
 // leakRoutes registers GitHub's secret-scanning partner endpoint and the
 // public revocation API. Both are public: the alert is authenticated by
 // its signature, a revocation by holding the key it names. Leaked
-// management keys are handed to management (nil until management keys
-// exist: a kdm_ token is then answered false_positive).
+// management keys (kdm_…) are handed to management, which revokes them.
 func (s *Server) leakRoutes(g routeSet, management api.LeakedManagementKeys) {
 	client := notify.NewHTTPClient(s.leaks.allowPrivate, alertKeysTimeout)
 	handler := api.NewLeakResponse(api.LeakDeps{

@@ -215,7 +215,7 @@ func (s *Server) routes() error {
 
 	s.auditTrailRoutes(signedIn.Group(routes.AuditTrail, h.RequireModule(accounts.ModuleAuditTrail)))
 	s.apiRoutes(newRouteSet(e, routes.API))
-	s.leakRoutes(newRouteSet(e, routes.API), nil)
+	s.leakRoutes(newRouteSet(e, routes.API), s.Stores.ManagementKeys)
 	s.scimRoutes()
 	return nil
 }

@@ -56,7 +56,7 @@ const (
 
 // LeakedManagementKeys revokes a leaked management key (kdm_…, its
 // checksum already checked): found reports whether token was one of
-// keydesk's. The management keys' store implements it; where says who
+// keydesk's. managementkeys.Store implements it; where says who
 // reported the leak, where the token was found and in which alert (one
 // audit event per key and alert).
 type LeakedManagementKeys interface {
@@ -77,8 +77,8 @@ type LeakResponse struct {
 // LeakDeps are what the leak-response handlers work with.
 type LeakDeps struct {
 	Keys *keys.Store
-	// Management revokes leaked management keys; nil until they exist,
-	// and then a kdm_ token is answered false_positive.
+	// Management revokes leaked management keys (the management keys'
+	// store); nil answers every kdm_ token false_positive.
 	Management LeakedManagementKeys
 	AlertKeys  *AlertKeys
 	// Revokes limits public revocations per client address.

@@ -25,8 +25,8 @@ import (
 )
 
 // managementLeaks records the management keys handed to it; it knows one
-// token. A test's recorder, standing where the management keys' store
-// will.
+// token. A test's recorder, standing where the management keys' store is
+// (web's TestLeakedManagementKeyRevoked drives the real one).
 type managementLeaks struct {
 	known string
 	mu    sync.Mutex

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"keydesk/models/database"
+	"keydesk/models/keys"
 	"keydesk/models/managementkeys"
 	"keydesk/models/metrics"
 )
@@ -90,7 +91,7 @@ func (m *ManagementVerifier) invalidateAll() {
 // unknown, revoked, expired) is an *AuthFailure, ErrUnauthorized to
 // errors.Is; a malformed key is refused before any lookup.
 func (m *ManagementVerifier) Verify(ctx context.Context, secret string) (*VerifiedManagementKey, error) {
-	if len(secret) != managementkeys.KeyLength || !strings.HasPrefix(secret, managementkeys.KeyPrefix) {
+	if len(secret) != managementkeys.KeyLength || !strings.HasPrefix(secret, keys.ManagementKeyPrefix) {
 		return nil, &AuthFailure{Outcome: metrics.OutcomeInvalid}
 	}
 	d := sha256.Sum256([]byte(secret))

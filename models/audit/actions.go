@@ -19,6 +19,13 @@ type Action struct {
 	// reveal it). An invitation's own email to the invitee is not a
 	// notice and is sent whatever this says.
 	Mail bool
+	// LeakWebhook is the webhook event type a successful event of this
+	// action enqueues instead of Webhook when a leak report caused it
+	// (details reason "leaked"), "" for none; it is always mailed too, as
+	// api_key.leaked is. A management key an admin revokes enqueues
+	// nothing; one revoked because it was found leaked enqueues
+	// management_key.leaked.
+	LeakWebhook string
 	// Formerly lists names earlier releases stored for the same action.
 	// Rows are never rewritten (the trail is append-only and hash-chained),
 	// so those rows keep their name; they are labelled as this action and
@@ -191,7 +198,7 @@ var ActionTable = []Action{
 	{Name: ActionMasterKeyRotated, Label: "Master key rotated"},
 
 	{Name: ActionManagementKeyCreated, Label: "Management key created"},
-	{Name: ActionManagementKeyRevoked, Label: "Management key revoked"},
+	{Name: ActionManagementKeyRevoked, Label: "Management key revoked", LeakWebhook: "management_key.leaked"},
 	{Name: ActionSSOSignInFailed, Label: "Single sign-on refused"},
 	{Name: ActionSSOChanged, Label: "Single sign-on settings changed"},
 	{Name: ActionSCIMTokenCreated, Label: "SCIM token created"},
@@ -230,12 +237,23 @@ func WebhookEventType(action string) string {
 	return a.Webhook
 }
 
-// WebhookEventTypes lists the webhook event types in table order.
+// LeakWebhookEventType is the webhook event type of action's successful
+// events caused by a leak report, "" for none.
+func LeakWebhookEventType(action string) string {
+	a, _ := LookupAction(action)
+	return a.LeakWebhook
+}
+
+// WebhookEventTypes lists the webhook event types in table order (an
+// action's Webhook before its LeakWebhook).
 func WebhookEventTypes() []string {
 	var types []string
 	for _, a := range ActionTable {
 		if a.Webhook != "" {
 			types = append(types, a.Webhook)
+		}
+		if a.LeakWebhook != "" {
+			types = append(types, a.LeakWebhook)
 		}
 	}
 	return types
@@ -247,6 +265,9 @@ func MailedEventTypes() []string {
 	for _, a := range ActionTable {
 		if a.Mail {
 			types = append(types, a.Webhook)
+		}
+		if a.LeakWebhook != "" {
+			types = append(types, a.LeakWebhook)
 		}
 	}
 	return types

@@ -34,11 +34,12 @@ func TestActionTable(t *testing.T) {
 		}
 	}
 	wantWebhooks := []string{"api_key.created", "api_key.updated", "api_key.revealed", "api_key.copied", "api_key.rolled",
-		"api_key.inactivated", "api_key.activated", "api_key.deleted", "api_key.expiring", "api_key.expired", "api_key.leaked", "api_key.quota_threshold", "admin.invited", "admin.removed"}
+		"api_key.inactivated", "api_key.activated", "api_key.deleted", "api_key.expiring", "api_key.expired", "api_key.leaked", "api_key.quota_threshold", "admin.invited", "admin.removed",
+		"management_key.leaked"}
 	if got := audit.WebhookEventTypes(); !slices.Equal(got, wantWebhooks) {
 		t.Errorf("webhook event types %v, want %v", got, wantWebhooks)
 	}
-	wantMailed := []string{"api_key.created", "api_key.revealed", "api_key.rolled", "api_key.expiring", "api_key.expired", "api_key.leaked", "api_key.quota_threshold"}
+	wantMailed := []string{"api_key.created", "api_key.revealed", "api_key.rolled", "api_key.expiring", "api_key.expired", "api_key.leaked", "api_key.quota_threshold", "management_key.leaked"}
 	if got := audit.MailedEventTypes(); !slices.Equal(got, wantMailed) {
 		t.Errorf("mailed event types %v, want %v", got, wantMailed)
 	}
@@ -53,6 +54,15 @@ func TestActionTable(t *testing.T) {
 		{audit.ActionSignIn, "Signed in", ""},
 		{audit.ActionWebhookRetried, "Webhook delivery retried", ""},
 		{"no.such_action", "no.such_action", ""},
+		// An admin's revocation enqueues nothing; a leak's enqueues
+		// management_key.leaked (LeakWebhookEventType).
+		{audit.ActionManagementKeyRevoked, "Management key revoked", ""},
+	}
+	if got := audit.LeakWebhookEventType(audit.ActionManagementKeyRevoked); got != "management_key.leaked" {
+		t.Errorf("a leaked management key's revocation enqueues %q", got)
+	}
+	if got := audit.LeakWebhookEventType(audit.ActionKeyInactivated); got != "" {
+		t.Errorf("api_key.inactivated has a leak event type %q", got)
 	}
 	for _, tc := range cases {
 		if got := audit.ActionLabel(tc.name); got != tc.label {

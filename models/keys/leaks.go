@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"unicode/utf8"
 
 	"gorm.io/gorm"
@@ -56,24 +55,14 @@ func (r LeakResponse) Label() string {
 }
 
 // ManagementKeyPrefix starts a management key ("kdm_" + 30 base62 + 6
-// base62 of the CRC32 of the random part, as API keys).
+// base62 of the CRC32 of the random part, as API keys). It is the one
+// definition: package managementkeys makes and checks its keys with it.
 const ManagementKeyPrefix = "kdm_"
 
 // CheckManagementKeyFormat verifies a management key's prefix, length,
 // alphabet and checksum offline, as CheckKeyFormat does for API keys.
 func CheckManagementKeyFormat(token string) error {
-	if len(token) != len(ManagementKeyPrefix)+keyRandomLen+keyChecksumLen || !strings.HasPrefix(token, ManagementKeyPrefix) {
-		return ErrMalformedKey
-	}
-	body := token[len(ManagementKeyPrefix):]
-	if !isBase62(body) {
-		return ErrMalformedKey
-	}
-	random, checksum := body[:keyRandomLen], body[keyRandomLen:]
-	if want := checksumOf(random); string(want[:]) != checksum {
-		return ErrMalformedKey
-	}
-	return nil
+	return CheckPrefixedSecret(ManagementKeyPrefix, token)
 }
 
 // LeakReport is one secret reported leaked and where it was found. The
@@ -108,6 +97,13 @@ type LeakSighting struct {
 	AlertDigest []byte
 	URL         string
 	Source      string
+}
+
+// Clipped is the sighting with its URL and source cut to what a leak
+// report stores of the reporter's words.
+func (w LeakSighting) Clipped() LeakSighting {
+	w.URL, w.Source = clip(w.URL, maxLeakURLLength), clip(w.Source, maxLeakSourceLength)
+	return w
 }
 
 // leakedKeyRow is what the one lookup of an alert reads of each key.

@@ -22,13 +22,14 @@ import (
 	"keydesk/models/database"
 	"keydesk/models/input"
 	"keydesk/models/keys"
+	"keydesk/models/outbox"
 )
 
-// Format: "kdm_" + 30 random base62 characters + 6 base62 characters of the
-// CRC32 of the random part, as API keys; identifier "kdmi_" + 16 base62.
+// Format: keys.ManagementKeyPrefix ("kdm_") + 30 random base62 characters
+// + 6 base62 characters of the CRC32 of the random part, as API keys;
+// identifier "kdmi_" + 16 base62.
 const (
-	KeyPrefix        = "kdm_"
-	KeyLength        = len(KeyPrefix) + 30 + 6
+	KeyLength        = len(keys.ManagementKeyPrefix) + 30 + 6
 	IdentifierPrefix = "kdmi_"
 	identifierLen    = 16
 )
@@ -127,13 +128,15 @@ func (k Key) HasScope(s Scope) bool { return slices.Contains(strings.Fields(k.Sc
 func (k Key) Expired(now time.Time) bool { return k.ExpiresAt != nil && !now.Before(*k.ExpiresAt) }
 
 // Masked is the key as the list shows it.
-func (k Key) Masked() string { return KeyPrefix + "••••••••••" + k.Last4 }
+func (k Key) Masked() string {
+	return keys.ManagementKeyPrefix + "••••••••••" + k.Last4
+}
 
 // NewSecret returns a fresh management key.
-func NewSecret() string { return keys.NewPrefixedSecret(KeyPrefix) }
+func NewSecret() string { return keys.NewPrefixedSecret(keys.ManagementKeyPrefix) }
 
 // CheckFormat verifies prefix, length, alphabet and checksum offline.
-func CheckFormat(secret string) error { return keys.CheckPrefixedSecret(KeyPrefix, secret) }
+func CheckFormat(secret string) error { return keys.CheckManagementKeyFormat(secret) }
 
 // NewIdentifier returns a fresh public management key identifier.
 func NewIdentifier() string { return IdentifierPrefix + keys.RandomBase62(identifierLen) }
@@ -218,16 +221,17 @@ func expiresAt(now time.Time, choice string) *time.Time {
 type Store struct {
 	db          *gorm.DB
 	audit       *audit.Store
+	outbox      *outbox.Store
 	keyring     *keys.Keyring
 	revocations *keys.Revocations
 	now         database.Clock
 }
 
 // NewStore builds the management keys store; revocations are announced
-// through the same revocations as API keys, and idempotency records are
-// sealed under keyring.
-func NewStore(db *gorm.DB, auditStore *audit.Store, keyring *keys.Keyring, revocations *keys.Revocations, now database.Clock) *Store {
-	return &Store{db: db, audit: auditStore, keyring: keyring, revocations: revocations, now: now}
+// through the same revocations as API keys, a leaked key's notice goes
+// through outboxStore, and idempotency records are sealed under keyring.
+func NewStore(db *gorm.DB, auditStore *audit.Store, outboxStore *outbox.Store, keyring *keys.Keyring, revocations *keys.Revocations, now database.Clock) *Store {
+	return &Store{db: db, audit: auditStore, outbox: outboxStore, keyring: keyring, revocations: revocations, now: now}
 }
 
 func keyAudit(action string, k *Key) audit.Entry {

@@ -611,6 +611,16 @@ CREATE TABLE api_key_quota_alerts (
 	PRIMARY KEY (key_id, period, percent)
 );
 `),
+	// Leaked management keys: one row per management key and alert, so a
+	// replayed alert audits a leaked management key once.
+	commonMigration("leaked management keys", `
+CREATE TABLE management_key_leak_reports (
+	management_key_id BIGINT NOT NULL REFERENCES management_keys(id) ON DELETE CASCADE,
+	alert_digest TEXT NOT NULL,
+	created_at {{time}} NOT NULL,
+	PRIMARY KEY (management_key_id, alert_digest)
+);
+`),
 }
 
 // RekeyMarksMigration is the migration after which re-keying marks must be

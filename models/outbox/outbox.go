@@ -40,6 +40,8 @@ const (
 	EventKeyQuotaThreshold = "api_key.quota_threshold"
 	EventAdminInvited      = "admin.invited"
 	EventAdminRemoved      = "admin.removed"
+	// EventManagementKeyLeaked: a management key found leaked was revoked.
+	EventManagementKeyLeaked = "management_key.leaked"
 	// EventTest is what Send test event delivers; no endpoint subscribes to it.
 	EventTest = "webhook.test"
 )

@@ -103,6 +103,10 @@ type mailData struct {
 			Identifier string `json:"identifier"`
 			ExpiresAt  string `json:"expires_at"`
 		} `json:"api_key"`
+		ManagementKey struct {
+			Name       string `json:"name"`
+			Identifier string `json:"identifier"`
+		} `json:"management_key"`
 		Leak struct {
 			URL        string `json:"url"`
 			Response   string `json:"response"`
@@ -163,7 +167,7 @@ func (m *Mailer) Compose(c *outbox.MailClaim) (views.MailNotice, error) {
 		n.Lines = []string{"The API key " + key + " in " + program + " stopped working at " + k.ExpiresAt + "."}
 	case outbox.EventKeyLeaked:
 		n.Subject, n.Heading = tag+"API key found leaked: "+k.Name, "An API key was found leaked"
-		n.Lines = []string{leakLine(key, program, d.Data.Leak.ReportedBy, d.Data.Leak.URL), leakResponseLine(d.Data.Leak.Response)}
+		n.Lines = []string{leakLine("API key", key, program, d.Data.Leak.ReportedBy, d.Data.Leak.URL), leakResponseLine(d.Data.Leak.Response)}
 	case outbox.EventKeyQuotaThreshold:
 		pct := strconv.Itoa(d.Data.Percent) + " %"
 		n.Subject, n.Heading = tag+"API key at "+pct+" of its quota: "+k.Name, "An API key reached "+pct+" of its quota"
@@ -171,6 +175,12 @@ func (m *Mailer) Compose(c *outbox.MailClaim) (views.MailNotice, error) {
 		if d.Data.Percent >= 100 {
 			n.Lines = append(n.Lines, "Further calls are refused with 429 QUOTA_EXCEEDED until the next period, unless the quota is raised.")
 		}
+	case outbox.EventManagementKeyLeaked:
+		mk := d.Data.ManagementKey
+		n.Subject, n.Heading = tag+"Management key found leaked: "+mk.Name, "A management key was found leaked"
+		n.Lines = []string{leakLine("management key", "“"+mk.Name+"” ("+mk.Identifier+")", program, d.Data.Leak.ReportedBy, d.Data.Leak.URL),
+			"keydesk revoked it: calls to the management API with it now fail. Create a new management key for the code that used it."}
+		n.LinkLabel, n.Link = "Open Management keys", m.baseURL+routes.ManagementKeys
 	case outbox.EventAdminInvited:
 		if c.Token == "" {
 			return n, errors.New("notify: the invitation's token is gone")
@@ -230,9 +240,10 @@ func (m *Mailer) Send(ctx context.Context, c *outbox.MailClaim) error {
 	return nil
 }
 
-// leakLine says which key was found leaked, by whom and where.
-func leakLine(key, program, reportedBy, where string) string {
-	line := "The API key " + key + " of " + program + " was reported leaked"
+// leakLine says which key (kind "API key" or "management key") was found
+// leaked, by whom and where.
+func leakLine(kind, key, program, reportedBy, where string) string {
+	line := "The " + kind + " " + key + " of " + program + " was reported leaked"
 	switch reportedBy {
 	case "github_secret_scanning":
 		line += " by GitHub secret scanning"

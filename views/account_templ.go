@@ -42,7 +42,7 @@ type SessionRow struct {
 	Current    bool
 }
 
-func shortTime(t time.Time) string { return t.UTC().Format("Jan 2, 2006, 15:04") + " UTC" }
+func shortTime(t time.Time) string { return TimeText(t) }
 
 // AccountPage is every admin's own account: password, sessions and the
 // authenticator app.

@@ -71,7 +71,7 @@ func lastSignIn(t *time.Time) string {
 	if t == nil {
 		return "Never"
 	}
-	return t.UTC().Format("Jan 2, 2006, 15:04") + " UTC"
+	return TimeText(*t)
 }
 
 // AdminsPage renders General » Admins.
@@ -409,15 +409,15 @@ func AdminsPage(s Shell, v AdminsView) templ.Component {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var20 string
-					templ_7745c5c3_Var20, templ_7745c5c3_Err = templ.JoinStringErrs(inv.ExpiresAt.UTC().Format("Jan 2, 2006, 15:04"))
+					templ_7745c5c3_Var20, templ_7745c5c3_Err = templ.JoinStringErrs(TimeText(inv.ExpiresAt))
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/team.templ`, Line: 136, Col: 153}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/team.templ`, Line: 136, Col: 128}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var20))
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 33, " UTC</span><form method=\"post\" action=\"")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 33, "</span><form method=\"post\" action=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}

@@ -79,7 +79,7 @@ func nextRetry(d outbox.Delivery) string {
 	if d.Status != outbox.StatusPending {
 		return "—"
 	}
-	return d.NextAttemptAt.UTC().Format("2006-01-02 15:04:05") + " UTC"
+	return TimeText(d.NextAttemptAt)
 }
 
 func responseCode(d outbox.Delivery) string {
@@ -89,7 +89,7 @@ func responseCode(d outbox.Delivery) string {
 	return strconv.Itoa(d.ResponseCode)
 }
 
-func utcTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") + " UTC" }
+func utcTime(t time.Time) string { return TimeText(t) }
 
 // WebhooksPage lists the endpoints and offers Add endpoint.
 func WebhooksPage(s Shell, v WebhooksView) templ.Component {

@@ -103,9 +103,15 @@ func resolveExpiry(now time.Time, choice, date string, maxDays int) (*time.Time,
 	case Expiry1Year:
 		at = now.AddDate(1, 0, 0)
 	case ExpiryCustom:
-		d, err := time.Parse(time.DateOnly, strings.TrimSpace(date))
+		// The words fit the browser's date picker, whatever format it
+		// shows: an empty field or one it could not read.
+		date = strings.TrimSpace(date)
+		if date == "" {
+			return nil, input.ValidationError{"expiry_date": "Choose the expiry date."}
+		}
+		d, err := time.Parse(time.DateOnly, date)
 		if err != nil {
-			return nil, input.ValidationError{"expiry_date": "Enter the expiry date as YYYY-MM-DD."}
+			return nil, input.ValidationError{"expiry_date": "Choose a valid expiry date."}
 		}
 		at = d.AddDate(0, 0, 1)
 		if !at.After(now) {

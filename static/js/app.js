@@ -180,6 +180,18 @@
     panel.setAttribute("data-placed", "");
   }, true);
 
+  // Generate's Expiry date is there, and required, only for Custom date.
+  document.addEventListener("change", function (event) {
+    var select = event.target;
+    if (!(select instanceof HTMLSelectElement) || !select.hasAttribute("data-expiry-select")) return;
+    var wrap = select.form && select.form.querySelector("[data-expiry-date-field]");
+    if (!wrap) return;
+    var custom = select.value === "custom";
+    wrap.classList.toggle("hidden", !custom);
+    var date = wrap.querySelector("input[type=date]");
+    if (date) date.required = custom;
+  });
+
   // ---- secrets ---------------------------------------------------------
   function writeClipboard(value, message) {
     if (!navigator.clipboard || !navigator.clipboard.writeText) {

@@ -82,3 +82,41 @@ func TestBrowserCustomExpiryDate(t *testing.T) {
 		}
 	}
 }
+
+// TestBrowserEditRiskAsksFirst: Save with Restricted and nothing ticked
+// keeps the dialog open with the warning and Save anyway; pressing it
+// saves. 1440 and 375 px, light and dark.
+func TestBrowserEditRiskAsksFirst(t *testing.T) {
+	for _, size := range [][2]int{{1440, 900}, {375, 800}} {
+		for _, scheme := range []string{"light", "dark"} {
+			t.Run(itoa(int64(size[0]))+"-"+scheme, func(t *testing.T) {
+				ts := newTestServer(t, modeltest.SQLite(t))
+				k := seedKeys(t, ts, "Shopify sync")[0]
+				ctx := newBrowser(t, size[0], size[1])
+				browserLogin(t, ctx, ts.URL, ts.Demo.Full.Email)
+				runStep(t, ctx, "edit: Restricted, nothing ticked", colorScheme(scheme),
+					chromedp.Navigate(ts.URL+"/general/api-keys"),
+					menuItem("Shopify sync", "Edit"),
+					chromedp.WaitVisible(chromedp.CSS(`dialog#modal[open] input[name=access][value=restricted]`)),
+					settled(),
+					chromedp.Click(chromedp.CSS(`dialog#modal input[name=access][value=restricted]`)),
+					chromedp.Click(chromedp.Search("//dialog[@id='modal']//button[normalize-space()='Save']")),
+					chromedp.WaitVisible(chromedp.CSS("dialog#modal[open] [data-edit-risk]")),
+					settled(),
+				)
+				screenshot(t, ctx, "edit-risk-"+itoa(int64(size[0]))+"-"+scheme)
+				if got, _ := ts.Store.Keys.ByID(t.Context(), ts.Demo.Program.ID, k.ID); got.Restricted {
+					t.Fatal("saved before the admin confirmed")
+				}
+				runStep(t, ctx, "Save anyway",
+					chromedp.Click(chromedp.Search("//dialog[@id='modal']//button[normalize-space()='Save anyway']")),
+					chromedp.WaitNotPresent(chromedp.CSS("dialog#modal[open]")),
+					chromedp.WaitVisible(chromedp.Search("//div[@data-toast='success']/p[contains(., 'saved')]")),
+				)
+				if got, _ := ts.Store.Keys.ByID(t.Context(), ts.Demo.Program.ID, k.ID); !got.Restricted {
+					t.Fatal("Save anyway did not save")
+				}
+			})
+		}
+	}
+}

@@ -178,6 +178,33 @@ func (in AccessInput) validate() (access, error) {
 	return access{restricted: in.Restricted, permissions: strings.Join(perms, " "), allowedIPs: FormatAllowedIPs(prefixes)}, nil
 }
 
+// AccessRisks says how an Edit would break calls that work today: a
+// Restricted key left with no permission refuses every call, and an
+// allowlist that no longer admits addr (the editing admin's own address,
+// the likeliest to be calling) refuses calls from there. Input that does
+// not validate has no risks here: Update reports what is wrong with it.
+func AccessRisks(current APIKey, in AccessInput, addr string) (noPermissions, excludesAddr bool) {
+	acc, err := in.validate()
+	if err != nil {
+		return false, false
+	}
+	noPermissions = acc.restricted && acc.permissions == "" && !(current.Restricted && current.Permissions == "")
+	a, perr := netip.ParseAddr(addr)
+	if perr != nil {
+		return noPermissions, false
+	}
+	a = a.Unmap().WithZone("")
+	admits := func(list string) bool {
+		prefixes, _ := ParseAllowedIPs(list)
+		if len(prefixes) == 0 {
+			return true
+		}
+		return slices.ContainsFunc(prefixes, func(p netip.Prefix) bool { return p.Contains(a) })
+	}
+	excludesAddr = !admits(acc.allowedIPs) && admits(current.AllowedIPs)
+	return noPermissions, excludesAddr
+}
+
 // ParseAllowedIPs reads allowed addresses, one IP address or CIDR a line
 // (commas and spaces separate too), IPv4 or IPv6; a bare address is a
 // single-address prefix. It returns what is wrong as a sentence.

@@ -88,3 +88,12 @@ func TestPageHeader(t *testing.T) {
 		t.Fatalf("actions %q", got)
 	}
 }
+
+// TestRequestsText: one request is "1 request", as the key rows say it.
+func TestRequestsText(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 requests", 1: "1 request", 2: "2 requests", 1000: "1000 requests"} {
+		if got := requestsText(n); got != want {
+			t.Errorf("requestsText(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

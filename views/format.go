@@ -22,6 +22,14 @@ func relativeTime(t time.Time, now time.Time) string {
 	}
 }
 
+// requestsText counts requests in words: "1 request", "5 requests".
+func requestsText(n int64) string {
+	if n == 1 {
+		return "1 request"
+	}
+	return strconv.FormatInt(n, 10) + " requests"
+}
+
 func plural(n int, unit string) string {
 	if n == 1 {
 		return "1 " + unit

@@ -1,10 +1,18 @@
 package web_test
 
 import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"keydesk/models/audit"
 	"keydesk/models/modeltest"
+	"keydesk/models/outbox"
+	"keydesk/web/paths"
 )
 
 // TestKeyRowSaysNeverUsedWithItsCount: a fresh key's row reads "Never
@@ -16,5 +24,80 @@ func TestKeyRowSaysNeverUsedWithItsCount(t *testing.T) {
 	text := strings.Join(strings.Fields(parseHTML(t, page).Find("#keys-panel tbody tr").First().Text()), " ")
 	if !strings.Contains(text, "Never used · 0 requests in 24 hours") {
 		t.Fatalf("row says %q", text)
+	}
+}
+
+// TestRetryNowNeverResendsASuccess: Retry now on a delivery the receiver
+// accepted changes nothing (no second POST is queued, no audit event) and
+// says so; on a failed one it queues the retry.
+func TestRetryNowNeverResendsASuccess(t *testing.T) {
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
+		var mu sync.Mutex
+		posts := 0
+		rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			posts++
+			mu.Unlock()
+			w.WriteHeader(http.StatusNoContent)
+		}))
+		defer rcv.Close()
+		ts := newTestServer(t, db, withWebhooksToLoopback())
+		actor := audit.Actor{AdminID: ts.Demo.Full.ID, Email: ts.Demo.Full.Email}
+		ep, _, err := ts.Store.Outbox.CreateEndpoint(t.Context(), ts.Demo.Program.ID, actor, outbox.EndpointInput{URL: rcv.URL + "/hook", Events: []string{"api_key.created"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := ts.Store.Outbox.SendTest(t.Context(), ts.Demo.Program.ID, actor, ep.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		delivered := waitForDelivery(t, ts, ep.ID, d.ID, outbox.StatusDelivered)
+		c := ts.loggedIn(t, ts.Demo.Full.Email)
+		before := len(ts.auditActions(t, ts.Demo.Program.ID))
+		resp, _ := c.post(paths.WebhookDeliveryRetry(ep.ID, d.ID), nil)
+		if resp.StatusCode != http.StatusSeeOther || !strings.HasSuffix(resp.Header.Get("Location"), "?done=delivered") {
+			t.Fatalf("Retry now on a delivered delivery: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		after := waitForDelivery(t, ts, ep.ID, d.ID, outbox.StatusDelivered)
+		if after.Attempts != delivered.Attempts || !after.NextAttemptAt.Equal(delivered.NextAttemptAt) {
+			t.Fatalf("the delivered delivery was queued again: attempts %d→%d", delivered.Attempts, after.Attempts)
+		}
+		if got := len(ts.auditActions(t, ts.Demo.Program.ID)); got != before {
+			t.Fatalf("a refused retry was audited (%d→%d events)", before, got)
+		}
+		_, page := c.get(paths.WebhookEndpoint(ep.ID) + "?done=delivered")
+		if !strings.Contains(page, "already succeeded") {
+			t.Error("the endpoint page does not say the delivery already succeeded")
+		}
+		if _, err := ts.Store.Outbox.RetryNow(t.Context(), ts.Demo.Program.ID, actor, ep.ID, d.ID); !errors.Is(err, outbox.ErrAlreadyDelivered) {
+			t.Fatalf("RetryNow on a delivered delivery: %v, want ErrAlreadyDelivered", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if posts != 1 {
+			t.Fatalf("the receiver got %d POSTs, want 1", posts)
+		}
+	})
+}
+
+// waitForDelivery reads a delivery until it has the status (the worker
+// delivers in the background).
+func waitForDelivery(t *testing.T, ts *testServer, endpointID, id int64, status string) outbox.Delivery {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ds, err := ts.Store.Outbox.Deliveries(t.Context(), ts.Demo.Program.ID, endpointID, 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range ds {
+			if d.ID == id && d.Status == status {
+				return d
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("delivery %d never became %s: %+v", id, status, ds)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -39,6 +39,11 @@ func (h *Handler) renderWebhooks(c echo.Context, status int, form outbox.Endpoin
 		return err
 	}
 	v := views.WebhooksView{Endpoints: eps, Form: form, Errors: errs, MailOn: h.mail.On, MailProblem: h.mail.Problem, Limit: outbox.MaxEndpointsPerProgram}
+	if v.MailOn {
+		if v.MailFailure, err = h.stores.Outbox.LastMailFailure(c.Request().Context(), principalOf(c).Program.ID); err != nil {
+			return err
+		}
+	}
 	return render(c, status, views.WebhooksPage(h.shell(c, "Webhooks", views.NavWebhooks), v))
 }
 

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"keydesk/config"
 	"keydesk/models/audit"
 	"keydesk/models/modeltest"
 	"keydesk/models/outbox"
@@ -99,5 +101,49 @@ func waitForDelivery(t *testing.T, ts *testServer, endpointID, id int64, status 
 			t.Fatalf("delivery %d never became %s: %+v", id, status, ds)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestConfigurationShownWhereItMatters: a webhook URL the settings refuse
+// names the setting; with email on, a failed mail shows on General »
+// Webhooks ("the last mail failed: …") instead of "Email notices are on".
+func TestConfigurationShownWhereItMatters(t *testing.T) {
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := closed.Addr().String()
+	closed.Close()
+	ts := newTestServer(t, modeltest.SQLite(t), func(cfg *config.Options) {
+		cfg.Events.SMTPURL, cfg.Events.MailFrom, cfg.BaseURL = "smtp://"+addr, "keydesk@example.test", "https://keydesk.example.test"
+		cfg.Events.Webhooks.PollInterval = 50 * time.Millisecond
+	})
+	c := ts.loggedIn(t, ts.Demo.Full.Email)
+	_, body := addEndpoint(c, "http://127.0.0.1:8080/hook")
+	if msg := parseHTML(t, body).Find("#webhook-url-error").Text(); !strings.Contains(msg, "KEYDESK_WEBHOOK_ALLOW_PRIVATE") {
+		t.Errorf("a refused private target does not name the setting: %q", msg)
+	}
+	if _, page := c.get("/general/webhooks"); !strings.Contains(page, "Email notices are on") {
+		t.Fatal("email notices are not on")
+	}
+	invite(t, c, "invited@example.test", "limited")
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		failure, err := ts.Store.Outbox.LastMailFailure(t.Context(), ts.Demo.Program.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if failure != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the mail to a closed port never failed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_, page := c.get("/general/webhooks")
+	notice := strings.Join(strings.Fields(parseHTML(t, page).Find("[data-mail-notices]").Text()), " ")
+	if !strings.Contains(notice, "the last mail failed: ") || !strings.Contains(notice, addr) {
+		t.Fatalf("the mail notice says %q, want the last failure", notice)
 	}
 }

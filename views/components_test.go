@@ -97,3 +97,19 @@ func TestRequestsText(t *testing.T) {
 		}
 	}
 }
+
+// TestSignInStepsCarryTheLogoAndAWayBack: the two-factor page shows the
+// logo and links back to the sign-in page; the invite page shows the logo.
+func TestSignInStepsCarryTheLogoAndAWayBack(t *testing.T) {
+	doc := render(t, LoginCodePage("token", "", true, false), nil)
+	if doc.Find("main svg rect").Length() == 0 {
+		t.Error("the two-factor page has no logo")
+	}
+	if doc.Find(`a[href="/login"]`).Text() != "Back to sign-in" {
+		t.Error("the two-factor page has no way back to the sign-in page")
+	}
+	doc = render(t, InvitePage(InvitePageForm{ProgramName: "Demo Store"}), nil)
+	if doc.Find("main svg rect").Length() == 0 {
+		t.Error("the invite page has no logo")
+	}
+}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 	"github.com/a-h/templ"
+
+	"keydesk/models/accounts"
 )
 
 // render renders c, with children when given, and parses the result.
@@ -111,5 +113,19 @@ func TestSignInStepsCarryTheLogoAndAWayBack(t *testing.T) {
 	doc = render(t, InvitePage(InvitePageForm{ProgramName: "Demo Store"}), nil)
 	if doc.Find("main svg rect").Length() == 0 {
 		t.Error("the invite page has no logo")
+	}
+}
+
+// TestRemovingYourselfWarns: the Remove page says when the admin to remove
+// is the one signed in, and only then.
+func TestRemovingYourselfWarns(t *testing.T) {
+	s := Shell{AdminEmail: "ana@demo.test"}
+	doc := render(t, AdminRemovePage(s, accounts.TeamMember{AdminID: 1, Email: "ana@demo.test"}, ""), nil)
+	if !strings.Contains(doc.Find("[data-removing-self]").Text(), "is you") {
+		t.Error("removing yourself does not warn that it is you")
+	}
+	doc = render(t, AdminRemovePage(s, accounts.TeamMember{AdminID: 2, Email: "bo@demo.test"}, ""), nil)
+	if doc.Find("[data-removing-self]").Length() != 0 {
+		t.Error("removing someone else warns that it is you")
 	}
 }

@@ -37,6 +37,8 @@ const (
 	NavAdmins     = "admins"
 	NavAccount    = "account"
 	NavWebhooks   = "webhooks"
+	// NavAPIReference is the API reference, reached from API Keys.
+	NavAPIReference = "api-reference"
 )
 
 // htmxHeaders sends the CSRF token with every htmx request.

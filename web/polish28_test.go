@@ -147,3 +147,27 @@ func TestConfigurationShownWhereItMatters(t *testing.T) {
 		t.Fatalf("the mail notice says %q, want the last failure", notice)
 	}
 }
+
+// TestAPIReferenceReadsAsText: the reference renders its Markdown (no raw
+// backticks or **), unwrapped, names no operator setting, and the sidebar
+// marks API reference, not API Keys.
+func TestAPIReferenceReadsAsText(t *testing.T) {
+	ts := newTestServer(t, modeltest.SQLite(t))
+	_, page := ts.loggedIn(t, ts.Demo.Full.Email).get(paths.APIReference)
+	doc := parseHTML(t, page)
+	text := doc.Find("main").Text()
+	for _, raw := range []string{"`", "**", "KEYDESK_"} {
+		if strings.Contains(text, raw) {
+			t.Errorf("the API reference shows %q", raw)
+		}
+	}
+	if doc.Find("main code").Length() < 20 || doc.Find("main strong").Length() == 0 {
+		t.Error("the reference's code and strong text are not rendered as such")
+	}
+	if doc.Find("main .whitespace-pre-line").Length() != 0 {
+		t.Error("the reference keeps the YAML's line breaks")
+	}
+	if got := strings.TrimSpace(doc.Find(`nav[aria-label=General] a[aria-current=page]`).Text()); got != "API reference" {
+		t.Errorf("the sidebar marks %q", got)
+	}
+}

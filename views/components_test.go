@@ -2,6 +2,7 @@ package views
 
 import (
 	"context"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -127,5 +128,25 @@ func TestRemovingYourselfWarns(t *testing.T) {
 	doc = render(t, AdminRemovePage(s, accounts.TeamMember{AdminID: 2, Email: "bo@demo.test"}, ""), nil)
 	if doc.Find("[data-removing-self]").Length() != 0 {
 		t.Error("removing someone else warns that it is you")
+	}
+}
+
+// TestRecoveryCodesCopyDownloadPrint: the shown-once recovery codes come
+// with Copy and Download (both the codes, one a line) and Print.
+func TestRecoveryCodesCopyDownloadPrint(t *testing.T) {
+	codes := []string{"aaaa-bbbb", "cccc-dddd"}
+	doc := render(t, AccountPage(Shell{}, AccountView{Email: "ana@demo.test", RecoveryCodes: codes}), nil)
+	actions := doc.Find("[data-recovery-actions]")
+	copied, _ := actions.Find("button[data-copy-text]").Attr("data-copy-text")
+	if !strings.Contains(copied, "aaaa-bbbb\ncccc-dddd\n") {
+		t.Errorf("Copy gives %q", copied)
+	}
+	href, _ := actions.Find("a[download]").Attr("href")
+	text, err := url.PathUnescape(strings.TrimPrefix(href, "data:text/plain;charset=utf-8,"))
+	if err != nil || text != copied {
+		t.Errorf("Download gives %q (%v), want what Copy gives", text, err)
+	}
+	if actions.Find("button[data-print]").Length() != 1 {
+		t.Error("no Print")
 	}
 }

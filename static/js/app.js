@@ -180,6 +180,11 @@
     panel.setAttribute("data-placed", "");
   }, true);
 
+  // Print (the recovery codes): the browser's print dialog.
+  document.addEventListener("click", function (event) {
+    if (event.target.closest && event.target.closest("[data-print]")) window.print();
+  });
+
   // Generate's Expiry date is there, and required, only for Custom date.
   document.addEventListener("change", function (event) {
     var select = event.target;

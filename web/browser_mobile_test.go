@@ -83,3 +83,45 @@ func TestBrowserMobileNoSidewaysScroll(t *testing.T) {
 		)
 	}
 }
+
+// TestBrowserAdminActionsAsDialogs: Remove and Change access open as
+// dialogs over General » Admins; Cancel closes the dialog without leaving
+// the page; Remove in the dialog removes. 1440 and 375 px, light and dark.
+func TestBrowserAdminActionsAsDialogs(t *testing.T) {
+	for _, size := range [][2]int{{1440, 900}, {375, 800}} {
+		for _, scheme := range []string{"light", "dark"} {
+			t.Run(itoa(int64(size[0]))+"-"+scheme, func(t *testing.T) {
+				ts := newTestServer(t, modeltest.SQLite(t))
+				ctx := newBrowser(t, size[0], size[1])
+				browserLogin(t, ctx, ts.URL, ts.Demo.Full.Email)
+				row := "//tr[@data-admin='" + ts.Demo.Limited.Email + "']"
+				runStep(t, ctx, "Change access opens a dialog", colorScheme(scheme),
+					chromedp.Navigate(ts.URL+"/general/admins"),
+					chromedp.Evaluate[chromedp.Void](`window.notReloaded = true`),
+					chromedp.Click(chromedp.Search(row+"//a[normalize-space()='Change access']")),
+					chromedp.WaitVisible(chromedp.CSS("dialog#modal[open] #admin-access-form")),
+					settled(),
+				)
+				screenshot(t, ctx, "admins-access-dialog-"+itoa(int64(size[0]))+"-"+scheme)
+				runStep(t, ctx, "Cancel closes it",
+					chromedp.Click(chromedp.Search("//dialog[@id='modal']//a[normalize-space()='Cancel']")),
+					chromedp.WaitNotPresent(chromedp.CSS("dialog#modal[open]")),
+				)
+				runStep(t, ctx, "Remove opens a dialog",
+					chromedp.Click(chromedp.Search(row+"//a[normalize-space()='Remove']")),
+					chromedp.WaitVisible(chromedp.CSS("dialog#modal[open] #admin-remove-form")),
+					settled(),
+				)
+				if kept, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.notReloaded === true`)); !kept {
+					t.Fatal("the dialogs left the Admins page")
+				}
+				screenshot(t, ctx, "admins-remove-dialog-"+itoa(int64(size[0]))+"-"+scheme)
+				runStep(t, ctx, "remove",
+					chromedp.Click(chromedp.Search("//dialog[@id='modal']//button[normalize-space()='Remove']")),
+					chromedp.WaitVisible(chromedp.CSS("main h1")),
+					chromedp.WaitNotPresent(chromedp.Search(row)),
+				)
+			})
+		}
+	}
+}

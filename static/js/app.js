@@ -129,7 +129,13 @@
 
     var closer = target.closest("[data-close-dialog]");
     if (closer) {
-      closeDialog(closer.closest("dialog"));
+      // A Cancel link closes the dialog it is in; on a page of its own
+      // (no dialog) it goes where it points.
+      var dialog = closer.closest("dialog");
+      if (dialog) {
+        event.preventDefault();
+        closeDialog(dialog);
+      }
       return;
     }
 

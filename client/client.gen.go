@@ -271,7 +271,7 @@ type AuditEventList struct {
 
 // Error defines model for Error.
 type Error struct {
-	// ErrorCode Examples: ERROR_UNAUTHORIZED, RATE_LIMIT_EXCEEDED, ERROR_BAD_REQUEST, ERROR_NOT_FOUND
+	// ErrorCode Examples: ERROR_UNAUTHORIZED, RATE_LIMIT_EXCEEDED, QUOTA_EXCEEDED, ERROR_BAD_REQUEST, ERROR_NOT_FOUND
 	ErrorCode string      `json:"error_code"`
 	Reason    string      `json:"reason"`
 	Success   interface{} `json:"success"`
@@ -279,7 +279,7 @@ type Error struct {
 
 // FieldValidationError defines model for FieldValidationError.
 type FieldValidationError struct {
-	// ErrorCode Examples: ERROR_UNAUTHORIZED, RATE_LIMIT_EXCEEDED, ERROR_BAD_REQUEST, ERROR_NOT_FOUND
+	// ErrorCode Examples: ERROR_UNAUTHORIZED, RATE_LIMIT_EXCEEDED, QUOTA_EXCEEDED, ERROR_BAD_REQUEST, ERROR_NOT_FOUND
 	ErrorCode string            `json:"error_code"`
 	Errors    map[string]string `json:"errors"`
 	Field     string            `json:"field"`
@@ -432,7 +432,7 @@ type RollRequestOldKeyExpiresInSeconds int
 
 // ScopeError defines model for ScopeError.
 type ScopeError struct {
-	// ErrorCode Examples: ERROR_UNAUTHORIZED, RATE_LIMIT_EXCEEDED, ERROR_BAD_REQUEST, ERROR_NOT_FOUND
+	// ErrorCode Examples: ERROR_UNAUTHORIZED, RATE_LIMIT_EXCEEDED, QUOTA_EXCEEDED, ERROR_BAD_REQUEST, ERROR_NOT_FOUND
 	ErrorCode     string      `json:"error_code"`
 	Reason        string      `json:"reason"`
 	RequiredScope string      `json:"required_scope"`
@@ -1807,7 +1807,10 @@ type ManageListAuditResponse401Headers struct {
 
 // ManageListAuditResponse429Headers the declared response headers of an HTTP 429 response for ManageListAudit
 type ManageListAuditResponse429Headers struct {
-	RetryAfter *int
+	RetryAfter      *int
+	XQuotaLimit     *int
+	XQuotaRemaining *int
+	XQuotaReset     *time.Time
 }
 
 type ManageListAuditResponse struct {
@@ -1897,7 +1900,10 @@ type ManageListKeysResponse401Headers struct {
 
 // ManageListKeysResponse429Headers the declared response headers of an HTTP 429 response for ManageListKeys
 type ManageListKeysResponse429Headers struct {
-	RetryAfter *int
+	RetryAfter      *int
+	XQuotaLimit     *int
+	XQuotaRemaining *int
+	XQuotaReset     *time.Time
 }
 
 type ManageListKeysResponse struct {
@@ -1987,7 +1993,10 @@ type ManageCreateKeyResponse401Headers struct {
 
 // ManageCreateKeyResponse429Headers the declared response headers of an HTTP 429 response for ManageCreateKey
 type ManageCreateKeyResponse429Headers struct {
-	RetryAfter *int
+	RetryAfter      *int
+	XQuotaLimit     *int
+	XQuotaRemaining *int
+	XQuotaReset     *time.Time
 }
 
 type ManageCreateKeyResponse struct {
@@ -2098,7 +2107,10 @@ type ManageDeleteKeyResponse401Headers struct {
 
 // ManageDeleteKeyResponse429Headers the declared response headers of an HTTP 429 response for ManageDeleteKey
 type ManageDeleteKeyResponse429Headers struct {
-	RetryAfter *int
+	RetryAfter      *int
+	XQuotaLimit     *int
+	XQuotaRemaining *int
+	XQuotaReset     *time.Time
 }
 
 type ManageDeleteKeyResponse struct {
@@ -2188,7 +2200,10 @@ type ManageGetKeyResponse401Headers struct {
 
 // ManageGetKeyResponse429Headers the declared response headers of an HTTP 429 response for ManageGetKey
 type ManageGetKeyResponse429Headers struct {
-	RetryAfter *int
+	RetryAfter      *int
+	XQuotaLimit     *int
+	XQuotaRemaining *int
+	XQuotaReset     *time.Time
 }
 
 type ManageGetKeyResponse struct {
@@ -2278,7 +2293,10 @@ type ManageUpdateKeyResponse401Headers struct {
 
 // ManageUpdateKeyResponse429Headers the declared response headers of an HTTP 429 response for ManageUpdateKey
 type ManageUpdateKeyResponse429Headers struct {
-	RetryAfter *int
+	RetryAfter      *int
+	XQuotaLimit     *int
+	XQuotaRemaining *int
+	XQuotaReset     *time.Time
 }
 
 type ManageUpdateKeyResponse struct {
@@ -2389,7 +2407,10 @@ type ManageActivateKeyResponse401Headers struct {
 
 // ManageActivateKeyResponse429Headers the declared response headers of an HTTP 429 response for ManageActivateKey
 type ManageActivateKeyResponse429Headers struct {
-	RetryAfter *int
+	RetryAfter      *int
+	XQuotaLimit     *int
+	XQuotaRemaining *int
+	XQuotaReset     *time.Time
 }
 
 type ManageActivateKeyResponse struct {
@@ -2479,7 +2500,10 @@ type ManageInactivateKeyResponse401Headers struct {
 
 // ManageInactivateKeyResponse429Headers the declared response headers of an HTTP 429 response for ManageInactivateKey
 type ManageInactivateKeyResponse429Headers struct {
-	RetryAfter *int
+	RetryAfter      *int
+	XQuotaLimit     *int
+	XQuotaRemaining *int
+	XQuotaReset     *time.Time
 }
 
 type ManageInactivateKeyResponse struct {
@@ -2569,7 +2593,10 @@ type ManageRollKeyResponse401Headers struct {
 
 // ManageRollKeyResponse429Headers the declared response headers of an HTTP 429 response for ManageRollKey
 type ManageRollKeyResponse429Headers struct {
-	RetryAfter *int
+	RetryAfter      *int
+	XQuotaLimit     *int
+	XQuotaRemaining *int
+	XQuotaReset     *time.Time
 }
 
 type ManageRollKeyResponse struct {
@@ -2687,7 +2714,10 @@ type ManageKeyUsageResponse401Headers struct {
 
 // ManageKeyUsageResponse429Headers the declared response headers of an HTTP 429 response for ManageKeyUsage
 type ManageKeyUsageResponse429Headers struct {
-	RetryAfter *int
+	RetryAfter      *int
+	XQuotaLimit     *int
+	XQuotaRemaining *int
+	XQuotaReset     *time.Time
 }
 
 type ManageKeyUsageResponse struct {
@@ -3079,6 +3109,27 @@ func ParseManageListAuditResponse(rsp *http.Response) (*ManageListAuditResponse,
 			}
 			headers.RetryAfter = &value
 		}
+		if values := rsp.Header.Values("X-Quota-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Quota-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XQuotaLimit = &value
+		}
+		if values := rsp.Header.Values("X-Quota-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Quota-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XQuotaRemaining = &value
+		}
+		if values := rsp.Header.Values("X-Quota-Reset"); len(values) > 0 {
+			var value time.Time
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Quota-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			}
+			headers.XQuotaReset = &value
+		}
 		response.Headers429 = &headers
 	}
 
@@ -3162,6 +3213,27 @@ func ParseManageListKeysResponse(rsp *http.Response) (*ManageListKeysResponse, e
 				return nil, err
 			}
 			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Quota-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Quota-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XQuotaLimit = &value
+		}
+		if values := rsp.Header.Values("X-Quota-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Quota-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XQuotaRemaining = &value
+		}
+		if values := rsp.Header.Values("X-Quota-Reset"); len(values) > 0 {
+			var value time.Time
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Quota-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			}
+			headers.XQuotaReset = &value
 		}
 		response.Headers429 = &headers
 	}
@@ -3268,6 +3340,27 @@ func ParseManageCreateKeyResponse(rsp *http.Response) (*ManageCreateKeyResponse,
 			}
 			headers.RetryAfter = &value
 		}
+		if values := rsp.Header.Values("X-Quota-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Quota-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XQuotaLimit = &value
+		}
+		if values := rsp.Header.Values("X-Quota-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Quota-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XQuotaRemaining = &value
+		}
+		if values := rsp.Header.Values("X-Quota-Reset"); len(values) > 0 {
+			var value time.Time
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Quota-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			}
+			headers.XQuotaReset = &value
+		}
 		response.Headers429 = &headers
 	}
 
@@ -3355,6 +3448,27 @@ func ParseManageDeleteKeyResponse(rsp *http.Response) (*ManageDeleteKeyResponse,
 			}
 			headers.RetryAfter = &value
 		}
+		if values := rsp.Header.Values("X-Quota-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Quota-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XQuotaLimit = &value
+		}
+		if values := rsp.Header.Values("X-Quota-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Quota-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XQuotaRemaining = &value
+		}
+		if values := rsp.Header.Values("X-Quota-Reset"); len(values) > 0 {
+			var value time.Time
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Quota-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			}
+			headers.XQuotaReset = &value
+		}
 		response.Headers429 = &headers
 	}
 
@@ -3438,6 +3552,27 @@ func ParseManageGetKeyResponse(rsp *http.Response) (*ManageGetKeyResponse, error
 				return nil, err
 			}
 			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Quota-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Quota-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XQuotaLimit = &value
+		}
+		if values := rsp.Header.Values("X-Quota-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Quota-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XQuotaRemaining = &value
+		}
+		if values := rsp.Header.Values("X-Quota-Reset"); len(values) > 0 {
+			var value time.Time
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Quota-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			}
+			headers.XQuotaReset = &value
 		}
 		response.Headers429 = &headers
 	}
@@ -3544,6 +3679,27 @@ func ParseManageUpdateKeyResponse(rsp *http.Response) (*ManageUpdateKeyResponse,
 			}
 			headers.RetryAfter = &value
 		}
+		if values := rsp.Header.Values("X-Quota-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Quota-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XQuotaLimit = &value
+		}
+		if values := rsp.Header.Values("X-Quota-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Quota-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XQuotaRemaining = &value
+		}
+		if values := rsp.Header.Values("X-Quota-Reset"); len(values) > 0 {
+			var value time.Time
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Quota-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			}
+			headers.XQuotaReset = &value
+		}
 		response.Headers429 = &headers
 	}
 
@@ -3631,6 +3787,27 @@ func ParseManageActivateKeyResponse(rsp *http.Response) (*ManageActivateKeyRespo
 			}
 			headers.RetryAfter = &value
 		}
+		if values := rsp.Header.Values("X-Quota-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Quota-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XQuotaLimit = &value
+		}
+		if values := rsp.Header.Values("X-Quota-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Quota-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XQuotaRemaining = &value
+		}
+		if values := rsp.Header.Values("X-Quota-Reset"); len(values) > 0 {
+			var value time.Time
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Quota-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			}
+			headers.XQuotaReset = &value
+		}
 		response.Headers429 = &headers
 	}
 
@@ -3717,6 +3894,27 @@ func ParseManageInactivateKeyResponse(rsp *http.Response) (*ManageInactivateKeyR
 				return nil, err
 			}
 			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Quota-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Quota-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XQuotaLimit = &value
+		}
+		if values := rsp.Header.Values("X-Quota-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Quota-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XQuotaRemaining = &value
+		}
+		if values := rsp.Header.Values("X-Quota-Reset"); len(values) > 0 {
+			var value time.Time
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Quota-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			}
+			headers.XQuotaReset = &value
 		}
 		response.Headers429 = &headers
 	}
@@ -3830,6 +4028,27 @@ func ParseManageRollKeyResponse(rsp *http.Response) (*ManageRollKeyResponse, err
 			}
 			headers.RetryAfter = &value
 		}
+		if values := rsp.Header.Values("X-Quota-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Quota-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XQuotaLimit = &value
+		}
+		if values := rsp.Header.Values("X-Quota-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Quota-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XQuotaRemaining = &value
+		}
+		if values := rsp.Header.Values("X-Quota-Reset"); len(values) > 0 {
+			var value time.Time
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Quota-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			}
+			headers.XQuotaReset = &value
+		}
 		response.Headers429 = &headers
 	}
 
@@ -3920,6 +4139,27 @@ func ParseManageKeyUsageResponse(rsp *http.Response) (*ManageKeyUsageResponse, e
 				return nil, err
 			}
 			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Quota-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Quota-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XQuotaLimit = &value
+		}
+		if values := rsp.Header.Values("X-Quota-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Quota-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XQuotaRemaining = &value
+		}
+		if values := rsp.Header.Values("X-Quota-Reset"); len(values) > 0 {
+			var value time.Time
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Quota-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			}
+			headers.XQuotaReset = &value
 		}
 		response.Headers429 = &headers
 	}

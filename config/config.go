@@ -66,13 +66,15 @@ type Options struct {
 	MetricsAddr string
 }
 
-// DefaultBaseURL is the public URL without KEYDESK_BASE_URL.
-const DefaultBaseURL = "http://127.0.0.1:8080"
+// DefaultBaseURL is the public URL without KEYDESK_BASE_URL: a host name,
+// because browsers refuse passkeys on an IP address.
+const DefaultBaseURL = "http://localhost:8080"
 
 // PublicURL is the base URL links and passkeys use: KEYDESK_BASE_URL, or
-// without it the address the console listens on (an unspecified host such
-// as 0.0.0.0 read as 127.0.0.1), so `serve --addr 127.0.0.1:9000` shows
-// requests to port 9000; DefaultBaseURL when neither is known.
+// without it the address the console listens on, a loopback or
+// unspecified host (127.0.0.1, ::1, 0.0.0.0) read as localhost so that
+// passkeys work on the default setup, and `serve --addr 127.0.0.1:9000`
+// shows requests to port 9000; DefaultBaseURL when neither is known.
 func (o Options) PublicURL() string {
 	if o.BaseURL != "" {
 		return o.BaseURL
@@ -81,8 +83,8 @@ func (o Options) PublicURL() string {
 	if err != nil || port == "" {
 		return DefaultBaseURL
 	}
-	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
-		host = "127.0.0.1"
+	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && (ip.IsUnspecified() || ip.IsLoopback())) {
+		host = "localhost"
 	}
 	return "http://" + net.JoinHostPort(host, port)
 }

@@ -167,13 +167,14 @@ func TestConfigParseWritesNoMasterKeyFile(t *testing.T) {
 // console's example request names the port it really serves on.
 func TestPublicURLFollowsTheListenAddress(t *testing.T) {
 	for _, tc := range []struct{ addr, base, want string }{
-		{"127.0.0.1:8080", "", "http://127.0.0.1:8080"},
-		{"127.0.0.1:9000", "", "http://127.0.0.1:9000"},
-		{"0.0.0.0:9000", "", "http://127.0.0.1:9000"},
-		{":9000", "", "http://127.0.0.1:9000"},
-		{"[::]:9000", "", "http://127.0.0.1:9000"},
-		{"[::1]:9000", "", "http://[::1]:9000"},
+		{"127.0.0.1:8080", "", "http://localhost:8080"},
+		{"127.0.0.1:9000", "", "http://localhost:9000"},
+		{"0.0.0.0:9000", "", "http://localhost:9000"},
+		{":9000", "", "http://localhost:9000"},
+		{"[::]:9000", "", "http://localhost:9000"},
+		{"[::1]:9000", "", "http://localhost:9000"},
 		{"localhost:9000", "", "http://localhost:9000"},
+		{"10.1.2.3:9000", "", "http://10.1.2.3:9000"},
 		{"", "", config.DefaultBaseURL},
 		{"0.0.0.0:9000", "https://keys.example.com", "https://keys.example.com"},
 	} {

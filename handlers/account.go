@@ -40,6 +40,9 @@ func (h *Handler) renderAccount(c echo.Context, status int, v views.AccountView)
 		return err
 	}
 	v.PasskeyOnly = p.Admin.PasskeyOnly
+	if _, err := h.webAuthn(); err != nil {
+		v.PasskeysOff = PasskeysOffReason
+	}
 	if v.HasTOTP {
 		if v.RecoveryLeft, err = h.stores.Accounts.RecoveryCodesLeft(ctx, p.Admin.ID); err != nil {
 			return err

@@ -141,6 +141,19 @@ func (h *Handler) UpdateAPIKey(c echo.Context) error {
 		return err
 	}
 	in := keys.KeyInput{Name: c.FormValue("name"), Description: c.FormValue("description"), Access: accessInput(c)}
+	if c.FormValue("confirm_breaking") != "1" {
+		current, err := h.loadKey(c)
+		if err != nil {
+			return err
+		}
+		noPerms, excludesYou := keys.AccessRisks(*current, *in.Access, c.RealIP())
+		if noPerms || excludesYou {
+			return render(c, http.StatusOK, views.KeyFormDialog(views.KeyForm{KeyID: id, Name: input.StripUnsafe(in.Name), Description: input.StripUnsafe(in.Description),
+				Restricted: in.Access.Restricted, Permissions: in.Access.Permissions, AllowedIPs: input.StripUnsafe(in.Access.AllowedIPs),
+				RiskNoPermissions: noPerms, RiskExcludesYou: excludesYou, YourAddress: c.RealIP(),
+				Quota: c.FormValue("quota"), QuotaPeriod: c.FormValue("quota_period"), RateLimit: c.FormValue("rate_limit")}))
+		}
+	}
 	var key *keys.APIKey
 	limits, err := keys.ParseLimitsForm(c.FormValue("quota"), c.FormValue("quota_period"), c.FormValue("rate_limit"))
 	if err == nil {

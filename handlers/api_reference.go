@@ -126,6 +126,6 @@ func (h *Handler) APIReference(doc []byte) (echo.HandlerFunc, error) {
 		return nil, err
 	}
 	return func(c echo.Context) error {
-		return render(c, http.StatusOK, views.APIReferencePage(h.shell(c, "API reference", views.NavAPIKeys), ref))
+		return render(c, http.StatusOK, views.APIReferencePage(h.shell(c, "API reference", views.NavAPIReference), ref))
 	}, nil
 }

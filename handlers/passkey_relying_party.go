@@ -41,8 +41,16 @@ func NewRelyingParty(baseURL string) (*webauthn.WebAuthn, error) {
 	})
 }
 
+// PasskeysOffReason says, in an admin's words, why passkeys cannot work on
+// this server: its public address (KEYDESK_BASE_URL, or the listening
+// address without it) is an IP address, where browsers refuse passkeys.
+// The library's own text ("field 'RPID' is not a valid domain string")
+// goes to the log, not to the admin.
+const PasskeysOffReason = "Passkeys are off on this server: browsers allow passkeys only on a host name, and keydesk's address is an IP address. Whoever runs keydesk can set KEYDESK_BASE_URL to the address you open the console at, such as http://localhost:8080 or https://keys.example.com."
+
 // passkeysUnavailable refuses a passkey request when the base URL cannot
 // be a relying party (browsers refuse WebAuthn on an IP address).
 func passkeysUnavailable(c echo.Context, err error) error {
-	return passkeyError(c, http.StatusConflict, "Passkeys need KEYDESK_BASE_URL set to the console's host name, such as http://localhost:8080 (browsers refuse passkeys on an IP address): "+err.Error())
+	c.Logger().Info("passkeys unavailable: " + err.Error())
+	return passkeyError(c, http.StatusConflict, PasskeysOffReason)
 }

@@ -39,6 +39,11 @@ func (h *Handler) renderWebhooks(c echo.Context, status int, form outbox.Endpoin
 		return err
 	}
 	v := views.WebhooksView{Endpoints: eps, Form: form, Errors: errs, MailOn: h.mail.On, MailProblem: h.mail.Problem, Limit: outbox.MaxEndpointsPerProgram}
+	if v.MailOn {
+		if v.MailFailure, err = h.stores.Outbox.LastMailFailure(c.Request().Context(), principalOf(c).Program.ID); err != nil {
+			return err
+		}
+	}
 	return render(c, status, views.WebhooksPage(h.shell(c, "Webhooks", views.NavWebhooks), v))
 }
 
@@ -88,6 +93,9 @@ var webhookNotices = map[string]string{
 	"saved": "Endpoint saved.",
 	"test":  "Test event queued: it appears in the delivery log below.",
 	"retry": "Retry queued.",
+	// Retry now on a delivery that succeeded (or is being sent) meanwhile.
+	"delivered": "That delivery already succeeded: it is not sent again.",
+	"in-flight": "That delivery is being attempted right now: its result appears in the log.",
 }
 
 func (h *Handler) renderEndpoint(c echo.Context, status int, ep *outbox.Endpoint, form outbox.EndpointInput, errs input.ValidationError, notice string) error {
@@ -177,6 +185,12 @@ func (h *Handler) RetryWebhookDelivery(c echo.Context) error {
 	_, err = h.stores.Outbox.RetryNow(c.Request().Context(), ep.ProgramID, actor(c), ep.ID, id)
 	if errors.Is(err, database.ErrNotFound) {
 		return notFound()
+	}
+	if errors.Is(err, outbox.ErrAlreadyDelivered) {
+		return c.Redirect(http.StatusSeeOther, routes.WebhookEndpoint(ep.ID)+"?done=delivered")
+	}
+	if errors.Is(err, outbox.ErrDeliveryInFlight) {
+		return c.Redirect(http.StatusSeeOther, routes.WebhookEndpoint(ep.ID)+"?done=in-flight")
 	}
 	if err != nil {
 		return err

@@ -240,6 +240,12 @@ func integratorHelp(partnerID, baseURL string) templ.Component {
 	})
 }
 
+// curlWithKey is curlExample with a key filled in, for the shown-once
+// dialog: the secret stands in single quotes, as it has no quote of its own.
+func curlWithKey(baseURL, partnerID, secret string) string {
+	return "curl " + baseURL + "/v2/loyalty/program \\\n  -H 'partner-id: " + partnerID + "' \\\n  -H 'api-key: " + secret + "'"
+}
+
 // curlExample is a request an integrator can paste into a shell.
 func curlExample(baseURL, partnerID string) string {
 	return "curl " + baseURL + routes.APIProgram + " \\\n  -H 'partner-id: " + partnerID + "' \\\n  -H \"api-key: $KEYDESK_API_KEY\""

@@ -2,11 +2,14 @@ package views
 
 import (
 	"context"
+	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/PuerkitoBio/goquery"
 	"github.com/a-h/templ"
+
+	"keydesk/models/accounts"
 )
 
 // render renders c, with children when given, and parses the result.
@@ -86,5 +89,64 @@ func TestPageHeader(t *testing.T) {
 	}
 	if got := doc.Find("button").Text(); got != "Verify integrity" {
 		t.Fatalf("actions %q", got)
+	}
+}
+
+// TestRequestsText: one request is "1 request", as the key rows say it.
+func TestRequestsText(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 requests", 1: "1 request", 2: "2 requests", 1000: "1000 requests"} {
+		if got := requestsText(n); got != want {
+			t.Errorf("requestsText(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+// TestSignInStepsCarryTheLogoAndAWayBack: the two-factor page shows the
+// logo and links back to the sign-in page; the invite page shows the logo.
+func TestSignInStepsCarryTheLogoAndAWayBack(t *testing.T) {
+	doc := render(t, LoginCodePage("token", "", true, false), nil)
+	if doc.Find("main svg rect").Length() == 0 {
+		t.Error("the two-factor page has no logo")
+	}
+	if doc.Find(`a[href="/login"]`).Text() != "Back to sign-in" {
+		t.Error("the two-factor page has no way back to the sign-in page")
+	}
+	doc = render(t, InvitePage(InvitePageForm{ProgramName: "Demo Store"}), nil)
+	if doc.Find("main svg rect").Length() == 0 {
+		t.Error("the invite page has no logo")
+	}
+}
+
+// TestRemovingYourselfWarns: the Remove page says when the admin to remove
+// is the one signed in, and only then.
+func TestRemovingYourselfWarns(t *testing.T) {
+	s := Shell{AdminEmail: "ana@demo.test"}
+	doc := render(t, AdminRemovePage(s, accounts.TeamMember{AdminID: 1, Email: "ana@demo.test"}, ""), nil)
+	if !strings.Contains(doc.Find("[data-removing-self]").Text(), "is you") {
+		t.Error("removing yourself does not warn that it is you")
+	}
+	doc = render(t, AdminRemovePage(s, accounts.TeamMember{AdminID: 2, Email: "bo@demo.test"}, ""), nil)
+	if doc.Find("[data-removing-self]").Length() != 0 {
+		t.Error("removing someone else warns that it is you")
+	}
+}
+
+// TestRecoveryCodesCopyDownloadPrint: the shown-once recovery codes come
+// with Copy and Download (both the codes, one a line) and Print.
+func TestRecoveryCodesCopyDownloadPrint(t *testing.T) {
+	codes := []string{"aaaa-bbbb", "cccc-dddd"}
+	doc := render(t, AccountPage(Shell{}, AccountView{Email: "ana@demo.test", RecoveryCodes: codes}), nil)
+	actions := doc.Find("[data-recovery-actions]")
+	copied, _ := actions.Find("button[data-copy-text]").Attr("data-copy-text")
+	if !strings.Contains(copied, "aaaa-bbbb\ncccc-dddd\n") {
+		t.Errorf("Copy gives %q", copied)
+	}
+	href, _ := actions.Find("a[download]").Attr("href")
+	text, err := url.PathUnescape(strings.TrimPrefix(href, "data:text/plain;charset=utf-8,"))
+	if err != nil || text != copied {
+		t.Errorf("Download gives %q (%v), want what Copy gives", text, err)
+	}
+	if actions.Find("button[data-print]").Length() != 1 {
+		t.Error("no Print")
 	}
 }

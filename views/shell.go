@@ -43,6 +43,8 @@ const (
 	NavWebhooks   = "webhooks"
 	// NavManagementKeys is General » Management keys.
 	NavManagementKeys = "management-keys"
+	// NavAPIReference is the API reference, reached from API Keys.
+	NavAPIReference = "api-reference"
 )
 
 // htmxHeaders sends the CSRF token with every htmx request.
@@ -62,9 +64,9 @@ const htmxConfig = `{"defaultSettleDelay":0,"includeIndicatorStyles":false,"allo
 
 func navClass(active bool) string {
 	if active {
-		return "flex items-center gap-2 rounded-md bg-indigo-50 px-3 py-2 text-sm font-medium text-indigo-700"
+		return "flex items-center gap-2 whitespace-nowrap rounded-md bg-indigo-50 px-3 py-2 text-sm font-medium text-indigo-700"
 	}
-	return "flex items-center gap-2 rounded-md px-3 py-2 text-sm font-medium text-slate-600 hover:bg-slate-100 hover:text-slate-900"
+	return "flex items-center gap-2 whitespace-nowrap rounded-md px-3 py-2 text-sm font-medium text-slate-600 hover:bg-slate-100 hover:text-slate-900"
 }
 
 func ariaCurrent(active bool) string {

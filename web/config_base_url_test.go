@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"keydesk/config"
 	"keydesk/models/modeltest"
 )
 
@@ -40,19 +41,47 @@ func TestConfigBaseURLIsTheOnePublicURL(t *testing.T) {
 	}
 }
 
-// Without KEYDESK_BASE_URL the public URL is the listening address (here
-// 127.0.0.1 and the test port), an IP address that cannot carry passkeys:
-// they answer 409 saying what to set.
-func TestConfigDefaultBaseURLHasNoPasskeys(t *testing.T) {
+// Without KEYDESK_BASE_URL the public URL is the listening address, a
+// loopback one read as localhost (here the test port): passkeys work on
+// the default setup, and the example request names that address.
+func TestConfigDefaultBaseURLCarriesPasskeys(t *testing.T) {
 	ts := newTestServer(t, modeltest.SQLite(t))
 	c := ts.newClient(t)
 	resp, body := c.do(http.MethodPost, "/login/passkey/options", url.Values{}, map[string]string{"X-CSRF-Token": c.csrf()})
-	if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "KEYDESK_BASE_URL") {
-		t.Fatalf("passkey options without a base URL: %d %s", resp.StatusCode, body)
+	var opts struct {
+		PublicKey struct {
+			RPID string `json:"rpId"`
+		} `json:"publicKey"`
 	}
-	// The integrator help then names the address the console listens on.
+	if resp.StatusCode != http.StatusOK || json.Unmarshal([]byte(body), &opts) != nil || opts.PublicKey.RPID != "localhost" {
+		t.Fatalf("passkey options without a base URL: %d %s, want the relying party localhost", resp.StatusCode, body)
+	}
+	local := strings.Replace(ts.URL, "127.0.0.1", "localhost", 1)
 	signedIn := ts.loggedIn(t, ts.Demo.Full.Email)
-	if _, page := signedIn.get("/general/api-keys"); !strings.Contains(page, "curl "+ts.URL+"/v2/loyalty/program") {
-		t.Errorf("without a base URL the example request does not name the listening address %s", ts.URL)
+	if _, page := signedIn.get("/general/api-keys"); !strings.Contains(page, "curl "+local+"/v2/loyalty/program") {
+		t.Errorf("without a base URL the example request does not name the listening address %s", local)
+	}
+	if _, page := signedIn.get("/account"); strings.Contains(page, "data-passkeys-off") {
+		t.Error("/account says passkeys are off on the default setup")
+	}
+}
+
+// A server reached on an IP address that is not loopback cannot carry
+// passkeys: the answer and the account page say why in an admin's words,
+// not the library's, and Add passkey is off.
+func TestConfigIPAddressSaysWhyPasskeysAreOff(t *testing.T) {
+	ts := newTestServer(t, modeltest.SQLite(t), func(c *config.Options) { c.Addr = "192.0.2.10:8080" })
+	c := ts.newClient(t)
+	resp, body := c.do(http.MethodPost, "/login/passkey/options", url.Values{}, map[string]string{"X-CSRF-Token": c.csrf()})
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "browsers allow passkeys only on a host name") || strings.Contains(body, "RPID") {
+		t.Fatalf("passkey options on an IP address: %d %s", resp.StatusCode, body)
+	}
+	_, page := ts.loggedIn(t, ts.Demo.Full.Email).get("/account")
+	doc := parseHTML(t, page)
+	if !strings.Contains(doc.Find("[data-passkeys-off]").Text(), "KEYDESK_BASE_URL") {
+		t.Errorf("/account does not say why passkeys are off")
+	}
+	if _, disabled := doc.Find(`button[data-passkey=create]`).Attr("disabled"); !disabled {
+		t.Error("Add passkey is offered although passkeys cannot work")
 	}
 }

@@ -291,7 +291,7 @@ func TestPermissionAndAddressChecks(t *testing.T) {
 		f := newAPIFixture(t, db, 1000)
 		h := f.keyHeaders(f.restricted)
 		wantError(t, f.call(t, http.MethodGet, "/v2/loyalty/members", "198.51.100.1", h, ""),
-			http.StatusForbidden, "ERROR_FORBIDDEN", "This API key may not be used from this IP address.")
+			http.StatusForbidden, "ERROR_FORBIDDEN", "This API key may not be used from the IP address 198.51.100.1 (the address keydesk saw for this call).")
 		wantError(t, f.call(t, http.MethodGet, "/v2/loyalty/program", "203.0.113.9", h, ""),
 			http.StatusForbidden, "ERROR_FORBIDDEN", "This API key does not have the permission "+keys.PermProgramRead.Label()+" (program:read).")
 		wantError(t, f.call(t, http.MethodPost, "/v2/loyalty/members", "203.0.113.9", withJSON(h), `{"member_id":"m1","email":"m1@example.com"}`),

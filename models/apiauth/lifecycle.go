@@ -43,7 +43,7 @@ func (e *ForbiddenError) Reason() string {
 	if e.Permission != "" {
 		return "This API key does not have the permission " + e.Permission.Label() + " (" + string(e.Permission) + ")."
 	}
-	return "This API key may not be used from this IP address."
+	return "This API key may not be used from the IP address " + e.Address + " (the address keydesk saw for this call)."
 }
 
 type permSet uint8

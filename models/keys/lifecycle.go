@@ -106,9 +106,15 @@ func resolveExpiry(now time.Time, choice, date string, maxDays int) (*time.Time,
 	case Expiry1Year:
 		at = now.AddDate(1, 0, 0)
 	case ExpiryCustom:
-		d, err := time.Parse(time.DateOnly, strings.TrimSpace(date))
+		// The words fit the browser's date picker, whatever format it
+		// shows: an empty field or one it could not read.
+		date = strings.TrimSpace(date)
+		if date == "" {
+			return nil, input.ValidationError{"expiry_date": "Choose the expiry date."}
+		}
+		d, err := time.Parse(time.DateOnly, date)
 		if err != nil {
-			return nil, input.ValidationError{"expiry_date": "Enter the expiry date as YYYY-MM-DD."}
+			return nil, input.ValidationError{"expiry_date": "Choose a valid expiry date."}
 		}
 		at = d.AddDate(0, 0, 1)
 		if !at.After(now) {
@@ -182,6 +188,33 @@ func (in AccessInput) validate() (access, error) {
 		return access{}, errs
 	}
 	return access{restricted: in.Restricted, permissions: strings.Join(perms, " "), allowedIPs: FormatAllowedIPs(prefixes)}, nil
+}
+
+// AccessRisks says how an Edit would break calls that work today: a
+// Restricted key left with no permission refuses every call, and an
+// allowlist that no longer admits addr (the editing admin's own address,
+// the likeliest to be calling) refuses calls from there. Input that does
+// not validate has no risks here: Update reports what is wrong with it.
+func AccessRisks(current APIKey, in AccessInput, addr string) (noPermissions, excludesAddr bool) {
+	acc, err := in.validate()
+	if err != nil {
+		return false, false
+	}
+	noPermissions = acc.restricted && acc.permissions == "" && !(current.Restricted && current.Permissions == "")
+	a, perr := netip.ParseAddr(addr)
+	if perr != nil {
+		return noPermissions, false
+	}
+	a = a.Unmap().WithZone("")
+	admits := func(list string) bool {
+		prefixes, _ := ParseAllowedIPs(list)
+		if len(prefixes) == 0 {
+			return true
+		}
+		return slices.ContainsFunc(prefixes, func(p netip.Prefix) bool { return p.Contains(a) })
+	}
+	excludesAddr = !admits(acc.allowedIPs) && admits(current.AllowedIPs)
+	return noPermissions, excludesAddr
 }
 
 // ParseAllowedIPs reads allowed addresses, one IP address or CIDR a line

@@ -159,7 +159,17 @@ func (s *Store) Deliveries(ctx context.Context, programID, endpointID int64, lim
 	return ds, nil
 }
 
-// RetryNow makes a delivery due at once (a failed one gets another 24 hours).
+// Errors of RetryNow: a delivery the receiver already accepted is never
+// sent again, and one being sent right now is left to that attempt.
+var (
+	ErrAlreadyDelivered = errors.New("outbox: the delivery was already delivered")
+	ErrDeliveryInFlight = errors.New("outbox: the delivery is being attempted now")
+)
+
+// RetryNow makes a delivery due at once (a failed one gets another 24
+// hours). A delivered one, or one a worker holds, is left as it is
+// (ErrAlreadyDelivered, ErrDeliveryInFlight), decided in the UPDATE itself
+// so that a delivery completing meanwhile is not sent twice.
 func (s *Store) RetryNow(ctx context.Context, programID int64, actor audit.Actor, endpointID, deliveryID int64) (*Delivery, error) {
 	var d Delivery
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -175,15 +185,33 @@ func (s *Store) RetryNow(ctx context.Context, programID int64, actor audit.Actor
 			return err
 		}
 		now := s.now()
-		d.Status, d.NextAttemptAt = StatusPending, now
-		if err := tx.Exec(`UPDATE webhook_deliveries SET status = ?, next_attempt_at = ?, locked_until = NULL, created_at = CASE WHEN status = ? THEN ? ELSE created_at END WHERE id = ?`,
-			StatusPending, now, StatusFailed, now, d.ID).Error; err != nil {
-			return err
+		res := tx.Exec(`UPDATE webhook_deliveries SET status = ?, next_attempt_at = ?, locked_until = NULL, created_at = CASE WHEN status = ? THEN ? ELSE created_at END
+WHERE id = ? AND status <> ? AND (locked_until IS NULL OR locked_until < ?)`,
+			StatusPending, now, StatusFailed, now, d.ID, StatusDelivered, now)
+		if res.Error != nil {
+			return res.Error
 		}
+		if res.RowsAffected == 0 {
+			if d.Status == StatusDelivered {
+				return ErrAlreadyDelivered
+			}
+			var current Delivery
+			if err := tx.Where("id = ?", d.ID).Take(&current).Error; err != nil {
+				return err
+			}
+			if current.Status == StatusDelivered {
+				return ErrAlreadyDelivered
+			}
+			return ErrDeliveryInFlight
+		}
+		d.Status, d.NextAttemptAt = StatusPending, now
 		entry := endpointAudit(audit.ActionWebhookRetried, ep)
 		entry.Details = map[string]any{"message_id": d.MessageID, "event_type": d.EventType, "delivery_id": strconv.FormatInt(d.ID, 10)}
 		return s.audit.Append(tx, programID, actor, entry)
 	})
+	if errors.Is(err, ErrAlreadyDelivered) || errors.Is(err, ErrDeliveryInFlight) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, passThrough(err, "retry the delivery")
 	}

@@ -195,6 +195,9 @@ func (s *Store) validateEndpoint(ctx context.Context, in *EndpointInput, enabled
 		return nil
 	}
 	if problem := TargetProblem(ctx, s.resolver, in.URL); problem != "" {
+		if strings.HasPrefix(problem, targetRefusal) {
+			problem += " This server's setting KEYDESK_WEBHOOK_ALLOW_PRIVATE is off; whoever runs keydesk can turn it on for private receivers."
+		}
 		return input.ValidationError{"url": problem}
 	}
 	return nil

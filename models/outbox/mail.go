@@ -180,6 +180,21 @@ ORDER BY next_attempt_at, id LIMIT ?`+skipLocked(tx), StatusPending, now, now, l
 	return claims, nil
 }
 
+// LastMailFailure is the error of the program's latest attempted mail when
+// that attempt failed, "" when it went out or no mail was attempted: the
+// console shows it where it says email notices are on.
+func (s *Store) LastMailFailure(ctx context.Context, programID int64) (string, error) {
+	var ds []MailDelivery
+	err := s.db.WithContext(ctx).Where("program_id = ? AND attempts > 0", programID).Order("id DESC").Limit(1).Find(&ds).Error
+	if err != nil {
+		return "", fmt.Errorf("outbox: unable to read the last mail attempt: %w", err)
+	}
+	if len(ds) == 0 || ds[0].Status == StatusDelivered {
+		return "", nil
+	}
+	return ds[0].LastError, nil
+}
+
 // RecordMail stores the outcome of a claimed mail attempt, as Record does
 // for webhooks; once sent or failed, an invitation's sealed token is
 // destroyed.

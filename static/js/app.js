@@ -129,7 +129,13 @@
 
     var closer = target.closest("[data-close-dialog]");
     if (closer) {
-      closeDialog(closer.closest("dialog"));
+      // A Cancel link closes the dialog it is in; on a page of its own
+      // (no dialog) it goes where it points.
+      var dialog = closer.closest("dialog");
+      if (dialog) {
+        event.preventDefault();
+        closeDialog(dialog);
+      }
       return;
     }
 
@@ -179,6 +185,23 @@
     // panel may still move up. data-placed says it stands where it stays.
     panel.setAttribute("data-placed", "");
   }, true);
+
+  // Print (the recovery codes): the browser's print dialog.
+  document.addEventListener("click", function (event) {
+    if (event.target.closest && event.target.closest("[data-print]")) window.print();
+  });
+
+  // Generate's Expiry date is there, and required, only for Custom date.
+  document.addEventListener("change", function (event) {
+    var select = event.target;
+    if (!(select instanceof HTMLSelectElement) || !select.hasAttribute("data-expiry-select")) return;
+    var wrap = select.form && select.form.querySelector("[data-expiry-date-field]");
+    if (!wrap) return;
+    var custom = select.value === "custom";
+    wrap.classList.toggle("hidden", !custom);
+    var date = wrap.querySelector("input[type=date]");
+    if (date) date.required = custom;
+  });
 
   // ---- secrets ---------------------------------------------------------
   function writeClipboard(value, message) {

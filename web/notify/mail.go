@@ -161,10 +161,10 @@ func (m *Mailer) Compose(c *outbox.MailClaim) (views.MailNotice, error) {
 			when = "within a day"
 		}
 		n.Subject, n.Heading = tag+"API key expires "+when+": "+k.Name, "An API key expires "+when
-		n.Lines = []string{"The API key " + key + " in " + program + " stops working at " + k.ExpiresAt + ". Roll it or set a new expiry before then."}
+		n.Lines = []string{"The API key " + key + " in " + program + " stops working at " + mailTime(k.ExpiresAt) + ". Roll it or set a new expiry before then."}
 	case outbox.EventKeyExpired:
 		n.Subject, n.Heading = tag+"API key expired: "+k.Name, "An API key expired"
-		n.Lines = []string{"The API key " + key + " in " + program + " stopped working at " + k.ExpiresAt + "."}
+		n.Lines = []string{"The API key " + key + " in " + program + " stopped working at " + mailTime(k.ExpiresAt) + "."}
 	case outbox.EventKeyLeaked:
 		n.Subject, n.Heading = tag+"API key found leaked: "+k.Name, "An API key was found leaked"
 		n.Lines = []string{leakLine("API key", key, program, d.Data.Leak.ReportedBy, d.Data.Leak.URL), leakResponseLine(d.Data.Leak.Response)}
@@ -187,13 +187,23 @@ func (m *Mailer) Compose(c *outbox.MailClaim) (views.MailNotice, error) {
 		}
 		n.Subject, n.Heading = "You are invited to "+program+" in keydesk", "Join "+program+" in keydesk"
 		n.Lines = []string{d.Data.Actor.Email + " invited you to manage the API keys of " + program + " (partner ID " + partnerID + ").",
-			"The link works once, until " + d.Data.Invitation.ExpiresAt + ". Open it to set your password."}
+			"The link works once, until " + mailTime(d.Data.Invitation.ExpiresAt) + ". Open it to set your password."}
 		n.LinkLabel, n.Link = "Accept the invitation", m.baseURL+routes.Invite(c.Token)
 		n.Footer = "If you did not expect this, ignore this mail."
 	default:
 		return n, fmt.Errorf("notify: no mail for %s", c.EventType)
 	}
 	return n, nil
+}
+
+// mailTime shows a payload's RFC 3339 time as the console does
+// (views.TimeText); a value it cannot read is shown as it is.
+func mailTime(rfc3339 string) string {
+	t, err := time.Parse(time.RFC3339Nano, rfc3339)
+	if err != nil {
+		return rfc3339
+	}
+	return views.TimeText(t)
 }
 
 // Send makes one attempt to mail a claimed notice: a plain-text part and

@@ -329,7 +329,16 @@ type ManagedKey struct {
 
 	// Permissions null for full access, else the permissions the key is restricted to.
 	Permissions *[]ManagedKeyPermissions `json:"permissions"`
-	Status      ManagedKeyStatus         `json:"status"`
+
+	// Quota Requests allowed per quota_period (UTC); null for no quota.
+	Quota *int `json:"quota"`
+
+	// QuotaPeriod The quota's period, day or month (UTC); null without a quota.
+	QuotaPeriod *string `json:"quota_period"`
+
+	// RateLimitPerMinute The key's own requests per minute; null for the program's default limits.
+	RateLimitPerMinute *int             `json:"rate_limit_per_minute"`
+	Status             ManagedKeyStatus `json:"status"`
 }
 
 // ManagedKeyPermissions defines model for ManagedKey.Permissions.
@@ -353,6 +362,15 @@ type ManagedKeyCreate struct {
 
 	// Permissions Restrict the key to these permissions; absent for full access.
 	Permissions *[]ManagedKeyCreatePermissions `json:"permissions,omitempty"`
+
+	// Quota Requests allowed per quota_period (UTC); past it a call is 429 QUOTA_EXCEEDED. null (or 0) for no quota.
+	Quota *int `json:"quota,omitempty"`
+
+	// QuotaPeriod The quota's period, day or month (UTC), required with a quota.
+	QuotaPeriod *string `json:"quota_period,omitempty"`
+
+	// RateLimitPerMinute Requests per minute for this key, overriding the program's read and write limits; null (or 0) for the defaults.
+	RateLimitPerMinute *int `json:"rate_limit_per_minute,omitempty"`
 }
 
 // ManagedKeyCreatePermissions defines model for ManagedKeyCreate.Permissions.
@@ -378,6 +396,15 @@ type ManagedKeyUpdate struct {
 
 	// Permissions null for full access, else the permissions to restrict the key to.
 	Permissions *[]ManagedKeyUpdatePermissions `json:"permissions,omitempty"`
+
+	// Quota Requests allowed per quota_period (UTC); past it a call is 429 QUOTA_EXCEEDED. null (or 0) for no quota.
+	Quota *int `json:"quota,omitempty"`
+
+	// QuotaPeriod The quota's period, day or month (UTC), required with a quota.
+	QuotaPeriod *string `json:"quota_period,omitempty"`
+
+	// RateLimitPerMinute Requests per minute for this key, overriding the program's read and write limits; null (or 0) for the defaults.
+	RateLimitPerMinute *int `json:"rate_limit_per_minute,omitempty"`
 }
 
 // ManagedKeyUpdatePermissions defines model for ManagedKeyUpdate.Permissions.
@@ -412,7 +439,16 @@ type ManagedKeyWithSecret struct {
 
 	// Permissions null for full access, else the permissions the key is restricted to.
 	Permissions *[]ManagedKeyWithSecretPermissions `json:"permissions"`
-	Status      ManagedKeyWithSecretStatus         `json:"status"`
+
+	// Quota Requests allowed per quota_period (UTC); null for no quota.
+	Quota *int `json:"quota"`
+
+	// QuotaPeriod The quota's period, day or month (UTC); null without a quota.
+	QuotaPeriod *string `json:"quota_period"`
+
+	// RateLimitPerMinute The key's own requests per minute; null for the program's default limits.
+	RateLimitPerMinute *int                       `json:"rate_limit_per_minute"`
+	Status             ManagedKeyWithSecretStatus `json:"status"`
 }
 
 // ManagedKeyWithSecretPermissions defines model for ManagedKeyWithSecret.Permissions.

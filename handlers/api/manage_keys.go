@@ -36,6 +36,11 @@ type ManagedKey struct {
 	CreatedAt       time.Time  `json:"created_at"`
 	CreatedBy       string     `json:"created_by"`
 	LastUsedAt      *time.Time `json:"last_used_at"`
+	// Quota is requests per QuotaPeriod ("day" or "month", UTC); nil: no
+	// quota. RateLimitPerMinute nil: the program's default limits.
+	Quota              *int64  `json:"quota"`
+	QuotaPeriod        *string `json:"quota_period"`
+	RateLimitPerMinute *int    `json:"rate_limit_per_minute"`
 }
 
 // Key statuses.
@@ -64,6 +69,14 @@ func managedKeyOf(k *keys.APIKey, now time.Time) ManagedKey {
 	}
 	if k.OldKeyWorks(now) {
 		out.OldKeyExpiresAt = utc(k.OldExpiresAt)
+	}
+	if k.Quota > 0 {
+		quota, period := k.Quota, k.QuotaPeriod
+		out.Quota, out.QuotaPeriod = &quota, &period
+	}
+	if k.RateLimitPerMinute > 0 {
+		rate := k.RateLimitPerMinute
+		out.RateLimitPerMinute = &rate
 	}
 	return out
 }
@@ -233,6 +246,47 @@ func field(c echo.Context, members map[string]json.RawMessage, name string, dst 
 
 func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
 
+// limitsOf reads quota, quota_period and rate_limit_per_minute, starting
+// from current's (nil: a new key's none); null or 0 removes a quota or
+// the rate limit override. None of the three sent: nil, nothing changes.
+func limitsOf(c echo.Context, members map[string]json.RawMessage, current *keys.APIKey) (*keys.LimitsInput, bool, error) {
+	_, hasQuota := members["quota"]
+	_, hasPeriod := members["quota_period"]
+	_, hasRate := members["rate_limit_per_minute"]
+	if !hasQuota && !hasPeriod && !hasRate {
+		return nil, false, nil
+	}
+	in := &keys.LimitsInput{}
+	if current != nil {
+		in.Quota, in.QuotaPeriod, in.RateLimitPerMinute = current.Quota, current.QuotaPeriod, current.RateLimitPerMinute
+	}
+	if raw := members["quota"]; hasQuota {
+		in.Quota = 0
+		if !isNull(raw) {
+			if _, answered, err := field(c, members, "quota", &in.Quota, "a whole number of requests, or null for no quota"); answered {
+				return nil, true, err
+			}
+		}
+	}
+	if raw := members["quota_period"]; hasPeriod {
+		in.QuotaPeriod = ""
+		if !isNull(raw) {
+			if _, answered, err := field(c, members, "quota_period", &in.QuotaPeriod, "day or month"); answered {
+				return nil, true, err
+			}
+		}
+	}
+	if raw := members["rate_limit_per_minute"]; hasRate {
+		in.RateLimitPerMinute = 0
+		if !isNull(raw) {
+			if _, answered, err := field(c, members, "rate_limit_per_minute", &in.RateLimitPerMinute, "a whole number of requests per minute, or null for the default"); answered {
+				return nil, true, err
+			}
+		}
+	}
+	return in, false, nil
+}
+
 // accessOf reads permissions and allowed_ips: permissions absent or null is
 // full access, a list is restricted to it; allowed_ips a list of addresses
 // or CIDRs (absent or empty: any).
@@ -277,7 +331,7 @@ func accessOf(c echo.Context, members map[string]json.RawMessage, current *keys.
 // (api_key.generated) hold as in the console. The answer carries the
 // secret, this once.
 func (m *Manage) CreateKey(c echo.Context) error {
-	members, ok, err := readManageBody(c, "name", "description", "expires_at", "expires_in_days", "permissions", "allowed_ips")
+	members, ok, err := readManageBody(c, "name", "description", "expires_at", "expires_in_days", "permissions", "allowed_ips", "quota", "quota_period", "rate_limit_per_minute")
 	if !ok {
 		return err
 	}
@@ -289,6 +343,10 @@ func (m *Manage) CreateKey(c echo.Context) error {
 		return err
 	}
 	access, answered, err := accessOf(c, members, nil)
+	if answered {
+		return err
+	}
+	limits, answered, err := limitsOf(c, members, nil)
 	if answered {
 		return err
 	}
@@ -318,10 +376,10 @@ func (m *Manage) CreateKey(c echo.Context) error {
 	if expiresAt != nil {
 		in.Expiry, in.ExpiryDate = keys.ExpiryAt, expiresAt.UTC().Format(time.RFC3339Nano)
 	}
-	in.Access = access
+	in.Access, in.Limits = access, limits
 	k, err := m.keys.Generate(ctx, programID, actor, in)
 	if err != nil {
-		return manageError(c, renameExpiryFields(err))
+		return manageError(c, renameAPIFields(err))
 	}
 	return c.JSON(http.StatusCreated, keyWithSecret{ManagedKey: managedKeyOf(k, m.now()), Key: k.Secret})
 }
@@ -330,7 +388,7 @@ func (m *Manage) CreateKey(c echo.Context) error {
 // expires_at through the console's Update (api_key.updated with
 // before/after). A patch that changes nothing answers the key unchanged.
 func (m *Manage) PatchKey(c echo.Context) error {
-	members, ok, err := readManageBody(c, "name", "description", "permissions", "allowed_ips", "expires_at")
+	members, ok, err := readManageBody(c, "name", "description", "permissions", "allowed_ips", "expires_at", "quota", "quota_period", "rate_limit_per_minute")
 	if !ok {
 		return err
 	}
@@ -350,6 +408,9 @@ func (m *Manage) PatchKey(c echo.Context) error {
 		return err
 	}
 	in.Access = access
+	if in.Limits, answered, err = limitsOf(c, members, k); answered {
+		return err
+	}
 	if raw, ok := members["expires_at"]; ok {
 		change := &keys.ExpiryChange{}
 		if !isNull(raw) {
@@ -364,7 +425,7 @@ func (m *Manage) PatchKey(c echo.Context) error {
 		updated, err = k, nil
 	}
 	if err != nil {
-		return manageError(c, err)
+		return manageError(c, renameAPIFields(err))
 	}
 	return c.JSON(http.StatusOK, managedKeyOf(updated, m.now()))
 }
@@ -429,17 +490,21 @@ func (m *Manage) DeleteKey(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-// renameExpiryFields names the console's expiry fields (expiry,
-// expiry_date) as the management API's expires_at in a validation error.
-func renameExpiryFields(err error) error {
+// renameAPIFields names the console's form fields in a validation error
+// as the management API's: expiry and expiry_date are expires_at,
+// rate_limit is rate_limit_per_minute.
+func renameAPIFields(err error) error {
 	var verr input.ValidationError
 	if !errors.As(err, &verr) {
 		return err
 	}
 	out := input.ValidationError{}
 	for f, problem := range verr {
-		if f == "expiry" || f == "expiry_date" {
+		switch f {
+		case "expiry", "expiry_date":
 			f = "expires_at"
+		case "rate_limit":
+			f = "rate_limit_per_minute"
 		}
 		out[f] = problem
 	}

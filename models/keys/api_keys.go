@@ -98,8 +98,8 @@ type KeyInput struct {
 	// Expiry, when set, replaces the key's expiry (Update only; the
 	// management API's expires_at).
 	NewExpiry *ExpiryChange
-	// Limits, when set, replaces the key's quota and rate limit (Update
-	// only).
+	// Limits, when set, is the key's quota and rate limit (the
+	// management API's create and patch; the console's Edit).
 	Limits *LimitsInput
 }
 
@@ -201,6 +201,9 @@ func (s *Store) Generate(ctx context.Context, programID int64, actor audit.Actor
 		}
 		acc = &a
 	}
+	if err := in.Limits.validate(); err != nil {
+		return nil, err
+	}
 	var created *APIKey
 	limitReached := false
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -243,11 +246,22 @@ func (s *Store) Generate(ctx context.Context, programID int64, actor audit.Actor
 				return err
 			}
 		}
+		if in.Limits.changes(key) {
+			key.Quota, key.QuotaPeriod, key.RateLimitPerMinute = in.Limits.Quota, in.Limits.QuotaPeriod, in.Limits.RateLimitPerMinute
+			if err := tx.Exec(`UPDATE api_keys SET quota = ?, quota_period = ?, rate_limit_per_minute = ? WHERE id = ?`, key.Quota, key.QuotaPeriod, key.RateLimitPerMinute, key.ID).Error; err != nil {
+				return err
+			}
+		}
 		created = key
 		entry := keyAudit(audit.ActionKeyGenerated, key)
 		entry.Details = map[string]any{"description": key.Description, "expires": expiryWords(key.ExpiresAt)}
 		if acc != nil {
 			for k, v := range accessDetails(key) {
+				entry.Details[k] = v
+			}
+		}
+		if in.Limits != nil {
+			for k, v := range limitsDetails(key) {
 				entry.Details[k] = v
 			}
 		}

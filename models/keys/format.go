@@ -57,9 +57,7 @@ func checksumOf(random string) [keyChecksumLen]byte {
 
 // NewAPIKeyString returns a fresh key in the keydesk format.
 func NewAPIKeyString() string {
-	random := randomBase62(keyRandomLen)
-	checksum := checksumOf(random)
-	return KeyPrefix + random + string(checksum[:])
+	return NewPrefixedSecret(KeyPrefix)
 }
 
 // NewIdentifier returns a fresh public API key identifier.
@@ -93,20 +91,7 @@ func isBase62(s string) bool {
 }
 
 // CheckKeyFormat verifies prefix, length, alphabet and checksum offline.
-func CheckKeyFormat(key string) error {
-	if len(key) != KeyLength || !strings.HasPrefix(key, KeyPrefix) {
-		return ErrMalformedKey
-	}
-	body := key[len(KeyPrefix):]
-	if !isBase62(body) {
-		return ErrMalformedKey
-	}
-	random, checksum := body[:keyRandomLen], body[keyRandomLen:]
-	if want := checksumOf(random); string(want[:]) != checksum {
-		return ErrMalformedKey
-	}
-	return nil
-}
+func CheckKeyFormat(key string) error { return CheckPrefixedSecret(KeyPrefix, key) }
 
 // IsIdentifier reports whether s has the shape of an API key identifier.
 func IsIdentifier(s string) bool {

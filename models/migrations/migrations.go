@@ -553,6 +553,7 @@ CREATE TABLE leak_reports (
 	PRIMARY KEY (api_key_id, alert_digest)
 );
 `),
+	{description: "usage day sums kept at flush", sqlite: usageDaysSQLite, postgres: usageDaysPostgres},
 }
 
 // RekeyMarksMigration is the migration after which re-keying marks must be

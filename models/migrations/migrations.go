@@ -621,6 +621,7 @@ CREATE TABLE management_key_leak_reports (
 	PRIMARY KEY (management_key_id, alert_digest)
 );
 `),
+	{description: "usage day sums kept at flush", sqlite: usageDaysSQLite, postgres: usageDaysPostgres},
 }
 
 // RekeyMarksMigration is the migration after which re-keying marks must be

@@ -35,10 +35,15 @@ func rowsOf(t *testing.T, s *modeltest.Stores, resolution string) map[rowKey]int
 }
 
 // perHour sums rows by key, hour and outcome.
-func perHour(rows map[rowKey]int64) map[rowKey]int64 {
+func perHour(rows map[rowKey]int64) map[rowKey]int64 { return per(rows, time.Hour) }
+
+// perDay sums rows by key, UTC day and outcome.
+func perDay(rows map[rowKey]int64) map[rowKey]int64 { return per(rows, 24*time.Hour) }
+
+func per(rows map[rowKey]int64, step time.Duration) map[rowKey]int64 {
 	out := map[rowKey]int64{}
 	for k, n := range rows {
-		k.bucket = time.Unix(k.bucket, 0).UTC().Truncate(time.Hour).Unix()
+		k.bucket = time.Unix(k.bucket, 0).UTC().Truncate(step).Unix()
 		out[k] += n
 	}
 	return out
@@ -68,14 +73,15 @@ func refuseHourRows(t *testing.T, s *modeltest.Stores, on bool) {
 	}
 }
 
-// TestHourRowsHoldEveryFlushedMinute: two instances count random calls of
-// four keys over five hours across midnight and flush every few minutes,
-// sometimes both at once; one flush fails after writing its minutes and is
-// retried by the next. Every call is then in its minute row and in its
-// hour row exactly once, the page's sums and the 24-hour counts equal the
-// calls made, and the retention job's deleting the minutes changes none
-// of that.
-func TestHourRowsHoldEveryFlushedMinute(t *testing.T) {
+// TestHourAndDayRowsHoldEveryFlushedMinute: two instances count random
+// calls of four keys over five hours across midnight and flush every few
+// minutes, sometimes both at once; one flush fails after writing its
+// minutes and is retried by the next. Every call is then in its minute
+// row, its hour row and its day row exactly once (each day row is the sum
+// of its hours and of its minutes), the page's sums per hour and per day
+// and the 24-hour counts equal the calls made, and the retention job's
+// deleting the minutes, then the hours, changes none of that.
+func TestHourAndDayRowsHoldEveryFlushedMinute(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
 		s := modeltest.NewStores(t, db)
 		start := time.Date(2026, 5, 4, 21, 50, 0, 0, time.UTC)
@@ -141,34 +147,54 @@ func TestHourRowsHoldEveryFlushedMinute(t *testing.T) {
 		}
 		end := start.Add(minutes * time.Minute)
 
-		check := func(when string) {
+		check := func(when string, hoursKept bool) {
 			t.Helper()
-			if got := rowsOf(t, s, usage.Hour); !maps.Equal(got, perHour(want)) {
-				t.Errorf("%s: hour rows differ from the calls per hour (%d rows, %d hours of calls)", when, len(got), len(perHour(want)))
+			if got := rowsOf(t, s, usage.Day); !maps.Equal(got, perDay(want)) {
+				t.Errorf("%s: day rows differ from the calls per day (%d rows, %d days of calls)", when, len(got), len(perDay(want)))
+			}
+			if hoursKept {
+				if got := rowsOf(t, s, usage.Hour); !maps.Equal(got, perHour(want)) {
+					t.Errorf("%s: hour rows differ from the calls per hour (%d rows, %d hours of calls)", when, len(got), len(perHour(want)))
+				}
+				if got := perDay(rowsOf(t, s, usage.Hour)); !maps.Equal(got, rowsOf(t, s, usage.Day)) {
+					t.Errorf("%s: day rows differ from the sums of their hours", when)
+				}
+			} else if got := rowsOf(t, s, usage.Hour); len(got) != 0 {
+				t.Errorf("%s: %d hour rows", when, len(got))
 			}
 			for key := int64(1); key <= 4; key++ {
-				sums, err := s.Usage.Sums(t.Context(), programOf(key), key, start.Truncate(24*time.Hour), usage.Hour)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got, wantKey := map[rowKey]int64{}, map[rowKey]int64{}
-				for _, c := range sums {
-					got[rowKey{key, c.Bucket.Unix(), c.Outcome}] += c.Count
-				}
-				for k, n := range perHour(want) {
-					if k.keyID == key {
-						wantKey[k] = n
+				for _, per := range []string{usage.Hour, usage.Day} {
+					sums, err := s.Usage.Sums(t.Context(), programOf(key), key, start.Truncate(24*time.Hour), per)
+					if err != nil {
+						t.Fatal(err)
 					}
-				}
-				if !maps.Equal(got, wantKey) {
-					t.Errorf("%s: key %d's page sums differ from its calls", when, key)
+					got, wantKey := map[rowKey]int64{}, map[rowKey]int64{}
+					for _, c := range sums {
+						got[rowKey{key, c.Bucket.Unix(), c.Outcome}] += c.Count
+					}
+					wantPer := perHour(want)
+					if per == usage.Day || !hoursKept {
+						wantPer = perDay(want) // without hours a day keeps its start
+					}
+					for k, n := range wantPer {
+						if k.keyID == key {
+							wantKey[k] = n
+						}
+					}
+					if !maps.Equal(got, wantKey) {
+						t.Errorf("%s: key %d's page sums per %s differ from its calls", when, key, per)
+					}
 				}
 			}
 		}
+		s.SetClock(func() time.Time { return end })
 		if got := rowsOf(t, s, usage.Minute); !maps.Equal(got, want) {
 			t.Errorf("minute rows differ from the calls (%d rows, %d minutes of calls)", len(got), len(want))
 		}
-		check("after the flushes")
+		if got := perDay(rowsOf(t, s, usage.Minute)); !maps.Equal(got, rowsOf(t, s, usage.Day)) {
+			t.Error("day rows differ from the sums of their minutes")
+		}
+		check("after the flushes", true)
 		// The API Keys list's count since a time inside an hour.
 		since := end.Add(-100 * time.Minute).Add(30 * time.Second)
 		wantSince := map[int64]int64{}
@@ -188,6 +214,11 @@ func TestHourRowsHoldEveryFlushedMinute(t *testing.T) {
 		if got := rowsOf(t, s, usage.Minute); len(got) != 0 {
 			t.Errorf("after the retention job: %d minute rows", len(got))
 		}
-		check("after the retention job")
+		check("after the retention job", true)
+		s.SetClock(func() time.Time { return end.Add(usage.HourRetention + 24*time.Hour) })
+		if _, err := s.Usage.Rollup(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		check("after the retention job deleted the hours", false)
 	})
 }

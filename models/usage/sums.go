@@ -12,12 +12,13 @@ import (
 
 // Sums are a key's counts at or after since, summed in the database per
 // outcome and per UTC hour (per = Hour) or UTC day (per = Day), oldest
-// first: the usage page reads one row per bar and outcome. The rows read
-// are the hour and day buckets (plus, when since is not a whole hour, the
-// minutes up to the next one: see spansSince), at most 24 per key,
-// outcome and day, however busy the key. Bucket is the start of the hour
-// or day; ProgramID and KeyID are the arguments. A bucket coarser than per
-// (a day when per is Hour) keeps its own start.
+// first: the usage page reads one row per bar and outcome. Per day the
+// rows read are the day buckets (plus, when since is not a whole day, the
+// hours and minutes up to the next one: see daySpans), one per key,
+// outcome and day; per hour the hour buckets (see hourSpans), however
+// busy the key. Bucket is the start of the hour or day; ProgramID and
+// KeyID are the arguments. A bucket coarser than per (a day older than
+// HourRetention when per is Hour) keeps its own start.
 func (s *Store) Sums(ctx context.Context, programID, keyID int64, since time.Time, per string) ([]Count, error) {
 	if per != Hour && per != Day {
 		return nil, fmt.Errorf("usage: unknown sum resolution %q", per)
@@ -43,7 +44,11 @@ func (s *Store) Sums(ctx context.Context, programID, keyID int64, since time.Tim
 		outcome string
 	}
 	totals := map[sumKey]int64{}
-	for _, sp := range spansSince(since) {
+	spans := daySpans(since)
+	if per == Hour {
+		spans = hourSpans(since, s.now())
+	}
+	for _, sp := range spans {
 		var rows []struct {
 			At      string
 			Outcome string

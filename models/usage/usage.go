@@ -1,8 +1,9 @@
 // Package usage counts every API verification by key and outcome: in
 // memory on the request path (Recorder), flushed in batches to minute
-// buckets and, in the same transaction, to hour buckets (Store.Write);
-// minutes are deleted after 48 hours and hours rolled up to days after 90
-// days, and the usage view reads hours (and days), never every minute. No
+// buckets and, in the same transaction, to hour and day buckets
+// (Store.Write); minutes are deleted after 48 hours, hours after 90 days
+// and days after 400, and the usage view reads days (and the hours and
+// minutes of a period's partial first day or hour), never every minute. No
 // request writes the database.
 package usage
 
@@ -24,9 +25,9 @@ const (
 	Day    = "day"
 )
 
-// Retention: minutes are deleted after MinuteRetention (their hours hold
-// them from the flush on), hours become days after HourRetention, days
-// are deleted after DayRetention; the addresses a key was used from are
+// Retention: minutes are deleted after MinuteRetention, hours after
+// HourRetention (their hours and days hold them from the flush on), days
+// after DayRetention; the addresses a key was used from are
 // kept for ClientRetention, at most ClientsPerKey.
 const (
 	MinuteRetention = 48 * time.Hour
@@ -64,19 +65,25 @@ type Client struct {
 	Count     int64
 }
 
-// Write adds minute counts to their minute buckets and to their hour
-// buckets, and client sightings, in one transaction: an hour row always
-// holds every call of its hour written so far, so the usage page reads
-// hours, never minutes. Rows are written in key order, so two instances
-// flushing at once cannot deadlock.
+// Write adds minute counts to their minute buckets, their hour buckets
+// and their (UTC) day buckets, and client sightings, in one transaction:
+// an hour or day row always holds every call of its hour or day written
+// so far, so the 30-day view reads about 30 day rows per outcome instead
+// of 720 hour rows (on PostgreSQL each hour row, updated by 60 flushes,
+// ends up on its own page). Rows are written in resolution and then key
+// order, so two instances flushing at once cannot deadlock.
 func (s *Store) Write(ctx context.Context, counts []Count, clients []Client) error {
 	minutes := sumPer(counts, time.Minute)
 	hours := sumPer(counts, time.Hour)
+	days := sumPer(counts, 24*time.Hour)
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := upsertCounts(tx, Minute, minutes); err != nil {
 			return err
 		}
 		if err := upsertCounts(tx, Hour, hours); err != nil {
+			return err
+		}
+		if err := upsertCounts(tx, Day, days); err != nil {
 			return err
 		}
 		if err := upsertClients(tx, clients); err != nil {
@@ -114,65 +121,45 @@ func sumPer(counts []Count, step time.Duration) []Count {
 	return out
 }
 
-// Rollup deletes minute buckets older than MinuteRetention (their hours
-// already hold them: Write adds every count to both), folds hour buckets
-// older than HourRetention into days, deletes days older than
-// DayRetention and old or surplus client rows. Each step is one
-// transaction; it returns the number of rows removed.
+// Rollup deletes minute buckets older than MinuteRetention and hour
+// buckets older than HourRetention (their hours and days already hold
+// them: Write adds every count to all three), days older than
+// DayRetention, and old or surplus client rows. Each step is one
+// statement; it returns the number of rows removed.
 func (s *Store) Rollup(ctx context.Context) (int64, error) {
 	now := s.now().UTC()
 	db := s.db.WithContext(ctx)
-	// Whole hours of minutes only: a partly old hour keeps its minutes
-	// until its end.
-	res := db.Exec(`DELETE FROM key_usage WHERE resolution = ? AND bucket < ?`, Minute, now.Add(-MinuteRetention).Truncate(time.Hour))
-	if res.Error != nil {
-		return 0, fmt.Errorf("usage: unable to delete old minutes: %w", res.Error)
+	var removed int64
+	for _, old := range []struct {
+		resolution string
+		before     time.Time
+	}{
+		// Whole hours of minutes and whole days of hours only: a partly
+		// old hour (day) keeps its minutes (hours) until its end.
+		{Minute, now.Add(-MinuteRetention).Truncate(time.Hour)},
+		{Hour, hoursFrom(now)},
+		{Day, now.Add(-DayRetention)},
+	} {
+		res := db.Exec(`DELETE FROM key_usage WHERE resolution = ? AND bucket < ?`, old.resolution, old.before)
+		if res.Error != nil {
+			return removed, fmt.Errorf("usage: unable to delete old %s buckets: %w", old.resolution, res.Error)
+		}
+		removed += res.RowsAffected
 	}
-	removed := res.RowsAffected
-	// Whole days only: a partly old day waits for its end.
-	n, err := s.foldHoursIntoDays(ctx, now.Add(-HourRetention).Truncate(24*time.Hour))
-	if err != nil {
-		return removed, err
-	}
-	removed += n
-	res = db.Exec(`DELETE FROM key_usage WHERE resolution = ? AND bucket < ?`, Day, now.Add(-DayRetention))
-	if res.Error != nil {
-		return removed, fmt.Errorf("usage: unable to delete old days: %w", res.Error)
-	}
-	removed += res.RowsAffected
-	res = db.Exec(`DELETE FROM key_usage_clients WHERE last_seen < ?`, now.Add(-ClientRetention))
+	res := db.Exec(`DELETE FROM key_usage_clients WHERE last_seen < ?`, now.Add(-ClientRetention))
 	if res.Error != nil {
 		return removed, fmt.Errorf("usage: unable to delete old clients: %w", res.Error)
 	}
 	removed += res.RowsAffected
-	n, err = s.trimClients(ctx)
+	n, err := s.trimClients(ctx)
 	return removed + n, err
 }
 
-// foldHoursIntoDays moves the hour rows with bucket < cutoff into day
-// rows, summed per UTC day.
-func (s *Store) foldHoursIntoDays(ctx context.Context, cutoff time.Time) (int64, error) {
-	var removed int64
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var rows []Count
-		if err := tx.Raw(`SELECT key_id, program_id, bucket, outcome, count FROM key_usage WHERE resolution = ? AND bucket < ?`+database.ForUpdate(tx),
-			Hour, cutoff).Scan(&rows).Error; err != nil {
-			return err
-		}
-		if len(rows) == 0 {
-			return nil
-		}
-		if err := upsertCounts(tx, Day, sumPer(rows, 24*time.Hour)); err != nil {
-			return err
-		}
-		res := tx.Exec(`DELETE FROM key_usage WHERE resolution = ? AND bucket < ?`, Hour, cutoff)
-		removed = res.RowsAffected
-		return res.Error
-	})
-	if err != nil {
-		return 0, fmt.Errorf("usage: unable to roll hour buckets into days: %w", err)
-	}
-	return removed, nil
+// hoursFrom is the start of the oldest day whose hour rows are kept at
+// now: before it the retention job deletes hours, and sums per hour read
+// day rows instead (see hourSpans).
+func hoursFrom(now time.Time) time.Time {
+	return now.UTC().Add(-HourRetention).Truncate(24 * time.Hour)
 }
 
 // trimClients keeps each key's ClientsPerKey most recent client rows.
@@ -209,11 +196,11 @@ WHERE key_id = ? AND program_id = ? ORDER BY last_seen DESC LIMIT ?`, keyID, pro
 }
 
 // RequestsSince is each of the program's keys' request count (every
-// outcome) since the time given (to the minute within MinuteRetention),
-// by key id.
+// outcome) since the time given (to the minute within MinuteRetention,
+// to the hour within HourRetention), by key id.
 func (s *Store) RequestsSince(ctx context.Context, programID int64, since time.Time) (map[int64]int64, error) {
 	out := map[int64]int64{}
-	for _, sp := range spansSince(since) {
+	for _, sp := range daySpans(since) {
 		var rows []struct {
 			KeyID int64
 			Total int64
@@ -229,32 +216,69 @@ WHERE program_id = ? AND `+sp.where+` GROUP BY key_id`, append([]any{programID},
 	return out, nil
 }
 
-// span is a range of key_usage rows: a condition and its arguments.
+// span is a range of key_usage rows of one resolution: a condition and
+// its arguments.
 type span struct {
 	where string
 	args  []any
 }
 
-// spansSince are the ranges of rows that count every call at or after
-// since exactly once, each read on its own so that each is one index
-// range on an equal resolution: hour rows and day rows from since on when
-// since starts an hour; otherwise hour and day rows from the next whole
-// hour and minute rows up to it (exact within MinuteRetention). A day row
-// counts from its start. (One statement for hours and days, "resolution
-// IN (hour, day)", let PostgreSQL without statistics range over the key's
-// buckets of every resolution and filter: a 30-day read walked all the
-// key's minutes.)
-func spansSince(since time.Time) []span {
+// rangeOf is the span of a resolution's buckets in [from, to); a zero to
+// leaves it open.
+func rangeOf(resolution string, from, to time.Time) span {
+	if to.IsZero() {
+		return span{`resolution = ? AND bucket >= ?`, []any{resolution, from}}
+	}
+	return span{`resolution = ? AND bucket >= ? AND bucket < ?`, []any{resolution, from, to}}
+}
+
+// daySpans are the ranges of rows that count every call at or after since
+// exactly once, coarsest first: day rows from the next whole UTC day on,
+// hour rows from the next whole hour up to it, minute rows from since up
+// to that hour (exact within MinuteRetention, and the hours within
+// HourRetention). A span that would be empty is left out; each is read on
+// its own, so that each is one index range of one resolution. (One
+// statement for several resolutions, "resolution IN (hour, day)", let
+// PostgreSQL without statistics range over the key's buckets of every
+// resolution and filter: a 30-day read walked all the key's minutes.)
+func daySpans(since time.Time) []span {
 	since = since.UTC()
-	next := since.Truncate(time.Hour)
-	whole := []span{
-		{`resolution = ? AND bucket >= ?`, []any{Hour, next}},
-		{`resolution = ? AND bucket >= ?`, []any{Day, next}},
+	nextHour := ceil(since, time.Hour)
+	nextDay := ceil(since, 24*time.Hour)
+	out := []span{rangeOf(Day, nextDay, time.Time{})}
+	if nextHour.Before(nextDay) {
+		out = append(out, rangeOf(Hour, nextHour, nextDay))
 	}
-	if next.Equal(since) {
-		return whole
+	if since.Before(nextHour) {
+		out = append(out, rangeOf(Minute, since, nextHour))
 	}
-	next = next.Add(time.Hour)
-	whole[0].args[1], whole[1].args[1] = next, next
-	return append(whole, span{`resolution = ? AND bucket >= ? AND bucket < ?`, []any{Minute, since, next}})
+	return out
+}
+
+// hourSpans are the ranges of rows that count every call at or after
+// since exactly once to the hour: hour rows from the next whole hour on
+// and minute rows up to it, as daySpans; when since is older than the
+// hours kept at now (hoursFrom), the day rows before them instead (a day
+// keeps its start) and the hours from there on.
+func hourSpans(since, now time.Time) []span {
+	since = since.UTC()
+	nextHour := ceil(since, time.Hour)
+	var out []span
+	if kept := hoursFrom(now); nextHour.Before(kept) {
+		out = append(out, rangeOf(Day, ceil(since, 24*time.Hour), kept))
+		nextHour = kept
+	}
+	out = append(out, rangeOf(Hour, nextHour, time.Time{}))
+	if since.Before(ceil(since, time.Hour)) {
+		out = append(out, rangeOf(Minute, since, ceil(since, time.Hour)))
+	}
+	return out
+}
+
+// ceil is t rounded up to a whole step (t itself when it is one).
+func ceil(t time.Time, step time.Duration) time.Time {
+	if down := t.Truncate(step); down.Before(t) {
+		return down.Add(step)
+	}
+	return t
 }

@@ -22,8 +22,8 @@ func (seedRow) TableName() string { return "key_usage" }
 
 // seedMinutes writes days of minute buckets for keys 1..keys of program 10
 // ending at now (one valid row per minute, rate_limited every 10th, as the
-// bench's scenario 9 does) and their hour buckets, as Store.Write leaves
-// them, and returns the sum of the counts per key.
+// bench's scenario 9 does) and their hour and day buckets, as Store.Write
+// leaves them, and returns the sum of the counts per key.
 func seedMinutes(tb testing.TB, s *modeltest.Stores, now time.Time, keys, days int) int64 {
 	tb.Helper()
 	rows := make([]seedRow, 0, 4000)
@@ -35,14 +35,16 @@ func seedMinutes(tb testing.TB, s *modeltest.Stores, now time.Time, keys, days i
 		rows = rows[:0]
 	}
 	for k := int64(1); k <= int64(keys); k++ {
-		hours := map[time.Time]map[string]int64{}
+		sums := map[string]map[time.Time]map[string]int64{usage.Hour: {}, usage.Day: {}}
 		add := func(bucket time.Time, outcome string, n int64) {
 			rows = append(rows, seedRow{k, 10, usage.Minute, bucket, outcome, n})
-			h := bucket.Truncate(time.Hour)
-			if hours[h] == nil {
-				hours[h] = map[string]int64{}
+			for res, step := range map[string]time.Duration{usage.Hour: time.Hour, usage.Day: 24 * time.Hour} {
+				at := bucket.Truncate(step)
+				if sums[res][at] == nil {
+					sums[res][at] = map[string]int64{}
+				}
+				sums[res][at][outcome] += n
 			}
-			hours[h][outcome] += n
 			if k == 1 {
 				sum += n
 			}
@@ -57,9 +59,11 @@ func seedMinutes(tb testing.TB, s *modeltest.Stores, now time.Time, keys, days i
 				flush()
 			}
 		}
-		for h, byOutcome := range hours {
-			for outcome, n := range byOutcome {
-				rows = append(rows, seedRow{k, 10, usage.Hour, h, outcome, n})
+		for res, byBucket := range sums {
+			for at, byOutcome := range byBucket {
+				for outcome, n := range byOutcome {
+					rows = append(rows, seedRow{k, 10, res, at, outcome, n})
+				}
 			}
 		}
 		flush()
@@ -114,8 +118,8 @@ func BenchmarkUsage30Days(b *testing.B) {
 }
 
 // BenchmarkWrite is one flush of a minute's counts of 20 keys (valid and
-// rate_limited), as a server writes once a minute: a minute row and an
-// hour row each.
+// rate_limited), as a server writes once a minute: a minute, an hour and
+// a day row each.
 //
 //	TEST_DATABASE_URL=… go test -run '^$' -bench Write ./models/usage/
 func BenchmarkWrite(b *testing.B) {

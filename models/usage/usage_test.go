@@ -84,11 +84,11 @@ func TestRecorderFlushesExactCountsInMinuteBuckets(t *testing.T) {
 		if err := rec.Flush(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		// Every count is in its minute row and in its hour row.
-		if got := fmt.Sprint(totals(t, s, 10, 1)); got != "map[hour/rate_limited:1 hour/valid:7 minute/rate_limited:1 minute/valid:7]" {
+		// Every count is in its minute row, its hour row and its day row.
+		if got := fmt.Sprint(totals(t, s, 10, 1)); got != "map[day/rate_limited:1 day/valid:7 hour/rate_limited:1 hour/valid:7 minute/rate_limited:1 minute/valid:7]" {
 			t.Errorf("key 1: %s", got)
 		}
-		if got := fmt.Sprint(totals(t, s, 10, 2)); got != "map[hour/inactive:1 minute/inactive:1]" {
+		if got := fmt.Sprint(totals(t, s, 10, 2)); got != "map[day/inactive:1 hour/inactive:1 minute/inactive:1]" {
 			t.Errorf("key 2: %s", got)
 		}
 		if got := totals(t, s, 99, 1); len(got) != 0 {
@@ -114,11 +114,11 @@ func TestRecorderFlushesExactCountsInMinuteBuckets(t *testing.T) {
 	})
 }
 
-// TestRollupDeletesMinutesAndFoldsHoursIntoDays: minutes older than 48
-// hours are deleted, not folded (their hours hold them since the flush),
-// so what the page shows never changes; hours older than 90 days become
-// days, and days go after 400.
-func TestRollupDeletesMinutesAndFoldsHoursIntoDays(t *testing.T) {
+// TestRollupDeletesMinutesThenHoursThenDays: minutes older than 48 hours
+// and hours older than 90 days are deleted, not folded (their hours and
+// days hold them since the flush), so what the page shows, per hour and
+// per day, never changes; days go after 400.
+func TestRollupDeletesMinutesThenHoursThenDays(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
 		s := modeltest.NewStores(t, db)
 		start := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
@@ -155,17 +155,20 @@ func TestRollupDeletesMinutesAndFoldsHoursIntoDays(t *testing.T) {
 			}
 		}
 		// 47 hours later nothing is old enough.
-		step(47*time.Hour, "map[hour/invalid:1 hour/valid:7 minute/invalid:1 minute/valid:7]")
+		step(47*time.Hour, "map[day/invalid:1 day/valid:7 hour/invalid:1 hour/valid:7 minute/invalid:1 minute/valid:7]")
 		// 48h10m after 10:00: the 10:xx minutes are whole and old, 11:30 is
 		// not; the hours keep every count (nothing is added twice), and a
 		// second run changes nothing.
-		step(48*time.Hour+70*time.Minute, "map[hour/invalid:1 hour/valid:7 minute/invalid:1 minute/valid:1]")
-		step(48*time.Hour+70*time.Minute, "map[hour/invalid:1 hour/valid:7 minute/invalid:1 minute/valid:1]")
+		step(48*time.Hour+70*time.Minute, "map[day/invalid:1 day/valid:7 hour/invalid:1 hour/valid:7 minute/invalid:1 minute/valid:1]")
+		step(48*time.Hour+70*time.Minute, "map[day/invalid:1 day/valid:7 hour/invalid:1 hour/valid:7 minute/invalid:1 minute/valid:1]")
 		if got := buckets(t, s, usage.Hour, 10, 1); got != "10:00 valid 6, 11:00 invalid 1, 11:00 valid 1" {
 			t.Errorf("hour buckets: %s", got)
 		}
-		step(50*time.Hour, "map[hour/invalid:1 hour/valid:7]")
-		// After 90 days (and a day's end) the hours become one day.
+		step(50*time.Hour, "map[day/invalid:1 day/valid:7 hour/invalid:1 hour/valid:7]")
+		// Until 90 days after their day's end the hours are kept; then
+		// they go, and the day rows alone hold them (per hour, the day
+		// keeps its start).
+		step(90*24*time.Hour+13*time.Hour+59*time.Minute, "map[day/invalid:1 day/valid:7 hour/invalid:1 hour/valid:7]")
 		step(92*24*time.Hour, "map[day/invalid:1 day/valid:7]")
 		step(92*24*time.Hour, "map[day/invalid:1 day/valid:7]")
 		if got := buckets(t, s, usage.Day, 10, 1); got != "00:00 invalid 1, 00:00 valid 7" {

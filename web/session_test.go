@@ -133,15 +133,15 @@ func TestRoleBasedNavigationAndRefusals(t *testing.T) {
 			return items
 		}
 		full := ts.loggedIn(t, ts.Demo.Full.Email)
-		if got := strings.Join(navOf(full, "/general/api-keys"), ","); got != "Settings,API Keys,Webhooks,Admins,Audit Trail" {
+		if got := strings.Join(navOf(full, "/general/api-keys"), ","); got != "Settings,API Keys,Webhooks,Management keys,Admins,Audit Trail,API reference,Your account" {
 			t.Fatalf("full nav: %s", got)
 		}
 		support := ts.loggedIn(t, ts.Demo.Support.Email)
-		if got := strings.Join(navOf(support, "/general/audit-trail"), ","); got != "Audit Trail" {
+		if got := strings.Join(navOf(support, "/general/audit-trail"), ","); got != "Audit Trail,Your account" {
 			t.Fatalf("support nav: %s", got)
 		}
 		limited := ts.loggedIn(t, ts.Demo.Limited.Email)
-		if got := strings.Join(navOf(limited, "/general/no-access"), ","); got != "" {
+		if got := strings.Join(navOf(limited, "/general/no-access"), ","); got != "Your account" {
 			t.Fatalf("limited nav: %s", got)
 		}
 		for _, c := range []*client{support, limited} {

@@ -42,18 +42,20 @@ func (h *Handler) showNewKey(c echo.Context, key *keys.APIKey, message string) e
 // confirmed, clicks the button again. It reports whether it answered. It
 // spends nothing (the action does, with Session.SpendReauth).
 func (h *Handler) gated(c echo.Context) (bool, error) {
-	p := principalOf(c)
-	allowed, err := p.Session.ReauthAllowed(c.Request().Context(), p.Admin, p.Program.ID)
-	if err != nil {
-		return true, err
-	}
-	if allowed {
-		return false, nil
+	if allowed, err := reauthAllowed(c); err != nil || allowed {
+		return err != nil, err
 	}
 	if _, err := h.loadKey(c); err != nil {
 		return true, err
 	}
 	return true, askReauth(c)
+}
+
+// reauthAllowed reports whether the signed-in admin may do a gated action
+// now (the session's re-auth window or one-time grant).
+func reauthAllowed(c echo.Context) (bool, error) {
+	p := principalOf(c)
+	return p.Session.ReauthAllowed(c.Request().Context(), p.Admin, p.Program.ID)
 }
 
 // askReauth answers a gated request with nothing but the signal that

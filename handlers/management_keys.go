@@ -31,23 +31,10 @@ func (h *Handler) managementKeysView(c echo.Context) (views.ManagementKeysView, 
 	return views.ManagementKeysView{Keys: list, Now: h.now(), Limit: managementkeys.MaxPerProgram}, nil
 }
 
-// passwordGated answers a password-gated request of an admin who has not
-// re-authenticated lately with the signal that opens the password dialog
-// (the page clicks the button again once confirmed). It reports whether it
-// answered; it spends nothing.
-func (h *Handler) passwordGated(c echo.Context) (bool, error) {
-	p := principalOf(c)
-	allowed, err := p.Session.ReauthAllowed(c.Request().Context(), p.Admin, p.Program.ID)
-	if err != nil || allowed {
-		return err != nil, err
-	}
-	return true, askReauth(c)
-}
-
 // NewManagementKeyDialog opens Create management key, after the password
 // re-prompt.
 func (h *Handler) NewManagementKeyDialog(c echo.Context) error {
-	if answered, err := h.passwordGated(c); answered {
+	if answered, err := h.stepUpRequired(c); answered {
 		return err
 	}
 	return render(c, http.StatusOK, views.CreateManagementKeyDialog(views.ManagementKeyForm{Expiry: managementkeys.Expiry90Days}))
@@ -56,7 +43,7 @@ func (h *Handler) NewManagementKeyDialog(c echo.Context) error {
 // CreateManagementKey makes a management key, spending the admin's
 // password confirmation in the same transaction, and shows its secret once.
 func (h *Handler) CreateManagementKey(c echo.Context) error {
-	if answered, err := h.passwordGated(c); answered {
+	if answered, err := h.stepUpRequired(c); answered {
 		return err
 	}
 	form, err := c.FormParams()

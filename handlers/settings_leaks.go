@@ -36,14 +36,10 @@ func (h *Handler) SetLeakResponse(c echo.Context) error {
 // ActivateDefaultKey turns the legacy default key back on after a leak
 // inactivated it, with the password step-up of a reveal.
 func (h *Handler) ActivateDefaultKey(c echo.Context) error {
-	p := principalOf(c)
-	allowed, err := p.Session.ReauthAllowed(c.Request().Context(), p.Admin, p.Program.ID)
-	if err != nil {
+	if answered, err := h.stepUpRequired(c); answered {
 		return err
 	}
-	if !allowed {
-		return askReauth(c)
-	}
+	p := principalOf(c)
 	key, err := h.stores.Keys.ActivateDefaultConfirmed(c.Request().Context(), p.Session.SpendReauth(p.Admin.ID, p.Program.ID), p.Program.ID, actor(c))
 	switch {
 	case errors.Is(err, accounts.ErrReauthGrantSpent):

@@ -55,13 +55,8 @@ func (h *Handler) SSOSettings(c echo.Context) error {
 // provision admins) like a key reveal: without a recent confirmation the
 // page opens the confirmation dialog. It reports whether it answered.
 func (h *Handler) stepUpRequired(c echo.Context) (bool, error) {
-	p := principalOf(c)
-	allowed, err := p.Session.ReauthAllowed(c.Request().Context(), p.Admin, p.Program.ID)
-	if err != nil {
-		return true, err
-	}
-	if allowed {
-		return false, nil
+	if allowed, err := reauthAllowed(c); err != nil || allowed {
+		return err != nil, err
 	}
 	return true, askReauth(c)
 }

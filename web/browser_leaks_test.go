@@ -31,10 +31,12 @@ func TestBrowserLeakedBadges(t *testing.T) {
 	must("API Keys", chromedp.Navigate(ts.URL+"/general/api-keys"),
 		chromedp.WaitVisible(chromedp.Search("//tr[.//p[text()='"+k.Name+"']]//*[@data-key-leaked]//a[@href='https://github.com/octo/repo/blob/main/.env']")))
 	checkA11y(t, ctx, "api-keys-leaked", 1440)
+	screenshot(t, ctx, "leaked-api-keys")
 	must("Settings", chromedp.Navigate(ts.URL+"/general/settings"),
 		chromedp.WaitVisible(chromedp.Search("//section[@id='default-key']//button[normalize-space()='Activate']")),
 		chromedp.WaitVisible(chromedp.Search("//section[@id='default-key']//a[@href='https://gist.github.com/octo/1']")))
 	checkA11y(t, ctx, "settings-leaked", 1440)
+	screenshot(t, ctx, "leaked-settings")
 	must("Notify only", chromedp.SetValue(chromedp.CSS("#leak-response-select"), "notify"),
 		chromedp.Click(chromedp.Search("//section[@id='leak-response']//button[normalize-space()='Save']")),
 		chromedp.WaitVisible(chromedp.Search("//*[contains(., 'When a key is found leaked: Notify only. Saved.')]")))

@@ -17,6 +17,10 @@ import (
 //go:embed openapi.yaml
 var openAPIDocument []byte
 
+// v2 is a pattern of the route table relative to the API's route set,
+// whose prefix is routes.API (/v2).
+func v2(pattern string) string { return under(routes.API, pattern) }
+
 // apiRoutes registers the REST and UI (JWT) API under /v2 over what New
 // built for it (apiRuntime: the key verifier and its cache, the last-used
 // recorder, the rate limiter, the failed-authentication limiter; Start and
@@ -25,7 +29,6 @@ func (s *Server) apiRoutes(g routeSet) {
 	rt := s.api
 	handler := api.New(api.Deps{Members: s.Stores.Members, Verifier: rt.verifier, Limiter: rt.keyLimiter(), Failures: rt.failures, Usage: rt.counts, Quotas: rt.quotas})
 
-	v2 := func(path string) string { return under(routes.API, path) }
 	g.Group("", compressPublicBodies()).GET(v2(routes.APIOpenAPI), func(c echo.Context) error {
 		return c.Blob(http.StatusOK, "application/yaml; charset=utf-8", openAPIDocument)
 	})

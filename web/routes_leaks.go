@@ -28,8 +28,8 @@ func (s *Server) leakRoutes(g routeSet, management api.LeakedManagementKeys) {
 		Wake:       s.webhooks.Wake,
 		Logger:     s.logger,
 	})
-	g.POST(under(routes.API, routes.APISecretScanningGitHub), handler.GitHubAlert)
-	g.POST(under(routes.API, routes.APIRevokeKeys), handler.RevokeKeys)
+	g.POST(v2(routes.APISecretScanningGitHub), handler.GitHubAlert)
+	g.POST(v2(routes.APIRevokeKeys), handler.RevokeKeys)
 }
 
 func newLeakConfig(cfg config.Options, clock database.Clock) leakConfig {

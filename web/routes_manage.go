@@ -28,7 +28,6 @@ func (s *Server) manageRoutes(g routeSet) {
 		return chain(h, m.RequireManagementKey, m.RequireScope(managementkeys.ScopeKeysWrite), m.Idempotent)
 	}
 
-	v2 := func(path string) string { return under(routes.API, path) }
 	g.GET(v2(routes.ManageKeys), read(managementkeys.ScopeKeysRead, m.ListKeys))
 	g.POST(v2(routes.ManageKeys), post(m.CreateKey))
 	g.GET(v2(routes.ManageKeyRoute), read(managementkeys.ScopeKeysRead, m.GetKey))

@@ -44,14 +44,20 @@ func BenchmarkAPIOverhead(b *testing.B) {
 	// (cache entries, buckets, counters) is not always in the CPU's cache.
 	ctx := b.Context()
 	type benchKey struct{ partnerID, secret string }
-	var calls []benchKey
+	var calls, quotaCalls []benchKey
 	for i := range benchPrograms {
 		p, err := store.Keys.CreateProgram(ctx, audit.Actor{}, fmt.Sprintf("Bench %03d", i))
 		if err != nil {
 			b.Fatal(err)
 		}
 		for j := range keys.MaxAPIKeysPerProgram {
-			k, err := store.Keys.Generate(ctx, p.ID, audit.Actor{}, keys.KeyInput{Name: fmt.Sprintf("Bench %02d", j), Access: &benchAccess})
+			// Every other program's keys have a quota (never reached),
+			// so that "program-quota" spends one on every call.
+			in := keys.KeyInput{Name: fmt.Sprintf("Bench %02d", j), Access: &benchAccess}
+			if i%2 == 1 {
+				in.Limits = &benchQuota
+			}
+			k, err := store.Keys.Generate(ctx, p.ID, audit.Actor{}, in)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -59,7 +65,11 @@ func BenchmarkAPIOverhead(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			calls = append(calls, benchKey{p.PartnerID, secret})
+			if in.Limits != nil {
+				quotaCalls = append(quotaCalls, benchKey{p.PartnerID, secret})
+			} else {
+				calls = append(calls, benchKey{p.PartnerID, secret})
+			}
 		}
 	}
 	serve := func(b *testing.B, req *http.Request) {
@@ -72,15 +82,18 @@ func BenchmarkAPIOverhead(b *testing.B) {
 	}
 	healthz := func() *http.Request { return httptest.NewRequest(http.MethodGet, "/healthz", nil) }
 	var next atomic.Int64
-	program := func() *http.Request {
-		k := calls[(next.Add(1)-1)%int64(len(calls))]
+	call := func(from []benchKey) *http.Request {
+		k := from[(next.Add(1)-1)%int64(len(from))]
 		r := httptest.NewRequest(http.MethodGet, "/v2/loyalty/program", nil) // from 192.0.2.1
 		r.Header.Set("partner-id", k.partnerID)
 		r.Header.Set("api-key", k.secret)
 		return r
 	}
+	program := func() *http.Request { return call(calls) }
+	programWithQuota := func() *http.Request { return call(quotaCalls) }
 	for range calls {
 		serve(b, program()) // into the verification cache
+		serve(b, programWithQuota())
 	}
 	b.Run("healthz", func(b *testing.B) {
 		b.ReportAllocs()
@@ -94,7 +107,13 @@ func BenchmarkAPIOverhead(b *testing.B) {
 			serve(b, program())
 		}
 	})
-	// The same two on every core at once: shared state (locks, maps,
+	b.Run("program-quota", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			serve(b, programWithQuota())
+		}
+	})
+	// The same on every core at once: shared state (locks, maps,
 	// counters) costs more when cores contend for it, as under load.
 	b.Run("healthz-parallel", func(b *testing.B) {
 		b.ReportAllocs()
@@ -112,7 +131,18 @@ func BenchmarkAPIOverhead(b *testing.B) {
 			}
 		})
 	})
+	b.Run("program-quota-parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				serve(b, programWithQuota())
+			}
+		})
+	})
 }
+
+// benchQuota is a daily quota the benchmark never reaches.
+var benchQuota = keys.LimitsInput{Quota: 1_000_000_000, QuotaPeriod: keys.QuotaPeriodDay}
 
 // benchAccess is every benchmark key's access: restricted, allowlisted.
 var benchAccess = keys.AccessInput{Restricted: true,

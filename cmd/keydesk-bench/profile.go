@@ -21,7 +21,9 @@ import (
 
 // profileScenario1 is the -profile mode: the same server (web.New, as
 // `keydesk serve` builds it, request log to a file) runs inside this
-// process so that scenario 1's two loads can be CPU-profiled. The load
+// process so that scenario 1's two loads can be CPU-profiled (with Redis
+// shared limits and quotas, as scenario 8, when KEYDESK_REDIS_URL or
+// TEST_REDIS_URL names one). The load
 // generator shares the profile; read it focused on the server, e.g.
 //
 //	go tool pprof -top -focus 'net/http.\(\*conn\).serve' DIR/auth.pprof
@@ -34,6 +36,7 @@ func (b *bench) profileScenario1(ctx context.Context, dir string, store *models.
 	cfg := keydeskconfig.Default(masterKey)
 	cfg.Addr, cfg.DatabaseURL = "127.0.0.1:0", b.dbURL
 	cfg.Events.Webhooks.AllowPrivate = true // as the bench's servers, and its store
+	cfg.API.RedisURL = redisURL()           // scenario 8's setup when Redis is named
 	srv, err := web.New(cfg, store, slog.New(slog.NewTextHandler(logFile, nil)))
 	if err != nil {
 		return err

@@ -237,11 +237,12 @@ func (a *API) RateLimit(category apiauth.RateCategory) echo.MiddlewareFunc {
 
 // setQuotaHeaders writes the key's quota state: X-Quota-Limit,
 // X-Quota-Remaining and X-Quota-Reset (the next period's start, RFC 3339).
+// They are on every answer of such a key, so the three values share one
+// allocation and the names are written canonical (no Header.Set).
 func setQuotaHeaders(c echo.Context, d apiauth.QuotaDecision) {
 	h := c.Response().Header()
-	h.Set("X-Quota-Limit", strconv.FormatInt(d.Limit, 10))
-	h.Set("X-Quota-Remaining", strconv.FormatInt(d.Remaining, 10))
-	h.Set("X-Quota-Reset", d.Reset.UTC().Format(time.RFC3339))
+	values := []string{d.LimitHeader(), strconv.FormatInt(d.Remaining, 10), d.ResetHeader()}
+	h["X-Quota-Limit"], h["X-Quota-Remaining"], h["X-Quota-Reset"] = values[0:1:1], values[1:2:2], values[2:3:3]
 }
 
 // peekQuota writes the quota headers on a refused call of a key with a
@@ -259,5 +260,5 @@ func (a *API) peekQuota(c echo.Context, key *apiauth.VerifiedKey) {
 // next period.
 func quotaExceeded(c echo.Context, d apiauth.QuotaDecision) error {
 	c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(max(d.RetryAfter, time.Second).Seconds()))))
-	return apiError(c, http.StatusTooManyRequests, codeQuotaExceeded, "Quota exceeded for this period; it resets at "+d.Reset.UTC().Format(time.RFC3339)+".", nil)
+	return apiError(c, http.StatusTooManyRequests, codeQuotaExceeded, "Quota exceeded for this period; it resets at "+d.ResetHeader()+".", nil)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,6 +50,25 @@ type QuotaDecision struct {
 	// how long until then.
 	Reset      time.Time
 	RetryAfter time.Duration
+	// limitText and resetText are Limit and Reset as header values, kept
+	// by the lease (formatted once a period, not once a call).
+	limitText, resetText string
+}
+
+// LimitHeader is X-Quota-Limit's value.
+func (d QuotaDecision) LimitHeader() string {
+	if d.limitText != "" {
+		return d.limitText
+	}
+	return strconv.FormatInt(d.Limit, 10)
+}
+
+// ResetHeader is X-Quota-Reset's value: the next period's start, RFC 3339.
+func (d QuotaDecision) ResetHeader() string {
+	if d.resetText != "" {
+		return d.resetText
+	}
+	return d.Reset.UTC().Format(time.RFC3339)
 }
 
 // QuotaEnforcer spends a key's quota one call at a time from leases: a
@@ -78,7 +98,8 @@ func NewQuotaEnforcer(ledger QuotaLedger, alerts QuotaAlerter, now database.Cloc
 
 // quotaLease is this instance's share of one key's period.
 type quotaLease struct {
-	mu sync.Mutex
+	enforcer *QuotaEnforcer // whose lease this is
+	mu       sync.Mutex
 	// The period the lease is of: its kind (day or month), ledger name,
 	// start and the next one's start.
 	kind   string
@@ -86,6 +107,8 @@ type quotaLease struct {
 	start  time.Time
 	next   time.Time
 	quota  int64
+	// limitText and resetText are quota and next as header values.
+	limitText, resetText string
 	// The lease held: granted units, left of them, until expires. gen
 	// changes with every renewal (timers of older leases do nothing).
 	granted, left int64
@@ -107,15 +130,33 @@ func (e *QuotaEnforcer) lease(keyID int64) *quotaLease {
 	if v, ok := e.leases.Load(keyID); ok {
 		return v.(*quotaLease)
 	}
-	v, _ := e.leases.LoadOrStore(keyID, &quotaLease{})
+	v, _ := e.leases.LoadOrStore(keyID, &quotaLease{enforcer: e})
 	return v.(*quotaLease)
+}
+
+// leaseOf is k's lease, remembered on the verified key: the lease map is
+// asked once per cache entry, not once per call.
+func (e *QuotaEnforcer) leaseOf(k *VerifiedKey) *quotaLease {
+	if l := k.quotaLease.Load(); l != nil && l.enforcer == e {
+		return l
+	}
+	l := e.lease(k.KeyID)
+	k.quotaLease.Store(l)
+	return l
+}
+
+// setNext records the period's kind and the next period's start (l is
+// locked), with the header values that follow from them.
+func (l *quotaLease) setNext(kind string, next time.Time) {
+	l.kind, l.next = kind, next
+	l.limitText, l.resetText = strconv.FormatInt(l.quota, 10), next.UTC().Format(time.RFC3339)
 }
 
 // Spend spends one call of k's quota (k has one). A refused call spends
 // nothing.
 func (e *QuotaEnforcer) Spend(ctx context.Context, k *VerifiedKey) (QuotaDecision, error) {
 	now := e.now()
-	l := e.lease(k.KeyID)
+	l := e.leaseOf(k)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	period := l.period
@@ -125,9 +166,9 @@ func (e *QuotaEnforcer) Spend(ctx context.Context, k *VerifiedKey) (QuotaDecisio
 		if err := e.switchPeriod(ctx, k.KeyID, l, period, start, k.Quota); err != nil {
 			return QuotaDecision{Limit: k.Quota, Reset: next}, err
 		}
-		l.kind, l.next = k.QuotaPeriod, next
+		l.setNext(k.QuotaPeriod, next)
 	}
-	d := QuotaDecision{Limit: k.Quota, Reset: l.next}
+	d := QuotaDecision{Limit: k.Quota, Reset: l.next, limitText: l.limitText, resetText: l.resetText}
 	var waited time.Duration
 	for {
 		if l.left > 0 && now.Before(l.expires) {
@@ -170,8 +211,8 @@ func (e *QuotaEnforcer) Spend(ctx context.Context, k *VerifiedKey) (QuotaDecisio
 				if err := e.switchPeriod(ctx, k.KeyID, l, p, s, k.Quota); err != nil {
 					return d, err
 				}
-				l.kind, l.next = k.QuotaPeriod, n
-				period, d.Reset, waited = p, n, 0
+				l.setNext(k.QuotaPeriod, n)
+				period, d.Reset, d.resetText, waited = p, n, l.resetText, 0
 			}
 			continue
 		}

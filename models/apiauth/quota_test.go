@@ -61,3 +61,37 @@ func BenchmarkQuotaSpend(b *testing.B) {
 		}
 	}
 }
+
+// The header values a lease keeps formatted follow the key's quota and
+// period: a new day moves X-Quota-Reset, a changed quota (a reloaded cache
+// entry of the same key) changes X-Quota-Limit and, with a monthly period,
+// the reset.
+func TestQuotaHeaderValuesFollowPeriodAndQuota(t *testing.T) {
+	store := modeltest.NewStores(t, modeltest.SQLite(t))
+	now := time.Date(2026, 12, 7, 23, 59, 59, 0, time.UTC)
+	var clock atomic.Pointer[time.Time]
+	clock.Store(&now)
+	e := apiauth.NewQuotaEnforcer(store.Keys, store.Keys, func() time.Time { return *clock.Load() }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer e.Close()
+	check := func(what string, k *apiauth.VerifiedKey, limit, reset string) {
+		t.Helper()
+		d, err := e.Spend(t.Context(), k)
+		if err != nil || !d.Allowed {
+			t.Fatalf("%s: %+v %v", what, d, err)
+		}
+		if d.LimitHeader() != limit || d.ResetHeader() != reset {
+			t.Fatalf("%s: X-Quota-Limit %q, X-Quota-Reset %q; want %q, %q", what, d.LimitHeader(), d.ResetHeader(), limit, reset)
+		}
+		if d.ResetHeader() != d.Reset.UTC().Format(time.RFC3339) {
+			t.Fatalf("%s: reset header %q disagrees with Reset %v", what, d.ResetHeader(), d.Reset)
+		}
+	}
+	daily := &apiauth.VerifiedKey{KeyID: 7, Quota: 100, QuotaPeriod: keys.QuotaPeriodDay}
+	check("first call", daily, "100", "2026-12-08T00:00:00Z")
+	check("same day", daily, "100", "2026-12-08T00:00:00Z")
+	next := now.Add(2 * time.Second)
+	clock.Store(&next)
+	check("after midnight", daily, "100", "2026-12-09T00:00:00Z")
+	monthly := &apiauth.VerifiedKey{KeyID: 7, Quota: 50, QuotaPeriod: keys.QuotaPeriodMonth}
+	check("quota changed to 50 a month", monthly, "50", "2027-01-01T00:00:00Z")
+}

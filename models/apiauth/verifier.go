@@ -62,6 +62,9 @@ type VerifiedKey struct {
 	// oldSecret: the credential is a roll's old secret (ExpiresAt is the
 	// overlap's end).
 	oldSecret bool
+	// quotaLease is the key's lease in the quota enforcer that last spent
+	// from it, so that a call finds it without a map lookup.
+	quotaLease atomic.Pointer[quotaLease]
 
 	credential *keys.Credential
 }

@@ -485,3 +485,26 @@ func TestQuotaWithRedisDown(t *testing.T) {
 		}
 	})
 }
+
+// The server's housekeeping deletes quota ledger rows of ended periods
+// and keeps the current period's count.
+func TestHousekeepingPurgesEndedQuotaPeriods(t *testing.T) {
+	ts := newTestServer(t, modeltest.SQLite(t))
+	for _, p := range []string{"day:2020-01-01", "month:2020-01"} {
+		if _, err := ts.Store.Keys.RenewQuotaLease(t.Context(), 1, p, 10, 0, 0, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	today, _, _ := keys.QuotaPeriodAt(keys.QuotaPeriodDay, time.Now())
+	if _, err := ts.Store.Keys.RenewQuotaLease(t.Context(), 1, today, 10, 0, 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	ts.App.Housekeep(t.Context())
+	var left []string
+	if err := ts.Store.DB.Raw(`SELECT period FROM api_key_quota_use ORDER BY period`).Scan(&left).Error; err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 1 || left[0] != today {
+		t.Fatalf("after housekeeping: %v, want only %s", left, today)
+	}
+}

@@ -190,6 +190,29 @@ func (s *Store) QuotaUse(ctx context.Context, keyID int64, period string) (used,
 	return rows[0].Used, rows[0].Reserved, nil
 }
 
+// PurgeQuotaLedger deletes the ledger and alert rows of ended periods: a
+// day's rows once the day before yesterday is over, a month's once the
+// month before last is. Nothing reads them (the usage view and the
+// headers show the current period), and the rows of the period just ended
+// stay while leases of it may still settle. It returns the rows deleted.
+func (s *Store) PurgeQuotaLedger(ctx context.Context) (int64, error) {
+	now := s.now().UTC()
+	// Period names sort by date within their kind: "day:2026-12-05" <
+	// "day:2026-12-06"; deleting names below the cut keeps the cut's
+	// period and later.
+	dayCut, _, _ := QuotaPeriodAt(QuotaPeriodDay, now.AddDate(0, 0, -1))
+	monthCut, _, _ := QuotaPeriodAt(QuotaPeriodMonth, time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, -1, 0))
+	var deleted int64
+	for _, table := range []string{"api_key_quota_use", "api_key_quota_alerts"} {
+		res := s.db.WithContext(ctx).Exec(`DELETE FROM `+table+` WHERE (period LIKE 'day:%' AND period < ?) OR (period LIKE 'month:%' AND period < ?)`, dayCut, monthCut)
+		if res.Error != nil {
+			return deleted, fmt.Errorf("keys: unable to purge quota rows of ended periods: %w", res.Error)
+		}
+		deleted += res.RowsAffected
+	}
+	return deleted, nil
+}
+
 // QuotaAlertsCrossed are the thresholds (percent of quota) that a
 // settlement moving used from before to after crossed.
 func QuotaAlertsCrossed(quota, before, after int64) []int {

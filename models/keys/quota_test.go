@@ -86,3 +86,47 @@ func TestRenewQuotaLeaseNeverHandsOutMoreThanLeft(t *testing.T) {
 		}
 	})
 }
+
+// Housekeeping deletes the ledger and alert rows of ended periods and
+// keeps those of the current and the previous period (leases of the
+// period just ended may still settle), on both databases.
+func TestPurgeQuotaLedgerKeepsCurrentAndPreviousPeriods(t *testing.T) {
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
+		store := modeltest.NewStores(t, db)
+		store.SetClock(func() time.Time { return time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC) })
+		periods := []string{"day:2026-11-30", "day:2026-12-05", "day:2026-12-06", "day:2026-12-07", "month:2026-10", "month:2026-11", "month:2026-12"}
+		for _, p := range periods {
+			if _, err := store.Keys.RenewQuotaLease(t.Context(), 7, p, 100, 0, 0, 1); err != nil {
+				t.Fatal(err)
+			}
+			if err := store.DB.Exec(`INSERT INTO api_key_quota_alerts (key_id, period, percent, created_at) VALUES (7, ?, 80, ?)`, p, time.Now()).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+		deleted, err := store.Keys.PurgeQuotaLedger(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if deleted != 6 { // 3 periods × (ledger row + alert row)
+			t.Fatalf("deleted %d rows, want 6", deleted)
+		}
+		for _, table := range []string{"api_key_quota_use", "api_key_quota_alerts"} {
+			var left []string
+			if err := store.DB.Raw(`SELECT period FROM ` + table + ` ORDER BY period`).Scan(&left).Error; err != nil {
+				t.Fatal(err)
+			}
+			want := []string{"day:2026-12-06", "day:2026-12-07", "month:2026-11", "month:2026-12"}
+			if len(left) != len(want) {
+				t.Fatalf("%s keeps %v, want %v", table, left, want)
+			}
+			for i := range want {
+				if left[i] != want[i] {
+					t.Fatalf("%s keeps %v, want %v", table, left, want)
+				}
+			}
+		}
+		if used, reserved, err := store.Keys.QuotaUse(t.Context(), 7, "day:2026-12-07"); err != nil || used+reserved != 1 {
+			t.Fatalf("today's row after the purge: %d %d %v", used, reserved, err)
+		}
+	})
+}

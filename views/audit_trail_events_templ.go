@@ -81,7 +81,7 @@ func auditEvents(v AuditTrailView) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 9, "</h2><p class=\"text-xs text-slate-500\">Times in <span data-audit-tz-name>UTC</span>; hover a time for UTC.</p></div>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 9, "</h2><p class=\"text-xs text-slate-500\">Times in <span data-audit-tz-name>UTC</span><span data-audit-utc-hint hidden>; hover a time for UTC</span>.</p></div>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

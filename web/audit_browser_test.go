@@ -73,6 +73,27 @@ func TestBrowserAuditTrail(t *testing.T) {
 	if got := eval(`document.querySelector('time[data-audit-time]').title`); !strings.HasSuffix(got, "UTC") {
 		t.Fatalf("UTC not on hover: %q", got)
 	}
+	if got := eval(`document.querySelector('[data-audit-utc-hint]').hidden ? 'hidden' : 'shown'`); got != "shown" {
+		t.Fatalf("in Asia/Tokyo the hint to hover for UTC is %s", got)
+	}
+	// A browser in UTC shows the times in UTC already: no hint to hover for it.
+	step("the same page in UTC", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "UTC"})
+		return err
+	}),
+		chromedp.Navigate(ts.URL+"/general/audit-trail"),
+		chromedp.WaitVisible(chromedp.Search("//span[@data-audit-tz-name][text()='UTC']")),
+	)
+	if got := eval(`document.querySelector('[data-audit-utc-hint]').hidden ? 'hidden' : 'shown'`); got != "hidden" {
+		t.Fatalf("in UTC the hint to hover for UTC is %s", got)
+	}
+	step("back to Asia/Tokyo", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "Asia/Tokyo"})
+		return err
+	}),
+		chromedp.Navigate(ts.URL+"/general/audit-trail"),
+		chromedp.WaitVisible(chromedp.Search("//span[@data-audit-tz-name][text()='Asia/Tokyo']")),
+	)
 
 	step("filter by API key",
 		chromedp.SendKeys(chromedp.Search("//input[@id=//label[text()='API key']/@for]"), "Legacy ERP"),

@@ -34,6 +34,12 @@
     document.querySelectorAll("[data-audit-tz-name]").forEach(function (el) {
       el.textContent = zone;
     });
+    // Each <time>'s title holds its UTC time: worth a hint only when the
+    // zone shown is another.
+    var utc = zone === "UTC" || zone === "Etc/UTC";
+    document.querySelectorAll("[data-audit-utc-hint]").forEach(function (el) {
+      el.hidden = utc;
+    });
     document.querySelectorAll("input[data-audit-tz-input]").forEach(function (el) {
       if (!el.value) {
         el.value = zone;

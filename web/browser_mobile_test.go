@@ -56,6 +56,9 @@ func TestBrowserMobileNoSidewaysScroll(t *testing.T) {
 		for _, p := range pages {
 			runStep(t, ctx, p.path, chromedp.Navigate(ts.URL+p.path), chromedp.WaitVisible(chromedp.CSS("main h1")), settled())
 			screenshot(t, ctx, "mobile-"+scheme+strings.ReplaceAll(p.path, "/", "-"))
+			if w, err := chromedp.Run(ctx, chromedp.Evaluate[int](`window.innerWidth`)); err != nil || w != 375 {
+				t.Fatalf("%s: the page is laid out %d px wide, not 375 (%v)", p.path, w, err)
+			}
 			if o := pageOverflow(t, ctx); o > 0 {
 				t.Errorf("%s (%s) is %d px wider than 375 px", p.path, scheme, o)
 			}

@@ -51,7 +51,10 @@ func newBrowser(t *testing.T, width, height int) context.Context {
 		cancelCtx()
 		cancelAlloc()
 	})
-	if err := chromedp.Do(ctx); err != nil {
+	// The window size alone does not make a narrow page: headless Chromium
+	// keeps windows at least 500 px wide, so a 375 px test would lay pages
+	// out at 500 px. The viewport is emulated at exactly the size asked.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(int64(width), int64(height))); err != nil {
 		t.Fatalf("start Chromium: %v", err)
 	}
 	return ctx

@@ -39,7 +39,6 @@ func (h *Handler) renderAccount(c echo.Context, status int, v views.AccountView)
 	if v.Passkeys, err = h.passkeyRows(c, p.Admin.ID); err != nil {
 		return err
 	}
-	v.PasskeyOnly = p.Admin.PasskeyOnly
 	if _, err := h.webAuthn(); err != nil {
 		v.PasskeysOff = PasskeysOffReason
 	}
@@ -198,4 +197,25 @@ func (h *Handler) SetTwoFactorPolicy(c echo.Context) error {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, routes.Settings)
+}
+
+// RegenerateRecoveryCodes replaces the admin's recovery codes, behind a
+// step-up like a key reveal (whoever holds the codes can sign in), and
+// shows the new ones once in the authenticator card.
+func (h *Handler) RegenerateRecoveryCodes(c echo.Context) error {
+	if answered, err := h.stepUpRequired(c); answered {
+		return err
+	}
+	p := principalOf(c)
+	codes, err := h.stores.Accounts.RegenerateRecoveryCodes(c.Request().Context(), p.Session.SpendReauth(p.Admin.ID, p.Program.ID), p.Program.ID, actor(c))
+	switch {
+	case errors.Is(err, accounts.ErrReauthGrantSpent):
+		return askReauth(c)
+	case errors.Is(err, accounts.ErrTOTPOff):
+		return echo.NewHTTPError(http.StatusConflict, "Set up an authenticator app first: recovery codes go with it.")
+	case err != nil:
+		return err
+	}
+	return render(c, http.StatusOK, views.TOTPSection(views.AccountView{CSRF: csrfToken(c), Email: p.Admin.Email, HasTOTP: true, RecoveryCodes: codes,
+		CodesNotice: "New recovery codes made: your earlier ones no longer work. Save these now: they are not shown again."}))
 }

@@ -30,7 +30,7 @@ var notices = map[string]string{
 	"passkey_added":   "Passkey added.",
 	"passkey_renamed": "Passkey renamed.",
 	"passkey_removed": "Passkey removed.",
-	"passkey_only":    "Sign-in setting saved.",
+	"recovery_codes":  "New recovery codes made.",
 }
 
 func noticeText(code string) string { return notices[code] }

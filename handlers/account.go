@@ -33,7 +33,8 @@ func (h *Handler) renderAccount(c echo.Context, status int, v views.AccountView)
 		names[m.Program.ID] = m.Program.Name
 	}
 	for _, s := range list {
-		v.Sessions = append(v.Sessions, views.SessionRow{Program: names[s.ProgramID], CreatedAt: s.CreatedAt, LastActive: s.UpdatedAt, Current: s.ID == p.Session.ID()})
+		v.Sessions = append(v.Sessions, views.SessionRow{Browser: views.BrowserName(s.UserAgent), Address: s.IPAddress, Program: names[s.ProgramID],
+			CreatedAt: s.CreatedAt, LastActive: s.UpdatedAt, Current: s.ID == p.Session.ID()})
 	}
 	v.CSRF, v.Email, v.HasTOTP, v.Required = csrfToken(c), p.Admin.Email, p.Admin.HasTOTP(), p.Program.RequireTwoFactor
 	if v.Passkeys, err = h.passkeyRows(c, p.Admin.ID); err != nil {

@@ -622,6 +622,15 @@ CREATE TABLE management_key_leak_reports (
 );
 `),
 	{description: "usage day sums kept at flush", sqlite: usageDaysSQLite, postgres: usageDaysPostgres},
+	// Issue 28 item 10: /account names each session's browser and the
+	// address it signed in from. The signed-in session's values carry both
+	// (set at sign-in, kept through rotations) and the store copies them
+	// here like admin_id; sessions from before are empty ("Unknown
+	// browser").
+	commonMigration("session browser and address", `
+ALTER TABLE sessions ADD COLUMN user_agent TEXT NOT NULL DEFAULT '';
+ALTER TABLE sessions ADD COLUMN ip_address TEXT NOT NULL DEFAULT '';
+`),
 }
 
 // RekeyMarksMigration is the migration after which re-keying marks must be

@@ -218,5 +218,5 @@ func (h *Handler) RegenerateRecoveryCodes(c echo.Context) error {
 		return err
 	}
 	return render(c, http.StatusOK, views.TOTPSection(views.AccountView{CSRF: csrfToken(c), Email: p.Admin.Email, HasTOTP: true, RecoveryCodes: codes,
-		CodesNotice: "New recovery codes made: your earlier ones no longer work. Save these now: they are not shown again."}))
+		CodesNotice: "New recovery codes made: your earlier ones no longer work."}))
 }

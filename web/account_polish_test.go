@@ -135,6 +135,14 @@ func TestRegenerateRecoveryCodesAfterStepUp(t *testing.T) {
 		if _, body := c.get("/account"); !strings.Contains(body, "9 recovery codes left.") {
 			t.Fatalf("/account does not count the new codes:\n%s", body)
 		}
+
+		// With a window (the default), the step-up is asked for too.
+		windowed := newTestServer(t, db)
+		w := windowed.loggedIn(t, windowed.Demo.Full.Email)
+		setUpTOTP(t, windowed, w, time.Now())
+		if resp, body := w.htmx(http.MethodPost, "/account/totp/recovery-codes", nil); !strings.Contains(resp.Header.Get("HX-Trigger"), "reauth-required") || len(recoveryCodesOf(t, body)) != 0 {
+			t.Fatalf("regenerate without the step-up, with a window: %q %s", resp.Header.Get("HX-Trigger"), body)
+		}
 	})
 }
 

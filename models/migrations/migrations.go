@@ -370,7 +370,10 @@ CREATE INDEX key_usage_clients_last_seen ON key_usage_clients (last_seen);
 	// sign-in; the library's credential as JSON, with its signature
 	// counter). admins.passkey_count is kept in the transaction that adds
 	// or removes one, so every page knows the two-factor state without a
-	// query; passkey_only lets the admin sign in with a passkey alone.
+	// query. passkey_only was the switch that let a passkey sign its admin
+	// in alone; since issue 28 any passkey does, and the column is no
+	// longer read or written (left in place: dropping it buys nothing and
+	// an instance still running the earlier release reads it).
 	commonMigration("passkeys", `
 CREATE TABLE passkeys (
 	id {{id}},

@@ -33,13 +33,13 @@ func (h *Handler) renderAccount(c echo.Context, status int, v views.AccountView)
 		names[m.Program.ID] = m.Program.Name
 	}
 	for _, s := range list {
-		v.Sessions = append(v.Sessions, views.SessionRow{Program: names[s.ProgramID], CreatedAt: s.CreatedAt, LastActive: s.UpdatedAt, Current: s.ID == p.Session.ID()})
+		v.Sessions = append(v.Sessions, views.SessionRow{Browser: views.BrowserName(s.UserAgent), Address: s.IPAddress, Program: names[s.ProgramID],
+			CreatedAt: s.CreatedAt, LastActive: s.UpdatedAt, Current: s.ID == p.Session.ID()})
 	}
 	v.CSRF, v.Email, v.HasTOTP, v.Required = csrfToken(c), p.Admin.Email, p.Admin.HasTOTP(), p.Program.RequireTwoFactor
 	if v.Passkeys, err = h.passkeyRows(c, p.Admin.ID); err != nil {
 		return err
 	}
-	v.PasskeyOnly = p.Admin.PasskeyOnly
 	if _, err := h.webAuthn(); err != nil {
 		v.PasskeysOff = PasskeysOffReason
 	}
@@ -198,4 +198,25 @@ func (h *Handler) SetTwoFactorPolicy(c echo.Context) error {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, routes.Settings)
+}
+
+// RegenerateRecoveryCodes replaces the admin's recovery codes, behind a
+// step-up like a key reveal (whoever holds the codes can sign in), and
+// shows the new ones once in the authenticator card.
+func (h *Handler) RegenerateRecoveryCodes(c echo.Context) error {
+	if answered, err := h.stepUpRequired(c); answered {
+		return err
+	}
+	p := principalOf(c)
+	codes, err := h.stores.Accounts.RegenerateRecoveryCodes(c.Request().Context(), p.Session.SpendReauth(p.Admin.ID, p.Program.ID), p.Program.ID, actor(c))
+	switch {
+	case errors.Is(err, accounts.ErrReauthGrantSpent):
+		return askReauth(c)
+	case errors.Is(err, accounts.ErrTOTPOff):
+		return echo.NewHTTPError(http.StatusConflict, "Set up an authenticator app first: recovery codes go with it.")
+	case err != nil:
+		return err
+	}
+	return render(c, http.StatusOK, views.TOTPSection(views.AccountView{CSRF: csrfToken(c), Email: p.Admin.Email, HasTOTP: true, RecoveryCodes: codes,
+		CodesNotice: "New recovery codes made: your earlier ones no longer work."}))
 }

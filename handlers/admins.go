@@ -30,7 +30,6 @@ var notices = map[string]string{
 	"passkey_added":   "Passkey added.",
 	"passkey_renamed": "Passkey renamed.",
 	"passkey_removed": "Passkey removed.",
-	"passkey_only":    "Sign-in setting saved.",
 }
 
 func noticeText(code string) string { return notices[code] }

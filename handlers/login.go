@@ -104,6 +104,7 @@ func (h *Handler) signInWith(c echo.Context, admin *accounts.Admin, memberships 
 	} else {
 		sess.SignIn(admin.ID, program.ID, now)
 	}
+	sess.SetSignInClient(c.Request().UserAgent(), c.RealIP())
 	h.startSessionCSRF(c, sess)
 	if err := sess.Save(c.Request(), c.Response()); err != nil {
 		return "", err

@@ -23,24 +23,59 @@ func passkeyID(c echo.Context) (int64, error) {
 	return id, nil
 }
 
-// RenamePasskey renames one of the admin's passkeys.
-func (h *Handler) RenamePasskey(c echo.Context) error {
-	p := principalOf(c)
-	id, err := passkeyID(c)
+// RenamePasskeyForm is the Rename passkey dialog (a page of its own
+// without script).
+func (h *Handler) RenamePasskeyForm(c echo.Context) error {
+	pk, err := h.ownPasskey(c)
 	if err != nil {
 		return err
 	}
-	err = h.stores.Accounts.RenamePasskey(c.Request().Context(), p.Program.ID, actor(c), id, c.FormValue("name"))
+	return h.renderRenamePasskey(c, http.StatusOK, views.RenamePasskeyForm{ID: pk.ID, Name: pk.Name, Current: pk.Name})
+}
+
+// RenamePasskey renames one of the admin's passkeys.
+func (h *Handler) RenamePasskey(c echo.Context) error {
+	p := principalOf(c)
+	pk, err := h.ownPasskey(c)
+	if err != nil {
+		return err
+	}
+	name := c.FormValue("name")
+	err = h.stores.Accounts.RenamePasskey(c.Request().Context(), p.Program.ID, actor(c), pk.ID, name)
 	var invalid input.ValidationError
 	switch {
 	case errors.Is(err, database.ErrNotFound):
 		return notFound()
 	case errors.As(err, &invalid):
-		return h.renderAccount(c, http.StatusUnprocessableEntity, accountViewWithError("passkey_"+strconv.FormatInt(id, 10), invalid["name"]))
+		return h.renderRenamePasskey(c, http.StatusUnprocessableEntity, views.RenamePasskeyForm{ID: pk.ID, Name: name, Current: pk.Name, Error: invalid["name"]})
 	case err != nil:
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, routes.Account+"?notice=passkey_renamed")
+}
+
+// ownPasskey loads the passkey the path names, of the signed-in admin;
+// anyone else's (or none) is 404.
+func (h *Handler) ownPasskey(c echo.Context) (*accounts.Passkey, error) {
+	id, err := passkeyID(c)
+	if err != nil {
+		return nil, err
+	}
+	list, err := h.stores.Accounts.Passkeys(c.Request().Context(), principalOf(c).Admin.ID)
+	if err != nil {
+		return nil, err
+	}
+	for i := range list {
+		if list[i].ID == id {
+			return &list[i], nil
+		}
+	}
+	return nil, notFound()
+}
+
+func (h *Handler) renderRenamePasskey(c echo.Context, status int, f views.RenamePasskeyForm) error {
+	f.CSRF = csrfToken(c)
+	return render(c, status, views.RenamePasskeyPage(h.shell(c, "Rename passkey", views.NavAccount), f))
 }
 
 // RemovePasskey removes one of the admin's passkeys.
@@ -57,24 +92,6 @@ func (h *Handler) RemovePasskey(c echo.Context) error {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, routes.Account+"?notice=passkey_removed")
-}
-
-// SetPasskeyOnly turns "Sign in with a passkey only" on or off.
-func (h *Handler) SetPasskeyOnly(c echo.Context) error {
-	p := principalOf(c)
-	on := c.FormValue("passkey_only") == "on"
-	if msg, err := h.confirmCurrentPassword(c, p); err != nil {
-		return err
-	} else if msg != "" {
-		return h.renderAccount(c, http.StatusUnprocessableEntity, accountViewWithError("passkey_only_password", msg))
-	}
-	switch err := h.stores.Accounts.SetPasskeyOnly(c.Request().Context(), p.Program.ID, actor(c), on); {
-	case errors.Is(err, accounts.ErrNoPasskey):
-		return h.renderAccount(c, http.StatusUnprocessableEntity, accountViewWithError("passkey_only", "Add a passkey first."))
-	case err != nil:
-		return err
-	}
-	return c.Redirect(http.StatusSeeOther, routes.Account+"?notice=passkey_only")
 }
 
 // accountViewWithError is /account with one field's error.

@@ -98,7 +98,7 @@ func (h *Handler) PasskeyRegister(c echo.Context) error {
 }
 
 // confirmCurrentPassword checks the form's current_password for a change
-// that would let someone sign in (adding a passkey, passkey-only sign-in),
+// that would let someone sign in (adding a passkey),
 // throttled and audited like re-authentication. It returns what to tell
 // the admin when the password is refused.
 func (h *Handler) confirmCurrentPassword(c echo.Context, p *Principal) (string, error) {

@@ -46,9 +46,9 @@ func (h *Handler) LoginPasskeyOptions(c echo.Context) error {
 	return c.JSON(http.StatusOK, assertion)
 }
 
-// LoginPasskey signs in with a passkey alone, for an admin who chose
-// "Sign in with a passkey only"; anyone else is told to use the password
-// first (their passkey is then the second factor).
+// LoginPasskey signs in with a passkey alone: any passkey an admin added
+// is a complete sign-in, since user verification (the device's
+// fingerprint, face or PIN) is required when it is added and here.
 func (h *Handler) LoginPasskey(c echo.Context) error {
 	var ceremony passkeyLoginCeremony
 	if !h.sessions.OpenCookie(c.Request(), c.Response(), passkeyLoginCookie, routes.LoginPasskey, &ceremony, PasskeyCeremonyTimeout) {
@@ -84,9 +84,6 @@ func (h *Handler) LoginPasskey(c echo.Context) error {
 		return err
 	} else if !first {
 		return passkeyError(c, http.StatusBadRequest, msgPasskeyExpired)
-	}
-	if !admin.PasskeyOnly {
-		return passkeyError(c, http.StatusUnauthorized, "This passkey is your second step: sign in with your email and password first. To sign in with the passkey alone, turn on \"Sign in with a passkey only\" on your account page.")
 	}
 	switch err := h.stores.Accounts.PasskeyUsed(ctx, admin.ID, cred); {
 	case errors.Is(err, accounts.ErrPasskeyCloned), errors.Is(err, database.ErrNotFound):

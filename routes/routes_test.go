@@ -113,6 +113,7 @@ func TestRouteBuilders(t *testing.T) {
 		params  map[string]string
 	}{
 		{routes.Invite("ABC234"), http.MethodPost, routes.InviteRoute, "/invite/ABC234", map[string]string{"token": "ABC234"}},
+		{routes.AccountPasskeyRename(7), http.MethodGet, routes.AccountPasskeyRenameRoute, "/account/passkeys/7/rename", map[string]string{"id": "7"}},
 		{routes.AccountPasskeyRename(7), http.MethodPost, routes.AccountPasskeyRenameRoute, "/account/passkeys/7/rename", map[string]string{"id": "7"}},
 		{routes.AccountPasskeyRemove(7), http.MethodPost, routes.AccountPasskeyRemoveRoute, "/account/passkeys/7/remove", map[string]string{"id": "7"}},
 		{routes.APIKeyEdit(42), http.MethodGet, routes.APIKeyEditRoute, "/general/api-keys/42/edit", map[string]string{"id": "42"}},
@@ -136,7 +137,6 @@ func TestRouteBuilders(t *testing.T) {
 		{routes.InvitationRevoke(6), http.MethodPost, routes.InvitationRevokeRoute, "/general/admins/invitations/6/revoke", map[string]string{"id": "6"}},
 		// A static segment beside a parameter: new is its own route.
 		{routes.NewAPIKey, http.MethodGet, routes.NewAPIKey, "/general/api-keys/new", nil},
-		{routes.AccountPasskeyOnly, http.MethodPost, routes.AccountPasskeyOnly, "/account/passkeys/only", nil},
 	} {
 		t.Run(tc.method+" "+tc.url, func(t *testing.T) {
 			if tc.url != tc.want {

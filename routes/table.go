@@ -37,11 +37,11 @@ const (
 	AccountTOTPSetup          = "/account/totp/setup"
 	AccountTOTPConfirm        = "/account/totp/confirm"
 	AccountTOTPRemove         = "/account/totp/remove"
+	AccountRecoveryCodes      = "/account/totp/recovery-codes"
 	AccountPasskeys           = "/account/passkeys"
 	AccountPasskeyOptions     = "/account/passkeys/options"
 	AccountPasskeyRenameRoute = "/account/passkeys/:id/rename"
 	AccountPasskeyRemoveRoute = "/account/passkeys/:id/remove"
-	AccountPasskeyOnly        = "/account/passkeys/only"
 	SwitchProgram             = "/session/program"
 
 	// The console's pages for signed-in admins. NoAccess lies below

@@ -120,9 +120,9 @@ func TestSignInStepsCarryTheLogoAndAWayBack(t *testing.T) {
 // TestRemovingYourselfWarns: the Remove page says when the admin to remove
 // is the one signed in, and only then.
 func TestRemovingYourselfWarns(t *testing.T) {
-	s := Shell{AdminEmail: "ana@demo.test"}
+	s := Shell{AdminEmail: "ana@demo.test", ProgramName: "Demo Store"}
 	doc := render(t, AdminRemovePage(s, accounts.TeamMember{AdminID: 1, Email: "ana@demo.test"}, ""), nil)
-	if !strings.Contains(doc.Find("[data-removing-self]").Text(), "is you") {
+	if got := doc.Find("[data-removing-self]").Text(); !strings.Contains(got, "This is you: you will be signed out.") || !strings.Contains(got, "Demo Store") {
 		t.Error("removing yourself does not warn that it is you")
 	}
 	doc = render(t, AdminRemovePage(s, accounts.TeamMember{AdminID: 2, Email: "bo@demo.test"}, ""), nil)

@@ -116,7 +116,7 @@ func ReauthCodeForm(email, errorMessage string, withCode bool) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "\" hx-target=\"this\" hx-swap=\"outerHTML\" hx-disabled-elt=\"find button[type=submit]\" class=\"p-6\"><h2 id=\"reauth-title\" class=\"text-lg font-semibold text-slate-900\">Confirm your password</h2><p class=\"mt-1 text-sm text-slate-600\">API keys grant access to your program's data. Confirm it's you before the key is shown or copied.</p><input type=\"text\" name=\"username\" value=\"")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "\" hx-target=\"this\" hx-swap=\"outerHTML\" hx-disabled-elt=\"find button[type=submit]\" class=\"p-6\"><h2 id=\"reauth-title\" class=\"text-lg font-semibold text-slate-900\">Confirm your password</h2><p class=\"mt-1 text-sm text-slate-600\">Keys, tokens, recovery codes and sign-in settings are protected. Confirm it's you to continue.</p><input type=\"text\" name=\"username\" value=\"")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

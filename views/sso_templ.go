@@ -413,12 +413,12 @@ func reauthSSO(s Shell) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 26, "\" hx-disabled-elt=\"find button[type=submit]\" class=\"p-6\"><h2 id=\"reauth-title\" class=\"text-lg font-semibold text-slate-900\">Confirm it's you</h2><p class=\"mt-1 text-sm text-slate-600\">API keys grant access to your program's data. Sign in again with your identity provider before the key is shown or copied; you come back here and it continues.</p><input type=\"hidden\" name=\"resume\" value=\"\" data-resume-field> <input type=\"hidden\" name=\"next\" value=\"\" data-next-field><div class=\"mt-6 flex justify-end gap-2\"><button type=\"button\" data-close-dialog class=\"rounded-md border border-slate-300 bg-white px-4 py-2 text-sm font-medium text-slate-700 hover:bg-slate-50\">Cancel</button> <button type=\"submit\" class=\"btn-primary\" autofocus><span class=\"htmx-indicator spinner\" aria-hidden=\"true\"></span> Continue with SSO</button></div></form>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 26, "\" hx-disabled-elt=\"find button[type=submit]\" class=\"p-6\"><h2 id=\"reauth-title\" class=\"text-lg font-semibold text-slate-900\">Confirm it's you</h2><p class=\"mt-1 text-sm text-slate-600\">Keys, tokens, recovery codes and sign-in settings are protected. Sign in again with your identity provider; you come back here and it continues.</p><input type=\"hidden\" name=\"resume\" value=\"\" data-resume-field> <input type=\"hidden\" name=\"next\" value=\"\" data-next-field><div class=\"mt-6 flex justify-end gap-2\"><button type=\"button\" data-close-dialog class=\"rounded-md border border-slate-300 bg-white px-4 py-2 text-sm font-medium text-slate-700 hover:bg-slate-50\">Cancel</button> <button type=\"submit\" class=\"btn-primary\" autofocus><span class=\"htmx-indicator spinner\" aria-hidden=\"true\"></span> Continue with SSO</button></div></form>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 		} else {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 27, "<div class=\"p-6 pb-2\"><h2 id=\"reauth-title\" class=\"text-lg font-semibold text-slate-900\">Confirm it's you</h2><p class=\"mt-1 text-sm text-slate-600\">API keys grant access to your program's data. Confirm with your passkey before the key is shown or copied.</p></div>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 27, "<div class=\"p-6 pb-2\"><h2 id=\"reauth-title\" class=\"text-lg font-semibold text-slate-900\">Confirm it's you</h2><p class=\"mt-1 text-sm text-slate-600\">Keys, tokens, recovery codes and sign-in settings are protected. Confirm with your passkey to continue.</p></div>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -465,7 +465,7 @@ func ReauthSSOCodeForm(errorMessage string) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 29, "\" hx-target=\"this\" hx-swap=\"outerHTML\" hx-disabled-elt=\"find button[type=submit]\" class=\"p-6\"><h2 id=\"reauth-title\" class=\"text-lg font-semibold text-slate-900\">Confirm it's you</h2><p class=\"mt-1 text-sm text-slate-600\">API keys grant access to your program's data. Enter the code from your authenticator app before the key is shown or copied.</p>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 29, "\" hx-target=\"this\" hx-swap=\"outerHTML\" hx-disabled-elt=\"find button[type=submit]\" class=\"p-6\"><h2 id=\"reauth-title\" class=\"text-lg font-semibold text-slate-900\">Confirm it's you</h2><p class=\"mt-1 text-sm text-slate-600\">Keys, tokens, recovery codes and sign-in settings are protected. Enter the code from your authenticator app to continue.</p>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

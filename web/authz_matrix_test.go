@@ -32,7 +32,7 @@ const (
 	policyAPIKey    policy = "api key"      // partner-id + api-key headers
 	policyUIToken   policy = "jwt"          // partner-id + Bearer JWT signed with a key
 	policyManage    policy = "management"   // Bearer management key (kdm_…)
-	policySSOStepUp policy = "sso step-up"  // full admins signed in by SSO (the callers here used passwords)
+	policySSOStepUp policy = "sso step-up"  // admins signed in by SSO (the callers here used passwords)
 	policySCIM      policy = "scim"         // Bearer SCIM token of a program (no caller here holds one)
 )
 
@@ -68,18 +68,19 @@ var routePolicies = map[string]policy{
 	"POST /account/totp/setup":               policyAnyAdmin,
 	"POST /account/totp/confirm":             policyAnyAdmin,
 	"POST /account/totp/remove":              policyAnyAdmin,
+	"POST /account/totp/recovery-codes":      policyAnyAdmin,
 	"GET /general/api-keys/:id/usage":        policyFullAdmin,
 	"POST /account/passkeys/options":         policyAnyAdmin,
 	"POST /account/passkeys":                 policyAnyAdmin,
+	"GET /account/passkeys/:id/rename":       policyAnyAdmin,
 	"POST /account/passkeys/:id/rename":      policyAnyAdmin,
 	"POST /account/passkeys/:id/remove":      policyAnyAdmin,
-	"POST /account/passkeys/only":            policyAnyAdmin,
 	"POST /login/passkey/options":            policyPublic,
 	"POST /login/passkey":                    policyPublic,
 	"POST /login/code/passkey/options":       policyPublic,
 	"POST /login/code/passkey":               policyPublic,
-	"POST /general/reauth/passkey/options":   policyFullAdmin,
-	"POST /general/reauth/passkey":           policyFullAdmin,
+	"POST /general/reauth/passkey/options":   policyAnyAdmin,
+	"POST /general/reauth/passkey":           policyAnyAdmin,
 	"GET /general/api-reference":             policyFullAdmin,
 
 	"GET /general/admins":                         policyFullAdmin,
@@ -92,7 +93,7 @@ var routePolicies = map[string]policy{
 	"POST /general/settings/two-factor":           policyFullAdmin,
 
 	"GET /general/settings":                            policyFullAdmin,
-	"POST /general/reauth":                             policyFullAdmin,
+	"POST /general/reauth":                             policyAnyAdmin,
 	"GET /general/api-keys":                            policyFullAdmin,
 	"GET /general/api-keys/new":                        policyFullAdmin,
 	"POST /general/api-keys":                           policyFullAdmin,

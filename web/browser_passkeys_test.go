@@ -57,8 +57,8 @@ func signOut(t *testing.T, ctx context.Context) {
 
 // TestBrowserPasskeys adds a passkey on /account with Chrome's virtual
 // authenticator, reveals a key with Use passkey, signs in with the
-// passkey as the second factor after the password, and, once the admin
-// chose it, with the passkey alone.
+// passkey as the second factor after the password, and with the passkey
+// alone (any passkey the admin added does that).
 func TestBrowserPasskeys(t *testing.T) {
 	ts := newTestServer(t, modeltest.SQLite(t), withListenerBaseURL("localhost"))
 	base := localhostURL(t, ts)
@@ -114,10 +114,6 @@ func TestBrowserPasskeys(t *testing.T) {
 	}
 
 	signOut(t, ctx)
-	runStep(t, ctx, "a passkey alone is refused until the admin chooses it",
-		chromedp.Click(xpathButton("Sign in with a passkey")),
-		chromedp.WaitVisible(chromedp.Search("//p[@id='login-passkey-error' and contains(text(), 'sign in with your email and password first')]")),
-	)
 	runStep(t, ctx, "password, then the passkey as the second factor",
 		chromedp.SendKeys(chromedp.CSS("#email"), ts.Demo.Full.Email),
 		chromedp.SendKeys(chromedp.CSS("#password"), modeltest.Password),
@@ -126,16 +122,8 @@ func TestBrowserPasskeys(t *testing.T) {
 		chromedp.Click(xpathButton("Use passkey")),
 		chromedp.WaitVisible(chromedp.CSS("nav[aria-label=General]")),
 	)
-
-	runStep(t, ctx, "choose passkey-only sign-in",
-		chromedp.Navigate(base+"/account"),
-		chromedp.Click(chromedp.CSS("input[name=passkey_only]")),
-		chromedp.SendKeys(chromedp.CSS("#passkey-only-password"), modeltest.Password),
-		chromedp.Click(chromedp.Search("//section[@id='passkeys']//button[text()='Save']")),
-		chromedp.WaitVisible(chromedp.Search("//p[@role='status' and text()='Sign-in setting saved.']")),
-	)
 	signOut(t, ctx)
-	runStep(t, ctx, "sign in with the passkey alone",
+	runStep(t, ctx, "sign in with the passkey alone, no switch needed",
 		chromedp.Click(xpathButton("Sign in with a passkey")),
 		chromedp.WaitVisible(chromedp.CSS("nav[aria-label=General]")),
 	)

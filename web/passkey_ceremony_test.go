@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"keydesk/models/audit"
 	"keydesk/models/modeltest"
 )
 
@@ -70,9 +69,6 @@ func TestAnonymousPasskeyOptionsWriteNoSession(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
 		ts := newTestServer(t, db, withBaseURL(softPasskeyBase))
 		pk := newSoftPasskey(t, ts, ts.Demo.Full.ID, ts.Demo.Full.Email, ts.Demo.Program.ID)
-		if err := ts.Store.Accounts.SetPasskeyOnly(t.Context(), ts.Demo.Program.ID, audit.Actor{AdminID: ts.Demo.Full.ID, Email: ts.Demo.Full.Email}, true); err != nil {
-			t.Fatal(err)
-		}
 		before := sessionRows(t, ts)
 		for range 50 {
 			passkeyOptions(t, ts.newClient(t), "/login/passkey/options", nil)
@@ -127,9 +123,6 @@ func TestPasskeyAssertionIsTakenOnce(t *testing.T) {
 
 		// Sign-in with the passkey alone.
 		pk := newSoftPasskey(t, ts, ts.Demo.Full.ID, ts.Demo.Full.Email, ts.Demo.Program.ID)
-		if err := ts.Store.Accounts.SetPasskeyOnly(t.Context(), ts.Demo.Program.ID, audit.Actor{AdminID: ts.Demo.Full.ID, Email: ts.Demo.Full.Email}, true); err != nil {
-			t.Fatal(err)
-		}
 		c := ts.newClient(t)
 		answer := pk.assert(t, passkeyOptions(t, c, "/login/passkey/options", nil))
 		frozen := frozenClient(c)

@@ -8,9 +8,9 @@ func (s *Server) passkeyAccountRoutes(g routeSet) {
 	h := s.Handlers
 	g.POST(routes.AccountPasskeyOptions, h.PasskeyRegisterOptions)
 	g.POST(routes.AccountPasskeys, h.PasskeyRegister)
+	g.GET(routes.AccountPasskeyRenameRoute, h.RenamePasskeyForm)
 	g.POST(routes.AccountPasskeyRenameRoute, h.RenamePasskey)
 	g.POST(routes.AccountPasskeyRemoveRoute, h.RemovePasskey)
-	g.POST(routes.AccountPasskeyOnly, h.SetPasskeyOnly)
 }
 
 // passkeySignInRoutes registers the passkey sign-in (usernameless, and as
@@ -23,10 +23,14 @@ func (s *Server) passkeySignInRoutes(console routeSet) {
 	console.POST(routes.LoginCodePasskey, h.LoginCodePasskey)
 }
 
-// passkeyReauthRoutes registers Use passkey of the password dialog next to
-// the password's route (full-access admins).
-func (s *Server) passkeyReauthRoutes(full routeSet, general func(string) string) {
+// stepUpRoutes registers the confirmation dialog's routes: the password
+// (with the authenticator code), Use passkey, and for a session single
+// sign-on started the code alone or the identity provider.
+func (s *Server) stepUpRoutes(signedIn routeSet) {
 	h := s.Handlers
-	full.POST(general(routes.ReauthPasskeyOptions), h.ReauthPasskeyOptions)
-	full.POST(general(routes.ReauthPasskey), h.ReauthPasskey)
+	signedIn.POST(routes.Reauth, h.Reauthenticate)
+	signedIn.POST(routes.ReauthPasskeyOptions, h.ReauthPasskeyOptions)
+	signedIn.POST(routes.ReauthPasskey, h.ReauthPasskey)
+	signedIn.POST(routes.ReauthSSO, h.ReauthSSO)
+	signedIn.POST(routes.ReauthCode, h.ReauthenticateCode)
 }

@@ -35,8 +35,6 @@ func (s *Server) ssoConsoleRoutes(full routeSet, general func(string) string) {
 	full.GET(general(routes.SettingsSSO), h.SSOSettings)
 	full.POST(general(routes.SettingsSSO), h.SaveSSOSettings)
 	full.POST(general(routes.SettingsSCIMToken), h.CreateSCIMToken)
-	full.POST(general(routes.ReauthSSO), h.ReauthSSO)
-	full.POST(general(routes.ReauthCode), h.ReauthenticateCode)
 }
 
 // scimRoutes registers SCIM 2.0 under /scim/v2: no session, no CSRF (a

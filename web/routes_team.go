@@ -26,4 +26,5 @@ func (s *Server) accountRoutes(g routeSet) {
 	g.POST(routes.AccountTOTPSetup, h.SetupTOTP)
 	g.POST(routes.AccountTOTPConfirm, h.ConfirmTOTP)
 	g.POST(routes.AccountTOTPRemove, h.RemoveTOTP)
+	g.POST(routes.AccountRecoveryCodes, h.RegenerateRecoveryCodes)
 }

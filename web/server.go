@@ -166,13 +166,17 @@ func (s *Server) routes() error {
 	signedIn := sessions.Group("", h.RequireAdmin, h.CSRF, h.RequireTwoFactorSetup, s.wakeWebhooksAfterWrites)
 	signedIn.GET(routes.Home, h.Home)
 	signedIn.GET(routes.NoAccess, h.NoAccess)
+	// The step-ups (password, passkey, authenticator code, identity
+	// provider) are open to every signed-in admin: a confirmation unlocks
+	// nothing by itself, each action it allows keeps its own role check,
+	// and an admin's own account (Regenerate recovery codes) needs one too.
+	s.stepUpRoutes(signedIn)
 
 	// The group keeps its prefix, so RequireFullAccess answers unknown paths
 	// below /general too; each route names its full path.
 	full := signedIn.Group(routes.General, h.RequireFullAccess)
 	general := func(path string) string { return under(routes.General, path) }
 	full.GET(general(routes.Settings), h.Settings)
-	full.POST(general(routes.Reauth), h.Reauthenticate)
 	full.GET(general(routes.APIKeys), h.WithRequests24h(h.ListAPIKeys))
 	full.GET(general(routes.Webhooks), h.Webhooks)
 	full.POST(general(routes.Webhooks), h.CreateWebhook)
@@ -203,7 +207,6 @@ func (s *Server) routes() error {
 	s.manageConsoleRoutes(full, general)
 	s.leakSettingsRoutes(full, general)
 	full.GET(general(routes.APIKeyUsageRoute), h.ShowAPIKeyUsage)
-	s.passkeyReauthRoutes(full, general)
 	s.ssoConsoleRoutes(full, general)
 	// The document is embedded at build time: a parse failure is a build
 	// defect (a test parses it).

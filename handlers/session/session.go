@@ -12,6 +12,7 @@ package session
 
 import (
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gorilla/sessions"
@@ -39,6 +40,8 @@ const (
 const (
 	keyAdminID   = sessionstore.ValueAdminID
 	keyProgramID = sessionstore.ValueProgramID
+	keyUserAgent = sessionstore.ValueUserAgent
+	keyIPAddress = sessionstore.ValueIPAddress
 	keyCreated   = "created"
 	keySeen      = "seen"
 	keyCSRF      = "csrf"
@@ -113,6 +116,22 @@ func (s *Session) Rotate(r *http.Request, w http.ResponseWriter) error {
 	fresh.Values = s.raw.Values
 	s.raw = fresh
 	return s.raw.Save(r, w)
+}
+
+// maxUserAgentBytes bounds the User-Agent a session keeps: enough for any
+// real browser's name and system, and the session's cookie-sized
+// values stay small.
+const maxUserAgentBytes = 256
+
+// SetSignInClient records the browser (its User-Agent) and the address
+// (the server's trusted-proxy-aware client address) the session signs in
+// from, for the account page's list of sessions.
+func (s *Session) SetSignInClient(userAgent, ip string) {
+	if len(userAgent) > maxUserAgentBytes {
+		userAgent = strings.ToValidUTF8(userAgent[:maxUserAgentBytes], "")
+	}
+	s.raw.Values[keyUserAgent] = userAgent
+	s.raw.Values[keyIPAddress] = ip
 }
 
 // SignIn makes the session the signed-in session of an admin acting on a

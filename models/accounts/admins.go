@@ -57,10 +57,11 @@ type Admin struct {
 	// until one is confirmed; TOTPLastStep the last time step accepted.
 	TOTPSecret   string `gorm:"column:totp_secret"`
 	TOTPLastStep int64  `gorm:"column:totp_last_step"`
-	// PasskeyCount is how many passkeys the admin added; PasskeyOnly lets
-	// a passkey alone sign them in.
+	// PasskeyCount is how many passkeys the admin added; any of them
+	// signs the admin in by itself (user verification is required).
+	// The column admins.passkey_only, the switch that once had to allow
+	// that, is left in place and no longer read or written.
 	PasskeyCount int64 `gorm:"column:passkey_count"`
-	PasskeyOnly  bool  `gorm:"column:passkey_only"`
 }
 
 // HasPasskey reports whether the admin added a passkey.

@@ -195,9 +195,8 @@ func (s *Store) RenamePasskey(ctx context.Context, programID int64, actor audit.
 	return nil
 }
 
-// RemovePasskey removes one of the acting admin's passkeys. Removing the
-// last one also turns passkey-only sign-in off, so the password signs the
-// admin in again.
+// RemovePasskey removes one of the acting admin's passkeys; it no longer
+// signs them in.
 func (s *Store) RemovePasskey(ctx context.Context, programID int64, actor audit.Actor, id int64) error {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if _, err := s.lockAdminForReauth(tx, actor.AdminID); err != nil {
@@ -213,9 +212,6 @@ func (s *Store) RemovePasskey(ctx context.Context, programID int64, actor audit.
 		if err := updatePasskeyCount(tx, actor.AdminID); err != nil {
 			return err
 		}
-		if err := tx.Exec(`UPDATE admins SET passkey_only = FALSE WHERE id = ? AND passkey_count = 0`, actor.AdminID).Error; err != nil {
-			return err
-		}
 		return s.audit.Append(tx, programID, actor, audit.Entry{Action: audit.ActionPasskeyRemoved, TargetType: audit.TargetAdmin,
 			TargetID: strconv.FormatInt(actor.AdminID, 10), TargetName: actor.Email, Details: map[string]any{"passkey": old.Name}})
 	})
@@ -224,40 +220,6 @@ func (s *Store) RemovePasskey(ctx context.Context, programID int64, actor audit.
 	}
 	if err != nil {
 		return fmt.Errorf("accounts: unable to remove the passkey: %w", err)
-	}
-	return nil
-}
-
-// ErrNoPasskey refuses passkey-only sign-in to an admin without a passkey.
-var ErrNoPasskey = errors.New("add a passkey first")
-
-// SetPasskeyOnly lets (or stops) a passkey alone sign the acting admin in.
-func (s *Store) SetPasskeyOnly(ctx context.Context, programID int64, actor audit.Actor, on bool) error {
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if _, err := s.lockAdminForReauth(tx, actor.AdminID); err != nil {
-			return err
-		}
-		var admin Admin
-		if err := tx.Where("id = ?", actor.AdminID).Take(&admin).Error; err != nil {
-			return err
-		}
-		if on && !admin.HasPasskey() {
-			return ErrNoPasskey
-		}
-		if admin.PasskeyOnly == on {
-			return nil
-		}
-		if err := tx.Exec(`UPDATE admins SET passkey_only = ? WHERE id = ?`, on, actor.AdminID).Error; err != nil {
-			return err
-		}
-		return s.audit.Append(tx, programID, actor, audit.Entry{Action: audit.ActionPasskeyOnlyChanged, TargetType: audit.TargetAdmin,
-			TargetID: strconv.FormatInt(actor.AdminID, 10), TargetName: actor.Email, Details: map[string]any{"passkey_only": on}})
-	})
-	if errors.Is(err, ErrNoPasskey) {
-		return err
-	}
-	if err != nil {
-		return fmt.Errorf("accounts: unable to change passkey-only sign-in: %w", err)
 	}
 	return nil
 }

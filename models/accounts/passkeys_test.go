@@ -59,13 +59,6 @@ func TestPasskeyLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		if err := s.Accounts.SetPasskeyOnly(ctx, demo.Program.ID, other, true); !errors.Is(err, accounts.ErrNoPasskey) {
-			t.Fatalf("passkey-only without a passkey: %v, want ErrNoPasskey", err)
-		}
-		if err := s.Accounts.SetPasskeyOnly(ctx, demo.Program.ID, me, true); err != nil {
-			t.Fatal(err)
-		}
-
 		used := *cred
 		used.Authenticator.SignCount = 5
 		if err := s.Accounts.PasskeyUsed(ctx, demo.Full.ID, &used); err != nil {
@@ -86,8 +79,8 @@ func TestPasskeyLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		admin, err = s.Accounts.AdminByID(ctx, demo.Full.ID)
-		if err != nil || admin.HasPasskey() || admin.PasskeyOnly {
-			t.Fatalf("after removing the last passkey: %+v, %v; want none and passkey-only off", admin, err)
+		if err != nil || admin.HasPasskey() {
+			t.Fatalf("after removing the last passkey: %+v, %v; want none", admin, err)
 		}
 
 		page, err := s.Audit.List(ctx, demo.Program.ID, audit.Filter{}, audit.PageRequest{})
@@ -98,7 +91,7 @@ func TestPasskeyLifecycle(t *testing.T) {
 		for _, e := range page.Events {
 			seen[e.Action] = true
 		}
-		for _, a := range []string{audit.ActionPasskeyAdded, audit.ActionPasskeyRenamed, audit.ActionPasskeyOnlyChanged, audit.ActionPasskeyRemoved} {
+		for _, a := range []string{audit.ActionPasskeyAdded, audit.ActionPasskeyRenamed, audit.ActionPasskeyRemoved} {
 			if !seen[a] {
 				t.Errorf("no %s event", a)
 			}

@@ -14,6 +14,7 @@ import (
 	"gorm.io/gorm"
 
 	"keydesk/models/audit"
+	"keydesk/models/database"
 )
 
 // Authenticator app (TOTP, RFC 6238) settings and throttling. A code is
@@ -73,11 +74,7 @@ func (s *Store) EnableTOTP(ctx context.Context, programID int64, actor audit.Act
 	if step == 0 {
 		return nil, ErrInvalidCode
 	}
-	codes := make([]string, RecoveryCodeCount)
-	for i := range codes {
-		c := strings.ToLower(rand.Text()[:recoveryCodeLength])
-		codes[i] = c[:5] + "-" + c[5:]
-	}
+	codes := newRecoveryCodes()
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		res := tx.Exec(`UPDATE admins SET totp_secret = ?, totp_last_step = ? WHERE id = ? AND totp_secret = ''`, s.sealTOTP(actor.AdminID, secret), step, actor.AdminID)
 		if res.Error != nil {
@@ -86,13 +83,8 @@ func (s *Store) EnableTOTP(ctx context.Context, programID int64, actor audit.Act
 		if res.RowsAffected == 0 {
 			return ErrTOTPAlreadyOn
 		}
-		if err := tx.Exec(`DELETE FROM recovery_codes WHERE admin_id = ?`, actor.AdminID).Error; err != nil {
+		if err := s.replaceRecoveryCodes(tx, actor.AdminID, codes); err != nil {
 			return err
-		}
-		for _, c := range codes {
-			if err := tx.Exec(`INSERT INTO recovery_codes (admin_id, digest, created_at) VALUES (?, ?, ?)`, actor.AdminID, grantDigest(c), s.now()).Error; err != nil {
-				return err
-			}
 		}
 		return s.audit.Append(tx, programID, actor, audit.Entry{Action: audit.ActionTOTPEnabled, TargetType: audit.TargetAdmin, TargetID: fmt.Sprint(actor.AdminID), TargetName: actor.Email})
 	})
@@ -101,6 +93,68 @@ func (s *Store) EnableTOTP(ctx context.Context, programID int64, actor audit.Act
 	}
 	if err != nil {
 		return nil, fmt.Errorf("accounts: unable to set up the authenticator app: %w", err)
+	}
+	return codes, nil
+}
+
+// newRecoveryCodes makes RecoveryCodeCount fresh codes, "abcde-fghij".
+func newRecoveryCodes() []string {
+	codes := make([]string, RecoveryCodeCount)
+	for i := range codes {
+		c := strings.ToLower(rand.Text()[:recoveryCodeLength])
+		codes[i] = c[:5] + "-" + c[5:]
+	}
+	return codes
+}
+
+// replaceRecoveryCodes drops every recovery code of the admin, used or
+// not, and stores the digests of codes in their place, inside tx.
+func (s *Store) replaceRecoveryCodes(tx *gorm.DB, adminID int64, codes []string) error {
+	if err := tx.Exec(`DELETE FROM recovery_codes WHERE admin_id = ?`, adminID).Error; err != nil {
+		return err
+	}
+	for _, c := range codes {
+		if err := tx.Exec(`INSERT INTO recovery_codes (admin_id, digest, created_at) VALUES (?, ?, ?)`, adminID, grantDigest(c), s.now()).Error; err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ErrTOTPOff refuses recovery codes to an admin without an authenticator
+// app: they go with it.
+var ErrTOTPOff = errors.New("set up an authenticator app first")
+
+// RegenerateRecoveryCodes replaces the acting admin's recovery codes with
+// ten new ones (shown once): the old ones stop working. step is the
+// step-up's spend (Session.SpendReauth), run in the same transaction as
+// the change and its audit event.
+func (s *Store) RegenerateRecoveryCodes(ctx context.Context, step database.TxStep, programID int64, actor audit.Actor) ([]string, error) {
+	codes := newRecoveryCodes()
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if step != nil {
+			if err := step(tx); err != nil {
+				return err
+			}
+		}
+		var withApp []int64
+		if err := tx.Raw(`SELECT id FROM admins WHERE id = ? AND totp_secret <> ''`+database.ForUpdate(tx), actor.AdminID).Scan(&withApp).Error; err != nil {
+			return err
+		}
+		if len(withApp) == 0 {
+			return ErrTOTPOff
+		}
+		if err := s.replaceRecoveryCodes(tx, actor.AdminID, codes); err != nil {
+			return err
+		}
+		return s.audit.Append(tx, programID, actor, audit.Entry{Action: audit.ActionRecoveryCodesRegenerated, TargetType: audit.TargetAdmin,
+			TargetID: fmt.Sprint(actor.AdminID), TargetName: actor.Email, Details: map[string]any{"recovery_codes": RecoveryCodeCount}})
+	})
+	if errors.Is(err, ErrTOTPOff) || errors.Is(err, ErrReauthGrantSpent) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("accounts: unable to make new recovery codes: %w", err)
 	}
 	return codes, nil
 }

@@ -96,7 +96,11 @@ const (
 	ActionPasskeyAdded            = "admin.passkey_added"
 	ActionPasskeyRenamed          = "admin.passkey_renamed"
 	ActionPasskeyRemoved          = "admin.passkey_removed"
-	ActionPasskeyOnlyChanged      = "admin.passkey_only_changed"
+	// ActionPasskeyOnlyChanged is no longer written: any passkey signs its
+	// admin in since the "passkey only" switch went. Listed so the events
+	// an earlier release appended keep their label and filter.
+	ActionPasskeyOnlyChanged       = "admin.passkey_only_changed"
+	ActionRecoveryCodesRegenerated = "admin.recovery_codes_regenerated"
 
 	// General » Webhooks.
 	ActionWebhookCreated       = "webhook.created"
@@ -180,6 +184,7 @@ var ActionTable = []Action{
 	{Name: ActionTOTPEnabled, Label: "Authenticator app set up"},
 	{Name: ActionTOTPDisabled, Label: "Authenticator app removed"},
 	{Name: ActionRecoveryCodeUsed, Label: "Recovery code used"},
+	{Name: ActionRecoveryCodesRegenerated, Label: "Recovery codes regenerated"},
 	{Name: ActionPasskeyAdded, Label: "Passkey added"},
 	{Name: ActionPasskeyRenamed, Label: "Passkey renamed"},
 	{Name: ActionPasskeyRemoved, Label: "Passkey removed"},

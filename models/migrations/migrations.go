@@ -370,7 +370,10 @@ CREATE INDEX key_usage_clients_last_seen ON key_usage_clients (last_seen);
 	// sign-in; the library's credential as JSON, with its signature
 	// counter). admins.passkey_count is kept in the transaction that adds
 	// or removes one, so every page knows the two-factor state without a
-	// query; passkey_only lets the admin sign in with a passkey alone.
+	// query. passkey_only was the switch that let a passkey sign its admin
+	// in alone; since issue 28 any passkey does, and the column is no
+	// longer read or written (left in place: dropping it buys nothing and
+	// an instance still running the earlier release reads it).
 	commonMigration("passkeys", `
 CREATE TABLE passkeys (
 	id {{id}},
@@ -622,6 +625,15 @@ CREATE TABLE management_key_leak_reports (
 );
 `),
 	{description: "usage day sums kept at flush", sqlite: usageDaysSQLite, postgres: usageDaysPostgres},
+	// Issue 28 item 10: /account names each session's browser and the
+	// address it signed in from. The signed-in session's values carry both
+	// (set at sign-in, kept through rotations) and the store copies them
+	// here like admin_id; sessions from before are empty ("Unknown
+	// browser").
+	commonMigration("session browser and address", `
+ALTER TABLE sessions ADD COLUMN user_agent TEXT NOT NULL DEFAULT '';
+ALTER TABLE sessions ADD COLUMN ip_address TEXT NOT NULL DEFAULT '';
+`),
 }
 
 // RekeyMarksMigration is the migration after which re-keying marks must be

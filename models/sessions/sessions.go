@@ -62,18 +62,28 @@ type row struct {
 	ExpiresAt time.Time
 	AdminID   int64
 	ProgramID int64
+	UserAgent string
+	IPAddress string `gorm:"column:ip_address"`
 }
 
-// The session values the store copies into the row's admin_id and
-// program_id columns on every save, so an admin's sessions can be found
-// (and ended) without decoding every row.
+// The session values the store copies into the row's columns on every
+// save: admin_id and program_id, so an admin's sessions can be found (and
+// ended) without decoding every row; user_agent and ip_address, the
+// browser and address the session signed in from, for the account page.
 const (
 	ValueAdminID   = "admin_id"
 	ValueProgramID = "program_id"
+	ValueUserAgent = "sign_in_user_agent"
+	ValueIPAddress = "sign_in_ip"
 )
 
 func int64Value(values map[any]any, key string) int64 {
 	v, _ := values[key].(int64)
+	return v
+}
+
+func stringValue(values map[any]any, key string) string {
+	v, _ := values[key].(string)
 	return v
 }
 
@@ -184,7 +194,8 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, session *sessions.S
 	if session.ID == "" {
 		id := strings.TrimRight(base32.StdEncoding.EncodeToString(securecookie.GenerateRandomKey(idBytes)), "=")
 		r := row{ID: id, Data: data, CreatedAt: now, UpdatedAt: now, ExpiresAt: expires,
-			AdminID: int64Value(session.Values, ValueAdminID), ProgramID: int64Value(session.Values, ValueProgramID)}
+			AdminID: int64Value(session.Values, ValueAdminID), ProgramID: int64Value(session.Values, ValueProgramID),
+			UserAgent: stringValue(session.Values, ValueUserAgent), IPAddress: stringValue(session.Values, ValueIPAddress)}
 		if err := db.Create(&r).Error; err != nil {
 			return fmt.Errorf("sessions: unable to create the session: %w", err)
 		}
@@ -192,7 +203,8 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, session *sessions.S
 	} else {
 		res := db.Model(&row{}).Where("id = ? AND data <> ?", session.ID, retiredMarker).
 			Updates(map[string]any{"data": data, "updated_at": now, "expires_at": expires,
-				"admin_id": int64Value(session.Values, ValueAdminID), "program_id": int64Value(session.Values, ValueProgramID)})
+				"admin_id": int64Value(session.Values, ValueAdminID), "program_id": int64Value(session.Values, ValueProgramID),
+				"user_agent": stringValue(session.Values, ValueUserAgent), "ip_address": stringValue(session.Values, ValueIPAddress)})
 		if res.Error != nil {
 			return fmt.Errorf("sessions: unable to save the session: %w", res.Error)
 		}
@@ -306,6 +318,10 @@ type Info struct {
 	ProgramID int64
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// UserAgent and IPAddress are the browser and address the session
+	// signed in from; empty for sessions from before they were kept.
+	UserAgent string
+	IPAddress string
 }
 
 // ForAdmin lists an admin's live sessions, most recently used first.
@@ -318,7 +334,7 @@ func (s *Store) ForAdmin(ctx context.Context, adminID int64) ([]Info, error) {
 	}
 	out := make([]Info, len(rows))
 	for i, r := range rows {
-		out[i] = Info{ID: r.ID, ProgramID: r.ProgramID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+		out[i] = Info{ID: r.ID, ProgramID: r.ProgramID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, UserAgent: r.UserAgent, IPAddress: r.IPAddress}
 	}
 	return out, nil
 }

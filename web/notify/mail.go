@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -259,10 +260,14 @@ func (m *Mailer) Send(ctx context.Context, c *outbox.MailClaim) error {
 		return err
 	}
 	if err := client.DialAndSendWithContext(ctx, msg); err != nil {
-		return errors.New("SMTP: " + m.redact(err.Error()))
+		return errors.New("SMTP: " + m.redact(affectedMessageID.ReplaceAllString(err.Error(), "")))
 	}
 	return nil
 }
+
+// affectedMessageID is the go-mail error's tail naming the message (the
+// console names the failure, not a Message-ID).
+var affectedMessageID = regexp.MustCompile(`, affected message ID: <[^>]*>`)
 
 // redact replaces KEYDESK_SMTP_URL's user name and password in a failure's
 // text (a server may echo them) by "[redacted]": the text is stored and

@@ -58,7 +58,7 @@ func TestDeliveryDetailsShowEachAttempt(t *testing.T) {
 			t.Fatalf("%d attempts, want 2", delivered.Attempts)
 		}
 		_, page := c.get(routes.WebhookEndpoint(ep.ID))
-		if parseHTML(t, page).Find(`#delivery-log [data-delivery-details][hx-get="` + routes.WebhookDelivery(ep.ID, d.ID) + `"]`).Length() != 1 {
+		if parseHTML(t, page).Find(`#delivery-log [data-delivery-details][hx-get="`+routes.WebhookDelivery(ep.ID, d.ID)+`"]`).Length() != 1 {
 			t.Fatal("the delivered row offers no Details")
 		}
 		res, body := c.get(routes.WebhookDelivery(ep.ID, d.ID))

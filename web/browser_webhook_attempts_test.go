@@ -21,9 +21,10 @@ import (
 // TestBrowserDeliveryAttemptsAndMailFailure: on the endpoint page, Details
 // opens a delivery's attempts; the refused attempt's response body (a long
 // unbroken line, cut at 4 KiB and marked truncated) wraps inside its own
-// box, the dialog and the page stay within the viewport, and Escape closes
-// it back to Details. General » Webhooks and General » Settings say "Last
-// mail failed" after a refused mail. 1440 and 375 px, light and dark.
+// box, the dialog and the page stay within the viewport, axe finds nothing
+// serious in the dialog, and Escape closes it back to Details. General »
+// Webhooks and General » Settings say "Last mail failed" after a refused
+// mail. 1440 and 375 px, light and dark.
 func TestBrowserDeliveryAttemptsAndMailFailure(t *testing.T) {
 	for _, size := range [][2]int{{1440, 900}, {375, 800}} {
 		for _, scheme := range []string{"light", "dark"} {
@@ -96,6 +97,11 @@ func TestBrowserDeliveryAttemptsAndMailFailure(t *testing.T) {
 				}
 				if o := pageOverflow(t, ctx); o > 0 {
 					t.Fatalf("the endpoint page is %d px wider than the viewport", o)
+				}
+				if scheme == "light" {
+					// axe on the open dialog, light and dark (checkA11y does both).
+					checkA11y(t, ctx, "webhook-attempts", size[0])
+					runStep(t, ctx, "back to "+scheme, colorScheme(scheme))
 				}
 				runStep(t, ctx, "Escape closes the dialog back to Details",
 					chromedp.KeyEvent(kb.Escape),

@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -126,5 +127,75 @@ func TestBrowserDeliveryAttemptsAndMailFailure(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestBrowserDetailsFocusSurvivesTheLogRefresh: while a refused delivery
+// waits for its retry the log refreshes itself under the open Details
+// dialog; closing the dialog puts focus back on that delivery's Details
+// (re-rendered meanwhile), not on the page heading. 1440 and 375 px.
+func TestBrowserDetailsFocusSurvivesTheLogRefresh(t *testing.T) {
+	for _, width := range []int{1440, 375} {
+		t.Run(itoa(int64(width)), func(t *testing.T) {
+			rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Error(w, "maintenance", http.StatusServiceUnavailable)
+			}))
+			t.Cleanup(rcv.Close)
+			ts := newTestServer(t, modeltest.SQLite(t), withWebhooksToLoopback(), func(cfg *config.Options) {
+				cfg.Events.Webhooks.RetryBase = time.Hour // the retry waits beyond the test
+			})
+			actor := audit.Actor{AdminID: ts.Demo.Full.ID, Email: ts.Demo.Full.Email}
+			ep, _, err := ts.Store.Outbox.CreateEndpoint(t.Context(), ts.Demo.Program.ID, actor, outbox.EndpointInput{URL: rcv.URL + "/hook", Events: []string{"api_key.created"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := ts.Store.Outbox.SendTest(t.Context(), ts.Demo.Program.ID, actor, ep.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			refusedOnce(t, ts, ep.ID)
+			ctx := newBrowser(t, width, 800)
+			browserLogin(t, ctx, ts.URL, ts.Demo.Full.Email)
+			id := "delivery-details-" + itoa(d.ID)
+			runStep(t, ctx, "open Details of the refused delivery",
+				chromedp.Navigate(ts.URL+routes.WebhookEndpoint(ep.ID)),
+				chromedp.WaitVisible(chromedp.CSS(`#delivery-log-section[data-refreshing] #`+id)),
+				// Clicked in one script: the refresh cannot swap the button
+				// between finding and pressing it.
+				chromedp.Evaluate[chromedp.Void](`window.logBefore = document.getElementById('delivery-log-section'); document.getElementById('`+id+`').click()`),
+				chromedp.WaitVisible(chromedp.CSS(`dialog#modal[open] details[data-attempt="1"] [data-response-code]`)),
+			)
+			runStep(t, ctx, "the log refreshes under the dialog",
+				chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+					_, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById('delivery-log-section') !== window.logBefore`, chromedp.WithPollingInterval(50*time.Millisecond)))
+					return err
+				}),
+				chromedp.KeyEvent(kb.Escape),
+				chromedp.WaitNotPresent(chromedp.CSS(`dialog#modal[open]`)),
+			)
+			if focused, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement.id`)); focused != id {
+				t.Fatalf("focus after closing is on %q, want the delivery's Details", focused)
+			}
+		})
+	}
+}
+
+// refusedOnce waits until the endpoint's delivery was refused once (the
+// worker runs in the background).
+func refusedOnce(t *testing.T, ts *testServer, endpointID int64) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ds, err := ts.Store.Outbox.Deliveries(t.Context(), ts.Demo.Program.ID, endpointID, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) == 1 && ds[0].ResponseCode != 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the delivery was never refused: %+v", ds)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

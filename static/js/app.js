@@ -72,6 +72,9 @@
     }
     var opener = lastOpener;
     lastOpener = null;
+    // An opener re-rendered meanwhile (a log refreshing itself) is found
+    // again by its id.
+    if (opener && !opener.isConnected && opener.id) opener = document.getElementById(opener.id) || opener;
     if (opener && opener.isConnected && typeof opener.focus === "function") {
       focusRow = null;
       opener.focus();

@@ -23,5 +23,9 @@ func (h *Handler) Settings(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.SettingsPage(h.shell(c, "Settings", views.NavSettings), p.Program, *key, days, leakResponse, h.mail.Problem))
+	mail, err := h.mailNotice(c)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.SettingsPage(h.shell(c, "Settings", views.NavSettings), p.Program, *key, days, leakResponse, mail))
 }

@@ -22,6 +22,19 @@ func endpointForm(c echo.Context) outbox.EndpointInput {
 	return outbox.EndpointInput{URL: c.FormValue("url"), Description: c.FormValue("description"), Events: form["events"]}
 }
 
+// mailNotice is what General » Webhooks and General » Settings say about
+// email notices: off and why, on, or how the program's last mail failed
+// (read from the database, so every instance says the same).
+func (h *Handler) mailNotice(c echo.Context) (views.EmailNoticesView, error) {
+	v := views.EmailNoticesView{On: h.mail.On, Problem: h.mail.Problem}
+	if !v.On {
+		return v, nil
+	}
+	var err error
+	v.Last, err = h.stores.Outbox.LastMailStatus(c.Request().Context(), principalOf(c).Program.ID)
+	return v, err
+}
+
 func (h *Handler) wake() {
 	if h.wakeWebhooks != nil {
 		h.wakeWebhooks()
@@ -38,12 +51,11 @@ func (h *Handler) renderWebhooks(c echo.Context, status int, form outbox.Endpoin
 	if err != nil {
 		return err
 	}
-	v := views.WebhooksView{Endpoints: eps, Form: form, Errors: errs, MailOn: h.mail.On, MailProblem: h.mail.Problem, Limit: outbox.MaxEndpointsPerProgram}
-	if v.MailOn {
-		if v.MailFailure, err = h.stores.Outbox.LastMailFailure(c.Request().Context(), principalOf(c).Program.ID); err != nil {
-			return err
-		}
+	mail, err := h.mailNotice(c)
+	if err != nil {
+		return err
 	}
+	v := views.WebhooksView{Endpoints: eps, Form: form, Errors: errs, Mail: mail, Limit: outbox.MaxEndpointsPerProgram}
 	return render(c, status, views.WebhooksPage(h.shell(c, "Webhooks", views.NavWebhooks), v))
 }
 
@@ -170,6 +182,27 @@ func (h *Handler) DeleteWebhook(c echo.Context) error {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, routes.Webhooks)
+}
+
+// WebhookDelivery shows one delivery's attempts in a dialog: each request
+// as sent and the receiver's answer.
+func (h *Handler) WebhookDelivery(c echo.Context) error {
+	ep, err := h.endpointParam(c)
+	if err != nil {
+		return err
+	}
+	id, err := strconv.ParseInt(c.Param("delivery"), 10, 64)
+	if err != nil {
+		return notFound()
+	}
+	d, attempts, err := h.stores.Outbox.DeliveryAttempts(c.Request().Context(), ep.ProgramID, ep.ID, id)
+	if errors.Is(err, database.ErrNotFound) {
+		return notFound()
+	}
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.DeliveryAttemptsDialog(*d, attempts))
 }
 
 // RetryWebhookDelivery makes a delivery due now.

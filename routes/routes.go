@@ -98,6 +98,11 @@ func WebhookRotate(endpointID int64) string { return Reverse(WebhookRotateRoute,
 // WebhookDelete asks for and performs an endpoint's deletion.
 func WebhookDelete(endpointID int64) string { return Reverse(WebhookDeleteRoute, id(endpointID)) }
 
+// WebhookDelivery is one delivery's attempts (a dialog of the endpoint's page).
+func WebhookDelivery(endpointID, deliveryID int64) string {
+	return Reverse(WebhookDeliveryRoute, id(endpointID), id(deliveryID))
+}
+
 // WebhookDeliveryRetry is the Retry now of one delivery.
 func WebhookDeliveryRetry(endpointID, deliveryID int64) string {
 	return Reverse(WebhookDeliveryRetryRoute, id(endpointID), id(deliveryID))

@@ -131,6 +131,7 @@ func TestRouteBuilders(t *testing.T) {
 		{routes.WebhookTest(3), http.MethodPost, routes.WebhookTestRoute, "/general/webhooks/3/test", map[string]string{"id": "3"}},
 		{routes.WebhookRotate(3), http.MethodPost, routes.WebhookRotateRoute, "/general/webhooks/3/rotate", map[string]string{"id": "3"}},
 		{routes.WebhookDelete(3), http.MethodPost, routes.WebhookDeleteRoute, "/general/webhooks/3/delete", map[string]string{"id": "3"}},
+		{routes.WebhookDelivery(3, 9), http.MethodGet, routes.WebhookDeliveryRoute, "/general/webhooks/3/deliveries/9", map[string]string{"id": "3", "delivery": "9"}},
 		{routes.WebhookDeliveryRetry(3, 9), http.MethodPost, routes.WebhookDeliveryRetryRoute, "/general/webhooks/3/deliveries/9/retry", map[string]string{"id": "3", "delivery": "9"}},
 		{routes.AdminAccess(5), http.MethodPost, routes.AdminAccessRoute, "/general/admins/5/access", map[string]string{"id": "5"}},
 		{routes.AdminRemove(5), http.MethodPost, routes.AdminRemoveRoute, "/general/admins/5/remove", map[string]string{"id": "5"}},

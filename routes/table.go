@@ -86,6 +86,7 @@ const (
 	WebhookRotateRoute        = "/general/webhooks/:id/rotate"
 	WebhookDeleteRoute        = "/general/webhooks/:id/delete"
 	WebhookDeliveryRetryRoute = "/general/webhooks/:id/deliveries/:delivery/retry"
+	WebhookDeliveryRoute      = "/general/webhooks/:id/deliveries/:delivery"
 
 	// General » Admins (full-access admins; InvitationRevokeRoute's :id is
 	// an invitation's).

@@ -128,6 +128,7 @@ var routePolicies = map[string]policy{
 	"GET /general/webhooks/:id/delete":                      policyFullAdmin,
 	"POST /general/webhooks/:id/delete":                     policyFullAdmin,
 	"POST /general/webhooks/:id/deliveries/:delivery/retry": policyFullAdmin,
+	"GET /general/webhooks/:id/deliveries/:delivery":        policyFullAdmin,
 
 	"GET /general/audit-trail":                policyAuditors,
 	"GET /general/audit-trail/download":       policyAuditors,

@@ -106,7 +106,7 @@ func waitForDelivery(t *testing.T, ts *testServer, endpointID, id int64, status 
 
 // TestConfigurationShownWhereItMatters: a webhook URL the settings refuse
 // names the setting; with email on, a failed mail shows on General »
-// Webhooks ("the last mail failed: …") instead of "Email notices are on".
+// Webhooks ("Last mail failed: …") instead of "Email notices are on".
 func TestConfigurationShownWhereItMatters(t *testing.T) {
 	closed, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -129,11 +129,11 @@ func TestConfigurationShownWhereItMatters(t *testing.T) {
 	invite(t, c, "invited@example.test", "limited")
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		failure, err := ts.Store.Outbox.LastMailFailure(t.Context(), ts.Demo.Program.ID)
+		last, err := ts.Store.Outbox.LastMailStatus(t.Context(), ts.Demo.Program.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if failure != "" {
+		if last.Failed {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -143,7 +143,7 @@ func TestConfigurationShownWhereItMatters(t *testing.T) {
 	}
 	_, page := c.get("/general/webhooks")
 	notice := strings.Join(strings.Fields(parseHTML(t, page).Find("[data-mail-notices]").Text()), " ")
-	if !strings.Contains(notice, "the last mail failed: ") || !strings.Contains(notice, addr) {
+	if !strings.HasPrefix(notice, "Last mail failed: ") || !strings.Contains(notice, addr) {
 		t.Fatalf("the mail notice says %q, want the last failure", notice)
 	}
 }

@@ -187,6 +187,7 @@ func (s *Server) routes() error {
 	full.GET(general(routes.WebhookDeleteRoute), h.ConfirmDeleteWebhook)
 	full.POST(general(routes.WebhookDeleteRoute), h.DeleteWebhook)
 	full.POST(general(routes.WebhookDeliveryRetryRoute), h.RetryWebhookDelivery)
+	full.GET(general(routes.WebhookDeliveryRoute), h.WebhookDelivery)
 	full.GET(general(routes.NewAPIKey), h.NewAPIKeyDialog)
 	full.POST(general(routes.APIKeys), h.GenerateAPIKey)
 	full.GET(general(routes.APIKeyEditRoute), h.EditAPIKeyDialog)

@@ -634,6 +634,33 @@ CREATE TABLE management_key_leak_reports (
 ALTER TABLE sessions ADD COLUMN user_agent TEXT NOT NULL DEFAULT '';
 ALTER TABLE sessions ADD COLUMN ip_address TEXT NOT NULL DEFAULT '';
 `),
+	// Issue 28 items 6 and 9: each webhook attempt as sent and answered
+	// (the request body exactly as signed, the response's status, headers
+	// and first 4 KiB), the last 20 per delivery; and when each mail was
+	// last attempted, so the console can say when the last mail failed
+	// (every instance reads the same rows).
+	commonMigration("webhook attempts and mail attempt times", `
+CREATE TABLE webhook_delivery_attempts (
+	id {{id}},
+	program_id BIGINT NOT NULL,
+	endpoint_id BIGINT NOT NULL,
+	delivery_id BIGINT NOT NULL REFERENCES webhook_deliveries(id) ON DELETE CASCADE,
+	attempt INTEGER NOT NULL,
+	attempted_at {{time}} NOT NULL,
+	request_headers TEXT NOT NULL DEFAULT '',
+	request_body TEXT NOT NULL DEFAULT '',
+	response_code INTEGER NOT NULL DEFAULT 0,
+	response_headers TEXT NOT NULL DEFAULT '',
+	response_body TEXT NOT NULL DEFAULT '',
+	response_body_truncated BOOLEAN NOT NULL DEFAULT FALSE,
+	error TEXT NOT NULL DEFAULT '',
+	duration_ms BIGINT NOT NULL DEFAULT 0,
+	UNIQUE (delivery_id, attempt)
+);
+CREATE INDEX webhook_delivery_attempts_endpoint ON webhook_delivery_attempts (endpoint_id);
+ALTER TABLE mail_deliveries ADD COLUMN last_attempt_at {{time}};
+CREATE INDEX mail_deliveries_last_attempt ON mail_deliveries (program_id, last_attempt_at);
+`),
 }
 
 // RekeyMarksMigration is the migration after which re-keying marks must be

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -50,12 +51,58 @@ type Claim struct {
 	Secrets []string
 }
 
-// Result is the outcome of one attempt.
+// Result is the outcome of one attempt, as Record keeps it in the
+// delivery's log of attempts.
 type Result struct {
 	OK           bool
 	ResponseCode int
 	Error        string // never a secret, never a response body
 	Duration     time.Duration
+	// RequestHeaders and RequestBody are what was sent, the body exactly as
+	// signed; the headers carry the signature, never the secret.
+	RequestHeaders string
+	RequestBody    string
+	// ResponseHeaders are the answer's headers ("Name: value" lines), the
+	// first MaxKeptResponseBody bytes of its body in ResponseBody;
+	// ResponseBodyTruncated says the body went on.
+	ResponseHeaders       string
+	ResponseBody          string
+	ResponseBodyTruncated bool
+}
+
+// MaxKeptResponseBody is how much of a receiver's answer an attempt keeps
+// (and how much of its headers).
+const MaxKeptResponseBody = 4 << 10
+
+// MaxKeptAttempts is how many attempts of one delivery are kept, the latest.
+const MaxKeptAttempts = 20
+
+// Attempt is one try at a delivery: the request as sent and the answer,
+// or why there was none.
+type Attempt struct {
+	ID                    int64
+	ProgramID             int64
+	EndpointID            int64
+	DeliveryID            int64
+	Attempt               int
+	AttemptedAt           time.Time
+	RequestHeaders        string
+	RequestBody           string
+	ResponseCode          int
+	ResponseHeaders       string
+	ResponseBody          string
+	ResponseBodyTruncated bool
+	Error                 string
+	DurationMS            int64
+}
+
+// TableName is the attempts' table.
+func (Attempt) TableName() string { return "webhook_delivery_attempts" }
+
+// storableText makes text from a receiver fit a TEXT column on both
+// databases: valid UTF-8 and no NUL (which PostgreSQL refuses).
+func storableText(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
 // Backoff is the wait after the attempt-th failed attempt: base doubled
@@ -140,8 +187,21 @@ func (s *Store) Record(ctx context.Context, c *Claim, r Result, backoffBase time
 	if len(errText) > 500 {
 		errText = errText[:500]
 	}
-	err := s.db.WithContext(ctx).Exec(`UPDATE webhook_deliveries SET status = ?, next_attempt_at = ?, locked_until = NULL, response_code = ?, last_error = ?, duration_ms = ?, delivered_at = ?
-WHERE id = ? AND attempts = ? AND status = ?`, status, next, r.ResponseCode, errText, r.Duration.Milliseconds(), deliveredAt, c.ID, c.Attempts, StatusPending).Error
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Exec(`UPDATE webhook_deliveries SET status = ?, next_attempt_at = ?, locked_until = NULL, response_code = ?, last_error = ?, duration_ms = ?, delivered_at = ?
+WHERE id = ? AND attempts = ? AND status = ?`, status, next, r.ResponseCode, errText, r.Duration.Milliseconds(), deliveredAt, c.ID, c.Attempts, StatusPending)
+		if res.Error != nil || res.RowsAffected == 0 {
+			return res.Error
+		}
+		a := Attempt{ProgramID: c.ProgramID, EndpointID: c.EndpointID, DeliveryID: c.ID, Attempt: c.Attempts, AttemptedAt: now,
+			RequestHeaders: storableText(r.RequestHeaders), RequestBody: storableText(r.RequestBody),
+			ResponseCode: r.ResponseCode, ResponseHeaders: storableText(r.ResponseHeaders), ResponseBody: storableText(r.ResponseBody),
+			ResponseBodyTruncated: r.ResponseBodyTruncated, Error: errText, DurationMS: r.Duration.Milliseconds()}
+		if err := tx.Create(&a).Error; err != nil {
+			return err
+		}
+		return tx.Exec(`DELETE FROM webhook_delivery_attempts WHERE delivery_id = ? AND attempt <= ?`, c.ID, c.Attempts-MaxKeptAttempts).Error
+	})
 	if err != nil {
 		return fmt.Errorf("outbox: unable to record a delivery attempt: %w", err)
 	}
@@ -157,6 +217,25 @@ func (s *Store) Deliveries(ctx context.Context, programID, endpointID int64, lim
 		return nil, fmt.Errorf("outbox: unable to list deliveries: %w", err)
 	}
 	return ds, nil
+}
+
+// DeliveryAttempts is one delivery of an endpoint with its kept attempts,
+// newest first (database.ErrNotFound when the program has no such
+// delivery at that endpoint).
+func (s *Store) DeliveryAttempts(ctx context.Context, programID, endpointID, deliveryID int64) (*Delivery, []Attempt, error) {
+	var d Delivery
+	err := s.db.WithContext(ctx).Where("program_id = ? AND endpoint_id = ? AND id = ?", programID, endpointID, deliveryID).Take(&d).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, nil, database.ErrNotFound
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("outbox: unable to read the delivery: %w", err)
+	}
+	var as []Attempt
+	if err := s.db.WithContext(ctx).Where("delivery_id = ?", d.ID).Order("attempt DESC").Find(&as).Error; err != nil {
+		return nil, nil, fmt.Errorf("outbox: unable to list the delivery's attempts: %w", err)
+	}
+	return &d, as, nil
 }
 
 // Errors of RetryNow: a delivery the receiver already accepted is never

@@ -267,6 +267,9 @@ func (s *Store) DeleteEndpoint(ctx context.Context, programID int64, actor audit
 		if err != nil {
 			return err
 		}
+		if err := tx.Exec(`DELETE FROM webhook_delivery_attempts WHERE endpoint_id = ?`, e.ID).Error; err != nil {
+			return err
+		}
 		if err := tx.Exec(`DELETE FROM webhook_deliveries WHERE endpoint_id = ?`, e.ID).Error; err != nil {
 			return err
 		}

@@ -42,6 +42,7 @@ type MailDelivery struct {
 	NextAttemptAt   time.Time
 	LockedUntil     *time.Time
 	LastError       string
+	LastAttemptAt   *time.Time
 	CreatedAt       time.Time
 	DeliveredAt     *time.Time
 }
@@ -180,19 +181,29 @@ ORDER BY next_attempt_at, id LIMIT ?`+skipLocked(tx), StatusPending, now, now, l
 	return claims, nil
 }
 
-// LastMailFailure is the error of the program's latest attempted mail when
-// that attempt failed, "" when it went out or no mail was attempted: the
-// console shows it where it says email notices are on.
-func (s *Store) LastMailFailure(ctx context.Context, programID int64) (string, error) {
+// MailStatus is how the program's latest mail attempt went: Failed with
+// its error (Reason) and time (At), or not failed (it went out, or no mail
+// was attempted yet).
+type MailStatus struct {
+	Failed bool
+	Reason string
+	At     time.Time
+}
+
+// LastMailStatus reads the program's latest mail attempt, recorded in the
+// database so every instance shows the same: the console says "Last mail
+// failed" until a later attempt goes out.
+func (s *Store) LastMailStatus(ctx context.Context, programID int64) (MailStatus, error) {
 	var ds []MailDelivery
-	err := s.db.WithContext(ctx).Where("program_id = ? AND attempts > 0", programID).Order("id DESC").Limit(1).Find(&ds).Error
+	err := s.db.WithContext(ctx).Where("program_id = ? AND last_attempt_at IS NOT NULL", programID).
+		Order("last_attempt_at DESC").Order("id DESC").Limit(1).Find(&ds).Error
 	if err != nil {
-		return "", fmt.Errorf("outbox: unable to read the last mail attempt: %w", err)
+		return MailStatus{}, fmt.Errorf("outbox: unable to read the last mail attempt: %w", err)
 	}
-	if len(ds) == 0 || ds[0].Status == StatusDelivered {
-		return "", nil
+	if len(ds) == 0 || ds[0].LastError == "" {
+		return MailStatus{}, nil
 	}
-	return ds[0].LastError, nil
+	return MailStatus{Failed: true, Reason: ds[0].LastError, At: ds[0].LastAttemptAt.UTC()}, nil
 }
 
 // RecordMail stores the outcome of a claimed mail attempt, as Record does
@@ -215,9 +226,9 @@ func (s *Store) RecordMail(ctx context.Context, c *MailClaim, sendErr error, bac
 			status = StatusFailed
 		}
 	}
-	err := s.db.WithContext(ctx).Exec(`UPDATE mail_deliveries SET status = ?, next_attempt_at = ?, locked_until = NULL, last_error = ?, delivered_at = ?,
+	err := s.db.WithContext(ctx).Exec(`UPDATE mail_deliveries SET status = ?, next_attempt_at = ?, locked_until = NULL, last_error = ?, last_attempt_at = ?, delivered_at = ?,
 token_sealed = CASE WHEN ? THEN NULL ELSE token_sealed END
-WHERE id = ? AND attempts = ? AND status = ?`, status, next, errText, deliveredAt, status != StatusPending, c.ID, c.Attempts, StatusPending).Error
+WHERE id = ? AND attempts = ? AND status = ?`, status, next, errText, now, deliveredAt, status != StatusPending, c.ID, c.Attempts, StatusPending).Error
 	if err != nil {
 		return fmt.Errorf("outbox: unable to record a mail attempt: %w", err)
 	}

@@ -72,6 +72,9 @@
     }
     var opener = lastOpener;
     lastOpener = null;
+    // An opener re-rendered meanwhile (a log refreshing itself) is found
+    // again by its id.
+    if (opener && !opener.isConnected && opener.id) opener = document.getElementById(opener.id) || opener;
     if (opener && opener.isConnected && typeof opener.focus === "function") {
       focusRow = null;
       opener.focus();
@@ -248,7 +251,9 @@
   document.addEventListener("htmx:beforeRequest", function (event) {
     var elt = event.detail.elt;
     var modal = document.getElementById("modal");
-    if (elt && modal && !modal.contains(elt) && !elt.closest("dialog")) {
+    // A log refreshing itself (data-refreshing) is no opener: focus goes
+    // back to what the admin clicked, not to the refreshed section.
+    if (elt && modal && !modal.contains(elt) && !elt.closest("dialog") && !elt.hasAttribute("data-refreshing")) {
       lastOpener = elt.closest("details.menu") ? elt.closest("details.menu").querySelector("summary") : elt;
       if (elt.closest("details.menu")) rememberRow(elt); else if (!elt.closest("[id^='secret-']")) focusRow = null;
     }

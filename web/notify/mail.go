@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,6 +29,9 @@ type Mailer struct {
 	messageIDDomain string
 	opts            []mail.Option
 	host            string
+	// credentials are KEYDESK_SMTP_URL's user name and password, as typed
+	// and URL-escaped: a failure's text never carries them (redact).
+	credentials []string
 }
 
 // NewMailer checks the SMTP URL, the sender and the base URL; its error
@@ -66,6 +71,16 @@ func NewMailer(smtpURL, from, baseURL string, timeout time.Duration) (*Mailer, e
 		return nil, err
 	}
 	m := &Mailer{from: from, baseURL: strings.TrimRight(baseURL, "/"), messageIDDomain: domain, opts: opts, host: u.Hostname()}
+	if u.User != nil {
+		pass, _ := u.User.Password()
+		for _, c := range []string{u.User.Username(), pass} {
+			if c != "" {
+				m.credentials = append(m.credentials, c, url.QueryEscape(c), url.PathEscape(c))
+			}
+		}
+		// Longest first, so a credential inside another is not half-replaced.
+		slices.SortFunc(m.credentials, func(a, b string) int { return len(b) - len(a) })
+	}
 	if err := mail.NewMsg().From(from); err != nil {
 		return nil, fmt.Errorf("KEYDESK_MAIL_FROM is not an address: %w", err)
 	}
@@ -245,9 +260,23 @@ func (m *Mailer) Send(ctx context.Context, c *outbox.MailClaim) error {
 		return err
 	}
 	if err := client.DialAndSendWithContext(ctx, msg); err != nil {
-		return fmt.Errorf("SMTP: %w", err)
+		return errors.New("SMTP: " + m.redact(affectedMessageID.ReplaceAllString(err.Error(), "")))
 	}
 	return nil
+}
+
+// affectedMessageID is the go-mail error's tail naming the message (the
+// console names the failure, not a Message-ID).
+var affectedMessageID = regexp.MustCompile(`, affected message ID: <[^>]*>`)
+
+// redact replaces KEYDESK_SMTP_URL's user name and password in a failure's
+// text (a server may echo them) by "[redacted]": the text is stored and
+// shown on the console.
+func (m *Mailer) redact(text string) string {
+	for _, c := range m.credentials {
+		text = strings.ReplaceAll(text, c, "[redacted]")
+	}
+	return text
 }
 
 // leakLine says which key (kind "API key" or "management key") was found

@@ -8,10 +8,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 
+	"keydesk/models/audit"
 	"keydesk/models/modeltest"
 	"keydesk/routes"
 )
@@ -111,7 +113,11 @@ func TestBrowserSecretsShownOnceAlike(t *testing.T) {
 		name := fmt.Sprintf("%d-%s", tc.width, tc.scheme)
 		t.Run(name, func(t *testing.T) {
 			ts := newTestServer(t, modeltest.SQLite(t), withWebhooksToLoopback())
-			seedKeys(t, ts, nineteenKeyNames()...)
+			seeded := seedKeys(t, ts, nineteenKeyNames()...)
+			// A rolled key's row says until when its old key works.
+			if _, err := ts.Store.Keys.Roll(t.Context(), ts.Demo.Program.ID, audit.Actor{}, seeded[0].ID, 24*time.Hour); err != nil {
+				t.Fatal(err)
+			}
 			ctx := newBrowser(t, tc.width, tc.height)
 			if err := chromedp.Do(ctx, chromedp.EmulateViewport(int64(tc.width), int64(tc.height)), colorScheme(tc.scheme), chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
 				for _, perm := range []string{"clipboard-read", "clipboard-write"} {
@@ -255,6 +261,18 @@ func TestBrowserSecretsShownOnceAlike(t *testing.T) {
 			}
 			if contrast.Ratio < 4.5 {
 				t.Errorf("the disabled Generate API Key button's text contrast is %.2f:1, want at least 4.5:1", contrast.Ratio)
+			}
+			// The row notes in amber (an old key's overlap, an expiry
+			// soon) read at 4.5:1 too.
+			rawContrast, err = chromedp.Run(ctx, chromedp.Evaluate[string](contrastJS+`(document.querySelector('#keys-panel [data-key-roll]'))`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var note struct {
+				Ratio float64 `json:"ratio"`
+			}
+			if err := json.Unmarshal([]byte(rawContrast), &note); err != nil || note.Ratio < 4.5 {
+				t.Errorf("the row's 'Old key works until' reads at %.2f:1 (%v), want at least 4.5:1", note.Ratio, err)
 			}
 			// In the dark scheme it is light text on a dark surface, not a
 			// light button left over from the light scheme.

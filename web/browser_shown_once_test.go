@@ -228,6 +228,13 @@ func TestBrowserSecretsShownOnceAlike(t *testing.T) {
 				if html, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.documentElement.outerHTML`)); strings.Contains(html, look.Secret) {
 					t.Errorf("%s: the secret is still in the page after Done", kind)
 				}
+				// What opened the dialog was replaced with the page's new
+				// state (or nothing on the page opened it): focus goes to
+				// the page's heading, not lost on the body.
+				must(kind+": focus after Done", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+					_, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.activeElement === document.querySelector('main h1')`, chromedp.WithPollingInterval(20*time.Millisecond)))
+					return err
+				}))
 				return look
 			}
 

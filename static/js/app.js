@@ -67,6 +67,9 @@
     dialog.removeAttribute("data-open-on-load");
     dialog.removeAttribute("open");
     openDialog(dialog);
+    // Nothing on the page opened it: on close, focus goes to the heading
+    // (not back to the body the page loaded with).
+    lastOpener = null;
     var page = dialog.querySelector("[data-page-url]");
     if (page) history.replaceState(history.state, "", page.getAttribute("data-page-url"));
   }

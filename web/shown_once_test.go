@@ -3,6 +3,7 @@ package web_test
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -90,4 +91,42 @@ func TestKeyRowLastUsedLines(t *testing.T) {
 	if !strings.HasPrefix(cell, "Never") || strings.Contains(cell, "·") || counts.Text() != "0 requests in 24 hours" {
 		t.Fatalf("Last used cell reads %q, its second line %q", cell, counts.Text())
 	}
+}
+
+// TestKeyRowsKeepTheirCountsAfterActions: the panel that Generate, Edit,
+// Inactivate, Activate, Roll key, Expire old key now and Delete answer with keeps each row's "0 requests
+// in 24 hours", as the list does (it read "Never" alone until the page was
+// loaded again).
+func TestKeyRowsKeepTheirCountsAfterActions(t *testing.T) {
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
+		ts := newTestServer(t, db)
+		seeded := seedKeys(t, ts, "Shopify sync")
+		id := strconv.FormatInt(seeded[0].ID, 10)
+		c := ts.loggedIn(t, ts.Demo.Full.Email)
+		reauth(t, c, modeltest.Password) // Roll key asks for it
+		for _, action := range []struct {
+			name, path string
+			form       url.Values
+			rows       int
+		}{
+			{"generate", routes.APIKeys, url.Values{"name": {"Mobile app"}}, 2},
+			{"edit", routes.APIKeys + "/" + id + "/edit", url.Values{"name": {"Shopify sync"}, "description": {"Orders"}, "access": {"full"}}, 2},
+			{"inactivate", routes.APIKeys + "/" + id + "/inactivate", nil, 2},
+			{"activate", routes.APIKeys + "/" + id + "/activate", nil, 2},
+			{"roll", routes.APIKeys + "/" + id + "/roll", url.Values{"old_key_stops": {"24h"}}, 2},
+			{"expire the old key", routes.APIKeys + "/" + id + "/expire-old", nil, 2},
+			{"inactivate again", routes.APIKeys + "/" + id + "/inactivate", nil, 2},
+			{"delete", routes.APIKeys + "/" + id + "/delete", nil, 1},
+		} {
+			resp, body := c.htmx(http.MethodPost, action.path, action.form)
+			rows := parseHTML(t, body).Find("#keys-panel tbody tr")
+			counts := rows.Find("[data-requests-24h]")
+			if resp.StatusCode != http.StatusOK || rows.Length() != action.rows || counts.Length() < action.rows {
+				t.Fatalf("%s: %d, %d rows with %d 24-hour counts\n%s", action.name, resp.StatusCode, rows.Length(), counts.Length(), body)
+			}
+			if got := counts.First().Text(); got != "0 requests in 24 hours" {
+				t.Errorf("%s: the row's count reads %q", action.name, got)
+			}
+		}
+	})
 }

@@ -126,6 +126,5 @@ func (h *Handler) CreateSCIMToken(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v.NewSCIMToken = token
-	return render(c, http.StatusOK, views.SCIMSection(v))
+	return render(c, http.StatusOK, views.NewSCIMTokenResponse(token, v))
 }

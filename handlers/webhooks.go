@@ -75,7 +75,7 @@ func (h *Handler) CreateWebhook(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.WebhookSecretPage(h.shell(c, "Signing secret", views.NavWebhooks), *ep, secret, false))
+	return h.renderEndpointWithSecret(c, ep, secret, false)
 }
 
 func (h *Handler) endpointParam(c echo.Context) (*outbox.Endpoint, error) {
@@ -111,12 +111,26 @@ var webhookNotices = map[string]string{
 }
 
 func (h *Handler) renderEndpoint(c echo.Context, status int, ep *outbox.Endpoint, form outbox.EndpointInput, errs input.ValidationError, notice string) error {
+	return h.renderEndpointPage(c, status, h.shell(c, "Webhook endpoint", views.NavWebhooks), ep, form, errs, notice)
+}
+
+// renderEndpointWithSecret is the endpoint's page with its new signing
+// secret in the shown-once dialog, open as the page loads (Add endpoint
+// and Rotate secret are full-page forms).
+func (h *Handler) renderEndpointWithSecret(c echo.Context, ep *outbox.Endpoint, secret string, rotated bool) error {
+	s := h.shell(c, "Webhook endpoint", views.NavWebhooks)
+	s.OpenDialog = views.WebhookSecretDialog(*ep, secret, rotated)
+	form := outbox.EndpointInput{URL: ep.URL, Description: ep.Description, Events: ep.Events()}
+	return h.renderEndpointPage(c, http.StatusOK, s, ep, form, nil, "")
+}
+
+func (h *Handler) renderEndpointPage(c echo.Context, status int, s views.Shell, ep *outbox.Endpoint, form outbox.EndpointInput, errs input.ValidationError, notice string) error {
 	ds, err := h.stores.Outbox.Deliveries(c.Request().Context(), principalOf(c).Program.ID, ep.ID, webhookDeliveryLogSize)
 	if err != nil {
 		return err
 	}
 	v := views.WebhookEndpointView{Endpoint: *ep, Form: form, Errors: errs, Deliveries: ds, Notice: notice}
-	return render(c, status, views.WebhookEndpointPage(h.shell(c, "Webhook endpoint", views.NavWebhooks), v))
+	return render(c, status, views.WebhookEndpointPage(s, v))
 }
 
 // UpdateWebhook saves an endpoint's URL, description, events and enabled state.
@@ -160,7 +174,7 @@ func (h *Handler) RotateWebhookSecret(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.WebhookSecretPage(h.shell(c, "Signing secret", views.NavWebhooks), *ep, secret, true))
+	return h.renderEndpointWithSecret(c, ep, secret, true)
 }
 
 // ConfirmDeleteWebhook asks before deleting an endpoint.

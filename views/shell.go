@@ -2,7 +2,11 @@
 // partials (rows, dialogs) that htmx swaps.
 package views
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"github.com/a-h/templ"
+)
 
 // Shell is what the layout needs about the signed-in admin.
 type Shell struct {
@@ -24,6 +28,9 @@ type Shell struct {
 	// for a passkey or the authenticator code alone, else a fresh
 	// identity-provider sign-in, never the password.
 	SSOSession bool
+	// OpenDialog is shown in the page's dialog as the page loads: a
+	// secret shown once after a full-page form (a webhook signing secret).
+	OpenDialog templ.Component
 }
 
 // ProgramChoice is one entry of the program switcher.

@@ -72,8 +72,10 @@ func TestBrowserWebhookJourney(t *testing.T) {
 	secret = shown
 	mu.Unlock()
 	screenshot(t, ctx, "webhooks-secret")
-	runStep(t, ctx, "go to the endpoint and send a test event",
-		chromedp.Click(chromedp.Search("//a[normalize-space()='Done']")),
+	runStep(t, ctx, "Done closes the secret's dialog over the endpoint; send a test event",
+		settled(),
+		chromedp.Click(chromedp.Search("//dialog[@id='modal']//button[normalize-space()='Done']")),
+		chromedp.WaitNotPresent(chromedp.CSS("dialog#modal[open]")),
 		chromedp.WaitVisible(xpathButton("Send test event")),
 		chromedp.Click(xpathButton("Send test event")),
 		chromedp.WaitVisible(chromedp.Search("//*[@role='status'][contains(., 'Test event queued')]")),

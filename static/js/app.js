@@ -57,6 +57,24 @@
     if (dialog && dialog.open) dialog.close();
   }
 
+  // A page that arrives with its dialog open (a secret shown once after a
+  // full-page form; open without script too) shows it modal like every
+  // other dialog, and takes the address of the page it shows, so a reload
+  // does not send the form again.
+  function openDialogOnLoad() {
+    var dialog = document.querySelector("dialog[data-open-on-load]");
+    if (!dialog) return;
+    dialog.removeAttribute("data-open-on-load");
+    dialog.removeAttribute("open");
+    openDialog(dialog);
+    // Nothing on the page opened it: on close, focus goes to the heading
+    // (not back to the body the page loaded with).
+    lastOpener = null;
+    var page = dialog.querySelector("[data-page-url]");
+    if (page) history.replaceState(history.state, "", page.getAttribute("data-page-url"));
+  }
+  openDialogOnLoad();
+
   document.addEventListener("close", function (event) {
     var dialog = event.target;
     if (!(dialog instanceof HTMLDialogElement)) return;

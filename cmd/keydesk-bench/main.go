@@ -69,8 +69,11 @@ type bench struct {
 	a, b      *server
 	console   *consoleClient
 	pacedRate int // half of the baseline's maximum rate, from scenario 1
-	rep       report
-	only      map[int]bool // the scenarios -only names; nil runs every one
+	// aKeysLoadedUntil is when scenario 1's last call with the seeded keys
+	// reached server A (zero: it made none).
+	aKeysLoadedUntil time.Time
+	rep              report
+	only             map[int]bool // the scenarios -only names; nil runs every one
 }
 
 func main() {

@@ -74,6 +74,7 @@ func (b *bench) scenarioAuth() (*vegeta.Metrics, error) {
 	pacedBase := attackAt(healthz, b.cfg.conns, b.pacedRate, b.cfg.duration, "baseline-paced")
 	offAuth := logOffset(b.a.logPath)
 	pacedAuth := attackAt(auth, b.cfg.conns, b.pacedRate, b.cfg.duration, "auth-paced")
+	b.aKeysLoadedUntil = time.Now()
 	// The server's own time per request (its request log), to tell the
 	// handler chain's cost from queueing on the shared cores.
 	time.Sleep(200 * time.Millisecond) // let the last log lines reach the file

@@ -120,7 +120,6 @@ type quotaLease struct {
 	// lastSpan, for sizing the next.
 	seen      int64
 	long      bool      // the lease is long (QuotaLongLease)
-	lastSpend time.Time // when a call last spent from it
 	spentLast int64
 	lastSpan  time.Duration
 	renewing  bool
@@ -173,7 +172,6 @@ func (e *QuotaEnforcer) Spend(ctx context.Context, k *VerifiedKey) (QuotaDecisio
 	for {
 		if l.left > 0 && now.Before(l.expires) {
 			l.left--
-			l.lastSpend = now
 			d.Allowed, d.Remaining = true, max(0, l.quota-l.seen+l.left)
 			if l.left == 0 && !l.renewing {
 				// Renew ahead: settles this lease now (alerts, other
@@ -345,10 +343,14 @@ func (e *QuotaEnforcer) expire(keyID int64, l *quotaLease, gen uint64) {
 	}
 	spent := l.granted - l.left
 	now := e.now()
-	// Only a long lease still in use (spent from in the last few seconds)
-	// is renewed; a short one (near the end of the quota) always gives its
-	// units back, so that another instance's calls can spend them.
-	inUse := l.long && spent > 0 && now.Sub(l.lastSpend) < QuotaLongLease/8
+	// A long lease spent from during its life is renewed: the quota has
+	// room for it (at least quotaLongLeaseRoom times its size), and a key
+	// used in bursts then finds units at its next burst instead of waiting
+	// for a renewal; a lease nobody spent from gives its units back, so an
+	// idle key holds units for at most one more lease. A short one (near
+	// the end of the quota) always gives its units back, so that another
+	// instance's calls can spend them.
+	inUse := l.long && spent > 0
 	if p, _, _ := keys.QuotaPeriodAt(periodKind(l.period), now); inUse && p == l.period {
 		if _, err := e.renew(context.Background(), keyID, l, l.size(now), now); err != nil {
 			e.logger.Warn("quota lease not renewed", "key_id", keyID, "error", err.Error())

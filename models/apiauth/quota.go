@@ -119,7 +119,7 @@ type quotaLease struct {
 	// includes this lease); spentLast is what the previous lease spent in
 	// lastSpan, for sizing the next.
 	seen      int64
-	long      bool      // the lease is long (QuotaLongLease)
+	long      bool // the lease is long (QuotaLongLease)
 	spentLast int64
 	lastSpan  time.Duration
 	renewing  bool

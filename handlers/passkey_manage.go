@@ -94,11 +94,6 @@ func (h *Handler) RemovePasskey(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, routes.Account+"?notice=passkey_removed")
 }
 
-// accountViewWithError is /account with one field's error.
-func accountViewWithError(field, msg string) views.AccountView {
-	return views.AccountView{Errors: map[string]string{field: msg}}
-}
-
 // passkeyRows lists the admin's passkeys for /account.
 func (h *Handler) passkeyRows(c echo.Context, adminID int64) ([]views.PasskeyRow, error) {
 	list, err := h.stores.Accounts.Passkeys(c.Request().Context(), adminID)

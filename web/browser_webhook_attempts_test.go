@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -173,6 +174,11 @@ func TestBrowserDetailsFocusSurvivesTheLogRefresh(t *testing.T) {
 				chromedp.KeyEvent(kb.Escape),
 				chromedp.WaitNotPresent(chromedp.CSS(`dialog#modal[open]`)),
 			)
+			// The dialog's close event, whose handler puts focus back, comes
+			// a task after the dialog closed: wait for focus to settle.
+			pollCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			defer cancel()
+			_, _ = chromedp.Run(pollCtx, chromedp.Poll[bool](`document.activeElement.id === `+strconv.Quote(id), chromedp.WithPollingInterval(20*time.Millisecond)))
 			if focused, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement.id`)); focused != id {
 				t.Fatalf("focus after closing is on %q, want the delivery's Details", focused)
 			}

@@ -109,7 +109,7 @@ func TestBrowserDeliveryAttemptsAndMailFailure(t *testing.T) {
 					chromedp.KeyEvent(kb.Escape),
 					chromedp.WaitNotPresent(chromedp.CSS(`dialog#modal[open]`)),
 				)
-				if back, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.activeElement.hasAttribute('data-delivery-details')`)); !back {
+				if !focusSettlesOn(ctx, `document.activeElement.hasAttribute('data-delivery-details')`) {
 					t.Error("closing the dialog does not return focus to Details")
 				}
 				for _, page := range []string{routes.Webhooks, routes.Settings} {
@@ -174,11 +174,7 @@ func TestBrowserDetailsFocusSurvivesTheLogRefresh(t *testing.T) {
 				chromedp.KeyEvent(kb.Escape),
 				chromedp.WaitNotPresent(chromedp.CSS(`dialog#modal[open]`)),
 			)
-			// The dialog's close event, whose handler puts focus back, comes
-			// a task after the dialog closed: wait for focus to settle.
-			pollCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
-			defer cancel()
-			_, _ = chromedp.Run(pollCtx, chromedp.Poll[bool](`document.activeElement.id === `+strconv.Quote(id), chromedp.WithPollingInterval(20*time.Millisecond)))
+			focusSettlesOn(ctx, `document.activeElement.id === `+strconv.Quote(id))
 			if focused, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement.id`)); focused != id {
 				t.Fatalf("focus after closing is on %q, want the delivery's Details", focused)
 			}
@@ -204,4 +200,15 @@ func refusedOnce(t *testing.T, ts *testServer, endpointID int64) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// focusSettlesOn waits up to 3 s for the focus test (a JavaScript boolean)
+// to hold and says whether it did: a dialog's close event, whose handler
+// puts focus back, comes a task after the dialog closed.
+func focusSettlesOn(ctx context.Context, test string) bool {
+	pollCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	_, _ = chromedp.Run(pollCtx, chromedp.Poll[bool](test, chromedp.WithPollingInterval(20*time.Millisecond)))
+	ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](test))
+	return err == nil && ok
 }

@@ -90,6 +90,19 @@ func (h *Handler) endpointParam(c echo.Context) (*outbox.Endpoint, error) {
 	return ep, err
 }
 
+// deliveryParams are the endpoint and delivery id of a delivery's route.
+func (h *Handler) deliveryParams(c echo.Context) (*outbox.Endpoint, int64, error) {
+	ep, err := h.endpointParam(c)
+	if err != nil {
+		return nil, 0, err
+	}
+	id, err := strconv.ParseInt(c.Param("delivery"), 10, 64)
+	if err != nil {
+		return nil, 0, notFound()
+	}
+	return ep, id, nil
+}
+
 // WebhookEndpoint shows one endpoint: actions, delivery log, edit form.
 func (h *Handler) WebhookEndpoint(c echo.Context) error {
 	ep, err := h.endpointParam(c)
@@ -201,13 +214,9 @@ func (h *Handler) DeleteWebhook(c echo.Context) error {
 // WebhookDelivery shows one delivery's attempts in a dialog: each request
 // as sent and the receiver's answer.
 func (h *Handler) WebhookDelivery(c echo.Context) error {
-	ep, err := h.endpointParam(c)
+	ep, id, err := h.deliveryParams(c)
 	if err != nil {
 		return err
-	}
-	id, err := strconv.ParseInt(c.Param("delivery"), 10, 64)
-	if err != nil {
-		return notFound()
 	}
 	d, attempts, err := h.stores.Outbox.DeliveryAttempts(c.Request().Context(), ep.ProgramID, ep.ID, id)
 	if errors.Is(err, database.ErrNotFound) {
@@ -221,13 +230,9 @@ func (h *Handler) WebhookDelivery(c echo.Context) error {
 
 // RetryWebhookDelivery makes a delivery due now.
 func (h *Handler) RetryWebhookDelivery(c echo.Context) error {
-	ep, err := h.endpointParam(c)
+	ep, id, err := h.deliveryParams(c)
 	if err != nil {
 		return err
-	}
-	id, err := strconv.ParseInt(c.Param("delivery"), 10, 64)
-	if err != nil {
-		return notFound()
 	}
 	_, err = h.stores.Outbox.RetryNow(c.Request().Context(), ep.ProgramID, actor(c), ep.ID, id)
 	if errors.Is(err, database.ErrNotFound) {

@@ -140,8 +140,11 @@ func (h *Handler) UpdateAPIKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	in := keys.KeyInput{Name: c.FormValue("name"), Description: c.FormValue("description"), Access: accessInput(c)}
-	if c.FormValue("confirm_breaking") != "1" {
+	in := keys.KeyInput{Name: c.FormValue("name"), Description: c.FormValue("description")}
+	if postsAny(c, "access", "permissions", "allowed_ips") {
+		in.Access = accessInput(c)
+	}
+	if in.Access != nil && c.FormValue("confirm_breaking") != "1" {
 		current, err := h.loadKey(c)
 		if err != nil {
 			return err
@@ -155,20 +158,45 @@ func (h *Handler) UpdateAPIKey(c echo.Context) error {
 		}
 	}
 	var key *keys.APIKey
-	limits, err := keys.ParseLimitsForm(c.FormValue("quota"), c.FormValue("quota_period"), c.FormValue("rate_limit"))
+	var limits *keys.LimitsInput
+	if postsAny(c, "quota", "quota_period", "rate_limit") {
+		limits, err = keys.ParseLimitsForm(c.FormValue("quota"), c.FormValue("quota_period"), c.FormValue("rate_limit"))
+	}
 	if err == nil {
-		in.Limits = limits
+		in.Limits = limits // nil: the limits stay as they are
 		key, err = h.stores.Keys.Update(c.Request().Context(), principalOf(c).Program.ID, actor(c), id, in)
 	}
 	if errors.Is(err, keys.ErrNoChanges) {
 		return h.renderPanel(c, toastInfo, "No changes to save.")
 	}
 	if err != nil {
+		access := in.Access
+		if access == nil {
+			access = &keys.AccessInput{}
+		}
 		return h.keyFormError(c, views.KeyForm{KeyID: id, Name: in.Name, Description: in.Description,
-			Restricted: in.Access.Restricted, Permissions: in.Access.Permissions, AllowedIPs: input.StripUnsafe(in.Access.AllowedIPs),
+			Restricted: access.Restricted, Permissions: access.Permissions, AllowedIPs: input.StripUnsafe(access.AllowedIPs),
 			Quota: input.StripUnsafe(c.FormValue("quota")), QuotaPeriod: input.StripUnsafe(c.FormValue("quota_period")), RateLimit: input.StripUnsafe(c.FormValue("rate_limit"))}, err)
 	}
 	return h.renderPanel(c, toastSuccess, "API key “"+key.Name+"” saved.")
+}
+
+// postsAny reports whether the form has any of the named fields. The Edit
+// dialog always posts its access and limit fields (empty: none); a form
+// without any of a group's fields, as a script might post, leaves that part
+// of the key as it is instead of widening its access or removing its
+// limits.
+func postsAny(c echo.Context, names ...string) bool {
+	form, err := c.FormParams()
+	if err != nil {
+		return false
+	}
+	for _, name := range names {
+		if _, ok := form[name]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // ConfirmInactivateDialog asks before inactivating.

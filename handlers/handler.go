@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"keydesk/models"
+	"keydesk/models/apiauth"
 	"keydesk/models/audit"
 	"keydesk/models/database"
 	"keydesk/models/sessions"
@@ -43,6 +44,8 @@ type Handler struct {
 	usageFlush time.Duration
 	sso        SSOOptions
 	quotaUsed  func(ctx context.Context, keyID, quota int64, period string) (int64, error)
+	// failedAuth limits failed SCIM token checks per client address.
+	failedAuth *apiauth.FailedAuthLimiter
 }
 
 // MailStatus is whether email notices are on and, when the configuration
@@ -86,6 +89,9 @@ type Deps struct {
 	// QuotaUsed counts a key's calls in its quota's current period (nil:
 	// quotas are not shown).
 	QuotaUsed func(ctx context.Context, keyID, quota int64, period string) (int64, error)
+	// FailedAuth limits failed authentications per client address, shared
+	// with the REST and management APIs (nil: no limit).
+	FailedAuth *apiauth.FailedAuthLimiter
 }
 
 // New builds the handlers from their dependencies; they read the stores'
@@ -97,7 +103,8 @@ func New(d Deps) *Handler {
 	}
 	return &Handler{stores: d.Stores, sessions: d.Sessions, logger: d.Logger, reauthWindow: d.ReauthWindow, now: d.Stores.Clock,
 		baseURL: d.BaseURL, relyingParty: d.RelyingParty, passkeysOff: passkeysOff,
-		wakeWebhooks: d.WakeWebhooks, mail: d.Mail, readiness: d.Readiness, usageFlush: d.UsageFlushInterval, sso: d.SSO, quotaUsed: d.QuotaUsed}
+		wakeWebhooks: d.WakeWebhooks, mail: d.Mail, readiness: d.Readiness, usageFlush: d.UsageFlushInterval, sso: d.SSO, quotaUsed: d.QuotaUsed,
+		failedAuth: d.FailedAuth}
 }
 
 // render writes a component after rendering it into a buffer, so a render

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -54,17 +55,27 @@ func scimJSON(c echo.Context, status int, body any) error {
 }
 
 // SCIMAuth admits a request with the program's SCIM bearer token; any
-// other is 401 (RFC 7644 §3.12) and never says why.
+// other is 401 (RFC 7644 §3.12) and never says why. Each refused token
+// spends one of the client address's failed authentications (shared with
+// the REST and management APIs), so that guessing tokens cannot buy a
+// database lookup per request: past the budget the address gets 429 with
+// Retry-After, before any token is looked at.
 func (h *Handler) SCIMAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if blocked, wait := h.failedAuth.Blocked(c.RealIP()); blocked {
+			c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(max(wait, time.Second).Seconds()))))
+			return scimError(c, http.StatusTooManyRequests, "", "Too many failed authentications from this address.")
+		}
 		header := c.Request().Header.Get("Authorization")
 		token, ok := strings.CutPrefix(header, "Bearer ")
 		if !ok {
+			h.failedAuth.Failed(c.RealIP())
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="keydesk SCIM"`)
 			return scimError(c, http.StatusUnauthorized, "", "Authorization: Bearer with the program's SCIM token is required.")
 		}
 		programID, err := h.stores.Accounts.ProgramBySCIMToken(c.Request().Context(), strings.TrimSpace(token))
 		if errors.Is(err, accounts.ErrSCIMUnauthorized) {
+			h.failedAuth.Failed(c.RealIP())
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="keydesk SCIM", error="invalid_token"`)
 			return scimError(c, http.StatusUnauthorized, "", "The SCIM token is not valid.")
 		}

@@ -508,3 +508,34 @@ func TestHousekeepingPurgesEndedQuotaPeriods(t *testing.T) {
 		t.Fatalf("after housekeeping: %v, want only %s", left, today)
 	}
 }
+
+// An edit posted without the access or limit fields (a script posting the
+// name only) renames the key and leaves its restriction, address allowlist,
+// quota and rate limit as they are: it never widens access or removes a
+// quota by leaving fields out.
+func TestEditWithoutAccessOrLimitFieldsKeepsThem(t *testing.T) {
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
+		ts := newTestServer(t, db)
+		k, _ := apiKey(t, ts, ts.Demo.Program.ID, "Shop")
+		restrict(t, ts, ts.Demo.Program.ID, k, []string{string(keys.PermMembersRead)}, "203.0.113.7")
+		setLimits(t, ts, k, 500, keys.QuotaPeriodMonth, 90)
+		c := ts.loggedIn(t, ts.Demo.Full.Email)
+		resp, body := c.htmx(http.MethodPost, "/general/api-keys/"+strconv.FormatInt(k.ID, 10)+"/edit", url.Values{"name": {"Shop renamed"}})
+		if resp.StatusCode != 200 || !strings.Contains(body, `id="keys-panel"`) {
+			t.Fatalf("save: %d\n%s", resp.StatusCode, body)
+		}
+		got, err := ts.Store.Keys.ByID(t.Context(), k.ProgramID, k.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Name != "Shop renamed" {
+			t.Errorf("name %q, want the new one", got.Name)
+		}
+		if !got.Restricted || got.Permissions != string(keys.PermMembersRead) || got.AllowedIPs != "203.0.113.7" {
+			t.Errorf("access changed: restricted %v, permissions %q, allowed %q", got.Restricted, got.Permissions, got.AllowedIPs)
+		}
+		if got.Quota != 500 || got.QuotaPeriod != keys.QuotaPeriodMonth || got.RateLimitPerMinute != 90 {
+			t.Errorf("limits changed: quota %d per %q, rate %d", got.Quota, got.QuotaPeriod, got.RateLimitPerMinute)
+		}
+	})
+}

@@ -6,10 +6,13 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
+	"keydesk/config"
 	"keydesk/models/accounts"
 	"keydesk/models/audit"
 	"keydesk/models/modeltest"
@@ -18,6 +21,13 @@ import (
 // scimCall sends a SCIM request with a bearer token and decodes the JSON
 // answer (nil for none).
 func scimCall(t *testing.T, ts *testServer, token, method, path string, body any) (int, map[string]any) {
+	t.Helper()
+	status, _, out := scimCallWith(t, http.DefaultClient, ts, token, method, path, body)
+	return status, out
+}
+
+// scimCallWith is scimCall through client, with the answer's headers.
+func scimCallWith(t *testing.T, client *http.Client, ts *testServer, token, method, path string, body any) (int, http.Header, map[string]any) {
 	t.Helper()
 	var r io.Reader
 	if body != nil {
@@ -35,14 +45,14 @@ func scimCall(t *testing.T, ts *testServer, token, method, path string, body any
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	req.Header.Set("Content-Type", "application/scim+json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	if len(raw) == 0 {
-		return resp.StatusCode, nil
+		return resp.StatusCode, resp.Header, nil
 	}
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/scim+json") {
 		t.Fatalf("%s %s: Content-Type %q", method, path, ct)
@@ -51,7 +61,7 @@ func scimCall(t *testing.T, ts *testServer, token, method, path string, body any
 	if err := json.Unmarshal(raw, &out); err != nil {
 		t.Fatalf("%s %s: %v\n%s", method, path, err, raw)
 	}
-	return resp.StatusCode, out
+	return resp.StatusCode, resp.Header, out
 }
 
 func scimToken(t *testing.T, ts *testServer, programID int64) string {
@@ -324,4 +334,44 @@ func TestSCIMSimultaneousCreates(t *testing.T) {
 			t.Fatalf("simultaneous creates: %v, want one 201 and %d 409", counts, n-1)
 		}
 	})
+}
+
+// Wrong SCIM tokens spend the client address's failed-authentication
+// budget (KEYDESK_API_FAILED_AUTH_LIMIT, shared with the REST API): past
+// it the address gets 429 with Retry-After in SCIM's error format, before
+// any token is looked up, even with the right token; another address is
+// not slowed.
+func TestSCIMWrongTokensSpendTheAddressBudget(t *testing.T) {
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
+		const limit = 3
+		ts := newTestServer(t, db, withAPIConfig(func(c *config.API) { c.FailedAuthPerMinute = limit }))
+		token := scimToken(t, ts, ts.Demo.Program.ID)
+		guesser, provider := clientFrom(t, "127.0.0.1"), clientFrom(t, "127.0.0.2")
+		for i, bad := range []string{"", "kdscim_nottherightoneatall", token + "x"} {
+			if status, _, body := scimCallWith(t, guesser, ts, bad, http.MethodGet, "/Users", nil); status != http.StatusUnauthorized || body["status"] != "401" {
+				t.Fatalf("wrong token %d: %d %v, want 401", i+1, status, body)
+			}
+		}
+		status, header, body := scimCallWith(t, guesser, ts, token, http.MethodGet, "/Users", nil)
+		if status != http.StatusTooManyRequests || body["status"] != "429" || !slices.Contains(anyStrings(body["schemas"]), "urn:ietf:params:scim:api:messages:2.0:Error") {
+			t.Fatalf("after %d wrong tokens: %d %v, want a SCIM 429", limit, status, body)
+		}
+		if s, err := strconv.Atoi(header.Get("Retry-After")); err != nil || s < 1 || s > 60 {
+			t.Fatalf("Retry-After = %q, want 1..60 seconds", header.Get("Retry-After"))
+		}
+		if status, _, body := scimCallWith(t, provider, ts, token, http.MethodGet, "/Users", nil); status != http.StatusOK {
+			t.Fatalf("the right token from another address: %d %v", status, body)
+		}
+	})
+}
+
+func anyStrings(v any) []string {
+	list, _ := v.([]any)
+	out := make([]string, 0, len(list))
+	for _, s := range list {
+		if s, ok := s.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -95,6 +95,7 @@ func New(cfg config.Options, stores *models.Stores, logger *slog.Logger) (*Serve
 		UsageFlushInterval: cfg.API.LastUsedInterval,
 		SSO:                ssoOptions(cfg.Events.Webhooks.AllowPrivate),
 		QuotaUsed:          api.quotas.Used,
+		FailedAuth:         api.failures,
 	})
 
 	e := echo.New()

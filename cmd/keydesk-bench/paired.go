@@ -9,77 +9,141 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
-// pairRounds is how many alternating rounds a paired load is split into.
-const pairRounds = 5
+// pairRounds is how many alternating rounds a paired load is split into:
+// a multiple of 2 and 3, so that with a control too each side runs in
+// each position of a round equally often.
+const pairRounds = 6
 
-// pairedLoad is a baseline route and an authenticated route loaded in
-// alternating rounds (baseline first in even rounds, authenticated first
-// in odd ones), so that a slow stretch of the shared machine (a flush, a
-// neighbour's build) falls on both sides instead of on one 10 s run.
+// pairedLoad is a baseline route and an authenticated route (and, when
+// given, a control: the authenticated route with keys that lack what is
+// measured, such as a quota) loaded in alternating rounds, each round in
+// another order, so that a slow stretch of the shared machine (a flush, a
+// neighbour's build) falls on every side instead of on one 10 s run.
 type pairedLoad struct {
 	baseline, auth         *vegeta.Metrics // every round's results together: latencies, status codes
 	baselineRate, authRate float64         // 2xx per second over the rounds' own durations
 	ratios                 []float64       // auth/baseline of each round, in round order
 	baseCPU, authCPU       cpuUse
+
+	// The control side, nil without one.
+	control       *vegeta.Metrics
+	controlRate   float64
+	controlRatios []float64 // control/baseline of each round
+	controlCPU    cpuUse
 }
 
 // ratio is the median of the rounds' ratios.
 func (p pairedLoad) ratio() float64 {
-	r := slices.Clone(p.ratios)
-	slices.Sort(r)
-	return r[len(r)/2]
+	return median(p.ratios)
+}
+
+// controlRatio is the median of the rounds' control/baseline ratios.
+func (p pairedLoad) controlRatio() float64 {
+	return median(p.controlRatios)
+}
+
+// costOfWhatControlLacks is the median over the rounds of control/baseline
+// minus auth/baseline: what the measured feature costs of the ratio, each
+// round's two sides having run seconds apart.
+func (p pairedLoad) costOfWhatControlLacks() float64 {
+	d := make([]float64, len(p.ratios))
+	for i := range p.ratios {
+		d[i] = p.controlRatios[i] - p.ratios[i]
+	}
+	return median(d)
+}
+
+func median(values []float64) float64 {
+	v := slices.Clone(values)
+	slices.Sort(v)
+	if len(v)%2 == 0 {
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	return v[len(v)/2]
 }
 
 // roundsText lists the rounds' ratios ("0.91 0.88 0.93 0.90 0.92").
 func (p pairedLoad) roundsText() string {
-	parts := make([]string, len(p.ratios))
-	for i, r := range p.ratios {
+	return ratiosText(p.ratios)
+}
+
+func ratiosText(ratios []float64) string {
+	parts := make([]string, len(ratios))
+	for i, r := range ratios {
 		parts[i] = fmt.Sprintf("%.2f", r)
 	}
 	return strings.Join(parts, " ")
 }
 
-// measurePaired loads baseline and auth for d each in all, in pairRounds
-// alternating rounds against the server whose process is pid.
-func measurePaired(pid int, baseline, auth vegeta.Targeter, conns int, d time.Duration, name string) pairedLoad {
-	p := pairedLoad{baseline: &vegeta.Metrics{}, auth: &vegeta.Metrics{}}
-	var baseOK, authOK float64
-	var baseTime, authTime time.Duration
-	var baseCPU, authCPU cpuDelta
+// measurePaired loads baseline and auth (and control, unless nil) for d
+// each in all, in pairRounds alternating rounds against the server whose
+// process is pid.
+func measurePaired(pid int, baseline, auth, control vegeta.Targeter, conns int, d time.Duration, name string) pairedLoad {
+	targets := []vegeta.Targeter{baseline, auth}
+	if control != nil {
+		targets = append(targets, control)
+	}
+	sides := make([]loadSide, len(targets))
+	for i := range sides {
+		sides[i].all = &vegeta.Metrics{}
+	}
 	round := max(d/pairRounds, 100*time.Millisecond)
 	for i := range pairRounds {
-		var rates [2]float64
-		for _, side := range sidesOfRound(i) {
-			tr, all, cpu := baseline, p.baseline, &baseCPU
-			if side == 1 {
-				tr, all, cpu = auth, p.auth, &authCPU
-			}
+		for _, s := range orderOfRound(i, len(sides)) {
+			side := &sides[s]
 			before := takeCPUSample(pid)
-			m := attackInto(tr, conns, round, fmt.Sprintf("%s-%d-%d", name, i, side), all)
-			cpu.add(before, takeCPUSample(pid), m.Requests)
-			rates[side] = okRate(m)
-			ok := m.Success * float64(m.Requests)
-			if side == 0 {
-				baseOK, baseTime = baseOK+ok, baseTime+m.Duration
-			} else {
-				authOK, authTime = authOK+ok, authTime+m.Duration
-			}
+			m := attackInto(targets[s], conns, round, fmt.Sprintf("%s-%d-%d", name, i, s), side.all)
+			side.cpu.add(before, takeCPUSample(pid), m.Requests)
+			side.rates = append(side.rates, okRate(m))
+			side.ok += m.Success * float64(m.Requests)
+			side.took += m.Duration
 		}
-		p.ratios = append(p.ratios, rates[1]/rates[0])
 	}
-	p.baseline.Close()
-	p.auth.Close()
-	p.baselineRate, p.authRate = baseOK/baseTime.Seconds(), authOK/authTime.Seconds()
-	p.baseCPU, p.authCPU = baseCPU.use(), authCPU.use()
+	for i := range sides {
+		sides[i].all.Close()
+	}
+	p := pairedLoad{
+		baseline: sides[0].all, auth: sides[1].all,
+		baselineRate: sides[0].rate(), authRate: sides[1].rate(),
+		ratios:  sides[1].ratiosTo(sides[0]),
+		baseCPU: sides[0].cpu.use(), authCPU: sides[1].cpu.use(),
+	}
+	if control != nil {
+		p.control, p.controlRate = sides[2].all, sides[2].rate()
+		p.controlRatios, p.controlCPU = sides[2].ratiosTo(sides[0]), sides[2].cpu.use()
+	}
 	return p
 }
 
-// sidesOfRound is the order of a round: baseline (0) first in even rounds.
-func sidesOfRound(i int) [2]int {
-	if i%2 == 0 {
-		return [2]int{0, 1}
+// loadSide is one side's results over the rounds.
+type loadSide struct {
+	all   *vegeta.Metrics
+	rates []float64 // 2xx per second of each round
+	ok    float64
+	took  time.Duration
+	cpu   cpuDelta
+}
+
+func (s loadSide) rate() float64 { return s.ok / s.took.Seconds() }
+
+// ratiosTo is s's rate over base's, round by round.
+func (s loadSide) ratiosTo(base loadSide) []float64 {
+	r := make([]float64, len(s.rates))
+	for i := range r {
+		r[i] = s.rates[i] / base.rates[i]
 	}
-	return [2]int{1, 0}
+	return r
+}
+
+// orderOfRound is the order of round i's n sides: the sides rotate, so
+// that over the rounds each side runs first, second, … alike (with two,
+// baseline first in even rounds).
+func orderOfRound(i, n int) []int {
+	order := make([]int, n)
+	for j := range order {
+		order[j] = (i + j) % n
+	}
+	return order
 }
 
 // cpuDelta sums the CPU used over several attacks.

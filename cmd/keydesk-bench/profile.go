@@ -57,7 +57,8 @@ func (b *bench) profileScenario1(ctx context.Context, dir string, store *models.
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	healthz, auth := staticGet(base+"/healthz"), keyTargets(base, b.seed.keys)
+	called, _ := b.seed.loadKeys()
+	healthz, auth := staticGet(base+"/healthz"), keyTargets(base, called)
 	attack(everyKeyOnce(base, b.seed.keys), b.cfg.conns, time.Minute, "warmup-keys")
 	attack(healthz, b.cfg.conns, b.cfg.warmup, "warmup")
 	attack(auth, b.cfg.conns, b.cfg.warmup, "warmup")

@@ -89,19 +89,23 @@ func (b *bench) scenarioRedisLimits() error {
 	}
 	b.waitForServerAQuotaLeases()
 	healthz := staticGet(s.base + "/healthz")
-	auth := keyTargets(s.base, b.seed.keys)
+	called, control := b.seed.loadKeys()
+	auth, controlLoad := keyTargets(s.base, called), controlTargets(s.base, control)
 	if w := attack(everyKeyOnce(s.base, b.seed.keys), b.cfg.conns, time.Minute, "redis-warmup-keys"); w.StatusCodes["200"] != len(b.seed.keys) {
 		return fmt.Errorf("warm-up with every key: %s %v", statuses(w), w.Errors)
 	}
 	attack(healthz, b.cfg.conns, b.cfg.warmup, "redis-warmup-healthz")
 	attack(auth, b.cfg.conns, b.cfg.warmup, "redis-warmup-auth")
-	pair := measurePaired(s.cmd.Process.Pid, healthz, auth, b.cfg.conns, b.cfg.duration, "redis")
+	if controlLoad != nil {
+		attack(controlLoad, b.cfg.conns, b.cfg.warmup, "redis-warmup-control")
+	}
+	pair := measurePaired(s.cmd.Process.Pid, healthz, auth, controlLoad, b.cfg.conns, b.cfg.duration, "redis")
 	baseline, authed, baseCPU, authCPU := pair.baseline, pair.auth, pair.baseCPU, pair.authCPU
 	backend, _ := getBody(s.base + "/readyz")
 	ratio := pair.ratio()
 	allOK := onlyStatus(authed, http.StatusOK) && onlyStatus(baseline, http.StatusOK)
 	b.rep.add(row{
-		scenario:   fmt.Sprintf("8 auth GET /v2/loyalty/program, Redis limits (%d conns)", b.cfg.conns),
+		scenario:   fmt.Sprintf("8 auth GET /v2/loyalty/program, Redis limits (%d conns%s)", b.cfg.conns, quotaLabel(control)),
 		throughput: rps(pair.authRate),
 		p50:        ms(authed.Latencies.P50),
 		p99:        ms(authed.Latencies.P99),
@@ -109,6 +113,7 @@ func (b *bench) scenarioRedisLimits() error {
 		verdict:    verdict(ratio >= targetRedisAuthRatio && allOK),
 	})
 	b.rep.note("scenario 8: a second server with KEYDESK_REDIS_URL; /readyz said %s", backend)
+	b.reportControl("8", pair)
 	b.rep.note("scenario 8 CPU, baseline: %s", baseCPU)
 	b.rep.note("scenario 8 CPU, authenticated: %s", authCPU)
 	return nil

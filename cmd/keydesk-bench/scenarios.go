@@ -27,7 +27,8 @@ const (
 func (b *bench) scenarioAuth() (*vegeta.Metrics, error) {
 	base := b.a.base
 	healthz := staticGet(base + "/healthz")
-	auth := keyTargets(base, b.seed.keys)
+	called, control := b.seed.loadKeys()
+	auth, controlLoad := keyTargets(base, called), controlTargets(base, control)
 	// Warm-up (not measured): connections, the Go runtime, and every key
 	// once into the verification cache, as in steady state.
 	// The attack ends on the targeter's ErrNoTargets, which vegeta also
@@ -37,8 +38,11 @@ func (b *bench) scenarioAuth() (*vegeta.Metrics, error) {
 	}
 	attack(healthz, b.cfg.conns, b.cfg.warmup, "warmup-healthz")
 	attack(auth, b.cfg.conns, b.cfg.warmup, "warmup-auth")
+	if controlLoad != nil {
+		attack(controlLoad, b.cfg.conns, b.cfg.warmup, "warmup-control")
+	}
 
-	pair := measurePaired(b.a.cmd.Process.Pid, healthz, auth, b.cfg.conns, b.cfg.duration, "scenario-1")
+	pair := measurePaired(b.a.cmd.Process.Pid, healthz, auth, controlLoad, b.cfg.conns, b.cfg.duration, "scenario-1")
 	baseline, authed, baseCPU, authCPU := pair.baseline, pair.auth, pair.baseCPU, pair.authCPU
 	if !onlyStatus(baseline, http.StatusOK) {
 		return nil, fmt.Errorf("baseline: unexpected responses %s %v", statuses(baseline), baseline.Errors)
@@ -57,7 +61,7 @@ func (b *bench) scenarioAuth() (*vegeta.Metrics, error) {
 		verdict:    verdictInfo,
 	})
 	b.rep.add(row{
-		scenario:   fmt.Sprintf("1 auth GET /v2/loyalty/program (%d conns, %d keys)", b.cfg.conns, len(b.seed.keys)),
+		scenario:   fmt.Sprintf("1 auth GET /v2/loyalty/program (%d conns, %d keys%s)", b.cfg.conns, len(called), quotaLabel(control)),
 		throughput: rps(pair.authRate),
 		p50:        ms(authed.Latencies.P50),
 		p99:        ms(p99),
@@ -102,6 +106,7 @@ func (b *bench) scenarioAuth() (*vegeta.Metrics, error) {
 
 	b.rep.note("scenario 1: %d baseline requests (%s), %d authenticated requests (%s) in %s each, in %d alternating rounds (ratios %s); every authenticated call also passes the per-key rate limiter",
 		baseline.Requests, statuses(baseline), authed.Requests, statuses(authed), b.cfg.duration, pairRounds, pair.roundsText())
+	b.reportControl("1", pair)
 	b.rep.note("scenario 1 CPU, baseline: %s", baseCPU)
 	b.rep.note("scenario 1 CPU, authenticated: %s", authCPU)
 	if !allOK {
@@ -122,4 +127,38 @@ func (b *bench) scenarioMemory() {
 		claim:    fmt.Sprintf("VmHWM %s (< %s)", mb(peak), mb(targetPeakRSS)),
 		verdict:  verdict(peak < targetPeakRSS),
 	})
+}
+
+// controlTargets are the control side's calls (nil without control keys).
+func controlTargets(base string, control []benchKey) vegeta.Targeter {
+	if len(control) == 0 {
+		return nil
+	}
+	return keyTargets(base, control)
+}
+
+// quotaLabel tells what the called keys have, when a control runs beside.
+func quotaLabel(control []benchKey) string {
+	if len(control) == 0 {
+		return ""
+	}
+	return ", each with a quota"
+}
+
+// reportControl adds the control side's row and what the quota costs of
+// the ratio, measured in the same rounds.
+func (b *bench) reportControl(scenario string, pair pairedLoad) {
+	if pair.control == nil {
+		return
+	}
+	b.rep.add(row{
+		scenario:   fmt.Sprintf("%s control: the same call with keys without a quota", scenario),
+		throughput: rps(pair.controlRate),
+		p50:        ms(pair.control.Latencies.P50),
+		p99:        ms(pair.control.Latencies.P99),
+		claim: fmt.Sprintf("control/baseline %.2f (rounds %s); a quota on every key costs %.3f of auth/baseline (median of the rounds' differences); all 200: %v",
+			pair.controlRatio(), ratiosText(pair.controlRatios), pair.costOfWhatControlLacks(), onlyStatus(pair.control, http.StatusOK)),
+		verdict: verdictInfo,
+	})
+	b.rep.note("scenario %s CPU, control (no quota): %s", scenario, pair.controlCPU)
 }

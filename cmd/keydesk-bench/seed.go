@@ -24,6 +24,8 @@ type benchKey struct {
 	ID        int64
 	PartnerID string
 	Secret    string
+	// Quota: the key has benchLimits's quota.
+	Quota bool
 }
 
 // seeded is what the load needs from the seeded database.
@@ -76,9 +78,10 @@ func closeDB(db *gorm.DB) {
 }
 
 // seed creates programs × keysPerProgram API keys through the store (the
-// same code path as the console, audit events included), each restricted,
-// allowlisted and with a quota (benchLimits), and one
-// full-access admin of the first program.
+// same code path as the console, audit events included), each restricted
+// and allowlisted, those of every other program (the first included) with
+// a quota (benchLimits, unless it is zero), and one full-access admin of
+// the first program.
 func seed(store *models.Stores, programs, keysPerProgram, workers int) (*seeded, error) {
 	ctx := context.Background()
 	start := time.Now()
@@ -104,6 +107,11 @@ func seed(store *models.Stores, programs, keysPerProgram, workers int) (*seeded,
 					return
 				}
 				progs[i] = p
+				withQuota := benchLimits.Quota > 0 && i%2 == 0
+				var limits *keys.LimitsInput // nil: none
+				if withQuota {
+					limits = &benchLimits
+				}
 				for j := range keysPerProgram {
 					k, err := store.Keys.Generate(ctx, p.ID, actor, keys.KeyInput{
 						Name:        fmt.Sprintf("Integration %02d", j),
@@ -119,7 +127,7 @@ func seed(store *models.Stores, programs, keysPerProgram, workers int) (*seeded,
 						Name:        k.Name,
 						Description: k.Description,
 						Access:      &benchAccess,
-						Limits:      &benchLimits,
+						Limits:      limits,
 					})
 					if err != nil {
 						errs <- fmt.Errorf("program %d key %d: restrict: %w", i, j, err)
@@ -130,7 +138,7 @@ func seed(store *models.Stores, programs, keysPerProgram, workers int) (*seeded,
 						errs <- err
 						return
 					}
-					out.keys[i*keysPerProgram+j] = benchKey{ID: k.ID, PartnerID: p.PartnerID, Secret: secret}
+					out.keys[i*keysPerProgram+j] = benchKey{ID: k.ID, PartnerID: p.PartnerID, Secret: secret, Quota: withQuota}
 				}
 			}
 		}()
@@ -152,9 +160,27 @@ func seed(store *models.Stores, programs, keysPerProgram, workers int) (*seeded,
 	return out, nil
 }
 
-// benchLimits is every seeded key's quota: large enough never to be
-// reached, so scenario 1 measures spending it (issue 25: with a quota on
-// every key, authenticated/unauthenticated ≥ 0.90).
+// loadKeys are the keys scenarios 1 and 8 call with: those with a quota
+// when the run has quotas (issue 25: with a quota on every key called,
+// authenticated/unauthenticated ≥ 0.90), and control, the keys without
+// one, called in the same rounds so that the quota's own cost is measured
+// side by side (nil when the run has no quotas: then every key is called).
+func (s *seeded) loadKeys() (called, control []benchKey) {
+	for _, k := range s.keys {
+		if k.Quota {
+			called = append(called, k)
+		} else {
+			control = append(control, k)
+		}
+	}
+	if len(called) == 0 {
+		return control, nil
+	}
+	return called, control
+}
+
+// benchLimits is the quota of every other program's keys: large enough
+// never to be reached, so scenarios 1 and 8 measure spending it.
 var benchLimits = keys.LimitsInput{Quota: 1_000_000_000, QuotaPeriod: keys.QuotaPeriodDay}
 
 // benchAccess is every seeded key's access: restricted to what the bench

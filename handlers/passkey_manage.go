@@ -57,25 +57,51 @@ func (h *Handler) RenamePasskey(c echo.Context) error {
 // ownPasskey loads the passkey the path names, of the signed-in admin;
 // anyone else's (or none) is 404.
 func (h *Handler) ownPasskey(c echo.Context) (*accounts.Passkey, error) {
+	pk, _, err := h.ownPasskeyAmong(c)
+	return pk, err
+}
+
+// ownPasskeyAmong is ownPasskey with all of the admin's passkeys, the one
+// named among them.
+func (h *Handler) ownPasskeyAmong(c echo.Context) (*accounts.Passkey, []accounts.Passkey, error) {
 	id, err := passkeyID(c)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	list, err := h.stores.Accounts.Passkeys(c.Request().Context(), principalOf(c).Admin.ID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for i := range list {
 		if list[i].ID == id {
-			return &list[i], nil
+			return &list[i], list, nil
 		}
 	}
-	return nil, notFound()
+	return nil, nil, notFound()
 }
 
 func (h *Handler) renderRenamePasskey(c echo.Context, status int, f views.RenamePasskeyForm) error {
 	f.CSRF = csrfToken(c)
 	return render(c, status, views.RenamePasskeyPage(h.shell(c, "Rename passkey", views.NavAccount), f))
+}
+
+// RemovePasskeyForm asks before removing one of the admin's passkeys (a
+// page of its own without script). It warns when sign-in will then use
+// the password alone: the last passkey, and no authenticator app.
+func (h *Handler) RemovePasskeyForm(c echo.Context) error {
+	p := principalOf(c)
+	pk, list, err := h.ownPasskeyAmong(c)
+	if err != nil {
+		return err
+	}
+	f := views.RemovePasskeyForm{
+		CSRF:              csrfToken(c),
+		ID:                pk.ID,
+		Name:              pk.Name,
+		PasswordOnlyAfter: len(list) == 1 && !p.Admin.HasTOTP(),
+		TwoFactorRequired: p.Program.RequireTwoFactor,
+	}
+	return render(c, http.StatusOK, views.RemovePasskeyPage(h.shell(c, "Remove passkey", views.NavAccount), f))
 }
 
 // RemovePasskey removes one of the admin's passkeys.

@@ -54,7 +54,7 @@ func AccountPasskeyRename(passkeyID int64) string {
 	return Reverse(AccountPasskeyRenameRoute, id(passkeyID))
 }
 
-// AccountPasskeyRemove removes a passkey.
+// AccountPasskeyRemove asks before removing a passkey, and removes it.
 func AccountPasskeyRemove(passkeyID int64) string {
 	return Reverse(AccountPasskeyRemoveRoute, id(passkeyID))
 }

@@ -115,6 +115,7 @@ func TestRouteBuilders(t *testing.T) {
 		{routes.Invite("ABC234"), http.MethodPost, routes.InviteRoute, "/invite/ABC234", map[string]string{"token": "ABC234"}},
 		{routes.AccountPasskeyRename(7), http.MethodGet, routes.AccountPasskeyRenameRoute, "/account/passkeys/7/rename", map[string]string{"id": "7"}},
 		{routes.AccountPasskeyRename(7), http.MethodPost, routes.AccountPasskeyRenameRoute, "/account/passkeys/7/rename", map[string]string{"id": "7"}},
+		{routes.AccountPasskeyRemove(7), http.MethodGet, routes.AccountPasskeyRemoveRoute, "/account/passkeys/7/remove", map[string]string{"id": "7"}},
 		{routes.AccountPasskeyRemove(7), http.MethodPost, routes.AccountPasskeyRemoveRoute, "/account/passkeys/7/remove", map[string]string{"id": "7"}},
 		{routes.APIKeyEdit(42), http.MethodGet, routes.APIKeyEditRoute, "/general/api-keys/42/edit", map[string]string{"id": "42"}},
 		{routes.APIKeyEdit(42), http.MethodPost, routes.APIKeyEditRoute, "/general/api-keys/42/edit", map[string]string{"id": "42"}},

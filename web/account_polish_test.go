@@ -197,3 +197,124 @@ func TestPasskeyRenameDialog(t *testing.T) {
 		}
 	})
 }
+
+// Remove on a passkey asks first, in a dialog (the form the page's #modal
+// takes, a page of its own without script), and says when sign-in will
+// then use the password alone; another admin's passkey is a 404 to both
+// the question and the removal; Remove passkey removes and audits.
+func TestPasskeyRemoveAsksFirst(t *testing.T) {
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
+		ts := newTestServer(t, db)
+		c := ts.loggedIn(t, ts.Demo.Limited.Email)
+		insert := func(admin int64, name string) int64 {
+			var id int64
+			if err := ts.Store.DB.Raw(`INSERT INTO passkeys (admin_id, name, credential_id, credential, created_at) VALUES (?, ?, ?, '{}', ?) RETURNING id`,
+				admin, name, "cred-"+name+"-"+time.Now().Format("150405.000000000"), time.Now()).Scan(&id).Error; err != nil {
+				t.Fatal(err)
+			}
+			return id
+		}
+		laptop, phone, theirs := insert(ts.Demo.Limited.ID, "Work laptop"), insert(ts.Demo.Limited.ID, "Phone"), insert(ts.Demo.Full.ID, "Their key")
+		path := func(id int64) string { return "/account/passkeys/" + strconv.FormatInt(id, 10) + "/remove" }
+
+		_, body := c.get("/account")
+		page := parseHTML(t, body)
+		if link := page.Find(`[data-passkey-row] a[hx-get="` + path(phone) + `"][hx-target="#modal"][hx-select="#passkey-remove-form"]`); link.Length() != 1 || strings.TrimSpace(link.Text()) != "Remove" {
+			t.Fatalf("no Remove dialog link on /account")
+		}
+		if n := page.Find(`#passkeys form[action="` + path(phone) + `"]`).Length(); n != 0 {
+			t.Fatalf("/account removes a passkey in one click (%d forms)", n)
+		}
+
+		// The dialog: the name, what happens, the token, Remove passkey and Cancel.
+		confirm := func(resp *http.Response, body string) *goquery.Selection {
+			t.Helper()
+			form := parseHTML(t, body).Find("#passkey-remove-form")
+			if resp.StatusCode != http.StatusOK || form.Length() != 1 {
+				t.Fatalf("remove dialog: %d, %d forms\n%s", resp.StatusCode, form.Length(), body)
+			}
+			if method, _ := form.Attr("method"); method != "post" {
+				t.Fatalf("the dialog's form sends %q, want post", method)
+			}
+			if action, _ := form.Attr("action"); action != path(phone) {
+				t.Fatalf("the dialog's form posts to %q, want %s", action, path(phone))
+			}
+			if title := form.Find("h2#modal-title").Text(); title != "Remove passkey “Phone”?" {
+				t.Fatalf("dialog title %q", title)
+			}
+			if !strings.Contains(form.Text(), "You can no longer sign in or confirm a key reveal with it.") {
+				t.Fatalf("the dialog does not say what happens: %q", form.Text())
+			}
+			if token, _ := form.Find(`input[type=hidden][name=_csrf]`).Attr("value"); token == "" || token != c.csrf() {
+				t.Fatalf("the dialog's CSRF token %q, want the session's", token)
+			}
+			if b := form.Find(`button[type=submit].btn-danger`); strings.TrimSpace(b.Text()) != "Remove passkey" {
+				t.Fatalf("submit button %q, want Remove passkey", strings.TrimSpace(b.Text()))
+			}
+			if cancel := form.Find(`a[data-close-dialog][href="/account"]`); strings.TrimSpace(cancel.Text()) != "Cancel" {
+				t.Fatalf("no Cancel back to /account")
+			}
+			return form
+		}
+		if form := confirm(c.htmx(http.MethodGet, path(phone), nil)); form.Find("[data-last-passkey]").Length() != 0 {
+			t.Fatalf("with another passkey left, the dialog warns about the last one: %q", form.Text())
+		}
+		resp, body := c.get(path(phone))
+		confirm(resp, body)
+		if h1 := strings.TrimSpace(parseHTML(t, body).Find("main h1").Text()); h1 != "Remove passkey" {
+			t.Fatalf("the page without script is headed %q", h1)
+		}
+
+		// Another admin's passkey: 404 to the question and the removal.
+		if resp, _ := c.get(path(theirs)); resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("asking to remove another admin's passkey: %d", resp.StatusCode)
+		}
+		if resp, _ := c.htmx(http.MethodGet, path(theirs), nil); resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("asking (htmx) to remove another admin's passkey: %d", resp.StatusCode)
+		}
+		if resp, _ := c.post(path(theirs), nil); resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("removing another admin's passkey: %d", resp.StatusCode)
+		}
+
+		// Remove passkey removes it, audited.
+		resp, _ = c.post(path(laptop), nil)
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/account?notice=passkey_removed" {
+			t.Fatalf("remove: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		list, err := ts.Store.Accounts.Passkeys(t.Context(), ts.Demo.Limited.ID)
+		if err != nil || len(list) != 1 || list[0].ID != phone {
+			t.Fatalf("passkeys after removing one = %+v, %v", list, err)
+		}
+		if list, err := ts.Store.Accounts.Passkeys(t.Context(), ts.Demo.Full.ID); err != nil || len(list) != 1 {
+			t.Fatalf("the other admin's passkeys = %+v, %v", list, err)
+		}
+		if got := strings.Join(ts.auditActions(t, ts.Demo.Program.ID), " "); !strings.Contains(got, audit.ActionPasskeyRemoved+":") {
+			t.Fatalf("removal not audited: %s", got)
+		}
+
+		// The last passkey, no authenticator app: sign-in will use the password only.
+		form := confirm(c.htmx(http.MethodGet, path(phone), nil))
+		if last := form.Find("[data-last-passkey]").Text(); !strings.Contains(last, "sign-in will then use your password only") || strings.Contains(last, "requires two-factor") {
+			t.Fatalf("the last passkey's warning %q", last)
+		}
+		if err := ts.Store.Accounts.SetRequireTwoFactor(t.Context(), audit.Actor{AdminID: ts.Demo.Full.ID, Email: ts.Demo.Full.Email}, ts.Demo.Program.ID, true); err != nil {
+			t.Fatal(err)
+		}
+		form = confirm(c.htmx(http.MethodGet, path(phone), nil))
+		if last := form.Find("[data-last-passkey]").Text(); !strings.Contains(last, "requires two-factor authentication") {
+			t.Fatalf("the last passkey's warning under the two-factor policy %q", last)
+		}
+		// With an authenticator app, the password is not left alone.
+		setUpTOTP(t, ts, c, time.Now())
+		if form := confirm(c.htmx(http.MethodGet, path(phone), nil)); form.Find("[data-last-passkey]").Length() != 0 {
+			t.Fatalf("with an authenticator app, the dialog warns about the last passkey: %q", form.Text())
+		}
+		resp, _ = c.post(path(phone), nil)
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("removing the last passkey: %d", resp.StatusCode)
+		}
+		if list, err := ts.Store.Accounts.Passkeys(t.Context(), ts.Demo.Limited.ID); err != nil || len(list) != 0 {
+			t.Fatalf("passkeys after removing the last = %+v, %v", list, err)
+		}
+	})
+}

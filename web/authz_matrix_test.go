@@ -74,6 +74,7 @@ var routePolicies = map[string]policy{
 	"POST /account/passkeys":                 policyAnyAdmin,
 	"GET /account/passkeys/:id/rename":       policyAnyAdmin,
 	"POST /account/passkeys/:id/rename":      policyAnyAdmin,
+	"GET /account/passkeys/:id/remove":       policyAnyAdmin,
 	"POST /account/passkeys/:id/remove":      policyAnyAdmin,
 	"POST /login/passkey/options":            policyPublic,
 	"POST /login/passkey":                    policyPublic,

@@ -10,6 +10,7 @@ func (s *Server) passkeyAccountRoutes(g routeSet) {
 	g.POST(routes.AccountPasskeys, h.PasskeyRegister)
 	g.GET(routes.AccountPasskeyRenameRoute, h.RenamePasskeyForm)
 	g.POST(routes.AccountPasskeyRenameRoute, h.RenamePasskey)
+	g.GET(routes.AccountPasskeyRemoveRoute, h.RemovePasskeyForm)
 	g.POST(routes.AccountPasskeyRemoveRoute, h.RemovePasskey)
 }
 

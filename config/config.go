@@ -113,6 +113,8 @@ func (o Options) Keyring() (*keys.Keyring, error) {
 //
 //	KEYDESK_API_READ_LIMIT          requests per minute per key for reads (GET); default 600, 0 = unlimited
 //	KEYDESK_API_WRITE_LIMIT         requests per minute per key for writes (POST); default 120, 0 = unlimited
+//	KEYDESK_MANAGE_LIMIT            management API calls per minute per management key, per instance;
+//	                                default 300, 0 = unlimited
 //	KEYDESK_API_FAILED_AUTH_LIMIT   failed API authentications per minute per client address before
 //	                                the address gets 429 without any lookup; default 60, 0 = unlimited
 //	KEYDESK_API_LAST_USED_INTERVAL  how often "last used" is written to the database; default 1m
@@ -125,6 +127,8 @@ func (o Options) Keyring() (*keys.Keyring, error) {
 type API struct {
 	ReadPerMinute  int
 	WritePerMinute int
+	// ManagePerMinute is per management key; see KEYDESK_MANAGE_LIMIT.
+	ManagePerMinute int
 	// FailedAuthPerMinute is per client address; see KEYDESK_API_FAILED_AUTH_LIMIT.
 	FailedAuthPerMinute int
 	LastUsedInterval    time.Duration
@@ -141,6 +145,7 @@ func DefaultAPI() API {
 	return API{
 		ReadPerMinute:       600,
 		WritePerMinute:      120,
+		ManagePerMinute:     300,
 		FailedAuthPerMinute: 60,
 		LastUsedInterval:    time.Minute,
 		KeyCacheTTL:         30 * time.Second,

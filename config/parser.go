@@ -149,6 +149,7 @@ func parseAPI(getenv func(string) string) (API, error) {
 		{"KEYDESK_API_READ_LIMIT", &cfg.ReadPerMinute},
 		{"KEYDESK_API_WRITE_LIMIT", &cfg.WritePerMinute},
 		{"KEYDESK_API_FAILED_AUTH_LIMIT", &cfg.FailedAuthPerMinute},
+		{"KEYDESK_MANAGE_LIMIT", &cfg.ManagePerMinute},
 	} {
 		s := getenv(v.name)
 		if s == "" {

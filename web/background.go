@@ -29,8 +29,11 @@ type apiRuntime struct {
 	limiter    *apiauth.RateLimiter
 	shared     *apiauth.SharedRateLimiter // with KEYDESK_REDIS_URL
 	failures   *apiauth.FailedAuthLimiter
-	quotas     *apiauth.QuotaEnforcer
-	quotaRedis *apiauth.RedisQuotaLedger // with KEYDESK_REDIS_URL
+	// manageLimits is each management key's calls per minute
+	// (KEYDESK_MANAGE_LIMIT), per instance.
+	manageLimits *apiauth.RateLimiter
+	quotas       *apiauth.QuotaEnforcer
+	quotaRedis   *apiauth.RedisQuotaLedger // with KEYDESK_REDIS_URL
 
 	mu      sync.Mutex
 	started bool
@@ -61,6 +64,8 @@ func newAPIRuntime(cfg config.API, stores *models.Stores, logger *slog.Logger) *
 	rt.shared = newSharedLimiter(cfg, rt.limiter, logger)
 	rt.failures = apiauth.NewFailedAuthLimiter(cfg.FailedAuthPerMinute, 0, stores.Clock)
 	rt.management = apiauth.NewManagementVerifier(stores.ManagementKeys, rt.verifier, stores.Clock)
+	// One budget per management key: reads and writes spend the read one.
+	rt.manageLimits = apiauth.NewRateLimiter(apiauth.RateLimits{ReadPerMinute: cfg.ManagePerMinute}, stores.Clock)
 	rt.quotas, rt.quotaRedis = newQuotaEnforcer(cfg, stores, logger)
 	stores.Revocations.Subscribe(rt.verifier.RevocationHook())
 	return rt
@@ -168,6 +173,7 @@ func (s *Server) apiMaintenance(ctx context.Context) {
 			rt.shared.EvictIdle()
 		}
 		rt.failures.EvictIdle()
+		rt.manageLimits.EvictIdle()
 		s.leaks.revokes.EvictIdle()
 		rt.verifier.Sweep()
 		rt.management.Sweep()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -507,4 +508,75 @@ func TestManagementKeysConsoleCreate(t *testing.T) {
 	if resp, body := limited.get("/general/management-keys"); resp.StatusCode == http.StatusOK || strings.Contains(body, "Management keys") {
 		t.Fatalf("a limited admin reaches the page: %d", resp.StatusCode)
 	}
+}
+
+// Each management key has its own budget of calls a minute
+// (KEYDESK_MANAGE_LIMIT), reads and writes alike: of simultaneous calls
+// through the router exactly the budget pass, the rest are 429
+// RATE_LIMIT_EXCEEDED with Retry-After; a call refused for its scope
+// spends nothing; another key of the same program is not slowed.
+func TestManageAPIRateLimitPerKey(t *testing.T) {
+	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
+		const limit = 5
+		ts := newTestServer(t, db, withAPIConfig(func(c *config.API) { c.ManagePerMinute = limit }))
+		demo := ts.Demo.Program
+		_, busy := managementKey(t, ts, demo.ID, "Busy", managementkeys.ScopeKeysRead, managementkeys.ScopeKeysWrite)
+		_, reader := managementKey(t, ts, demo.ID, "Reader", managementkeys.ScopeKeysRead)
+		_, other := managementKey(t, ts, demo.ID, "Other", managementkeys.ScopeKeysRead)
+
+		statuses := make([]apiResponse, 4*limit)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range statuses {
+			wg.Go(func() {
+				<-start
+				statuses[i] = apiCall(t, ts.URL, "GET", "/v2/manage/keys", bearer(busy), "")
+			})
+		}
+		close(start)
+		wg.Wait()
+		passed, limited := 0, 0
+		for _, r := range statuses {
+			switch {
+			case r.Status == 200:
+				passed++
+			case r.Status == 429 && r.Body["error_code"] == "RATE_LIMIT_EXCEEDED":
+				limited++
+				if s, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || s < 1 || s > 60 {
+					t.Errorf("Retry-After = %q, want 1..60 seconds", r.Header.Get("Retry-After"))
+				}
+			default:
+				t.Errorf("unexpected answer %d %s", r.Status, r.Raw)
+			}
+		}
+		if passed != limit || limited != 3*limit {
+			t.Fatalf("%d simultaneous calls: %d passed, %d limited; want %d and %d", len(statuses), passed, limited, limit, 3*limit)
+		}
+		// Writes spend the same budget: spent, so refused, and nothing made.
+		before, err := ts.Store.Keys.Count(t.Context(), demo.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := apiCall(t, ts.URL, "POST", "/v2/manage/keys", bearer(busy), `{"name":"Over budget"}`); r.Status != 429 {
+			t.Fatalf("a write past the budget: %d %s", r.Status, r.Raw)
+		}
+		if n, err := ts.Store.Keys.Count(t.Context(), demo.ID); err != nil || n != before {
+			t.Fatalf("keys after a refused write: %d, want %d (%v)", n, before, err)
+		}
+		// Calls refused for their scope spend nothing.
+		for range 2 * limit {
+			if r := apiCall(t, ts.URL, "POST", "/v2/manage/keys", bearer(reader), `{"name":"No scope"}`); r.Status != 403 {
+				t.Fatalf("a write without the scope: %d %s", r.Status, r.Raw)
+			}
+		}
+		for i := range limit {
+			if r := apiCall(t, ts.URL, "GET", "/v2/manage/keys", bearer(reader), ""); r.Status != 200 {
+				t.Fatalf("read %d after refused writes: %d %s", i+1, r.Status, r.Raw)
+			}
+		}
+		// Another key of the program has its own budget.
+		if r := apiCall(t, ts.URL, "GET", "/v2/manage/keys", bearer(other), ""); r.Status != 200 {
+			t.Fatalf("another management key: %d %s", r.Status, r.Raw)
+		}
+	})
 }

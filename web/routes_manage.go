@@ -11,21 +11,22 @@ import (
 // manageRoutes registers the management API under /v2/manage: a Bearer
 // management key (kdm_…), the scope each route needs (openapi.yaml declares
 // the same as x-required-scope; a test keeps them equal), and on POST the
-// Idempotency-Key replay.
+// Idempotency-Key replay; each call past the scope check spends one of the
+// management key's calls a minute (KEYDESK_MANAGE_LIMIT).
 func (s *Server) manageRoutes(g routeSet) {
 	rt := s.api
 	m := api.NewManage(api.ManageDeps{
 		Keys: s.Stores.Keys, ManagementKeys: s.Stores.ManagementKeys, Usage: s.Stores.Usage, Audit: s.Stores.Audit,
-		Verifier: rt.management, Failures: rt.failures, Now: s.Stores.Clock,
+		Verifier: rt.management, Failures: rt.failures, Limits: rt.manageLimits, Now: s.Stores.Clock,
 	})
 	read := func(scope managementkeys.Scope, h echo.HandlerFunc) echo.HandlerFunc {
-		return chain(h, m.RequireManagementKey, m.RequireScope(scope))
+		return chain(h, m.RequireManagementKey, m.RequireScope(scope), m.RateLimit)
 	}
 	write := func(h echo.HandlerFunc) echo.HandlerFunc {
-		return chain(h, m.RequireManagementKey, m.RequireScope(managementkeys.ScopeKeysWrite))
+		return chain(h, m.RequireManagementKey, m.RequireScope(managementkeys.ScopeKeysWrite), m.RateLimit)
 	}
 	post := func(h echo.HandlerFunc) echo.HandlerFunc {
-		return chain(h, m.RequireManagementKey, m.RequireScope(managementkeys.ScopeKeysWrite), m.Idempotent)
+		return chain(h, m.RequireManagementKey, m.RequireScope(managementkeys.ScopeKeysWrite), m.RateLimit, m.Idempotent)
 	}
 
 	g.GET(v2(routes.ManageKeys), read(managementkeys.ScopeKeysRead, m.ListKeys))

@@ -105,8 +105,10 @@ func serverEnv(databaseURL, masterKey string) []string {
 		}
 		env = append(env, kv)
 	}
-	// Scenario 6's receiver listens on loopback.
-	return append(env, "DATABASE_URL="+databaseURL, "KEYDESK_MASTER_KEY="+masterKey, "KEYDESK_WEBHOOK_ALLOW_PRIVATE=true")
+	// Scenario 6's receiver listens on loopback. Scenario 11 makes
+	// thousands of management calls a minute with one key, to measure one
+	// call's cost: its budget is lifted (the limiter still runs).
+	return append(env, "DATABASE_URL="+databaseURL, "KEYDESK_MASTER_KEY="+masterKey, "KEYDESK_WEBHOOK_ALLOW_PRIVATE=true", "KEYDESK_MANAGE_LIMIT=0")
 }
 
 // stop sends SIGTERM and waits for a graceful exit (SIGKILL after 20 s).

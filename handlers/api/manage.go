@@ -29,6 +29,7 @@ type Manage struct {
 	audit    *audit.Store
 	verifier *apiauth.ManagementVerifier
 	failures *apiauth.FailedAuthLimiter
+	limits   *apiauth.RateLimiter
 	now      database.Clock
 }
 
@@ -43,12 +44,15 @@ type ManageDeps struct {
 	// Failures limits failed authentications per client address, shared
 	// with the REST API (nil: no limit).
 	Failures *apiauth.FailedAuthLimiter
-	Now      database.Clock
+	// Limits is each management key's budget of calls per minute, one
+	// budget for reads and writes alike (nil: no limit).
+	Limits *apiauth.RateLimiter
+	Now    database.Clock
 }
 
 // NewManage builds the management API handlers.
 func NewManage(d ManageDeps) *Manage {
-	return &Manage{keys: d.Keys, mgmt: d.ManagementKeys, usage: d.Usage, audit: d.Audit, verifier: d.Verifier, failures: d.Failures, now: d.Now}
+	return &Manage{keys: d.Keys, mgmt: d.ManagementKeys, usage: d.Usage, audit: d.Audit, verifier: d.Verifier, failures: d.Failures, limits: d.Limits, now: d.Now}
 }
 
 // Error codes of the management API beside ERROR_UNAUTHORIZED and
@@ -89,6 +93,27 @@ func (m *Manage) RequireManagementKey(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		c.Set(ctxManagementKey, key)
+		return next(c)
+	}
+}
+
+// RateLimit spends one call of the management key's budget
+// (KEYDESK_MANAGE_LIMIT a minute, per instance); past it the call is 429
+// RATE_LIMIT_EXCEEDED with Retry-After. It runs after the scope check, so
+// a refused call spends nothing.
+func (m *Manage) RateLimit(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if m.limits == nil {
+			return next(c)
+		}
+		key := managementKey(c)
+		if key == nil {
+			return apiError(c, http.StatusUnauthorized, codeUnauthorized, managementUnauthorizedReason, nil)
+		}
+		// One budget per key: reads and writes spend the same one.
+		if ok, wait := m.limits.Allow(key.ID, apiauth.RateRead); !ok {
+			return rateLimited(c, wait, "Rate limit exceeded for this management key.")
+		}
 		return next(c)
 	}
 }

@@ -7,7 +7,7 @@ import (
 
 // housekeepingInterval is how often expired sessions, stale sign-in
 // failures, old Idempotency-Key answers and quota rows of ended periods
-// are deleted.
+// are deleted (and, with Redis quotas, what the instance keeps of them).
 const housekeepingInterval = 10 * time.Minute
 
 func (s *Server) housekeeping(ctx context.Context) {
@@ -31,6 +31,9 @@ func (s *Server) housekeep(ctx context.Context) {
 	}
 	if _, err := s.Stores.Keys.PurgeQuotaLedger(ctx); err != nil {
 		s.logger.Warn("purging quota rows of ended periods failed; retrying at the next tick", "error", err.Error())
+	}
+	if s.api.quotaRedis != nil {
+		s.api.quotaRedis.ForgetEndedPeriods()
 	}
 	if _, err := s.Stores.Usage.Rollup(ctx); err != nil {
 		s.logger.Warn("usage rollup failed; retrying at the next tick", "error", err.Error())

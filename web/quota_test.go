@@ -509,6 +509,28 @@ func TestHousekeepingPurgesEndedQuotaPeriods(t *testing.T) {
 	}
 }
 
+// With Redis quotas, housekeeping also drops what the instance keeps of
+// ended periods (its last lease and outage allowance per key and period).
+func TestHousekeepingForgetsEndedRedisQuotaPeriods(t *testing.T) {
+	ln := httptest.NewServer(http.NotFoundHandler())
+	deadURL := "redis://" + strings.TrimPrefix(ln.URL, "http://") + "/0"
+	ln.Close()
+	ts := newTestServer(t, modeltest.SQLite(t), withRedis(deadURL, 600))
+	ledger := ts.App.RedisQuotaLedger()
+	if ledger == nil {
+		t.Fatal("no Redis quota ledger with KEYDESK_REDIS_URL set")
+	}
+	// Redis is down: the renewal takes the outage path, which records the
+	// key's period all the same.
+	if _, err := ledger.RenewQuotaLease(t.Context(), 1, "day:2020-01-01", 10, 0, 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	ts.App.Housekeep(t.Context())
+	if left := ledger.ForgetEndedPeriods(); left != 0 {
+		t.Fatalf("housekeeping left %d entries of ended periods", left)
+	}
+}
+
 // An edit posted without the access or limit fields (a script posting the
 // name only) renames the key and leaves its restriction, address allowlist,
 // quota and rate limit as they are: it never widens access or removes a

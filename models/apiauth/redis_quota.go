@@ -122,6 +122,31 @@ func (r *RedisQuotaLedger) RenewQuotaLease(ctx context.Context, keyID int64, per
 	return keys.QuotaGrant{Granted: take, Used: quota - lq.left}, nil
 }
 
+// ForgetEndedPeriods drops what the instance knows of periods older than
+// the previous one of their kind, and reports how many it dropped. A
+// lease settles within seconds of its period's end, so nothing asks about
+// them any more; without this the instance would keep an entry per key
+// and day for as long as it runs.
+func (r *RedisQuotaLedger) ForgetEndedPeriods() int {
+	now := r.now()
+	keep := map[string]bool{}
+	for _, kind := range []string{keys.QuotaPeriodDay, keys.QuotaPeriodMonth} {
+		current, start, _ := keys.QuotaPeriodAt(kind, now)
+		previous, _, _ := keys.QuotaPeriodAt(kind, start.Add(-time.Nanosecond))
+		keep[current], keep[previous] = true, true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	dropped := 0
+	for k := range r.local {
+		if !keep[k.period] {
+			delete(r.local, k)
+			dropped++
+		}
+	}
+	return dropped
+}
+
 // QuotaUse reads the period's hash; while Redis is down, what the
 // instance last heard.
 func (r *RedisQuotaLedger) QuotaUse(ctx context.Context, keyID int64, period string) (used, reserved int64, err error) {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"math"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"keydesk/models/accounts"
+	"keydesk/models/apiauth"
 	"keydesk/models/audit"
 	"keydesk/models/database"
 	"keydesk/routes"
@@ -63,7 +63,7 @@ func scimJSON(c echo.Context, status int, body any) error {
 func (h *Handler) SCIMAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if blocked, wait := h.failedAuth.Blocked(c.RealIP()); blocked {
-			c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(max(wait, time.Second).Seconds()))))
+			c.Response().Header().Set("Retry-After", apiauth.RetryAfter(wait))
 			return scimError(c, http.StatusTooManyRequests, "", "Too many failed authentications from this address.")
 		}
 		header := c.Request().Header.Get("Authorization")

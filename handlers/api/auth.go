@@ -6,7 +6,6 @@ package api
 
 import (
 	"errors"
-	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -98,7 +97,7 @@ func unauthorized(c echo.Context) error {
 // rateLimited is the 429 answer, with Retry-After in whole seconds (at
 // least one).
 func rateLimited(c echo.Context, wait time.Duration, reason string) error {
-	c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(max(wait, time.Second).Seconds()))))
+	c.Response().Header().Set("Retry-After", apiauth.RetryAfter(wait))
 	return apiError(c, http.StatusTooManyRequests, codeRateLimited, reason, nil)
 }
 
@@ -259,6 +258,6 @@ func (a *API) peekQuota(c echo.Context, key *apiauth.VerifiedKey) {
 // quotaExceeded is the 429 past the quota, with Retry-After until the
 // next period.
 func quotaExceeded(c echo.Context, d apiauth.QuotaDecision) error {
-	c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(max(d.RetryAfter, time.Second).Seconds()))))
+	c.Response().Header().Set("Retry-After", apiauth.RetryAfter(d.RetryAfter))
 	return apiError(c, http.StatusTooManyRequests, codeQuotaExceeded, "Quota exceeded for this period; it resets at "+d.ResetHeader()+".", nil)
 }

@@ -2,6 +2,8 @@ package apiauth
 
 import (
 	"context"
+	"math"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,6 +107,12 @@ func (r *RateLimiter) AllowLimit(keyID int64, c RateCategory, override int) (ok 
 	}
 	missing := 1 - b.limiter.TokensAt(now)
 	return false, time.Duration(missing / float64(b.limiter.Limit()) * float64(time.Second))
+}
+
+// RetryAfter is a limiter's wait as a Retry-After value: whole seconds,
+// rounded up, at least one.
+func RetryAfter(wait time.Duration) string {
+	return strconv.Itoa(int(math.Ceil(max(wait, time.Second).Seconds())))
 }
 
 // EvictIdle drops buckets unused for a minute or more: by then they have

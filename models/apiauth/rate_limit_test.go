@@ -57,3 +57,13 @@ func TestRateLimiterPerKeyAndCategory(t *testing.T) {
 		t.Fatal("unlimited categories need no buckets")
 	}
 }
+
+// Retry-After is whole seconds, rounded up, and never 0 (a client would
+// retry at once).
+func TestRetryAfterIsWholeSecondsAtLeastOne(t *testing.T) {
+	for wait, want := range map[time.Duration]string{0: "1", -time.Second: "1", 300 * time.Millisecond: "1", time.Second: "1", 1200 * time.Millisecond: "2", 59 * time.Second: "59"} {
+		if got := apiauth.RetryAfter(wait); got != want {
+			t.Errorf("RetryAfter(%s) = %q, want %q", wait, got, want)
+		}
+	}
+}

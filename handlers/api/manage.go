@@ -45,7 +45,7 @@ type ManageDeps struct {
 	// with the REST API (nil: no limit).
 	Failures *apiauth.FailedAuthLimiter
 	// Limits is each management key's budget of calls per minute, one
-	// budget for reads and writes alike (nil: no limit).
+	// budget for reads and writes alike (a limit of 0: unlimited).
 	Limits *apiauth.RateLimiter
 	Now    database.Clock
 }
@@ -103,9 +103,6 @@ func (m *Manage) RequireManagementKey(next echo.HandlerFunc) echo.HandlerFunc {
 // a refused call spends nothing.
 func (m *Manage) RateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if m.limits == nil {
-			return next(c)
-		}
 		key := managementKey(c)
 		if key == nil {
 			return apiError(c, http.StatusUnauthorized, codeUnauthorized, managementUnauthorizedReason, nil)

@@ -450,9 +450,7 @@ func TestEditDialogQuotaAndRateLimit(t *testing.T) {
 // never having heard from Redis, one unit) before refusing: the quota is
 // never exceeded by more than what each instance reserved.
 func TestQuotaWithRedisDown(t *testing.T) {
-	ln := httptest.NewServer(http.NotFoundHandler())
-	deadURL := "redis://" + strings.TrimPrefix(ln.URL, "http://") + "/0"
-	ln.Close()
+	deadURL := deadRedisURL()
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
 		ts := newTestServer(t, db, withRedis(deadURL, 600))
 		demo := ts.Demo.Program
@@ -512,9 +510,7 @@ func TestHousekeepingPurgesEndedQuotaPeriods(t *testing.T) {
 // With Redis quotas, housekeeping also drops what the instance keeps of
 // ended periods (its last lease and outage allowance per key and period).
 func TestHousekeepingForgetsEndedRedisQuotaPeriods(t *testing.T) {
-	ln := httptest.NewServer(http.NotFoundHandler())
-	deadURL := "redis://" + strings.TrimPrefix(ln.URL, "http://") + "/0"
-	ln.Close()
+	deadURL := deadRedisURL()
 	ts := newTestServer(t, modeltest.SQLite(t), withRedis(deadURL, 600))
 	ledger := ts.App.RedisQuotaLedger()
 	if ledger == nil {

@@ -30,6 +30,14 @@ func withRedis(url string, readPerMinute int) serverOption {
 	})
 }
 
+// deadRedisURL names a port nothing listens on: every Redis call fails
+// at once.
+func deadRedisURL() string {
+	ln := httptest.NewServer(http.NotFoundHandler())
+	defer ln.Close()
+	return "redis://" + strings.TrimPrefix(ln.URL, "http://") + "/0"
+}
+
 // secondServer is another instance over the same database and config.
 func secondServer(t *testing.T, ts *testServer, opts ...serverOption) *httptest.Server {
 	t.Helper()
@@ -181,10 +189,7 @@ func readyDetails(t *testing.T, base string) string {
 }
 
 func TestRedisDownFallsBackToLocalLimits(t *testing.T) {
-	// A port nothing listens on: every Redis call fails at once.
-	ln := httptest.NewServer(http.NotFoundHandler())
-	deadURL := "redis://" + strings.TrimPrefix(ln.URL, "http://") + "/0"
-	ln.Close()
+	deadURL := deadRedisURL()
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
 		const budget = 5
 		ts := newTestServer(t, db, withRedis(deadURL, budget), withMetrics())

@@ -15,6 +15,7 @@ import (
 	"keydesk/config"
 	"keydesk/models/accounts"
 	"keydesk/models/audit"
+	"keydesk/models/keys"
 	"keydesk/models/modeltest"
 )
 
@@ -374,4 +375,21 @@ func anyStrings(v any) []string {
 		}
 	}
 	return out
+}
+
+// The budget is the one the REST API spends: wrong keys there count
+// toward SCIM's 429 from the same address.
+func TestSCIMSharesTheAPIFailedAuthBudget(t *testing.T) {
+	const limit = 2
+	ts := newTestServer(t, modeltest.SQLite(t), withAPIConfig(func(c *config.API) { c.FailedAuthPerMinute = limit }))
+	token := scimToken(t, ts, ts.Demo.Program.ID)
+	guesser := clientFrom(t, "127.0.0.1")
+	for i := range limit {
+		if r := apiCallWith(t, guesser, ts.URL, "GET", "/v2/loyalty/program", restHeaders(ts.Demo.Program.PartnerID, keys.NewAPIKeyString()), ""); r.Status != http.StatusUnauthorized {
+			t.Fatalf("wrong API key %d: %d %s", i+1, r.Status, r.Raw)
+		}
+	}
+	if status, _, body := scimCallWith(t, guesser, ts, token, http.MethodGet, "/Users", nil); status != http.StatusTooManyRequests {
+		t.Fatalf("SCIM after %d wrong API keys: %d %v, want 429", limit, status, body)
+	}
 }

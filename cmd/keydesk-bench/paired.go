@@ -20,35 +20,55 @@ const pairRounds = 6
 // another order, so that a slow stretch of the shared machine (a flush, a
 // neighbour's build) falls on every side instead of on one 10 s run.
 type pairedLoad struct {
-	baseline, auth         *vegeta.Metrics // every round's results together: latencies, status codes
-	baselineRate, authRate float64         // 2xx per second over the rounds' own durations
-	ratios                 []float64       // auth/baseline of each round, in round order
-	baseCPU, authCPU       cpuUse
-
-	// The control side, nil without one.
-	control       *vegeta.Metrics
-	controlRate   float64
-	controlRatios []float64 // control/baseline of each round
-	controlCPU    cpuUse
+	baseline, auth *loadSide
+	control        *loadSide // nil without one
 }
+
+// loadSide is one side's results over the rounds.
+type loadSide struct {
+	all   *vegeta.Metrics // every round's results together: latencies, status codes
+	rates []float64       // 2xx per second of each round, in round order
+	ok    float64
+	took  time.Duration
+	cpu   cpuDelta
+}
+
+// rate is the side's 2xx per second over its rounds' own durations.
+func (s *loadSide) rate() float64 { return s.ok / s.took.Seconds() }
+
+// ratiosTo is s's rate over base's, round by round.
+func (s *loadSide) ratiosTo(base *loadSide) []float64 {
+	r := make([]float64, len(s.rates))
+	for i := range r {
+		r[i] = s.rates[i] / base.rates[i]
+	}
+	return r
+}
+
+// ratios are auth/baseline of each round.
+func (p pairedLoad) ratios() []float64 { return p.auth.ratiosTo(p.baseline) }
+
+// controlRatios are control/baseline of each round.
+func (p pairedLoad) controlRatios() []float64 { return p.control.ratiosTo(p.baseline) }
 
 // ratio is the median of the rounds' ratios.
 func (p pairedLoad) ratio() float64 {
-	return median(p.ratios)
+	return median(p.ratios())
 }
 
 // controlRatio is the median of the rounds' control/baseline ratios.
 func (p pairedLoad) controlRatio() float64 {
-	return median(p.controlRatios)
+	return median(p.controlRatios())
 }
 
 // costOfWhatControlLacks is the median over the rounds of control/baseline
 // minus auth/baseline: what the measured feature costs of the ratio, each
 // round's two sides having run seconds apart.
 func (p pairedLoad) costOfWhatControlLacks() float64 {
-	d := make([]float64, len(p.ratios))
-	for i := range p.ratios {
-		d[i] = p.controlRatios[i] - p.ratios[i]
+	auth, control := p.ratios(), p.controlRatios()
+	d := make([]float64, len(auth))
+	for i := range auth {
+		d[i] = control[i] - auth[i]
 	}
 	return median(d)
 }
@@ -64,7 +84,7 @@ func median(values []float64) float64 {
 
 // roundsText lists the rounds' ratios ("0.91 0.88 0.93 0.90 0.92").
 func (p pairedLoad) roundsText() string {
-	return ratiosText(p.ratios)
+	return ratiosText(p.ratios())
 }
 
 func ratiosText(ratios []float64) string {
@@ -83,14 +103,14 @@ func measurePaired(pid int, baseline, auth, control vegeta.Targeter, conns int, 
 	if control != nil {
 		targets = append(targets, control)
 	}
-	sides := make([]loadSide, len(targets))
+	sides := make([]*loadSide, len(targets))
 	for i := range sides {
-		sides[i].all = &vegeta.Metrics{}
+		sides[i] = &loadSide{all: &vegeta.Metrics{}}
 	}
 	round := max(d/pairRounds, 100*time.Millisecond)
 	for i := range pairRounds {
 		for _, s := range orderOfRound(i, len(sides)) {
-			side := &sides[s]
+			side := sides[s]
 			before := takeCPUSample(pid)
 			m := attackInto(targets[s], conns, round, fmt.Sprintf("%s-%d-%d", name, i, s), side.all)
 			side.cpu.add(before, takeCPUSample(pid), m.Requests)
@@ -99,40 +119,14 @@ func measurePaired(pid int, baseline, auth, control vegeta.Targeter, conns int, 
 			side.took += m.Duration
 		}
 	}
-	for i := range sides {
-		sides[i].all.Close()
+	for _, side := range sides {
+		side.all.Close()
 	}
-	p := pairedLoad{
-		baseline: sides[0].all, auth: sides[1].all,
-		baselineRate: sides[0].rate(), authRate: sides[1].rate(),
-		ratios:  sides[1].ratiosTo(sides[0]),
-		baseCPU: sides[0].cpu.use(), authCPU: sides[1].cpu.use(),
-	}
+	p := pairedLoad{baseline: sides[0], auth: sides[1]}
 	if control != nil {
-		p.control, p.controlRate = sides[2].all, sides[2].rate()
-		p.controlRatios, p.controlCPU = sides[2].ratiosTo(sides[0]), sides[2].cpu.use()
+		p.control = sides[2]
 	}
 	return p
-}
-
-// loadSide is one side's results over the rounds.
-type loadSide struct {
-	all   *vegeta.Metrics
-	rates []float64 // 2xx per second of each round
-	ok    float64
-	took  time.Duration
-	cpu   cpuDelta
-}
-
-func (s loadSide) rate() float64 { return s.ok / s.took.Seconds() }
-
-// ratiosTo is s's rate over base's, round by round.
-func (s loadSide) ratiosTo(base loadSide) []float64 {
-	r := make([]float64, len(s.rates))
-	for i := range r {
-		r[i] = s.rates[i] / base.rates[i]
-	}
-	return r
 }
 
 // orderOfRound is the order of round i's n sides: the sides rotate, so

@@ -39,9 +39,11 @@ func TestOrderOfRoundRotatesEverySide(t *testing.T) {
 // The quota's cost is the median of the rounds' differences, not the
 // difference of the medians.
 func TestCostOfWhatControlLacks(t *testing.T) {
+	// A baseline of 1000 per second each round: rates read as ratios.
 	p := pairedLoad{
-		ratios:        []float64{0.80, 0.60, 0.82, 0.81, 0.95, 0.79},
-		controlRatios: []float64{0.83, 0.64, 0.84, 0.84, 0.97, 0.82},
+		baseline: &loadSide{rates: []float64{1000, 1000, 1000, 1000, 1000, 1000}},
+		auth:     &loadSide{rates: []float64{800, 600, 820, 810, 950, 790}},
+		control:  &loadSide{rates: []float64{830, 640, 840, 840, 970, 820}},
 	}
 	if got := p.costOfWhatControlLacks(); math.Abs(got-0.03) > 1e-9 {
 		t.Errorf("cost %.4f, want 0.03", got)

@@ -100,16 +100,16 @@ func (b *bench) scenarioRedisLimits() error {
 		attack(controlLoad, b.cfg.conns, b.cfg.warmup, "redis-warmup-control")
 	}
 	pair := measurePaired(s.cmd.Process.Pid, healthz, auth, controlLoad, b.cfg.conns, b.cfg.duration, "redis")
-	baseline, authed, baseCPU, authCPU := pair.baseline, pair.auth, pair.baseCPU, pair.authCPU
+	baseline, authed, baseCPU, authCPU := pair.baseline.all, pair.auth.all, pair.baseline.cpu.use(), pair.auth.cpu.use()
 	backend, _ := getBody(s.base + "/readyz")
 	ratio := pair.ratio()
 	allOK := onlyStatus(authed, http.StatusOK) && onlyStatus(baseline, http.StatusOK)
 	b.rep.add(row{
 		scenario:   fmt.Sprintf("8 auth GET /v2/loyalty/program, Redis limits (%d conns%s)", b.cfg.conns, quotaLabel(control)),
-		throughput: rps(pair.authRate),
+		throughput: rps(pair.auth.rate()),
 		p50:        ms(authed.Latencies.P50),
 		p99:        ms(authed.Latencies.P99),
-		claim:      fmt.Sprintf("auth/baseline %.2f, median of %d alternating rounds %s (>= %.2f; Kong with rate limiting 0.76); baseline %s; all 200: %v", ratio, pairRounds, pair.roundsText(), targetRedisAuthRatio, rps(pair.baselineRate), allOK),
+		claim:      fmt.Sprintf("auth/baseline %.2f, median of %d alternating rounds %s (>= %.2f; Kong with rate limiting 0.76); baseline %s; all 200: %v", ratio, pairRounds, pair.roundsText(), targetRedisAuthRatio, rps(pair.baseline.rate()), allOK),
 		verdict:    verdict(ratio >= targetRedisAuthRatio && allOK),
 	})
 	b.rep.note("scenario 8: a second server with KEYDESK_REDIS_URL; /readyz said %s", backend)

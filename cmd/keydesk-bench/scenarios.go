@@ -43,7 +43,7 @@ func (b *bench) scenarioAuth() (*vegeta.Metrics, error) {
 	}
 
 	pair := measurePaired(b.a.cmd.Process.Pid, healthz, auth, controlLoad, b.cfg.conns, b.cfg.duration, "scenario-1")
-	baseline, authed, baseCPU, authCPU := pair.baseline, pair.auth, pair.baseCPU, pair.authCPU
+	baseline, authed, baseCPU, authCPU := pair.baseline.all, pair.auth.all, pair.baseline.cpu.use(), pair.auth.cpu.use()
 	if !onlyStatus(baseline, http.StatusOK) {
 		return nil, fmt.Errorf("baseline: unexpected responses %s %v", statuses(baseline), baseline.Errors)
 	}
@@ -54,7 +54,7 @@ func (b *bench) scenarioAuth() (*vegeta.Metrics, error) {
 	allOK := onlyStatus(authed, http.StatusOK)
 	b.rep.add(row{
 		scenario:   fmt.Sprintf("1 baseline GET /healthz (%d conns)", b.cfg.conns),
-		throughput: rps(pair.baselineRate),
+		throughput: rps(pair.baseline.rate()),
 		p50:        ms(baseline.Latencies.P50),
 		p99:        ms(baseline.Latencies.P99),
 		claim:      "no auth, no DB: the reference",
@@ -62,7 +62,7 @@ func (b *bench) scenarioAuth() (*vegeta.Metrics, error) {
 	})
 	b.rep.add(row{
 		scenario:   fmt.Sprintf("1 auth GET /v2/loyalty/program (%d conns, %d keys%s)", b.cfg.conns, len(called), quotaLabel(control)),
-		throughput: rps(pair.authRate),
+		throughput: rps(pair.auth.rate()),
 		p50:        ms(authed.Latencies.P50),
 		p99:        ms(p99),
 		claim:      fmt.Sprintf("auth/baseline %.2f, median of %d alternating rounds (>= %.2f; Kong key-auth+rate-limit 0.76); p99 %s (< %s)", ratio, pairRounds, targetAuthRatio, ms(p99), ms(targetAuthP99)),
@@ -73,7 +73,7 @@ func (b *bench) scenarioAuth() (*vegeta.Metrics, error) {
 	// of a server that is busy but not saturated (at the maximum rate, 32
 	// requests always wait in line on this machine's cores, shared with the
 	// load generator, and p99 measures that line).
-	b.pacedRate = max(1, int(pair.baselineRate/2))
+	b.pacedRate = max(1, int(pair.baseline.rate()/2))
 	offBase := logOffset(b.a.logPath)
 	pacedBase := attackAt(healthz, b.cfg.conns, b.pacedRate, b.cfg.duration, "baseline-paced")
 	offAuth := logOffset(b.a.logPath)
@@ -153,12 +153,12 @@ func (b *bench) reportControl(scenario string, pair pairedLoad) {
 	}
 	b.rep.add(row{
 		scenario:   fmt.Sprintf("%s control: the same call with keys without a quota", scenario),
-		throughput: rps(pair.controlRate),
-		p50:        ms(pair.control.Latencies.P50),
-		p99:        ms(pair.control.Latencies.P99),
+		throughput: rps(pair.control.rate()),
+		p50:        ms(pair.control.all.Latencies.P50),
+		p99:        ms(pair.control.all.Latencies.P99),
 		claim: fmt.Sprintf("control/baseline %.2f (rounds %s); a quota on every key costs %.3f of auth/baseline (median of the rounds' differences); all 200: %v",
-			pair.controlRatio(), ratiosText(pair.controlRatios), pair.costOfWhatControlLacks(), onlyStatus(pair.control, http.StatusOK)),
+			pair.controlRatio(), ratiosText(pair.controlRatios()), pair.costOfWhatControlLacks(), onlyStatus(pair.control.all, http.StatusOK)),
 		verdict: verdictInfo,
 	})
-	b.rep.note("scenario %s CPU, control (no quota): %s", scenario, pair.controlCPU)
+	b.rep.note("scenario %s CPU, control (no quota): %s", scenario, pair.control.cpu.use())
 }

@@ -128,18 +128,16 @@ func (r *RedisQuotaLedger) RenewQuotaLease(ctx context.Context, keyID int64, per
 // them any more; without this the instance would keep an entry per key
 // and day for as long as it runs.
 func (r *RedisQuotaLedger) ForgetEndedPeriods() int {
-	now := r.now()
-	keep := map[string]bool{}
-	for _, kind := range []string{keys.QuotaPeriodDay, keys.QuotaPeriodMonth} {
-		current, start, _ := keys.QuotaPeriodAt(kind, now)
-		previous, _, _ := keys.QuotaPeriodAt(kind, start.Add(-time.Nanosecond))
-		keep[current], keep[previous] = true, true
-	}
+	dayCut, monthCut := keys.OldestKeptQuotaPeriods(r.now())
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	dropped := 0
 	for k := range r.local {
-		if !keep[k.period] {
+		cut := dayCut
+		if periodKind(k.period) == keys.QuotaPeriodMonth {
+			cut = monthCut
+		}
+		if k.period < cut {
 			delete(r.local, k)
 			dropped++
 		}

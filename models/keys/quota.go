@@ -196,12 +196,7 @@ func (s *Store) QuotaUse(ctx context.Context, keyID int64, period string) (used,
 // headers show the current period), and the rows of the period just ended
 // stay while leases of it may still settle. It returns the rows deleted.
 func (s *Store) PurgeQuotaLedger(ctx context.Context) (int64, error) {
-	now := s.now().UTC()
-	// Period names sort by date within their kind: "day:2026-12-05" <
-	// "day:2026-12-06"; deleting names below the cut keeps the cut's
-	// period and later.
-	dayCut, _, _ := QuotaPeriodAt(QuotaPeriodDay, now.AddDate(0, 0, -1))
-	monthCut, _, _ := QuotaPeriodAt(QuotaPeriodMonth, time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, -1, 0))
+	dayCut, monthCut := OldestKeptQuotaPeriods(s.now())
 	var deleted int64
 	for _, table := range []string{"api_key_quota_use", "api_key_quota_alerts"} {
 		res := s.db.WithContext(ctx).Exec(`DELETE FROM `+table+` WHERE (period LIKE 'day:%' AND period < ?) OR (period LIKE 'month:%' AND period < ?)`, dayCut, monthCut)
@@ -211,6 +206,18 @@ func (s *Store) PurgeQuotaLedger(ctx context.Context) (int64, error) {
 		deleted += res.RowsAffected
 	}
 	return deleted, nil
+}
+
+// OldestKeptQuotaPeriods are the previous day and the previous month at
+// now: what a lease may still settle, so the oldest periods whose counts
+// are kept. Period names sort by date within their kind ("day:2026-12-05"
+// < "day:2026-12-06"), so a period is kept when its name is not below its
+// kind's cut.
+func OldestKeptQuotaPeriods(now time.Time) (day, month string) {
+	now = now.UTC()
+	day, _, _ = QuotaPeriodAt(QuotaPeriodDay, now.AddDate(0, 0, -1))
+	month, _, _ = QuotaPeriodAt(QuotaPeriodMonth, time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, -1, 0))
+	return day, month
 }
 
 // QuotaAlertsCrossed are the thresholds (percent of quota) that a

@@ -152,16 +152,8 @@ func TestPasskeyRenameDialog(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
 		ts := newTestServer(t, db)
 		c := ts.loggedIn(t, ts.Demo.Limited.Email)
-		var mine, theirs int64
-		for _, row := range []struct {
-			admin int64
-			id    *int64
-		}{{ts.Demo.Limited.ID, &mine}, {ts.Demo.Full.ID, &theirs}} {
-			if err := ts.Store.DB.Raw(`INSERT INTO passkeys (admin_id, name, credential_id, credential, created_at) VALUES (?, 'Old name', ?, '{}', ?) RETURNING id`,
-				row.admin, "cred-"+time.Now().Format("150405.000000000"), time.Now()).Scan(row.id).Error; err != nil {
-				t.Fatal(err)
-			}
-		}
+		mine := storePasskey(t, ts, ts.Demo.Limited.ID, ts.Demo.Limited.Email, "Old name")
+		theirs := storePasskey(t, ts, ts.Demo.Full.ID, ts.Demo.Full.Email, "Old name")
 		path := func(id int64) string { return "/account/passkeys/" + strconv.FormatInt(id, 10) + "/rename" }
 		_, body := c.get("/account")
 		if link := parseHTML(t, body).Find(`[data-passkey-row] a[hx-get="` + path(mine) + `"][hx-target="#modal"]`); link.Length() != 1 || strings.TrimSpace(link.Text()) != "Rename" {
@@ -206,15 +198,8 @@ func TestPasskeyRemoveAsksFirst(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.Database) {
 		ts := newTestServer(t, db)
 		c := ts.loggedIn(t, ts.Demo.Limited.Email)
-		insert := func(admin int64, name string) int64 {
-			var id int64
-			if err := ts.Store.DB.Raw(`INSERT INTO passkeys (admin_id, name, credential_id, credential, created_at) VALUES (?, ?, ?, '{}', ?) RETURNING id`,
-				admin, name, "cred-"+name+"-"+time.Now().Format("150405.000000000"), time.Now()).Scan(&id).Error; err != nil {
-				t.Fatal(err)
-			}
-			return id
-		}
-		laptop, phone, theirs := insert(ts.Demo.Limited.ID, "Work laptop"), insert(ts.Demo.Limited.ID, "Phone"), insert(ts.Demo.Full.ID, "Their key")
+		limited, full := ts.Demo.Limited, ts.Demo.Full
+		laptop, phone, theirs := storePasskey(t, ts, limited.ID, limited.Email, "Work laptop"), storePasskey(t, ts, limited.ID, limited.Email, "Phone"), storePasskey(t, ts, full.ID, full.Email, "Their key")
 		path := func(id int64) string { return "/account/passkeys/" + strconv.FormatInt(id, 10) + "/remove" }
 
 		_, body := c.get("/account")

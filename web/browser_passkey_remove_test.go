@@ -1,28 +1,15 @@
 package web_test
 
 import (
-	"crypto/rand"
 	"fmt"
 	"testing"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
-	"github.com/go-webauthn/webauthn/webauthn"
 
 	"keydesk/models/audit"
 	"keydesk/models/modeltest"
 )
-
-// storePasskey gives an admin a passkey named name straight in the store
-// (its registration ceremony is TestBrowserPasskeys' part): enough to list,
-// rename and remove it.
-func storePasskey(t *testing.T, ts *testServer, adminID int64, email, name string) {
-	t.Helper()
-	cred := &webauthn.Credential{ID: []byte(rand.Text()), AttestationType: "none", Authenticator: webauthn.Authenticator{AAGUID: make([]byte, 16)}}
-	if _, err := ts.Store.Accounts.AddPasskey(t.Context(), ts.Demo.Program.ID, audit.Actor{AdminID: adminID, Email: email}, name, cred); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // TestBrowserPasskeyRemoveAsksFirst, at 1440 and 375 px (axe in light and
 // dark on the dialog): Remove on a passkey opens a dialog over /account

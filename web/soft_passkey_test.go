@@ -37,6 +37,19 @@ type softPasskey struct {
 // newSoftPasskey stores a passkey for the admin directly (its registration
 // ceremony is the browser test's part); ts must be built
 // withBaseURL(softPasskeyBase).
+// storePasskey gives an admin of the demo program a passkey named name
+// straight in the store (no key behind it: it cannot sign in) and returns
+// its id: enough to list, rename and remove it.
+func storePasskey(t *testing.T, ts *testServer, adminID int64, email, name string) int64 {
+	t.Helper()
+	cred := &webauthn.Credential{ID: []byte(rand.Text()), AttestationType: "none", Authenticator: webauthn.Authenticator{AAGUID: make([]byte, 16)}}
+	pk, err := ts.Store.Accounts.AddPasskey(t.Context(), ts.Demo.Program.ID, audit.Actor{AdminID: adminID, Email: email}, name, cred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pk.ID
+}
+
 func newSoftPasskey(t *testing.T, ts *testServer, adminID int64, email string, programID int64) *softPasskey {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
